@@ -1,0 +1,1 @@
+"""Models arrive with the call-record issue (DESIGN.md: calls/, contacts/)."""

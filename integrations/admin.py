@@ -1,0 +1,244 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from .models import ExternalNumber, Integration, MttRequestLog, NotificationEvent, Terminal, Workplace
+from .mtt.errors import MttError
+from .services import integration_oauth_start, integration_sync_directory
+from .views import OAUTH_SESSION_KEY
+
+
+class IntegrationForm(forms.ModelForm):
+    # The secret is write-only in the admin: never rendered back into the page.
+    client_secret = forms.CharField(
+        label=_("client secret"),
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text=_("Shown once in the MTT portal. Leave empty to keep the stored secret."),
+    )
+
+    oauth_url = forms.URLField(label=_("OAuth server URL"), assume_scheme="https")
+    api_url = forms.URLField(label=_("API URL"), assume_scheme="https")
+
+    class Meta:
+        model = Integration
+        fields = ["name", "client_id", "client_secret", "oauth_url", "api_url"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.instance.pk:
+            self.initial.setdefault("oauth_url", Integration._meta.get_field("oauth_url").get_default())
+            self.initial.setdefault("api_url", Integration._meta.get_field("api_url").get_default())
+
+    def clean_client_secret(self) -> str:
+        value: str = self.cleaned_data.get("client_secret") or ""
+        if not value and not (self.instance and self.instance.pk and self.instance.client_secret):
+            raise forms.ValidationError(_("The client secret is required."))
+        return value or (self.instance.client_secret if self.instance else "")
+
+
+def _expiry(value: Any) -> str:
+    if not value:
+        return "—"
+    delta = value - timezone.now()
+    seconds = int(delta.total_seconds())
+    local = timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+    if seconds <= 0:
+        return f"{local} ({_('expired')})"
+    hours, rem = divmod(seconds, 3600)
+    return f"{local} ({_('in')} {hours}h {rem // 60:02d}m)"
+
+
+@admin.register(Integration)
+class IntegrationAdmin(admin.ModelAdmin):
+    form = IntegrationForm
+    list_display = ["name", "status", "access_expiry", "last_sync_at", "last_notification_at", "has_error"]
+    list_filter = ["status"]
+    search_fields = ["name", "client_id"]
+    readonly_fields = [
+        "redirect_uri",
+        "status",
+        "access_expiry",
+        "refresh_expiry",
+        "tokens_refreshed_at",
+        "last_sync_at",
+        "last_notification_at",
+        "last_error",
+        "last_error_at",
+        "actions_panel",
+    ]
+    fieldsets = [
+        (None, {"fields": ["name", "client_id", "client_secret", "oauth_url", "api_url"]}),
+        (
+            _("Connection"),
+            {
+                "fields": [
+                    "redirect_uri",
+                    "status",
+                    "actions_panel",
+                    "access_expiry",
+                    "refresh_expiry",
+                    "tokens_refreshed_at",
+                    "last_sync_at",
+                    "last_notification_at",
+                    "last_error",
+                    "last_error_at",
+                ]
+            },
+        ),
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Integration | None = None) -> Any:
+        if obj is None:
+            return [(None, {"fields": ["name", "client_id", "client_secret", "oauth_url", "api_url"]})]
+        return super().get_fieldsets(request, obj)
+
+    @admin.display(description=_("Redirect URI (paste into the MTT portal)"))
+    def redirect_uri(self, obj: Integration) -> str:
+        return format_html(
+            '<input type="text" readonly value="{}" size="90" onclick="this.select()" '
+            'id="redirect-uri"> <button type="button" class="button" '
+            "onclick=\"navigator.clipboard.writeText(document.getElementById('redirect-uri').value)\">{}</button>",
+            obj.notify_url,
+            _("Copy"),
+        )
+
+    @admin.display(description=_("access token expires"))
+    def access_expiry(self, obj: Integration) -> str:
+        return _expiry(obj.access_token_expires_at)
+
+    @admin.display(description=_("refresh token expires"))
+    def refresh_expiry(self, obj: Integration) -> str:
+        return _expiry(obj.refresh_token_expires_at)
+
+    @admin.display(description=_("error"), boolean=True)
+    def has_error(self, obj: Integration) -> bool:
+        return bool(obj.last_error)
+
+    @admin.display(description=_("actions"))
+    def actions_panel(self, obj: Integration) -> str:
+        connect_label = _("Connect") if obj.status == Integration.Status.NOT_CONNECTED else _("Reconnect")
+        return format_html(
+            '<a class="button" href="{}">{}</a>&nbsp; <a class="button" href="{}">{}</a>',
+            reverse("admin:integrations_integration_connect", args=[obj.pk]),
+            connect_label,
+            reverse("admin:integrations_integration_sync", args=[obj.pk]),
+            _("Sync now"),
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        custom = [
+            path(
+                "<int:pk>/connect/",
+                self.admin_site.admin_view(self.connect_view),
+                name="integrations_integration_connect",
+            ),
+            path(
+                "<int:pk>/sync/",
+                self.admin_site.admin_view(self.sync_view),
+                name="integrations_integration_sync",
+            ),
+        ]
+        return custom + super().get_urls()
+
+    def connect_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        integration = get_object_or_404(Integration, pk=pk)
+        if not self.has_change_permission(request, integration):
+            return HttpResponse(status=403)
+        try:
+            url, state = integration_oauth_start(integration=integration)
+        except MttError as exc:
+            messages.error(request, exc.user_message)
+            return HttpResponseRedirect(reverse("admin:integrations_integration_change", args=[pk]))
+        request.session[OAUTH_SESSION_KEY] = {"state": state, "integration_id": integration.pk, "user_id": request.user.pk}
+        return HttpResponseRedirect(url)
+
+    def sync_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        integration = get_object_or_404(Integration, pk=pk)
+        if not self.has_change_permission(request, integration):
+            return HttpResponse(status=403)
+        try:
+            result = integration_sync_directory(integration_id=integration.pk)
+        except MttError as exc:
+            messages.error(request, _("Sync failed: %(error)s") % {"error": exc.user_message})
+        else:
+            messages.success(request, _("Synced: %(result)s") % {"result": result})
+        return HttpResponseRedirect(reverse("admin:integrations_integration_change", args=[pk]))
+
+
+@admin.register(Workplace)
+class WorkplaceAdmin(admin.ModelAdmin):
+    list_display = ["sip_id", "name", "user", "integration", "is_active", "synced_at"]
+    list_filter = ["integration", "is_active", ("user", admin.EmptyFieldListFilter)]
+    search_fields = ["sip_id", "name", "user__username", "user__first_name", "user__last_name"]
+    list_editable = ["user"]
+    readonly_fields = ["integration", "sip_id", "synced_at"]
+    fields = ["integration", "sip_id", "name", "user", "is_active", "synced_at"]
+    list_select_related = ["user", "integration"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # workplaces come from the PBX (sync)
+
+
+@admin.register(Terminal)
+class TerminalAdmin(admin.ModelAdmin):
+    list_display = ["sip_id", "workplace", "integration", "is_active", "synced_at"]
+    list_filter = ["integration", "is_active"]
+    search_fields = ["sip_id", "workplace__sip_id", "workplace__name"]
+    readonly_fields = ["integration", "sip_id", "workplace", "synced_at"]
+    list_select_related = ["workplace", "integration"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ExternalNumber)
+class ExternalNumberAdmin(admin.ModelAdmin):
+    list_display = ["number", "type", "is_parking", "integration", "is_active", "synced_at"]
+    list_filter = ["integration", "is_active", "is_parking"]
+    search_fields = ["number"]
+    readonly_fields = ["integration", "number", "type", "synced_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(NotificationEvent)
+class NotificationEventAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "integration", "event", "status", "attempts"]
+    list_filter = ["integration", "event", "status"]
+    search_fields = ["fingerprint"]
+    date_hierarchy = "received_at"
+    readonly_fields = [f.name for f in NotificationEvent._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(MttRequestLog)
+class MttRequestLogAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "integration", "method", "status_code", "ok", "duration_ms", "limiter_wait_ms"]
+    list_filter = ["integration", "method", "ok"]
+    readonly_fields = [f.name for f in MttRequestLog._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[MttRequestLog]:
+        return super().get_queryset(request).select_related("integration")

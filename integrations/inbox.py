@@ -1,0 +1,92 @@
+"""The notification inbox: store first, acknowledge, then apply (DESIGN.md "Data flows one way")."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import Integration, NotificationEvent
+from .mtt.notifications import CALL_EVENT, DIRECTORY_EVENT_TYPES, VPBX_EVENTS, Envelope
+
+logger = logging.getLogger(__name__)
+
+# event name -> function applying a stored notification; returns the final status.
+Applier = Callable[[NotificationEvent], str]
+APPLIERS: dict[str, Applier] = {}
+
+
+def register_applier(event: str, applier: Applier) -> None:
+    APPLIERS[event] = applier
+
+
+def notification_receive(*, integration: Integration, envelope: Envelope) -> tuple[NotificationEvent, bool]:
+    """Store a notification once (by fingerprint). Returns (row, created)."""
+    fp = envelope.fingerprint
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            event = NotificationEvent.objects.create(
+                integration=integration,
+                event=envelope.event,
+                body=envelope.body,
+                fingerprint=fp,
+                received_at=now,
+            )
+    except IntegrityError:
+        # A duplicate: the first copy is stored (and applied) already.
+        return NotificationEvent.objects.get(integration=integration, fingerprint=fp), False
+    Integration.objects.filter(pk=integration.pk).update(last_notification_at=now)
+    return event, True
+
+
+def _apply_vpbx(event: NotificationEvent) -> str:
+    from .services import integration_request_sync
+
+    event_type = (event.body.get("result") or {}).get("eventType")
+    if event_type in DIRECTORY_EVENT_TYPES:
+        integration_request_sync(integration_id=event.integration_id)
+        return NotificationEvent.Status.APPLIED
+    logger.info("Notification %s: unknown vpbx eventType %r stored and ignored", event.pk, event_type)
+    return NotificationEvent.Status.IGNORED
+
+
+for _name in VPBX_EVENTS:
+    register_applier(_name, _apply_vpbx)
+
+
+def notification_apply(*, event_id: int) -> str:
+    """Apply one stored notification, at most once (claimed with a conditional update)."""
+    event = (
+        NotificationEvent.objects.select_related("integration")
+        .filter(pk=event_id, status=NotificationEvent.Status.PENDING)
+        .first()
+    )
+    if event is None:
+        return "gone"
+    applier = APPLIERS.get(event.event)
+    if applier is None and event.event == CALL_EVENT:
+        # Call notifications are applied by the calls app once it registers its applier; until then
+        # they wait in the inbox, stored and acknowledged.
+        return NotificationEvent.Status.PENDING
+    NotificationEvent.objects.filter(pk=event_id).update(attempts=F("attempts") + 1)
+    if applier is None:
+        # Unknown events are kept (someone may want them later) and acknowledged.
+        logger.info("Notification %s: unknown event %r stored", event.pk, event.event)
+        status = NotificationEvent.Status.IGNORED
+        NotificationEvent.objects.filter(pk=event_id).update(status=status, applied_at=timezone.now())
+        return status
+    try:
+        status = applier(event)
+    except Exception as exc:
+        logger.exception("Notification %s: applying failed", event.pk)
+        NotificationEvent.objects.filter(pk=event_id).update(error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    if status != NotificationEvent.Status.PENDING:
+        NotificationEvent.objects.filter(pk=event_id, status=NotificationEvent.Status.PENDING).update(
+            status=status, applied_at=timezone.now(), error=""
+        )
+    return status

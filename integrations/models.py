@@ -1,0 +1,216 @@
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .fields import EncryptedTextField
+
+
+def _new_notify_token() -> str:
+    # 32 random bytes = 256 bits: the notify URL is the only secret protecting notifications.
+    return secrets.token_urlsafe(32)
+
+
+def _default_oauth_url() -> str:
+    return settings.MTT_OAUTH_URL
+
+
+def _default_api_url() -> str:
+    return settings.MTT_API_URL
+
+
+class Integration(models.Model):
+    """One MTT account connected through the Open API (guide §7)."""
+
+    class Status(models.TextChoices):
+        NOT_CONNECTED = "not_connected", _("Not connected")
+        CONNECTED = "connected", _("Connected")
+        NEEDS_RECONNECT = "needs_reconnect", _("Needs reconnect")
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    client_id = models.CharField(_("client ID"), max_length=200)
+    client_secret = EncryptedTextField(_("client secret"))
+    oauth_url = models.URLField(_("OAuth server URL"), default=_default_oauth_url)
+    api_url = models.URLField(_("API URL"), default=_default_api_url)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.NOT_CONNECTED)
+
+    access_token = EncryptedTextField(_("access token"), blank=True, default="")
+    access_token_expires_at = models.DateTimeField(_("access token expires"), null=True, blank=True)
+    refresh_token = EncryptedTextField(_("refresh token"), blank=True, default="")
+    refresh_token_expires_at = models.DateTimeField(_("refresh token expires"), null=True, blank=True)
+    tokens_refreshed_at = models.DateTimeField(_("tokens last refreshed"), null=True, blank=True)
+
+    notify_token = models.CharField(
+        _("notify token"), max_length=64, unique=True, default=_new_notify_token, editable=False
+    )
+
+    last_sync_at = models.DateTimeField(_("last sync"), null=True, blank=True)
+    sync_requested_at = models.DateTimeField(_("sync requested"), null=True, blank=True)
+    last_notification_at = models.DateTimeField(_("last notification"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
+
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("integration")
+        verbose_name_plural = _("integrations")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def notify_path(self) -> str:
+        return reverse("integrations:notify", kwargs={"token": self.notify_token})
+
+    @property
+    def notify_url(self) -> str:
+        """The Redirect URI to paste into the MTT portal: OAuth callback and notifications."""
+        return settings.SITE_URL + self.notify_path
+
+    def access_token_valid(self, *, margin_seconds: int = 0, now: datetime | None = None) -> bool:
+        if not self.access_token or self.access_token_expires_at is None:
+            return False
+        now = now or timezone.now()
+        return (self.access_token_expires_at - now).total_seconds() > margin_seconds
+
+
+class Workplace(models.Model):
+    """An employee's seat in the PBX (РМ), identified by its SIP ID."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="workplaces")
+    sip_id = models.CharField(_("SIP ID"), max_length=64)
+    name = models.CharField(_("name"), max_length=200, blank=True, default="")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("operator"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="workplace",
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    synced_at = models.DateTimeField(_("last seen in sync"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("workplace")
+        verbose_name_plural = _("workplaces")
+        ordering = ["name", "sip_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "sip_id"], name="uniq_workplace_sip_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sip_id})" if self.name else self.sip_id
+
+
+class Terminal(models.Model):
+    """A device attached to a workplace (SIP phone, mobile app, FMC SIM), with its own SIP ID."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="terminals")
+    sip_id = models.CharField(_("SIP ID"), max_length=64)
+    workplace = models.ForeignKey(
+        Workplace,
+        verbose_name=_("workplace"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="terminals",
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    synced_at = models.DateTimeField(_("last seen in sync"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("terminal")
+        verbose_name_plural = _("terminals")
+        ordering = ["sip_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "sip_id"], name="uniq_terminal_sip_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.sip_id
+
+
+class ExternalNumber(models.Model):
+    """A public number of the company (a line)."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="external_numbers")
+    number = models.CharField(_("number"), max_length=32)
+    type = models.CharField(_("type"), max_length=64, blank=True, default="")
+    is_parking = models.BooleanField(_("route to personal manager (parking)"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    synced_at = models.DateTimeField(_("last seen in sync"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("external number")
+        verbose_name_plural = _("external numbers")
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "number"], name="uniq_external_number"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class NotificationEvent(models.Model):
+    """The inbox: every notification POSTed to a notify URL, stored before it is acknowledged."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        APPLIED = "applied", _("Applied")
+        FAILED = "failed", _("Failed")
+        IGNORED = "ignored", _("Ignored")
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="notifications")
+    received_at = models.DateTimeField(_("received"), default=timezone.now, db_index=True)
+    event = models.CharField(_("event"), max_length=64, blank=True, default="")
+    body = models.JSONField(_("body"))
+    # sha256 of the canonical JSON: the same notification sent twice is stored once.
+    fingerprint = models.CharField(_("fingerprint"), max_length=64)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    applied_at = models.DateTimeField(_("applied"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("error"), blank=True, default="")
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "fingerprint"], name="uniq_notification_fingerprint"),
+        ]
+        indexes = [models.Index(fields=["status", "received_at"], name="notification_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.event or '?'} @ {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class MttRequestLog(models.Model):
+    """One row per HTTP request to MTT: for the health panel (requests and errors by method)."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="request_logs")
+    method = models.CharField(_("method"), max_length=64)
+    status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    ok = models.BooleanField(_("ok"), default=False)
+    error = models.CharField(_("error"), max_length=500, blank=True, default="")
+    duration_ms = models.PositiveIntegerField(_("duration, ms"), default=0)
+    limiter_wait_ms = models.PositiveIntegerField(_("limiter wait, ms"), default=0)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("MTT request")
+        verbose_name_plural = _("MTT requests")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.status_code or '-'}"

@@ -1,0 +1,107 @@
+"""The notify URL: one unguessable URL per integration that MTT knows as the "Redirect URI" (API.md).
+
+GET with code+state completes OAuth in the admin's browser; POST receives notifications.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from .inbox import notification_apply, notification_receive
+from .models import Integration
+from .mtt.errors import MttError
+from .mtt.notifications import NotificationError, parse_body
+from .services import integration_oauth_complete
+
+logger = logging.getLogger(__name__)
+
+OAUTH_SESSION_KEY = "mtt_oauth"
+
+
+@csrf_exempt  # MTT cannot send a CSRF token; the unguessable URL is the credential.
+@require_http_methods(["GET", "POST"])
+def notify(request: HttpRequest, token: str) -> HttpResponse:
+    integration = get_object_or_404(Integration, notify_token=token)
+    if request.method == "POST":
+        return _receive_notification(request, integration)
+    return _oauth_callback(request, integration)
+
+
+def _bad(integration: Integration, status: int, reason: str) -> JsonResponse:
+    logger.warning("Integration %s: notification refused (%s): %s", integration.pk, status, reason)
+    return JsonResponse({"ok": False, "error": reason}, status=status)
+
+
+def _receive_notification(request: HttpRequest, integration: Integration) -> HttpResponse:
+    limit = settings.MTT_NOTIFY_MAX_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        return _bad(integration, 413, f"body larger than {limit} bytes")
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        return _bad(integration, 413, f"body larger than {limit} bytes")
+    if len(raw) > limit:
+        return _bad(integration, 413, f"body larger than {limit} bytes")
+    try:
+        envelope = parse_body(raw)
+    except NotificationError as exc:
+        return _bad(integration, 400, str(exc))
+    event, created = notification_receive(integration=integration, envelope=envelope)
+    if created:
+        # Applied right after the row is committed; a failure here is retried by the inbox sweep,
+        # it never turns the acknowledgement into an error.
+        def apply() -> None:
+            try:
+                notification_apply(event_id=event.pk)
+            except Exception:
+                logger.warning("Notification %s: apply after receive failed", event.pk, exc_info=True)
+
+        transaction.on_commit(apply)
+    return JsonResponse({"ok": True, "id": event.pk, "duplicate": not created})
+
+
+def _oauth_callback(request: HttpRequest, integration: Integration) -> HttpResponse:
+    code = request.GET.get("code", "")
+    state = request.GET.get("state", "")
+    pending = request.session.get(OAUTH_SESSION_KEY) or {}
+    expected_state = pending.get("state")
+    # The state is bound to the admin who pressed Connect, in their session, for this integration.
+    if (
+        not code
+        or not state
+        or not expected_state
+        or state != expected_state
+        or pending.get("integration_id") != integration.pk
+        or not request.user.is_authenticated
+        or pending.get("user_id") != request.user.pk
+    ):
+        logger.warning("Integration %s: OAuth callback refused (state mismatch or no pending login)", integration.pk)
+        return HttpResponse(
+            _("This sign-in link is not valid (state mismatch). Start again from the integration page."),
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+    del request.session[OAUTH_SESSION_KEY]
+    change_url = reverse("admin:integrations_integration_change", args=[integration.pk])
+    try:
+        integration_oauth_complete(integration=integration, code=code)
+    except MttError as exc:
+        messages.error(request, _("Connecting to MTT failed: %(error)s") % {"error": exc.user_message})
+        return HttpResponseRedirect(change_url)
+    messages.success(request, _("Connected to MTT. The directory sync has started."))
+    return HttpResponseRedirect(change_url)

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mttcrm.settings")
+
+app = Celery("mttcrm")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+def _ensure_filesystem_broker_dirs() -> None:
+    """kombu's filesystem transport expects its folders to exist (the embedded default broker)."""
+    from django.conf import settings
+
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
+    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+        folder = options.get(key)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+
+
+_ensure_filesystem_broker_dirs()

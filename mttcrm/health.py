@@ -1,0 +1,63 @@
+"""GET /healthz: does the database, the channel layer and the Celery broker answer?"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+logger = logging.getLogger(__name__)
+
+CHECK_TIMEOUT = 3.0
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def _check_broker() -> None:
+    from mttcrm.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT)
+
+
+async def _check_channel_layer() -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer configured")
+    # A round trip through the layer proves it both accepts and delivers messages.
+    channel = await layer.new_channel("healthz.")
+    await layer.send(channel, {"type": "healthz.ping"})
+    message = await layer.receive(channel)
+    if message.get("type") != "healthz.ping":
+        raise RuntimeError("channel layer returned another message")
+
+
+async def _timed(name: str, check: Callable[[], Any]) -> dict[str, Any]:
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(check(), timeout=CHECK_TIMEOUT)
+    except Exception as exc:
+        logger.warning("healthz: %s check failed: %s", name, exc)
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1)}
+
+
+async def healthz(request: HttpRequest) -> JsonResponse:
+    results = {
+        "database": await _timed("database", sync_to_async(_check_database, thread_sensitive=True)),
+        "channel_layer": await _timed("channel_layer", _check_channel_layer),
+        "broker": await _timed("broker", sync_to_async(_check_broker, thread_sensitive=False)),
+    }
+    ok = all(r["ok"] for r in results.values())
+    return JsonResponse({"ok": ok, "checks": results}, status=200 if ok else 503)

@@ -1,0 +1,247 @@
+"""Settings for mttcrm. Every value comes from the environment through one ``environ.Env``.
+
+With nothing set, the embedded defaults run the whole app on one machine with no services:
+SQLite, the in-memory channel layer, Celery over kombu's ``filesystem://`` transport and the local
+sandbox as MTT. Production sets ``DATABASE_URL`` and ``REDIS_URL`` (see README, "Settings").
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import environ
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Runtime state of the embedded defaults (SQLite file, Celery folders, media) lives here.
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-secret-key-change-me-in-production-0123456789")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Public base URL of this deployment, used to build the notify URL (Redirect URI) shown to admins.
+PORT = env.int("PORT", default=8000)
+SITE_URL = env.str("SITE_URL", default=f"http://127.0.0.1:{PORT}").rstrip("/")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "integrations",
+    "contacts",
+    "calls",
+    "sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mttcrm.urls"
+ASGI_APPLICATION = "mttcrm.asgi.application"
+WSGI_APPLICATION = "mttcrm.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share the file: wait for locks instead of failing at once, and take the
+    # write lock at BEGIN so that read-then-write transactions cannot deadlock (Django 5.1+).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# Russian is the language of the UI; English is available (LocaleMiddleware + the language switch).
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ru")
+LANGUAGES = [("ru", _("Russian")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.str("TIME_ZONE", default="Europe/Moscow")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve straight from the app folders when collectstatic has not run (make run, tests).
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- Redis, channel layer, Celery --------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000)},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_DIR = VAR_DIR / "celery"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # A broker that needs no server: queues are folders shared by web, worker and beat.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.05,
+    }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+MTT_REFRESH_EVERY_SECONDS = env.float("MTT_REFRESH_EVERY_SECONDS", default=1800.0)
+CELERY_BEAT_SCHEDULE = {
+    "mtt-refresh-tokens": {
+        "task": "integrations.tasks.refresh_tokens",
+        # Access tokens live 2 h and refresh tokens 3 days (API.md): a refresh every 30 minutes keeps
+        # both alive even when nothing else talks to MTT.
+        "schedule": MTT_REFRESH_EVERY_SECONDS,
+    },
+    "mtt-sync-directory": {
+        "task": "integrations.tasks.sync_all",
+        "schedule": env.float("MTT_SYNC_EVERY_SECONDS", default=3600.0),
+    },
+}
+
+# --- MTT ---------------------------------------------------------------------------------------
+MTT_OAUTH_URL = env.str("MTT_OAUTH_URL", default="https://oauth.mtt.ru")
+# The guide names the API methods but gives no host (API.md): it is a setting, also per integration.
+MTT_API_URL = env.str("MTT_API_URL", default="https://openapi.mtt.ru")
+MTT_OAUTH_SCOPE = "https://mtt.ru/auth.tokens.readwrite"
+MTT_TIMEZONE = env.str("MTT_TIMEZONE", default="Europe/Moscow")
+MTT_CONNECT_TIMEOUT = env.float("MTT_CONNECT_TIMEOUT", default=3.05)
+MTT_READ_TIMEOUT = env.float("MTT_READ_TIMEOUT", default=10.0)
+# API.md "Known limits" 7: 5 requests per second per integration, all methods together.
+MTT_RATE_LIMIT = env.int("MTT_RATE_LIMIT", default=5)
+MTT_RATE_LIMIT_MAX_WAIT = env.float("MTT_RATE_LIMIT_MAX_WAIT", default=10.0)
+# Refresh the access token this long before it expires.
+MTT_TOKEN_REFRESH_MARGIN = env.int("MTT_TOKEN_REFRESH_MARGIN", default=300)
+# vpbxNotifications numbersChanged/workplacesChanged: one sync per integration per this many seconds.
+MTT_SYNC_DEBOUNCE_SECONDS = env.float("MTT_SYNC_DEBOUNCE_SECONDS", default=2.0)
+# OAuth over plain http is refused by oauthlib; allowed only for a local sandbox (DEBUG by default).
+MTT_ALLOW_INSECURE_OAUTH = env.bool("MTT_ALLOW_INSECURE_OAUTH", default=DEBUG)
+# Largest notification body accepted on the notify URL.
+MTT_NOTIFY_MAX_BYTES = env.int("MTT_NOTIFY_MAX_BYTES", default=256 * 1024)
+
+# The local MTT stand-in (sandbox/): where make run starts it, and the demo client it knows.
+SANDBOX_PORT = env.int("SANDBOX_PORT", default=8001)
+SANDBOX_URL = env.str("SANDBOX_URL", default=f"http://127.0.0.1:{SANDBOX_PORT}").rstrip("/")
+SANDBOX_CLIENT_ID = env.str("SANDBOX_CLIENT_ID", default="demo-client")
+SANDBOX_CLIENT_SECRET = env.str("SANDBOX_CLIENT_SECRET", default="demo-secret")
+SANDBOX_LOGIN = env.str("SANDBOX_LOGIN", default="demo")
+SANDBOX_PASSWORD = env.str("SANDBOX_PASSWORD", default="demo")
+
+# --- Secrets at rest ---------------------------------------------------------------------------
+# Fernet keys (urlsafe base64, 32 bytes), comma-separated; the first encrypts, all decrypt.
+# `python manage.py mtt rotate-keys` re-encrypts every secret with the first key.
+FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+if not FIELD_ENCRYPTION_KEYS and DEBUG:
+    # Development only: a key derived from SECRET_KEY so a fresh clone runs. The system check
+    # integrations.E001 refuses to run with DEBUG=False and no dedicated key.
+    FIELD_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(b"mttcrm-fields:" + SECRET_KEY.encode()).digest()).decode()
+    ]
+
+# --- Mail (warnings to admins) -----------------------------------------------------------------
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="mttcrm@localhost")
+ADMINS = [tuple(a.split(":", 1)) for a in env.list("ADMINS", default=[]) if ":" in a]
+
+# --- Security (production) ---------------------------------------------------------------------
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "daphne": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        # requests-oauthlib logs token bodies at DEBUG: never let that through.
+        "requests_oauthlib": {"level": "WARNING"},
+        "oauthlib": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.utils import timezone
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mtt"
+
+
+def load_fixture(relative: str) -> Any:
+    return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager(settings: Any) -> Iterator[None]:
+    """Tasks run inline in tests unless a test starts a real worker."""
+    from mttcrm.celery import app
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture(autouse=True)
+def _isolated_var(settings: Any, tmp_path: Path) -> None:
+    settings.VAR_DIR = tmp_path / "var"
+    settings.VAR_DIR.mkdir()
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def postgres_only() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (SELECT ... FOR UPDATE does nothing on SQLite); set DATABASE_URL")
+
+
+@pytest.fixture
+def admin_user(db: Any) -> Any:
+    return get_user_model().objects.create_superuser("root", "root@example.com", "root-pass-123")
+
+
+@pytest.fixture
+def operator_user(db: Any) -> Any:
+    return get_user_model().objects.create_user("operator", password="operator-pass-123")
+
+
+@pytest.fixture
+def integration(db: Any) -> Any:
+    """A connected integration whose API lives at http://mtt.test (mock it with `responses`)."""
+    from integrations.models import Integration
+
+    now = timezone.now()
+    return Integration.objects.create(
+        name="Test",
+        client_id="client-1",
+        client_secret="secret-1",
+        oauth_url="http://oauth.mtt.test",
+        api_url="http://mtt.test",
+        status=Integration.Status.CONNECTED,
+        access_token="access-token-1",
+        access_token_expires_at=now + timedelta(hours=2),
+        refresh_token="refresh-token-1",
+        refresh_token_expires_at=now + timedelta(days=3),
+    )

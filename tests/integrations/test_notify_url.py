@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.test import Client
+
+from integrations.models import Integration, NotificationEvent
+from tests.conftest import FIXTURES, load_fixture
+
+pytestmark = pytest.mark.django_db
+
+
+def post_json(client: Client, url: str, body: Any) -> Any:
+    return client.post(url, data=json.dumps(body, ensure_ascii=False), content_type="application/json")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (FIXTURES / "notifications").glob("*.json")))
+def test_every_guide_notification_is_stored_and_acknowledged(client: Client, integration: Integration, name: str) -> None:
+    body = load_fixture(f"notifications/{name}")
+    response = post_json(client, integration.notify_path, body)
+    assert response.status_code == 200, response.content
+    assert response.json()["ok"] is True
+    event = NotificationEvent.objects.get(integration=integration)
+    assert event.body == body
+    assert event.event == body["event"]
+    integration.refresh_from_db()
+    assert integration.last_notification_at is not None
+
+
+def test_wrong_token_is_404_and_stores_nothing(client: Client, integration: Integration) -> None:
+    body = load_fixture("notifications/01_incoming_trying.json")
+    response = post_json(client, "/mtt/not-the-token/", body)
+    assert response.status_code == 404
+    assert client.get("/mtt/not-the-token/?code=x&state=y").status_code == 404
+    assert NotificationEvent.objects.count() == 0
+
+
+def test_duplicate_notification_stored_once(client: Client, integration: Integration) -> None:
+    body = load_fixture("notifications/01_incoming_trying.json")
+    first = post_json(client, integration.notify_path, body)
+    # Same content, other key order and white space: still the same notification (guide §6.5).
+    second = client.post(
+        integration.notify_path, data=json.dumps(body, indent=2, sort_keys=True), content_type="application/json"
+    )
+    assert first.status_code == second.status_code == 200
+    assert second.json()["duplicate"] is True
+    assert NotificationEvent.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"not json at all", "not JSON"),
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+        (b"[1, 2, 3]", "not a JSON object"),
+        (b'{"result": {}}', "'event'"),
+        (b'{"event": "callNotifications"}', "'result'"),
+        (b'{"event": "callNotifications", "result": {"callInfo": {"state": "trying"}}}', "call.id"),
+        (b'{"event": "callNotifications", "result": {"callInfo": {"call": {"id": "x"}}}}', "state"),
+        (b'{"event": "vpbxNotifications", "result": {}}', "eventType"),
+        (b"[" * 5000 + b"]" * 5000, "not"),
+    ],
+)
+def test_bad_input_is_400_with_a_reason_and_logged(
+    client: Client, integration: Integration, raw: bytes, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="integrations.views"):
+        response = client.post(integration.notify_path, data=raw, content_type="application/json")
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+    assert NotificationEvent.objects.count() == 0
+    assert any("notification refused" in r.getMessage() for r in caplog.records)
+
+
+def test_huge_body_is_413(client: Client, integration: Integration) -> None:
+    body = {"event": "callNotifications", "result": {"callInfo": {"padding": "x" * (300 * 1024)}}}
+    response = post_json(client, integration.notify_path, body)
+    assert response.status_code == 413
+    assert NotificationEvent.objects.count() == 0
+
+
+def test_unknown_event_is_stored_and_acknowledged(
+    client: Client, integration: Integration, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_json(client, integration.notify_path, {"event": "somethingNew", "result": {"x": 1}})
+    assert response.status_code == 200
+    event = NotificationEvent.objects.get()
+    assert event.event == "somethingNew"
+    assert event.status == NotificationEvent.Status.IGNORED
+
+
+def test_call_notifications_wait_in_the_inbox_for_the_calls_app(
+    client: Client, integration: Integration, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        post_json(client, integration.notify_path, load_fixture("notifications/01_incoming_trying.json"))
+    assert NotificationEvent.objects.get().status == NotificationEvent.Status.PENDING
+
+
+def test_get_and_post_only(client: Client, integration: Integration) -> None:
+    assert client.put(integration.notify_path, data="{}").status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_directory_notifications_trigger_one_debounced_sync(client: Client, integration: Integration) -> None:
+    with mock.patch("integrations.tasks.sync_integration.apply_async") as apply_async:
+        for i in range(10):
+            body = {"event": "vpbxNotifications", "result": {"eventType": "workplacesChanged"}, "n": i}
+            assert post_json(client, integration.notify_path, body).status_code == 200
+    assert apply_async.call_count == 1
+    assert apply_async.call_args.kwargs["countdown"] > 0
+    assert NotificationEvent.objects.filter(status=NotificationEvent.Status.APPLIED).count() == 10
+    integration.refresh_from_db()
+    assert integration.sync_requested_at is not None
