@@ -160,7 +160,11 @@ class IntegrationAdmin(admin.ModelAdmin):
         except MttError as exc:
             messages.error(request, exc.user_message)
             return HttpResponseRedirect(reverse("admin:integrations_integration_change", args=[pk]))
-        request.session[OAUTH_SESSION_KEY] = {"state": state, "integration_id": integration.pk, "user_id": request.user.pk}
+        request.session[OAUTH_SESSION_KEY] = {
+            "state": state,
+            "integration_id": integration.pk,
+            "user_id": request.user.pk,
+        }
         return HttpResponseRedirect(url)
 
     def sync_view(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -230,7 +234,15 @@ class NotificationEventAdmin(admin.ModelAdmin):
 
 @admin.register(MttRequestLog)
 class MttRequestLogAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "integration", "method", "status_code", "ok", "duration_ms", "limiter_wait_ms"]
+    list_display = [
+        "created_at",
+        "integration",
+        "method",
+        "status_code",
+        "ok",
+        "duration_ms",
+        "limiter_wait_ms",
+    ]
     list_filter = ["integration", "method", "ok"]
     readonly_fields = [f.name for f in MttRequestLog._meta.fields]
 

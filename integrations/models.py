@@ -38,7 +38,9 @@ class Integration(models.Model):
     client_secret = EncryptedTextField(_("client secret"))
     oauth_url = models.URLField(_("OAuth server URL"), default=_default_oauth_url)
     api_url = models.URLField(_("API URL"), default=_default_api_url)
-    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.NOT_CONNECTED)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.NOT_CONNECTED
+    )
 
     access_token = EncryptedTextField(_("access token"), blank=True, default="")
     access_token_expires_at = models.DateTimeField(_("access token expires"), null=True, blank=True)
@@ -187,7 +189,9 @@ class NotificationEvent(models.Model):
         verbose_name_plural = _("notifications")
         ordering = ["-received_at"]
         constraints = [
-            models.UniqueConstraint(fields=["integration", "fingerprint"], name="uniq_notification_fingerprint"),
+            models.UniqueConstraint(
+                fields=["integration", "fingerprint"], name="uniq_notification_fingerprint"
+            ),
         ]
         indexes = [models.Index(fields=["status", "received_at"], name="notification_status_idx")]
 

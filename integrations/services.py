@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from .models import ExternalNumber, Integration, Terminal, Workplace
 from .mtt import oauth
-from .mtt.errors import MttError, MttReconnectRequired, MttTransientError
+from .mtt.errors import MttError, MttReconnectRequired
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,9 @@ def integration_access_token(*, integration: Integration) -> str:
         raise MttReconnectRequired("The integration needs to be reconnected")
     if integration.access_token_valid(margin_seconds=margin):
         return integration.access_token
-    return integration_refresh_tokens(integration_id=integration.pk, stale_access_token=integration.access_token)
+    return integration_refresh_tokens(
+        integration_id=integration.pk, stale_access_token=integration.access_token
+    )
 
 
 @dataclass
@@ -130,7 +132,9 @@ def integration_refresh_tokens(
             and row.access_token != stale_access_token
             and row.access_token_valid(margin_seconds=0)
         )
-        if fresh_elsewhere or (not force and stale_access_token is None and row.access_token_valid(margin_seconds=margin)):
+        if fresh_elsewhere or (
+            not force and stale_access_token is None and row.access_token_valid(margin_seconds=margin)
+        ):
             return row.access_token
         try:
             tokens = oauth.refresh(integration_endpoints(integration=row), refresh_token=row.refresh_token)
@@ -224,7 +228,9 @@ def integration_sync_directory(*, integration_id: int) -> SyncResult:
                 sip_id=term.sip_id,
                 defaults={
                     "workplace": wp_by_sip.get(term.workplace_sip_id)
-                    or Workplace.objects.filter(integration=integration, sip_id=term.workplace_sip_id).first(),
+                    or Workplace.objects.filter(
+                        integration=integration, sip_id=term.workplace_sip_id
+                    ).first(),
                     "is_active": True,
                     "synced_at": now,
                 },
@@ -242,7 +248,9 @@ def integration_sync_directory(*, integration_id: int) -> SyncResult:
             (Terminal, [t.sip_id for t in terminals]),
         ):
             result.deactivated += (
-                model.objects.filter(integration=integration, is_active=True).exclude(sip_id__in=seen).update(is_active=False)
+                model.objects.filter(integration=integration, is_active=True)
+                .exclude(sip_id__in=seen)
+                .update(is_active=False)
             )
         result.deactivated += (
             ExternalNumber.objects.filter(integration=integration, is_active=True)

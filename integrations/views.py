@@ -90,7 +90,9 @@ def _oauth_callback(request: HttpRequest, integration: Integration) -> HttpRespo
         or not request.user.is_authenticated
         or pending.get("user_id") != request.user.pk
     ):
-        logger.warning("Integration %s: OAuth callback refused (state mismatch or no pending login)", integration.pk)
+        logger.warning(
+            "Integration %s: OAuth callback refused (state mismatch or no pending login)", integration.pk
+        )
         return HttpResponse(
             _("This sign-in link is not valid (state mismatch). Start again from the integration page."),
             status=403,

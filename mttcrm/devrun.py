@@ -29,7 +29,19 @@ def main() -> int:
     commands = {
         "sandbox": [py, "manage.py", "mtt_sandbox", "--port", sandbox_port],
         "web": [py, "-m", "daphne", "-b", "127.0.0.1", "-p", port, "mttcrm.asgi:application"],
-        "worker": [py, "-m", "celery", "-A", "mttcrm", "worker", "--beat", "--loglevel", "INFO", "--concurrency", "2"],
+        "worker": [
+            py,
+            "-m",
+            "celery",
+            "-A",
+            "mttcrm",
+            "worker",
+            "--beat",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+        ],
     }
     procs: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -49,7 +61,10 @@ def main() -> int:
         for name, cmd in commands.items():
             procs[name] = subprocess.Popen(cmd, cwd=BASE_DIR, env=env)  # noqa: S603
         demo = subprocess.run(  # noqa: S603
-            [py, "manage.py", "mtt", "demo", "--sandbox-url", settings.SANDBOX_URL], cwd=BASE_DIR, env=env, check=False
+            [py, "manage.py", "mtt", "demo", "--sandbox-url", settings.SANDBOX_URL],
+            cwd=BASE_DIR,
+            env=env,
+            check=False,
         )
         if demo.returncode != 0:
             print("!! Loading the demo data failed; the processes keep running. See the messages above.")
@@ -63,7 +78,8 @@ def main() -> int:
             f"  MTT sandbox       {settings.SANDBOX_URL}/      (play calls by hand)\n"
             "  logins            admin / admin         (administrator)\n"
             "                    ivanova / demo, petrov / demo, sidorova / demo  (operators)\n"
-            f"  sandbox login     {settings.SANDBOX_LOGIN} / {settings.SANDBOX_PASSWORD}  (the MTT portal's login page)\n"
+            f"  sandbox login     {settings.SANDBOX_LOGIN} / {settings.SANDBOX_PASSWORD}"
+            "  (the MTT portal's login page)\n"
             "  Ctrl-C stops everything.\n"
             "==============================================================================\n",
             flush=True,

@@ -71,7 +71,6 @@ def parse_envelope(data: Any) -> Envelope:
             raise NotificationError("'result.callInfo.call.id' is missing")
         if not isinstance(info.get("state"), str):
             raise NotificationError("'result.callInfo.state' is missing")
-    elif event in VPBX_EVENTS:
-        if not isinstance(result.get("eventType"), str):
-            raise NotificationError("'result.eventType' is missing")
+    elif event in VPBX_EVENTS and not isinstance(result.get("eventType"), str):
+        raise NotificationError("'result.eventType' is missing")
     return Envelope(event=event, result=result, body=data)

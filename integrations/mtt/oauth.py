@@ -64,7 +64,8 @@ def _insecure_allowed(url: str) -> None:
     if url.startswith("http://"):
         if not settings.MTT_ALLOW_INSECURE_OAUTH:
             raise MttPermanentError(
-                "The OAuth server URL must be https (set MTT_ALLOW_INSECURE_OAUTH=true only for a local sandbox)."
+                "The OAuth server URL must be https "
+                "(set MTT_ALLOW_INSECURE_OAUTH=true only for a local sandbox)."
             )
         os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
 
@@ -139,9 +140,13 @@ def exchange_code(ep: OAuthEndpoints, *, code: str) -> TokenSet:
             f"OAuth server refused the code: {exc.error}", method="oauth/token", status_code=exc.status_code
         ) from None
     except (requests.Timeout, requests.ConnectionError) as exc:
-        raise MttTransientError(f"OAuth server unreachable: {type(exc).__name__}", method="oauth/token") from None
+        raise MttTransientError(
+            f"OAuth server unreachable: {type(exc).__name__}", method="oauth/token"
+        ) from None
     except (ValueError, requests.RequestException) as exc:
-        raise MttPermanentError(f"OAuth server answered badly: {type(exc).__name__}", method="oauth/token") from None
+        raise MttPermanentError(
+            f"OAuth server answered badly: {type(exc).__name__}", method="oauth/token"
+        ) from None
     logger.info("MTT OAuth: code exchanged for tokens (client_id=%s)", ep.client_id)
     return _to_tokenset(dict(token))
 
@@ -167,11 +172,17 @@ def refresh(ep: OAuthEndpoints, *, refresh_token: str) -> TokenSet:
         raise
     except OAuth2Error as exc:
         raise MttReconnectRequired(
-            f"OAuth server refused the refresh: {exc.error}", method="oauth/token", status_code=exc.status_code
+            f"OAuth server refused the refresh: {exc.error}",
+            method="oauth/token",
+            status_code=exc.status_code,
         ) from None
     except (requests.Timeout, requests.ConnectionError) as exc:
-        raise MttTransientError(f"OAuth server unreachable: {type(exc).__name__}", method="oauth/token") from None
+        raise MttTransientError(
+            f"OAuth server unreachable: {type(exc).__name__}", method="oauth/token"
+        ) from None
     except (ValueError, requests.RequestException) as exc:
-        raise MttTransientError(f"OAuth server answered badly: {type(exc).__name__}", method="oauth/token") from None
+        raise MttTransientError(
+            f"OAuth server answered badly: {type(exc).__name__}", method="oauth/token"
+        ) from None
     logger.info("MTT OAuth: tokens refreshed (client_id=%s)", ep.client_id)
     return _to_tokenset(dict(token), previous_refresh=refresh_token)

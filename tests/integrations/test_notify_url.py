@@ -19,7 +19,9 @@ def post_json(client: Client, url: str, body: Any) -> Any:
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (FIXTURES / "notifications").glob("*.json")))
-def test_every_guide_notification_is_stored_and_acknowledged(client: Client, integration: Integration, name: str) -> None:
+def test_every_guide_notification_is_stored_and_acknowledged(
+    client: Client, integration: Integration, name: str
+) -> None:
     body = load_fixture(f"notifications/{name}")
     response = post_json(client, integration.notify_path, body)
     assert response.status_code == 200, response.content
@@ -44,7 +46,9 @@ def test_duplicate_notification_stored_once(client: Client, integration: Integra
     first = post_json(client, integration.notify_path, body)
     # Same content, other key order and white space: still the same notification (guide §6.5).
     second = client.post(
-        integration.notify_path, data=json.dumps(body, indent=2, sort_keys=True), content_type="application/json"
+        integration.notify_path,
+        data=json.dumps(body, indent=2, sort_keys=True),
+        content_type="application/json",
     )
     assert first.status_code == second.status_code == 200
     assert second.json()["duplicate"] is True

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from integrations.models import Integration
 from integrations.mtt.errors import MttReconnectRequired, MttTransientError
-from integrations.services import integration_access_token, integration_refresh_tokens
+from integrations.services import integration_access_token
 from integrations.tasks import refresh_tokens
 from tests.conftest import load_fixture
 

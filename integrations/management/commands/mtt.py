@@ -20,7 +20,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
 
-        add = sub.add_parser("add", help="Create an integration; prints its notify URL (the Redirect URI) last.")
+        add = sub.add_parser(
+            "add", help="Create an integration; prints its notify URL (the Redirect URI) last."
+        )
         add.add_argument("name")
         add.add_argument("--client-id", required=True)
         add.add_argument("--client-secret", required=True)
@@ -32,11 +34,15 @@ class Command(BaseCommand):
         sync = sub.add_parser("sync", help="Sync workplaces, terminals and numbers now.")
         sync.add_argument("name", nargs="?", default=None)
 
-        sub.add_parser("rotate-keys", help="Re-encrypt every stored secret with the first FIELD_ENCRYPTION_KEYS key.")
+        sub.add_parser(
+            "rotate-keys", help="Re-encrypt every stored secret with the first FIELD_ENCRYPTION_KEYS key."
+        )
 
         demo = sub.add_parser("demo", help="Demo data: users, and an integration connected to the sandbox.")
         demo.add_argument("--sandbox-url", default=None)
-        demo.add_argument("--wait", type=float, default=30.0, help="Seconds to wait for the sandbox to answer.")
+        demo.add_argument(
+            "--wait", type=float, default=30.0, help="Seconds to wait for the sandbox to answer."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -55,8 +61,12 @@ class Command(BaseCommand):
                 api_url=options.get("api_url"),
             )
         except ValidationError as exc:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
-        self.stdout.write(f"Created integration {integration.name!r}. Paste this Redirect URI into the MTT portal,")
+            raise CommandError(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            ) from None
+        self.stdout.write(
+            f"Created integration {integration.name!r}. Paste this Redirect URI into the MTT portal,"
+        )
         self.stdout.write("then press Connect on its admin page:")
         self.stdout.write(integration.notify_url)
 

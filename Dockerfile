@@ -1,0 +1,25 @@
+# One image for every role of the production stack (web, worker, beat, sandbox); compose picks the command.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VAR_DIR=/app/var
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY mttcrm ./mttcrm
+COPY integrations ./integrations
+COPY calls ./calls
+COPY contacts ./contacts
+COPY sandbox ./sandbox
+RUN pip install --no-cache-dir .
+COPY . .
+RUN useradd --create-home --uid 10001 app \
+    && mkdir -p /app/var \
+    && DEBUG=false SECRET_KEY=collectstatic FIELD_ENCRYPTION_KEYS=Q29sbGVjdHN0YXRpYy1vbmx5LWtleS0wMTIzNDU2Nzg5MDE= \
+       python manage.py collectstatic --noinput \
+    && chown -R app /app/var
+USER app
+EXPOSE 8000
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "mttcrm.asgi:application"]
