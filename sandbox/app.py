@@ -1,0 +1,132 @@
+"""The sandbox WSGI application: a local stand-in for MTT's OAuth server, Open API and notifications.
+
+Plain werkzeug, no Django: tests run it in a thread of the pytest process without touching Django's
+URLconf, and the ``mtt_sandbox`` management command only starts it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.utils import send_file
+from werkzeug.wrappers import Request, Response
+
+from . import pages
+from .api import ApiEndpoints
+from .config import SandboxConfig
+from .control import ControlEndpoints
+from .oauth import OAuthEndpoints
+from .scenarios import ScenarioRunner
+from .state import API_PATHS, SandboxState
+from .web import error_response
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+logger = logging.getLogger(__name__)
+
+RECORDING = Path(__file__).resolve().parent / "static" / "recording.mp3"
+CONTROL_NAMES = (
+    "requests",
+    "notifications",
+    "faults",
+    "config",
+    "expire-tokens",
+    "directory",
+    "scenario",
+    "state",
+    "reset",
+)
+
+
+class SandboxApp:
+    """``SandboxApp(config)`` is a WSGI callable; ``.state`` is the live in-memory state."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self.state = SandboxState(self.config)
+        self.runner = ScenarioRunner(self.state)
+        self.oauth = OAuthEndpoints(self.state)
+        self.api = ApiEndpoints(self.state, self.oauth.server, self.runner)
+        self.control = ControlEndpoints(self.state, self.runner)
+        rules = [
+            Rule("/", endpoint="index", methods=["GET"]),
+            Rule("/oauth/authorize", endpoint="authorize", methods=["GET", "POST"]),
+            Rule("/oauth/token", endpoint="token", methods=["POST"]),
+            Rule("/records/<path:path>", endpoint="record", methods=["GET", "HEAD"]),
+            *(Rule(f"/_sandbox/{name}", endpoint=f"control:{name}") for name in CONTROL_NAMES),
+            # Method checks of API paths happen after auth, like on a real gateway, and get logged.
+            *(Rule(path, endpoint="api") for path in API_PATHS),
+        ]
+        self.url_map = Map(rules, strict_slashes=False)
+
+    def shutdown(self) -> None:
+        """Stop scenario threads between notifications."""
+        self.state.stopping.set()
+
+    def dispatch(self, request: Request) -> Response:
+        adapter = self.url_map.bind_to_environ(request.environ)
+        try:
+            endpoint, values = adapter.match()
+        except NotFound:
+            if request.path.startswith(("/_sandbox/", "/oauth/", "/records/")) or request.path == "/":
+                return error_response(404, f"Not found: {request.path}")
+            # Probably a misspelt API method: answer like the API and log it so the test shows the path.
+            return self.api.dispatch(request)
+        except MethodNotAllowed:
+            if request.path == "/oauth/token":
+                self.state.log_request(request.method, request.path, None, 405)
+            return error_response(405, f"{request.method} not allowed here")
+        except HTTPException as exc:
+            return exc.get_response(request.environ)
+        if endpoint == "index":
+            snapshot = self.state.snapshot()
+            snapshot["notifications"] = self.state.notifications_snapshot()[-30:]
+            snapshot["requests"] = self.state.requests_snapshot()[-30:]
+            return pages.index_page(self.config, snapshot, request.args.get("msg"))
+        if endpoint == "authorize":
+            return self.oauth.authorize(request)
+        if endpoint == "token":
+            return self.oauth.token(request)
+        if endpoint == "record":
+            return self.record(request, values["path"])
+        if endpoint == "api":
+            return self.api.dispatch(request)
+        name = endpoint.split(":", 1)[1].replace("-", "_")
+        return self.control.dispatch(request, name)
+
+    def record(self, request: Request, path: str) -> Response:
+        if not path.endswith(".mp3"):
+            return error_response(404, "Recordings are .mp3 files")
+        with self.state.lock:
+            self.state.record_downloads.append(request.path)
+        # conditional=True answers Range and If-None-Match requests, as a real file server does.
+        response = send_file(
+            RECORDING, request.environ, mimetype="audio/mpeg", conditional=True, max_age=3600
+        )
+        # make_conditional stamps a Date header and the dev server adds its own: keep one.
+        response.headers.pop("Date", None)
+        return response
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            response = self.dispatch(request)
+        except Exception:
+            logger.exception("Sandbox: %s %s failed", request.method, request.path)
+            response = error_response(500, "Sandbox internal error")
+        return response(environ, start_response)
+
+
+def create_app(config: SandboxConfig | None = None, **overrides: Any) -> SandboxApp:
+    config = config or SandboxConfig()
+    for key, value in overrides.items():
+        if not hasattr(config, key):
+            raise TypeError(f"SandboxConfig has no field {key!r}")
+        setattr(config, key, value)
+    return SandboxApp(config)

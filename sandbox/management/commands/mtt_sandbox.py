@@ -1,0 +1,66 @@
+"""``manage.py mtt_sandbox``: serve the MTT PBX sandbox (a plain WSGI app) with werkzeug."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from werkzeug.serving import run_simple
+
+from sandbox.app import create_app
+from sandbox.config import SandboxConfig
+
+logger = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = "Run the local MTT PBX sandbox: OAuth server, Open API methods and call notification scenarios."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=settings.SANDBOX_PORT)
+        parser.add_argument(
+            "--notify-url",
+            default=None,
+            help="Where scenario notifications go (default: the redirect_uri the CRM last authorized with).",
+        )
+        parser.add_argument(
+            "--notify-base",
+            default=None,
+            help="Send notifications to this scheme://host:port, not the Redirect URI's (docker compose).",
+        )
+        parser.add_argument("--access-token-lifetime", type=int, default=7200, help="Seconds (guide: 7200).")
+        parser.add_argument(
+            "--public-url", default=None, help="Base of recording links (default http://host:port)."
+        )
+        parser.add_argument(
+            "--step-delay", type=float, default=0.3, help="Seconds between scenario notifications."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        config = SandboxConfig(
+            host=options["host"],
+            port=options["port"],
+            client_id=settings.SANDBOX_CLIENT_ID,
+            client_secret=settings.SANDBOX_CLIENT_SECRET,
+            login=settings.SANDBOX_LOGIN,
+            password=settings.SANDBOX_PASSWORD,
+            notify_url=options["notify_url"],
+            notify_base=options["notify_base"],
+            access_token_lifetime=options["access_token_lifetime"],
+            public_url=options["public_url"],
+            step_delay=options["step_delay"],
+        )
+        app = create_app(config)
+        self.stdout.write(
+            f"MTT sandbox running at http://{config.host}:{config.port}/ "
+            f"(client_id={config.client_id}, portal login={config.login})"
+        )
+        # Whoever started us (make run) may be waiting for this line on a pipe.
+        self.stdout.flush()
+        try:
+            run_simple(config.host, config.port, app, threaded=True, use_reloader=False)
+        finally:
+            app.shutdown()
