@@ -1,0 +1,108 @@
+"""Demo data for `make run`: users, and an integration connected to the local sandbox through a real
+OAuth round trip (the sandbox's portal login is filled in here, as the admin would in a browser)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from .models import Integration, Workplace
+from .services import integration_oauth_complete, integration_oauth_start, integration_sync_directory
+
+DEMO_INTEGRATION = "Sandbox"
+# (username, password, first name, last name, staff); operators are linked to the sandbox's
+# workplaces in this order (sorted by SIP ID).
+DEMO_USERS = [
+    ("admin", "admin", "Админ", "Админов", True),
+    ("ivanova", "demo", "Мария", "Иванова", False),
+    ("petrov", "demo", "Алексей", "Петров", False),
+    ("sidorova", "demo", "Анна", "Сидорова", False),
+]
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+def _ensure_users() -> list[str]:
+    user_model = get_user_model()
+    created = []
+    for username, password, first, last, staff in DEMO_USERS:
+        user, was_created = user_model.objects.get_or_create(
+            username=username, defaults={"first_name": first, "last_name": last}
+        )
+        if was_created:
+            user.set_password(password)
+            user.is_staff = user.is_superuser = staff
+            user.save()
+            created.append(username)
+    return created
+
+
+def _wait_for(url: str, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise DemoError(f"The sandbox does not answer at {url}")
+        time.sleep(0.3)
+
+
+def _portal_login(authorize_url: str) -> dict[str, str]:
+    """Log in on the sandbox's portal page and return the redirect's query (code, state)."""
+    parts = urlsplit(authorize_url)
+    form = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    form.update({"login": settings.SANDBOX_LOGIN, "password": settings.SANDBOX_PASSWORD})
+    answer = requests.post(
+        f"{parts.scheme}://{parts.netloc}{parts.path}", data=form, allow_redirects=False, timeout=10
+    )
+    location = answer.headers.get("Location", "")
+    if answer.status_code != 302 or not location:
+        raise DemoError(f"The sandbox login did not redirect (HTTP {answer.status_code})")
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def demo_setup(*, sandbox_url: str | None = None, wait: float = 30.0) -> Iterator[str]:
+    sandbox_url = (sandbox_url or settings.SANDBOX_URL).rstrip("/")
+    created = _ensure_users()
+    if created:
+        yield f"Demo users created: {', '.join(created)}"
+    with transaction.atomic():
+        integration, _ = Integration.objects.get_or_create(
+            name=DEMO_INTEGRATION,
+            defaults={
+                "client_id": settings.SANDBOX_CLIENT_ID,
+                "client_secret": settings.SANDBOX_CLIENT_SECRET,
+                "oauth_url": sandbox_url,
+                "api_url": sandbox_url,
+            },
+        )
+    _wait_for(sandbox_url + "/", wait)
+    # The sandbox keeps its state in memory: connect anew on every start.
+    url, state = integration_oauth_start(integration=integration)
+    answer = _portal_login(url)
+    if answer.get("state") != state or "code" not in answer:
+        raise DemoError(f"The sandbox answered the login with {sorted(answer)}")
+    integration = integration_oauth_complete(integration=integration, code=answer["code"])
+    yield f"Integration {integration.name!r} connected to the sandbox at {sandbox_url}"
+    result = integration_sync_directory(integration_id=integration.pk)
+    yield f"Directory synced: {result}"
+    user_model = get_user_model()
+    workplaces = list(Workplace.objects.filter(integration=integration, is_active=True).order_by("sip_id"))
+    operators = [u for u, *_rest, staff in DEMO_USERS if not staff]
+    for username, workplace in zip(operators, workplaces, strict=False):
+        user = user_model.objects.get(username=username)
+        if workplace.user_id is None and not Workplace.objects.filter(user=user).exists():
+            workplace.user = user
+            workplace.save(update_fields=["user"])
+            yield f"Workplace {workplace} linked to {username}"
