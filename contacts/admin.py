@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .forms import PhoneNumberAdminForm, PhoneNumberInlineFormSet
+from .models import Contact, PhoneNumber
+from .selectors import contact_search, looks_like_number, user_can_merge_contacts
+from .services import contact_merge
+
+
+class PhoneNumberInline(admin.TabularInline):
+    model = PhoneNumber
+    form = PhoneNumberAdminForm
+    formset = PhoneNumberInlineFormSet
+    fields = ["raw", "e164", "kind", "created_at"]
+    readonly_fields = ["e164", "created_at"]
+    extra = 1
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "company",
+        "numbers_display",
+        "personal_manager",
+        "source",
+        "created_at",
+        "merged_into",
+    ]
+    list_filter = ["personal_manager", "source", "created_at", ("merged_into", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "company", "email", "numbers__e164", "numbers__raw"]
+    list_select_related = ["personal_manager", "merged_into"]
+    readonly_fields = ["created_at", "updated_at", "merged_into", "merged_at"]
+    raw_id_fields = ["personal_manager"]
+    ordering = ["-id"]
+    inlines = [PhoneNumberInline]
+    actions = ["merge_into_oldest"]
+    fieldsets = [
+        (None, {"fields": ["name", "company", "email", "personal_manager", "notes", "source"]}),
+        (_("History"), {"fields": ["created_at", "updated_at", "merged_into", "merged_at"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
+        return super().get_queryset(request).prefetch_related("numbers")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Contact], search_term: str
+    ) -> tuple[QuerySet[Contact], bool]:
+        queryset_found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if looks_like_number(search_term):
+            # Any number format (89219462761, 0079219462761, …@pstn) finds the stored +7… number.
+            by_number = contact_search(query=search_term).values("pk")
+            queryset_found = queryset_found | queryset.filter(pk__in=by_number)
+        return queryset_found, may_have_duplicates
+
+    @admin.display(description=_("phone numbers"))
+    def numbers_display(self, obj: Contact) -> str:
+        return ", ".join(number.display for number in obj.numbers.all())
+
+    def has_merge_permission(self, request: HttpRequest) -> bool:
+        return user_can_merge_contacts(request.user) and self.has_change_permission(request)
+
+    @admin.action(description=_("Merge the selected contacts into the oldest one"), permissions=["merge"])
+    def merge_into_oldest(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
+        contacts = list(queryset.filter(merged_into__isnull=True).order_by("created_at", "pk"))
+        if len(contacts) < 2:
+            self.message_user(
+                request, _("Select at least two contacts that were not merged yet."), messages.WARNING
+            )
+            return
+        target, *sources = contacts
+        try:
+            for source in sources:
+                contact_merge(target=target, source=source)
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            return
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d contact was merged into “%(target)s”.",
+                "%(count)d contacts were merged into “%(target)s”.",
+                len(sources),
+            )
+            % {"count": len(sources), "target": str(target)},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(PhoneNumber)
+class PhoneNumberAdmin(admin.ModelAdmin):
+    form = PhoneNumberAdminForm
+    list_display = ["__str__", "e164", "raw", "kind", "contact", "created_at"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["e164", "raw", "raw_digits", "contact__name", "contact__company"]
+    list_select_related = ["contact"]
+    raw_id_fields = ["contact"]
+    readonly_fields = ["e164", "raw_digits", "created_at"]
+    fields = ["contact", "raw", "e164", "raw_digits", "kind", "created_at"]
+    ordering = ["-id"]

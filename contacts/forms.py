@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from . import phones
+from .models import Contact, PhoneNumber
+from .services import phone_number_check
+
+# One number per line (commas too); not ";", which tel:/sip: URIs use for their parameters.
+_LINE_SPLIT = re.compile(r"[\r\n,]+")
+
+
+class PersonalManagerField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return obj.get_full_name() or obj.get_username()
+
+
+class ContactForm(forms.ModelForm):
+    numbers = forms.CharField(
+        label=_("Phone numbers"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "+7 921 946-27-61"}),
+        help_text=_("One per line, in any format: +7 921 946-27-61, 89219462761, 9219462761."),
+    )
+    personal_manager = PersonalManagerField(
+        label=_("Personal manager"),
+        queryset=get_user_model().objects.none(),
+        required=False,
+        help_text=_("Calls from this client go straight to this manager."),
+    )
+
+    field_order = ["name", "company", "numbers", "email", "personal_manager", "notes"]
+
+    class Meta:
+        model = Contact
+        fields = ["name", "company", "email", "personal_manager", "notes"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 4})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        user_model = get_user_model()
+        field = self.fields["personal_manager"]
+        assert isinstance(field, forms.ModelChoiceField)
+        choices = Q(is_active=True)
+        current = getattr(self.instance, "personal_manager_id", None)
+        if current is not None:
+            # A manager deactivated since stays selectable on the contacts they still have.
+            choices |= Q(pk=current)
+        field.queryset = user_model._default_manager.filter(choices).order_by(
+            "first_name", "last_name", user_model.USERNAME_FIELD
+        )
+        if self.instance.pk and "numbers" not in self.initial:
+            # Formatted for people; re-submitted unchanged they match the stored rows, which are kept.
+            self.initial["numbers"] = "\n".join(n.display for n in self.instance.numbers.all())
+
+    def clean_numbers(self) -> list[str]:
+        value: str = self.cleaned_data.get("numbers") or ""
+        numbers: list[str] = []
+        keys: set[str] = set()
+        errors: list[ValidationError] = []
+        instance = self.instance if self.instance.pk else None
+        for line in _LINE_SPLIT.split(value):
+            number = line.strip()
+            if not number:
+                continue
+            try:
+                phone_number_check(number=number, allowed_owner=instance)
+            except ValidationError as error:
+                errors.append(error)
+                continue
+            key = phones.normalize(number) or phones.digits_only(number)
+            if key not in keys:  # the same number typed twice in two formats
+                keys.add(key)
+                numbers.append(number)
+        if errors:
+            raise ValidationError(errors)
+        return numbers
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        empty = not (cleaned.get("name") or cleaned.get("company") or cleaned.get("numbers"))
+        if empty and not self.has_error("numbers"):
+            raise ValidationError(_("Enter a name, a company or a phone number."), code="empty")
+        return cleaned
+
+
+class MergeForm(forms.Form):
+    source = forms.ModelChoiceField(queryset=Contact.objects.current(), widget=forms.HiddenInput)
+    target = forms.IntegerField(
+        label=_("Merge into contact #"),
+        min_value=1,
+        help_text=_(
+            "The number (#) of the contact that stays; this one's numbers, calls and notes move there."
+        ),
+    )
+
+    def clean_target(self) -> Contact:
+        pk = self.cleaned_data["target"]
+        try:
+            return Contact.objects.current().get(pk=pk)
+        except Contact.DoesNotExist:
+            raise ValidationError(
+                _("There is no contact #%(id)s."), params={"id": pk}, code="missing"
+            ) from None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        source, target = cleaned.get("source"), cleaned.get("target")
+        if source is not None and target is not None and source.pk == target.pk:
+            raise ValidationError(_("A contact cannot be merged into itself."), code="same")
+        return cleaned
+
+
+class PhoneNumberAdminForm(forms.ModelForm):
+    """Admin: the number is typed as `raw`; e164 and raw_digits follow from it."""
+
+    class Meta:
+        model = PhoneNumber
+        fields = ["raw", "kind"]
+
+    def clean_raw(self) -> str:
+        raw: str = (self.cleaned_data.get("raw") or "").strip()
+        phone_number_check(number=raw, allowed_row=self.instance if self.instance.pk else None)
+        self.instance.e164 = phones.normalize(raw) or ""
+        self.instance.raw_digits = phones.digits_only(raw)
+        return raw
+
+
+class PhoneNumberInlineFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        seen: set[str] = set()
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE"):
+                continue
+            key = form.instance.e164 or form.instance.raw_digits
+            if key and key in seen:
+                raise ValidationError(_("The same number is listed twice."), code="duplicate")
+            seen.add(key)

@@ -1,0 +1,129 @@
+"""Phone number normalisation: every format the PBX sends maps to one E.164 string.
+
+API.md: "Numbers arrive as the network gave them: `+79219462761`, `79219462761`, `89219462761`,
+`0079581234567`, `78124241500@pstn` (accountId). The PBX never normalises them (§6.4)." We store E.164
+(`+79219462761`) and look clients up by it; anything we cannot read as a phone number is kept as typed
+and matched on its digits (see ``PhoneNumber.raw_digits``).
+
+Workplace and terminal SIP IDs (`883140582526566`) are MTT numbers in the ITU "International Networks"
+range +883 140: phonenumbers calls them valid, but they are the company's own seats, never a client.
+``normalize`` returns None for them and ``is_pbx_sip_id`` names them, so that an employee's SIP ID is never
+auto-created as a client contact. The rule is 12+ digits starting with 883 (after an optional ``+``/``00``):
+an 11-digit ``8831…`` is a Russian trunk-prefixed Nizhny Novgorod number (8 831 …) and stays a phone number.
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from django.conf import settings
+
+_SEPARATORS = re.compile(r"[\s\-().\u00a0\u2010-\u2015/]")
+_NUMBERISH = re.compile(r"\+?\d+")
+_URI_SCHEME = re.compile(r"^(?:sips?|tel):", re.IGNORECASE)
+# ITU-T E.164 +883 "International Networks"; MTT's workplaces and terminals live in +883 140.
+_SIP_ID_PREFIX = "883"
+_SIP_ID_MIN_DIGITS = 12
+
+
+def default_region() -> str:
+    return str(getattr(settings, "PHONE_DEFAULT_REGION", "RU") or "RU").upper()
+
+
+def _strip_uri(raw: str) -> str:
+    """`sip:78124241500@pstn;user=phone` → `78124241500`; `tel:+7-921-…;ext=1` → `+7-921-…`."""
+    value = raw.strip()
+    value = _URI_SCHEME.sub("", value)
+    value = value.split("@", 1)[0]
+    value = value.split(";", 1)[0]
+    return value.strip()
+
+
+def clean(raw: str) -> str:
+    """The number without URI decoration and separators: `+7 (921) 946-27-61` → `+79219462761`."""
+    return _SEPARATORS.sub("", _strip_uri(raw or ""))
+
+
+def digits_only(raw: str) -> str:
+    """Every digit of what was received, for matching numbers that are not phone numbers."""
+    return "".join(ch for ch in _strip_uri(raw or "") if ch.isdigit())
+
+
+def _international_digits(cleaned: str) -> str | None:
+    """Digits after an explicit international prefix (`+` or `00`), else None."""
+    if cleaned.startswith("+"):
+        return cleaned[1:]
+    if cleaned.startswith("00"):
+        return cleaned[2:]
+    return None
+
+
+def is_pbx_sip_id(raw: str) -> bool:
+    """True for an MTT workplace/terminal SIP ID such as `883140582526566` (never a client number)."""
+    cleaned = clean(raw)
+    if not _NUMBERISH.fullmatch(cleaned):
+        return False
+    digits = _international_digits(cleaned)
+    if digits is None:
+        digits = cleaned
+    return digits.startswith(_SIP_ID_PREFIX) and len(digits) >= _SIP_ID_MIN_DIGITS
+
+
+def _e164_if_possible(candidate: str, region: str | None, *, require_valid: bool = False) -> str | None:
+    try:
+        parsed = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException:
+        return None
+    # IS_POSSIBLE only: IS_POSSIBLE_LOCAL_ONLY would turn a 7-digit city number into "+74241500".
+    reason = phonenumbers.is_possible_number_with_reason(parsed)
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return None
+    if require_valid and not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize(raw: str) -> str | None:
+    """E.164 (`+79219462761`) for any format the PBX or a person uses, or None when it is not one.
+
+    None for: empty input, letters, short internal numbers (`101`), local numbers without an area code,
+    and PBX SIP IDs (see the module docstring).
+    """
+    cleaned = clean(raw)
+    if not cleaned or not _NUMBERISH.fullmatch(cleaned) or is_pbx_sip_id(cleaned):
+        return None
+    international = _international_digits(cleaned)
+    if international is not None:
+        return _e164_if_possible("+" + international, None)
+    digits = cleaned
+    # Russian habits: 7XXXXXXXXXX (the PBX) and 8XXXXXXXXXX (trunk prefix) are both +7 XXX XXX-XX-XX.
+    if len(digits) == 11 and digits[0] in "78":
+        return _e164_if_possible("+7" + digits[1:], None)
+    region = default_region()
+    found = _e164_if_possible(digits, region)
+    if found is None and len(digits) >= 11:
+        # A foreign number without its "+" (`4915112345678`): accept only a number valid as such.
+        found = _e164_if_possible("+" + digits, None, require_valid=True)
+    return found
+
+
+def format_for_people(e164: str) -> str:
+    """`+79219462761` → `+7 921 946-27-61`; anything unreadable comes back unchanged."""
+    if not e164:
+        return ""
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def dial_format(e164: str) -> str:
+    """What the PBX dials (makeCall `calleid`): `79219462761` for Russia, E.164 digits without `+` else.
+
+    For +7 this is the 11 digits starting with 7 the PBX itself sends; other countries' E.164 digits
+    are already what it expects.
+    """
+    value = normalize(e164) or e164
+    return value[1:] if value.startswith("+") else value

@@ -1,0 +1,134 @@
+"""Contact pages: list + search, detail, create (screen-pop "Create contact"), edit, merge."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from .forms import ContactForm, MergeForm
+from .models import Contact
+from .selectors import contact_find_by_number, contact_search, user_can_merge_contacts
+from .services import contact_create, contact_merge, contact_update
+
+PAGE_SIZE = 50
+
+
+@login_required
+def contact_list(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:100]
+    page = Paginator(contact_search(query=query), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "contacts/contact_list.html", {"page": page, "query": query})
+
+
+@login_required
+def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = get_object_or_404(
+        Contact.objects.select_related("personal_manager").prefetch_related("numbers"), pk=pk
+    )
+    if contact.merged_into_id is not None:
+        # A tombstone: old links (call records, bookmarks) lead to the contact it was merged into.
+        return redirect("contacts:detail", pk=contact.merged_into_id)
+    merge_form = MergeForm(initial={"source": contact.pk}) if user_can_merge_contacts(request.user) else None
+    return render(request, "contacts/contact_detail.html", {"contact": contact, "merge_form": merge_form})
+
+
+def _save(form: ContactForm, contact: Contact | None) -> Contact | None:
+    """Run the service for a valid form; put a service's ValidationError (a race) back on the form."""
+    data = form.cleaned_data
+    name, company = data.get("name") or "", data.get("company") or ""
+    email, notes = data.get("email") or "", data.get("notes") or ""
+    manager, numbers = data.get("personal_manager"), data.get("numbers") or []
+    try:
+        if contact is None:
+            return contact_create(
+                name=name,
+                company=company,
+                email=email,
+                notes=notes,
+                personal_manager=manager,
+                numbers=numbers,
+            )
+        return contact_update(
+            contact=contact,
+            name=name,
+            company=company,
+            email=email,
+            notes=notes,
+            personal_manager=manager,
+            numbers=numbers,
+        )
+    except ValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            for field, errors in exc.error_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form.add_error("numbers", exc)
+        return None
+
+
+@login_required
+def contact_create_view(request: HttpRequest) -> HttpResponse:
+    existing = None
+    if request.method == "POST":
+        form = ContactForm(request.POST)
+        if form.is_valid() and (contact := _save(form, None)) is not None:
+            messages.success(request, _("Contact created."))
+            return redirect(contact)
+    else:
+        # ?number=… comes from the screen pop's "Create contact" (and ?name=… when the PBX knew one).
+        number = request.GET.get("number", "").strip()[:100]
+        form = ContactForm(initial={"numbers": number, "name": request.GET.get("name", "").strip()[:200]})
+        # The number may have been saved since the pop showed it as unknown: offer the existing contact.
+        existing = contact_find_by_number(number=number) if number else None
+    return render(
+        request, "contacts/contact_form.html", {"form": form, "contact": None, "existing": existing}
+    )
+
+
+@login_required
+def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = get_object_or_404(Contact.objects.current(), pk=pk)
+    if request.method == "POST":
+        form = ContactForm(request.POST, instance=contact)
+        if form.is_valid() and _save(form, contact) is not None:
+            messages.success(request, _("Contact saved."))
+            return redirect(contact)
+    else:
+        form = ContactForm(instance=contact)
+    return render(request, "contacts/contact_form.html", {"form": form, "contact": contact})
+
+
+@login_required
+@require_POST
+def contact_merge_view(request: HttpRequest) -> HttpResponse:
+    if not user_can_merge_contacts(request.user):
+        raise PermissionDenied
+    form = MergeForm(request.POST)
+    if not form.is_valid():
+        source_pk = request.POST.get("source", "")
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+        if source_pk.isdigit() and Contact.objects.filter(pk=source_pk).exists():
+            return redirect("contacts:detail", pk=int(source_pk))
+        return redirect("contacts:list")
+    source: Contact = form.cleaned_data["source"]
+    target: Contact = form.cleaned_data["target"]
+    label = str(source)  # before the merge moves its numbers away
+    try:
+        contact_merge(target=target, source=source)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+        return redirect("contacts:detail", pk=source.pk)
+    messages.success(
+        request,
+        _("Contact “%(source)s” was merged into this one.") % {"source": label},
+    )
+    return redirect("contacts:detail", pk=target.pk)

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from contacts.models import Contact, PhoneNumber
+from contacts.selectors import contact_find_by_number, contact_search
+from contacts.services import contact_create, contact_merge
+
+from .test_phones import SAME_CLIENT
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ivan() -> Contact:
+    return contact_create(
+        name="Иван Петров",
+        company="ООО Ромашка",
+        email="ivan@romashka.example",
+        numbers=["+7 921 946-27-61", "78124241500@pstn"],
+    )
+
+
+@pytest.mark.parametrize("number", [*SAME_CLIENT, "+79219462761 "])
+def test_every_format_finds_the_same_contact(ivan: Contact, number: str) -> None:
+    assert contact_find_by_number(number=number) == ivan
+
+
+@pytest.mark.parametrize("number", ["78124241500@pstn", "+78124241500", "88124241500", "8 (812) 424-15-00"])
+def test_second_number_in_every_format(ivan: Contact, number: str) -> None:
+    assert contact_find_by_number(number=number) == ivan
+
+
+def test_lookup_is_one_query(ivan: Contact) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        found = contact_find_by_number(number="89219462761")
+        assert found is not None
+        assert found.name == "Иван Петров"
+    assert len(queries) == 1, [q["sql"] for q in queries]
+    assert "e164" in queries[0]["sql"]
+
+
+@pytest.mark.parametrize("number", ["", "  ", "anonymous", "+79990000000", "1234567"])
+def test_unknown_numbers_find_nobody(ivan: Contact, number: str) -> None:
+    assert contact_find_by_number(number=number) is None
+
+
+def test_unparseable_number_kept_raw_and_found_by_its_digits() -> None:
+    contact = contact_create(name="Внутренний", numbers=["12-34-5"])
+    number = contact.numbers.get()
+    assert number.e164 == ""
+    assert number.raw == "12-34-5"
+    assert number.raw_digits == "12345"
+    assert number.display == "12-34-5"
+    assert contact_find_by_number(number="12345") == contact
+    assert contact_find_by_number(number="sip:12345@pbx") == contact
+    assert contact_find_by_number(number="1234") is None
+
+
+def test_sip_id_is_never_a_client(ivan: Contact) -> None:
+    assert contact_find_by_number(number="883140582526566") is None
+
+
+def test_lookup_follows_a_tombstone() -> None:
+    survivor = contact_create(name="Survivor")
+    old = contact_create(name="Old", numbers=["+79219462761"])
+    # Numbers normally move with a merge; a row still pointing at a tombstone leads to the survivor.
+    Contact.objects.filter(pk=old.pk).update(merged_into=survivor)
+    assert contact_find_by_number(number="89219462761") == survivor
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Иван",
+        "Петров",
+        "Ромашка",
+        "romashka.example",
+        "IVAN@ROMASHKA",
+        *SAME_CLIENT,
+        "946-27-61",
+        "9462761",
+        "8921946",  # typed with the trunk prefix, partially
+        "424-15-00",
+        "78124241500@pstn",
+    ],
+)
+def test_search_by_every_field_and_number_format(ivan: Contact, query: str) -> None:
+    other = contact_create(name="Другой", company="Лютик", numbers=["+74951234567"])
+    found = list(contact_search(query=query))
+    assert found == [ivan], query
+    assert other not in found
+
+
+def test_search_without_query_lists_current_contacts_newest_first(ivan: Contact) -> None:
+    newer = contact_create(name="Новый")
+    gone = contact_create(name="Ушедший")
+    contact_merge(target=newer, source=gone)
+    assert list(contact_search(query="")) == [newer, ivan]
+
+
+def test_search_finds_unparseable_numbers_by_digits() -> None:
+    contact = contact_create(name="Короткий", numbers=["555-01"])
+    assert list(contact_search(query="55501")) == [contact]
+
+
+def test_search_matches_each_contact_once() -> None:
+    contact = contact_create(name="Два номера", numbers=["+79215550000", "+74955550000"])
+    assert PhoneNumber.objects.filter(contact=contact).count() == 2
+    page = contact_search(query="555")
+    assert list(page) == [contact]
+    assert page.count() == 1
+
+
+def test_search_is_case_insensitive_for_cyrillic(ivan: Contact) -> None:
+    # PostgreSQL folds Unicode case itself; on SQLite mttcrm.sqlite replaces like() to do the same.
+    assert list(contact_search(query="иван")) == [ivan]
+    assert list(contact_search(query="РОМАШКА")) == [ivan]
