@@ -219,11 +219,31 @@ class ExternalNumberAdmin(admin.ModelAdmin):
 
 @admin.register(NotificationEvent)
 class NotificationEventAdmin(admin.ModelAdmin):
-    list_display = ["received_at", "integration", "event", "status", "attempts"]
+    list_display = ["received_at", "integration", "event", "status", "attempts", "short_error"]
     list_filter = ["integration", "event", "status"]
-    search_fields = ["fingerprint"]
+    search_fields = ["fingerprint", "body__result__callInfo__call__id"]
     date_hierarchy = "received_at"
     readonly_fields = [f.name for f in NotificationEvent._meta.fields]
+    actions = ["reapply"]
+
+    @admin.display(description=_("error"))
+    def short_error(self, obj: NotificationEvent) -> str:
+        return obj.error[:80]
+
+    @admin.action(description=_("Apply the selected notifications again"))
+    def reapply(self, request: HttpRequest, queryset: QuerySet[NotificationEvent]) -> None:
+        from .inbox import notification_reapply
+
+        done, failed = 0, 0
+        for pk in queryset.values_list("pk", flat=True):
+            try:
+                notification_reapply(event_id=pk)
+                done += 1
+            except Exception as exc:
+                failed += 1
+                messages.error(request, _("Notification %(id)s: %(error)s") % {"id": pk, "error": exc})
+        if done:
+            messages.success(request, _("%(count)d notification(s) applied again.") % {"count": done})
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from .models import Integration, NotificationEvent
-from .mtt.notifications import CALL_EVENT, DIRECTORY_EVENT_TYPES, VPBX_EVENTS, Envelope
+from .mtt.notifications import DIRECTORY_EVENT_TYPES, VPBX_EVENTS, Envelope
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,11 @@ for _name in VPBX_EVENTS:
 
 
 def notification_apply(*, event_id: int) -> str:
-    """Apply one stored notification, at most once (claimed with a conditional update)."""
+    """Apply one stored, still pending notification.
+
+    Appliers are idempotent (the calls app keys its events on the notification), so the inline apply
+    after receiving and a later sweep may both run: the second finds the work done.
+    """
     event = (
         NotificationEvent.objects.select_related("integration")
         .filter(pk=event_id, status=NotificationEvent.Status.PENDING)
@@ -68,25 +73,42 @@ def notification_apply(*, event_id: int) -> str:
     if event is None:
         return "gone"
     applier = APPLIERS.get(event.event)
-    if applier is None and event.event == CALL_EVENT:
-        # Call notifications are applied by the calls app once it registers its applier; until then
-        # they wait in the inbox, stored and acknowledged.
-        return NotificationEvent.Status.PENDING
     NotificationEvent.objects.filter(pk=event_id).update(attempts=F("attempts") + 1)
     if applier is None:
         # Unknown events are kept (someone may want them later) and acknowledged.
         logger.info("Notification %s: unknown event %r stored", event.pk, event.event)
-        status = NotificationEvent.Status.IGNORED
-        NotificationEvent.objects.filter(pk=event_id).update(status=status, applied_at=timezone.now())
-        return status
+        NotificationEvent.objects.filter(pk=event_id).update(
+            status=NotificationEvent.Status.IGNORED, applied_at=timezone.now()
+        )
+        return NotificationEvent.Status.IGNORED
     try:
-        status = applier(event)
+        status: str = applier(event)
     except Exception as exc:
         logger.exception("Notification %s: applying failed", event.pk)
         NotificationEvent.objects.filter(pk=event_id).update(error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
-    if status != NotificationEvent.Status.PENDING:
-        NotificationEvent.objects.filter(pk=event_id, status=NotificationEvent.Status.PENDING).update(
-            status=status, applied_at=timezone.now(), error=""
-        )
+    NotificationEvent.objects.filter(pk=event_id).update(status=status, applied_at=timezone.now(), error="")
     return status
+
+
+def notification_reapply(*, event_id: int) -> str:
+    """An admin's "apply again": put the row back to pending and apply it (idempotent)."""
+    NotificationEvent.objects.filter(pk=event_id).update(status=NotificationEvent.Status.PENDING, error="")
+    return notification_apply(event_id=event_id)
+
+
+def notification_sweep(*, older_than_seconds: float, max_attempts: int) -> list[int]:
+    """Pending rows left behind (a crash between commit and apply, a failed apply): the ids to retry.
+
+    Rows that failed ``max_attempts`` times are marked failed, for a person to look at (admin).
+    """
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    pending = NotificationEvent.objects.filter(
+        status=NotificationEvent.Status.PENDING, received_at__lt=cutoff
+    )
+    exhausted = pending.filter(attempts__gte=max_attempts).update(status=NotificationEvent.Status.FAILED)
+    if exhausted:
+        logger.error("Inbox: %s notification(s) failed %s times and were set aside", exhausted, max_attempts)
+    return list(
+        pending.filter(attempts__lt=max_attempts).order_by("received_at").values_list("pk", flat=True)[:1000]
+    )

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import ExternalNumber, Integration, Terminal, Workplace
@@ -76,7 +77,7 @@ def integration_oauth_complete(*, integration: Integration, code: str) -> Integr
     logger.info("Integration %s connected", integration.pk)
     from .tasks import sync_integration
 
-    sync_integration.delay_on_commit(locked.pk)
+    sync_integration.delay_on_commit(locked.pk)  # type: ignore[attr-defined]  # Celery 5.4+, not in the stubs
     return locked
 
 
@@ -271,10 +272,19 @@ def integration_request_sync(*, integration_id: int) -> bool:
     """
     from .tasks import sync_integration
 
-    claimed = Integration.objects.filter(pk=integration_id, sync_requested_at__isnull=True).update(
-        sync_requested_at=timezone.now()
+    now = timezone.now()
+    # A claim older than this is from a sync that never ran (lost task): take it over.
+    stale = now - timedelta(seconds=max(60.0, settings.MTT_SYNC_DEBOUNCE_SECONDS * 10))
+    claimed = (
+        Integration.objects.filter(pk=integration_id)
+        .filter(Q(sync_requested_at__isnull=True) | Q(sync_requested_at__lt=stale))
+        .update(sync_requested_at=now)
     )
     if claimed == 1:
-        sync_integration.apply_async(args=[integration_id], countdown=settings.MTT_SYNC_DEBOUNCE_SECONDS)
+        transaction.on_commit(
+            lambda: sync_integration.apply_async(
+                args=(integration_id,), countdown=settings.MTT_SYNC_DEBOUNCE_SECONDS
+            )
+        )
         return True
     return False

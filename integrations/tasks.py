@@ -63,3 +63,16 @@ def apply_notification(event_id: int) -> str:
     from .inbox import notification_apply
 
     return notification_apply(event_id=event_id)
+
+
+@shared_task(name="integrations.tasks.sweep_inbox")
+def sweep_inbox() -> int:
+    """Beat: re-apply notifications left pending (a crash between storing and applying, a failure)."""
+    from .inbox import notification_sweep
+
+    ids = notification_sweep(
+        older_than_seconds=settings.INBOX_SWEEP_AFTER_SECONDS, max_attempts=settings.INBOX_MAX_ATTEMPTS
+    )
+    for pk in ids:
+        apply_notification.delay(pk)
+    return len(ids)

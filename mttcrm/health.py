@@ -28,7 +28,7 @@ def _check_broker() -> None:
     from mttcrm.celery import app
 
     with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT)
+        conn.ensure_connection(max_retries=1, timeout=int(CHECK_TIMEOUT))
 
 
 async def _check_channel_layer() -> None:

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "mttcrm.apps.CoreConfig",
     "integrations",
     "contacts",
     "calls",
@@ -149,6 +150,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
         "polling_interval": 0.05,
     }
@@ -170,6 +172,10 @@ CELERY_BEAT_SCHEDULE = {
         # Access tokens live 2 h and refresh tokens 3 days (API.md): a refresh every 30 minutes keeps
         # both alive even when nothing else talks to MTT.
         "schedule": MTT_REFRESH_EVERY_SECONDS,
+    },
+    "mtt-sweep-inbox": {
+        "task": "integrations.tasks.sweep_inbox",
+        "schedule": env.float("INBOX_SWEEP_EVERY_SECONDS", default=30.0),
     },
     "mtt-sync-directory": {
         "task": "integrations.tasks.sync_all",
@@ -194,6 +200,9 @@ MTT_TOKEN_REFRESH_MARGIN = env.int("MTT_TOKEN_REFRESH_MARGIN", default=300)
 MTT_SYNC_DEBOUNCE_SECONDS = env.float("MTT_SYNC_DEBOUNCE_SECONDS", default=2.0)
 # OAuth over plain http is refused by oauthlib; allowed only for a local sandbox (DEBUG by default).
 MTT_ALLOW_INSECURE_OAUTH = env.bool("MTT_ALLOW_INSECURE_OAUTH", default=DEBUG)
+# The inbox sweep re-applies notifications still pending this long after arrival, up to N attempts.
+INBOX_SWEEP_AFTER_SECONDS = env.float("INBOX_SWEEP_AFTER_SECONDS", default=10.0)
+INBOX_MAX_ATTEMPTS = env.int("INBOX_MAX_ATTEMPTS", default=10)
 # Largest notification body accepted on the notify URL.
 MTT_NOTIFY_MAX_BYTES = env.int("MTT_NOTIFY_MAX_BYTES", default=256 * 1024)
 
@@ -204,6 +213,12 @@ SANDBOX_CLIENT_ID = env.str("SANDBOX_CLIENT_ID", default="demo-client")
 SANDBOX_CLIENT_SECRET = env.str("SANDBOX_CLIENT_SECRET", default="demo-secret")
 SANDBOX_LOGIN = env.str("SANDBOX_LOGIN", default="demo")
 SANDBOX_PASSWORD = env.str("SANDBOX_PASSWORD", default="demo")
+
+# --- Contacts ----------------------------------------------------------------------------------
+# Region for numbers written without a country code (9219462761, 89219462761).
+PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="RU")
+# A call from an unknown number creates a contact, so no call is orphaned.
+CONTACTS_AUTO_CREATE = env.bool("CONTACTS_AUTO_CREATE", default=True)
 
 # --- Secrets at rest ---------------------------------------------------------------------------
 # Fernet keys (urlsafe base64, 32 bytes), comma-separated; the first encrypts, all decrypt.

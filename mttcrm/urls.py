@@ -16,6 +16,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("mtt/", include("integrations.urls")),
+    path("calls/", include("calls.urls")),
+    path("contacts/", include("contacts.urls")),
 ]
 
 if settings.DEBUG:

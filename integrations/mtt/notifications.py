@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 CALL_EVENT = "callNotifications"
@@ -69,8 +70,121 @@ def parse_envelope(data: Any) -> Envelope:
         call = info.get("call")
         if not isinstance(call, dict) or not isinstance(call.get("id"), str) or not call["id"]:
             raise NotificationError("'result.callInfo.call.id' is missing")
+        if len(call["id"]) > 255 or len(str(call.get("tag") or "")) > 255:
+            raise NotificationError("'result.callInfo.call' id or tag longer than 255 characters")
         if not isinstance(info.get("state"), str):
             raise NotificationError("'result.callInfo.state' is missing")
     elif event in VPBX_EVENTS and not isinstance(result.get("eventType"), str):
         raise NotificationError("'result.eventType' is missing")
     return Envelope(event=event, result=result, body=data)
+
+
+# --- Call notifications (API.md "Calls", guide §10.1) ------------------------------------------------
+
+CALL_STATES = frozenset({"trying", "showing", "connected", "hiding", "finished", "recorded"})
+
+
+@dataclass(frozen=True)
+class Party:
+    """A caller or callee. Any field may be missing (API.md): empty strings then."""
+
+    id: str = ""
+    display_id: str = ""
+    account_id: str = ""
+    display_name: str = ""
+    forwarders: tuple[str, ...] = ()
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Every identifier the party carries, most specific first, without duplicates."""
+        seen: list[str] = []
+        for value in (self.account_id, self.id, self.display_id):
+            if value and value not in seen:
+                seen.append(value)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    call_id: str
+    state: str
+    tag: str = ""
+    type: str = ""
+    start_time: datetime | None = None  # naive: the PBX's local time (MTT_TIMEZONE)
+    transport_id: str = ""
+    caller: Party = Party()
+    callee: Party = Party()
+    duration: int | None = None
+    reason: str = ""
+    reason_code: str = ""
+    url_record: str = ""
+    account_id: str = ""
+
+    @property
+    def call_key(self) -> str:
+        """The legs of one conversation share the part of the Call-ID before '~' (API.md)."""
+        return self.call_id.split("~", 1)[0]
+
+
+def _text(value: Any) -> str:
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return str(value)[:255]
+
+
+def _party(value: Any) -> Party:
+    if not isinstance(value, dict):
+        return Party()
+    forwarders = value.get("forwarderList")
+    return Party(
+        id=_text(value.get("id")),
+        display_id=_text(value.get("displayId")),
+        account_id=_text(value.get("accountId")),
+        # The guide once writes display_name (API.md).
+        display_name=_text(value.get("displayName") or value.get("display_name")),
+        forwarders=tuple(_text(f.get("id")) for f in forwarders if isinstance(f, dict) and f.get("id"))
+        if isinstance(forwarders, list)
+        else (),
+    )
+
+
+def _start_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 <= number < 10**7 else None
+
+
+def parse_call_info(body: dict[str, Any]) -> CallInfo:
+    """The callInfo of a stored callNotifications body; tolerant of missing or odd fields."""
+    info = body["result"]["callInfo"]
+    call = info["call"]
+    return CallInfo(
+        call_id=str(call["id"]),
+        # Echoed back byte for byte in terminateCall/transferCall: never trimmed or truncated.
+        tag=call["tag"] if isinstance(call.get("tag"), str) else "",
+        state=_text(info.get("state")).strip().lower(),
+        # Lower case in the examples, capitalised in the guide's table.
+        type=_text(info.get("type")).strip().lower(),
+        start_time=_start_time(info.get("startTime")),
+        transport_id=info["transportId"] if isinstance(info.get("transportId"), str) else "",
+        caller=_party(info.get("caller")),
+        callee=_party(info.get("callee")),
+        duration=_int(info.get("duration")),
+        reason=_text(info.get("reason")),
+        reason_code=_text(info.get("reasonCode")),
+        url_record=_text(info.get("urlRecord")) if len(str(info.get("urlRecord") or "")) <= 2000 else "",
+        account_id=_text(info.get("accountId")),
+    )

@@ -98,12 +98,12 @@ def test_unknown_event_is_stored_and_acknowledged(
     assert event.status == NotificationEvent.Status.IGNORED
 
 
-def test_call_notifications_wait_in_the_inbox_for_the_calls_app(
+def test_call_notifications_are_applied_right_after_they_are_stored(
     client: Client, integration: Integration, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         post_json(client, integration.notify_path, load_fixture("notifications/01_incoming_trying.json"))
-    assert NotificationEvent.objects.get().status == NotificationEvent.Status.PENDING
+    assert NotificationEvent.objects.get().status == NotificationEvent.Status.APPLIED
 
 
 def test_get_and_post_only(client: Client, integration: Integration) -> None:

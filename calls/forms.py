@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+
+from integrations.models import ExternalNumber
+
+from .models import Call, Direction
+from .selectors import CallFilters
+
+PERIODS = [
+    ("today", _("Today")),
+    ("7d", _("7 days")),
+    ("30d", _("30 days")),
+    ("all", _("All time")),
+    ("custom", _("Custom")),
+]
+
+
+class CallFilterForm(forms.Form):
+    period = forms.ChoiceField(label=_("Period"), choices=PERIODS, required=False)
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    direction = forms.ChoiceField(
+        label=_("Direction"),
+        choices=[("", _("Any direction"))] + [c for c in Direction.choices if c[0] != Direction.UNKNOWN],
+        required=False,
+    )
+    status = forms.ChoiceField(
+        label=_("Status"), choices=[("", _("Any status")), *Call.Status.choices], required=False
+    )
+    operator = forms.ModelChoiceField(
+        label=_("Operator"),
+        queryset=get_user_model()
+        .objects.filter(is_active=True, workplace__isnull=False)
+        .order_by("last_name"),
+        required=False,
+        empty_label=_("Any operator"),
+    )
+    line = forms.ModelChoiceField(
+        label=_("Line"),
+        queryset=ExternalNumber.objects.filter(is_active=True),
+        required=False,
+        empty_label=_("Any line"),
+    )
+    q = forms.CharField(label=_("Number or name"), required=False, max_length=100)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        operator = self.fields["operator"]
+        assert isinstance(operator, forms.ModelChoiceField)
+        operator.label_from_instance = lambda u: u.get_full_name() or u.get_username()  # type: ignore[method-assign,assignment]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            raise forms.ValidationError(_("The start date is after the end date."))
+        return data
+
+    def filters(self) -> CallFilters:
+        """The filters of a valid form; an invalid form falls back to the defaults."""
+        if not self.is_valid():
+            return CallFilters()
+        data = self.cleaned_data
+        period = data.get("period") or ("custom" if data.get("date_from") or data.get("date_to") else "30d")
+        return CallFilters(
+            period=period,
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            direction=data.get("direction") or "",
+            status=data.get("status") or "",
+            operator_id=data["operator"].pk if data.get("operator") else None,
+            line_id=data["line"].pk if data.get("line") else None,
+            query=data.get("q") or "",
+        )

@@ -1,0 +1,317 @@
+"""Writes on calls: applying call notifications, idempotently and in any order."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from contacts.models import Contact
+from contacts.phones import normalize
+from contacts.services import contact_get_or_create_for_number
+from integrations.models import ExternalNumber, NotificationEvent, Terminal, Workplace
+from integrations.mtt.notifications import CALL_STATES, CallInfo, Party, parse_call_info
+
+from .models import Call, CallEvent, CallLeg, Direction
+
+logger = logging.getLogger(__name__)
+
+
+def pbx_time_to_utc(naive: datetime | None) -> datetime | None:
+    """startTime has no zone: it is the PBX's local time (MTT_TIMEZONE, Moscow by default)."""
+    if naive is None:
+        return None
+    return naive.replace(tzinfo=ZoneInfo(settings.MTT_TIMEZONE)).astimezone(UTC)
+
+
+@dataclass
+class _Directory:
+    """Resolves party identifiers against one integration's workplaces, terminals and numbers."""
+
+    integration_id: int
+    _workplaces: dict[str, Workplace | None] = field(default_factory=dict)
+    _numbers: dict[str, ExternalNumber | None] = field(default_factory=dict)
+
+    def workplace(self, party: Party) -> Workplace | None:
+        for sip_id in party.ids:
+            if sip_id not in self._workplaces:
+                wp = (
+                    Workplace.objects.select_related("user")
+                    .filter(integration_id=self.integration_id, sip_id=sip_id)
+                    .first()
+                )
+                if wp is None:
+                    terminal = (
+                        Terminal.objects.select_related("workplace__user")
+                        .filter(integration_id=self.integration_id, sip_id=sip_id, workplace__isnull=False)
+                        .first()
+                    )
+                    wp = terminal.workplace if terminal else None
+                self._workplaces[sip_id] = wp
+            if self._workplaces[sip_id] is not None:
+                return self._workplaces[sip_id]
+        return None
+
+    def external_number(self, *candidates: str) -> ExternalNumber | None:
+        for raw in candidates:
+            if not raw:
+                continue
+            number = raw.split("@", 1)[0].lstrip("+")
+            if number not in self._numbers:
+                self._numbers[number] = ExternalNumber.objects.filter(
+                    integration_id=self.integration_id, number=number
+                ).first()
+            if self._numbers[number] is not None:
+                return self._numbers[number]
+        return None
+
+
+def _earliest(current: datetime | None, new: datetime | None) -> datetime | None:
+    if new is None:
+        return current
+    return new if current is None or new < current else current
+
+
+STATE_RANK = {"trying": 0, "showing": 1, "connected": 2, "hiding": 3, "finished": 4, "recorded": 5}
+
+
+def _fill(leg: CallLeg, attr: str, value: Any, rank: int) -> None:
+    """Keep the value of the earliest state that carried one, so any arrival order gives the same leg."""
+    if not value:
+        return
+    current = leg.field_ranks.get(attr)
+    if current is None or rank < current:
+        setattr(leg, attr, value)
+        leg.field_ranks = {**leg.field_ranks, attr: rank}
+
+
+def _merge_leg(leg: CallLeg, info: CallInfo, *, at: datetime, directory: _Directory) -> None:
+    """Add what one notification says to the leg's facts (order-independent, idempotent)."""
+    rank = STATE_RANK[info.state]
+    _fill(leg, "tag", info.tag, rank)
+    _fill(leg, "transport_id", info.transport_id, rank)
+    if info.type in (Direction.INCOMING, Direction.OUTGOING):
+        _fill(leg, "direction", info.type, rank)
+    _fill(leg, "caller_id", info.caller.id or info.caller.display_id, rank)
+    _fill(leg, "caller_account", info.caller.account_id, rank)
+    _fill(leg, "callee_id", info.callee.id or info.callee.display_id, rank)
+    _fill(leg, "callee_account", info.callee.account_id, rank)
+    _fill(leg, "callee_display_name", info.callee.display_name, rank)
+    _fill(leg, "forwarders", list(info.callee.forwarders), rank)
+
+    if leg.workplace_id is None:
+        # The employee side of the leg: callee for incoming, caller for outgoing; recorded names it
+        # in a top-level accountId.
+        parties = (
+            [info.callee, info.caller] if leg.direction != Direction.OUTGOING else [info.caller, info.callee]
+        )
+        for party in parties:
+            wp = directory.workplace(party)
+            if wp is not None:
+                leg.workplace = wp
+                break
+        if leg.workplace_id is None and info.account_id:
+            leg.workplace = directory.workplace(Party(account_id=info.account_id))
+    if leg.direction == Direction.INCOMING and leg.workplace_id is None and info.state != "recorded":
+        # No employee on this leg: it rings the company's number (the parked leg, API.md).
+        leg.is_line_leg = True
+    elif leg.workplace_id is not None:
+        leg.is_line_leg = False
+
+    if info.state not in leg.states:
+        leg.states = sorted([*leg.states, info.state])
+    leg.last_state = info.state
+    if info.state == "finished":
+        leg.finished_at = _earliest(leg.finished_at, at)
+        if info.duration is not None:
+            leg.duration = info.duration
+        leg.reason = info.reason or leg.reason
+        leg.reason_code = info.reason_code or leg.reason_code
+        if info.duration is not None:
+            leg.started_at = _earliest(leg.started_at, at - timedelta(seconds=info.duration))
+        else:
+            leg.started_at = _earliest(leg.started_at, at)
+    elif info.state != "recorded":
+        leg.started_at = _earliest(leg.started_at, at)
+    if info.state == "showing":
+        leg.offered_at = _earliest(leg.offered_at, at)
+    elif info.state == "connected":
+        leg.connected_at = _earliest(leg.connected_at, at)
+    elif info.state == "hiding":
+        leg.hidden_at = _earliest(leg.hidden_at, at)
+
+
+def _client_party_numbers(leg: CallLeg) -> list[str]:
+    if leg.direction == Direction.OUTGOING:
+        return [leg.callee_id, leg.callee_account]
+    return [leg.caller_account, leg.caller_id]
+
+
+def _summarise(call: Call, directory: _Directory) -> None:
+    """Recompute the call from all its legs' facts: the same facts give the same call."""
+    legs = list(call.legs.select_related("workplace__user").order_by("leg_id"))
+    directions = {leg.direction for leg in legs} - {Direction.UNKNOWN}
+    call.direction = (
+        Direction.OUTGOING
+        if Direction.OUTGOING in directions
+        else Direction.INCOMING
+        if directions
+        else Direction.UNKNOWN
+    )
+    starts = [leg.started_at for leg in legs if leg.started_at]
+    call.started_at = min(starts) if starts else call.started_at
+
+    connected = sorted((leg for leg in legs if leg.connected_at), key=lambda leg: leg.connected_at)  # type: ignore[arg-type,return-value]
+    # Guide §6.1: with forwarding outside or IP SIP terminals only trying and finished arrive; a
+    # finished leg with a talk duration was answered even though no "connected" came.
+    talked = [leg for leg in legs if not leg.connected_at and leg.is_finished and (leg.duration or 0) > 0]
+    answered_leg = next((leg for leg in connected if leg.workplace_id), connected[0] if connected else None)
+    if answered_leg is None and talked:
+        answered_leg = max(talked, key=lambda leg: leg.duration or 0)
+
+    ended = bool(legs) and all(leg.is_finished for leg in legs)
+    talk: int | None = None
+    if answered_leg is not None:
+        talk = answered_leg.duration if answered_leg.is_finished else None
+        if answered_leg.connected_at:
+            call.answered_at = answered_leg.connected_at
+        elif answered_leg.finished_at and answered_leg.duration is not None:
+            call.answered_at = answered_leg.finished_at - timedelta(seconds=answered_leg.duration)
+    else:
+        call.answered_at = None
+
+    finishes = [leg.finished_at for leg in legs if leg.finished_at]
+    if ended:
+        if call.answered_at and talk is not None:
+            call.ended_at = call.answered_at + timedelta(seconds=talk)
+        else:
+            call.ended_at = max(finishes) if finishes else None
+        if call.answered_at:
+            call.status = Call.Status.ANSWERED
+        elif call.direction == Direction.INCOMING:
+            call.status = Call.Status.MISSED
+        elif call.direction == Direction.OUTGOING:
+            call.status = Call.Status.NOT_ANSWERED
+        else:
+            call.status = Call.Status.FINISHED
+    else:
+        call.ended_at = None
+        call.status = Call.Status.IN_PROGRESS if call.answered_at else Call.Status.RINGING
+
+    call.talk_seconds = talk if call.answered_at else (0 if ended else None)
+    reference = call.answered_at or (call.ended_at if ended else None)
+    if reference and call.started_at:
+        call.wait_seconds = max(0, int((reference - call.started_at).total_seconds()))
+    else:
+        call.wait_seconds = None
+
+    finished_legs = sorted(
+        (leg for leg in legs if leg.is_finished), key=lambda leg: leg.finished_at or leg.first_seen_at
+    )
+    reason_leg = answered_leg if answered_leg is not None and answered_leg.reason else None
+    if reason_leg is None:
+        reason_leg = next((leg for leg in reversed(finished_legs) if leg.reason), None)
+    call.end_reason = reason_leg.reason if reason_leg else ""
+    call.end_reason_code = reason_leg.reason_code if reason_leg else ""
+
+    # Who took it: the answering employee leg; for outgoing calls the employee who called.
+    staff_leg = answered_leg if answered_leg is not None and answered_leg.workplace_id else None
+    if staff_leg is None and call.direction == Direction.OUTGOING:
+        staff_leg = next((leg for leg in legs if leg.workplace_id), None)
+    call.workplace = staff_leg.workplace if staff_leg else None
+    call.operator = staff_leg.workplace.user if staff_leg and staff_leg.workplace else None
+
+    # The client's number: the line leg's caller first (it is the one the client dialled from).
+    call.client_number_raw = next(
+        (
+            candidate
+            for leg in sorted(legs, key=lambda leg: (not leg.is_line_leg, leg.leg_id))
+            for candidate in _client_party_numbers(leg)
+            if candidate and directory.workplace(Party(id=candidate)) is None
+        ),
+        "",
+    )
+    call.client_number = normalize(call.client_number_raw) or "" if call.client_number_raw else ""
+
+    line_candidates: list[str] = []
+    for leg in legs:
+        if leg.direction == Direction.OUTGOING:
+            line_candidates += [leg.caller_id]
+        elif leg.is_line_leg:
+            line_candidates += [leg.callee_id, leg.callee_account]
+        else:
+            # An employee leg names the dialled company number in the callee's display name (fixture 07).
+            line_candidates += [leg.callee_display_name]
+    call.line = directory.external_number(*line_candidates)
+    call.line_number = (
+        call.line.number
+        if call.line is not None
+        else next((c for c in line_candidates if c and c.lstrip("+").isdigit()), "")
+    )
+
+
+def call_apply_notification(*, event: NotificationEvent) -> str:
+    """Apply one stored callNotifications row. Returns the inbox status it ends in.
+
+    Idempotent: the CallEvent is unique per notification, and everything else is recomputed from
+    accumulated facts, so a duplicate, a replay or any order of arrival converges on the same rows.
+    """
+    info = parse_call_info(event.body)
+    if info.state not in CALL_STATES:
+        logger.info("Notification %s: unknown call state %r stored and ignored", event.pk, info.state)
+        return NotificationEvent.Status.IGNORED
+    occurred = pbx_time_to_utc(info.start_time) or event.received_at
+    directory = _Directory(event.integration_id)
+    with transaction.atomic():
+        call = _locked_call(event.integration_id, info.call_key)
+        leg = _get_or_create_leg(call, event.integration_id, info.call_id)
+        if CallEvent.objects.filter(notification=event).exists():
+            return NotificationEvent.Status.APPLIED
+        _merge_leg(leg, info, at=occurred, directory=directory)
+        leg.save()
+        CallEvent.objects.create(
+            call=call,
+            leg=leg,
+            notification=event,
+            state=info.state,
+            occurred_at=occurred,
+            received_at=event.received_at,
+            raw=event.body,
+        )
+        _summarise(call, directory)
+        if call.contact_id is None and call.client_number_raw:
+            contact, _created = contact_get_or_create_for_number(
+                number=call.client_number or call.client_number_raw
+            )
+            call.contact = contact
+        call.save()
+        NotificationEvent.objects.filter(pk=event.pk).update(status=NotificationEvent.Status.APPLIED)
+    return NotificationEvent.Status.APPLIED
+
+
+def calls_move_to_contact(target: Contact, source: Contact) -> None:
+    """Merge hook: a merged-away contact's calls now belong to the contact it was merged into."""
+    moved = Call.objects.filter(contact=source).update(contact=target)
+    logger.info("Contact %s merged into %s: %s call(s) moved", source.pk, target.pk, moved)
+
+
+def _locked_call(integration_id: int, call_key: str) -> Call:
+    """The call row, created if needed, locked for the rest of the transaction (one writer per call)."""
+    try:
+        with transaction.atomic():
+            Call.objects.get_or_create(integration_id=integration_id, call_key=call_key)
+    except IntegrityError:
+        pass  # created concurrently: it exists now
+    return Call.objects.select_for_update().get(integration_id=integration_id, call_key=call_key)
+
+
+def _get_or_create_leg(call: Call, integration_id: int, leg_id: str) -> CallLeg:
+    leg = CallLeg.objects.filter(integration_id=integration_id, leg_id=leg_id).first()
+    if leg is None:
+        leg = CallLeg.objects.create(call=call, integration_id=integration_id, leg_id=leg_id)
+    return leg

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from contacts.phones import format_for_people
+
+from ..selectors import call_list_for_contact
+
+register = template.Library()
+
+
+@register.filter
+def phone(value: str | None) -> str:
+    """A number formatted for people (+7 921 946-27-61); raw when it is not a phone number."""
+    if not value:
+        return ""
+    return format_for_people(value) if value.startswith("+") else value
+
+
+@register.filter
+def duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "—"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@register.inclusion_tag("calls/_contact_calls.html")
+def contact_calls(contact: Any, limit: int = 50) -> dict[str, Any]:
+    """The contact page's call history (newest first)."""
+    calls = list(call_list_for_contact(contact_id=contact.pk)[: limit + 1])
+    return {"calls": calls[:limit], "more": len(calls) > limit, "contact": contact}

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "mttcrm"
+    verbose_name = "mttcrm"
+
+    def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        from . import sqlite
+
+        connection_created.connect(sqlite.install, dispatch_uid="mttcrm.sqlite.unicode_like")

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from integrations.models import ExternalNumber, Integration, Terminal, Workplace
+from tests.calls.payloads import LINE, WP_INCOMING, WP_OUTGOING, WP_RECORDED
+
+
+@pytest.fixture
+def directory(integration: Integration) -> dict[str, Any]:
+    """The PBX directory the guide's fixtures refer to, each workplace with its operator."""
+    users = get_user_model().objects
+    ivanova = users.create_user("ivanova", password="x-pass-123", first_name="Мария", last_name="Иванова")
+    petrov = users.create_user("petrov", password="x-pass-123", first_name="Алексей", last_name="Петров")
+    sidorova = users.create_user("sidorova", password="x-pass-123", first_name="Анна", last_name="Сидорова")
+    wp_in = Workplace.objects.create(
+        integration=integration, sip_id=WP_INCOMING, name="Иванова", user=ivanova
+    )
+    wp_out = Workplace.objects.create(integration=integration, sip_id=WP_OUTGOING, name="Петров", user=petrov)
+    wp_rec = Workplace.objects.create(
+        integration=integration, sip_id=WP_RECORDED, name="Сидорова", user=sidorova
+    )
+    Terminal.objects.create(integration=integration, sip_id="883140777380595", workplace=wp_in)
+    line = ExternalNumber.objects.create(integration=integration, number=LINE)
+    line_8800 = ExternalNumber.objects.create(integration=integration, number="78005560251", type="8800")
+    return {
+        "ivanova": ivanova, "petrov": petrov, "sidorova": sidorova,
+        "wp_in": wp_in, "wp_out": wp_out, "wp_rec": wp_rec, "line": line, "line_8800": line_8800,
+    }  # fmt: skip
+
+
+@pytest.fixture
+def notify(
+    client: Client, integration: Integration, django_capture_on_commit_callbacks: Any
+) -> Callable[[dict[str, Any]], Any]:
+    """POST a notification through the real notify URL and run what it schedules after commit."""
+
+    def post(body: dict[str, Any]) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                integration.notify_path,
+                data=json.dumps(body, ensure_ascii=False),
+                content_type="application/json",
+            )
+        assert response.status_code == 200, response.content
+        return response
+
+    return post

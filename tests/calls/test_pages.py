@@ -1,0 +1,252 @@
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from calls.models import Call
+from calls.views import CSV_COLUMNS
+from integrations.models import NotificationEvent
+from integrations.tasks import sweep_inbox
+from tests.calls import payloads as p
+
+pytestmark = pytest.mark.django_db
+
+Notify = Callable[[dict[str, Any]], Any]
+
+
+@pytest.fixture
+def calls(notify: Notify, directory: dict[str, Any]) -> dict[str, Call]:
+    for body in p.incoming_answered(base="answered", client="+79219462761", talk=42):
+        notify(body)
+    for body in p.incoming_missed(base="missed", client="+79031234567"):
+        notify(body)
+    for body in p.outgoing(answered=False, call_id="out-1@127.0.0.1"):
+        notify(body)
+    Call.objects.update(started_at=Call.objects.get(call_key="answered").started_at)  # inside "all time"
+    return {c.call_key: c for c in Call.objects.all()}
+
+
+@pytest.fixture
+def operator(client: Client, directory: dict[str, Any]) -> Any:
+    client.force_login(directory["ivanova"])
+    return directory["ivanova"]
+
+
+def rows(response: Any) -> list[str]:
+    return [c.call_key for c in response.context["calls"]]
+
+
+def test_call_log_needs_login(client: Client) -> None:
+    response = client.get(reverse("calls:log"))
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+    assert client.get(reverse("calls:export_csv")).status_code == 302
+
+
+def test_call_log_lists_newest_first_and_marks_missed(
+    client: Client, operator: Any, calls: dict[str, Call]
+) -> None:
+    response = client.get(reverse("calls:log"), {"period": "all"})
+    assert response.status_code == 200
+    assert len(rows(response)) == 3
+    html = response.content.decode()
+    assert html.count('class="status-missed missed"') == 1
+    assert html.count('class="status-not_answered missed"') == 1
+    assert "Иванова" in html  # the operator of the answered call
+    assert reverse("contacts:detail", args=[calls["answered"].contact_id]) in html
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"direction": "outgoing"}, {"out-1@127.0.0.1"}),
+        ({"status": "missed"}, {"missed"}),
+        ({"q": "89219462761"}, {"answered", "out-1@127.0.0.1"}),
+        ({"q": "+7 903 123-45-67"}, {"missed"}),
+        ({"q": "4567"}, {"missed"}),
+    ],
+)
+def test_call_log_filters(
+    client: Client, operator: Any, calls: dict[str, Call], params: dict[str, str], expected: set[str]
+) -> None:
+    response = client.get(reverse("calls:log"), {"period": "all", **params})
+    assert set(rows(response)) == expected
+
+
+def test_call_log_filters_by_operator_and_line(
+    client: Client, operator: Any, calls: dict[str, Call], directory: dict[str, Any]
+) -> None:
+    by_operator = client.get(reverse("calls:log"), {"period": "all", "operator": directory["ivanova"].pk})
+    assert set(rows(by_operator)) == {"answered"}
+    by_line = client.get(reverse("calls:log"), {"period": "all", "line": directory["line_8800"].pk})
+    assert set(rows(by_line)) == {"out-1@127.0.0.1"}
+
+
+def test_call_log_search_by_contact_name(client: Client, operator: Any, calls: dict[str, Call]) -> None:
+    contact = calls["missed"].contact
+    contact.name = "Ромашка ООО"
+    contact.save()
+    response = client.get(reverse("calls:log"), {"period": "all", "q": "ромашка"})
+    assert set(rows(response)) == {"missed"}
+
+
+def test_period_filter_excludes_old_calls(client: Client, operator: Any, calls: dict[str, Call]) -> None:
+    # The fixtures' calls happened in 2020.
+    assert rows(client.get(reverse("calls:log"), {"period": "7d"})) == []
+    custom = client.get(
+        reverse("calls:log"), {"period": "custom", "date_from": "2020-06-01", "date_to": "2020-06-30"}
+    )
+    assert len(rows(custom)) == 3
+
+
+def test_bad_filter_is_shown_not_500(client: Client, operator: Any, calls: dict[str, Call]) -> None:
+    response = client.get(
+        reverse("calls:log"), {"period": "custom", "date_from": "2020-07-01", "date_to": "2020-06-01"}
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors
+
+
+def test_pagination(client: Client, operator: Any, notify: Notify, directory: dict[str, Any]) -> None:
+    for i in range(55):
+        notify(p.incoming_answered(base=f"bulk{i}")[0])
+    first = client.get(reverse("calls:log"), {"period": "all"})
+    second = client.get(reverse("calls:log"), {"period": "all", "page": 2})
+    assert len(rows(first)) == 50
+    assert len(rows(second)) == 5
+    assert not set(rows(first)) & set(rows(second))
+
+
+def test_csv_export_columns_and_values(client: Client, operator: Any, calls: dict[str, Call]) -> None:
+    response = client.get(reverse("calls:export_csv"), {"period": "all", "direction": "incoming"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    reader = csv.reader(io.StringIO(b"".join(response.streaming_content).decode()))
+    header, *data = list(reader)
+    assert header == CSV_COLUMNS
+    assert header == (
+        "call_id,started_at,direction,status,client_number,contact,operator,workplace,line,"
+        "wait_seconds,talk_seconds,end_reason,recording_url"
+    ).split(",")
+    by_id = {row[0]: dict(zip(header, row, strict=True)) for row in data}
+    assert set(by_id) == {"answered", "missed"}
+    answered = by_id["answered"]
+    assert answered["started_at"] == "2020-06-02T11:18:16+03:00"
+    assert answered["direction"] == "incoming"
+    assert answered["status"] == "answered"
+    assert answered["client_number"] == "+79219462761"
+    assert answered["operator"] == "Мария Иванова"
+    assert answered["workplace"] == p.WP_INCOMING
+    assert answered["line"] == p.LINE
+    assert answered["wait_seconds"] == "9"
+    assert answered["talk_seconds"] == "42"
+    assert answered["end_reason"] == "Answer leg disconnected"
+    assert answered["recording_url"] == ""
+    assert by_id["missed"]["status"] == "missed"
+    assert by_id["missed"]["operator"] == ""
+
+
+def test_csv_neutralises_formulas(client: Client, operator: Any, calls: dict[str, Call]) -> None:
+    contact = calls["missed"].contact
+    contact.name = '=HYPERLINK("http://evil")'
+    contact.save()
+    body = b"".join(client.get(reverse("calls:export_csv"), {"period": "all"}).streaming_content).decode()
+    assert "'=HYPERLINK" in body
+
+
+def test_call_detail_shows_history(client: Client, operator: Any, calls: dict[str, Call]) -> None:
+    response = client.get(reverse("calls:detail", args=[calls["answered"].pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "answered~2o" in html
+    assert html.count("<tr><td>") == 6  # six events
+
+
+def test_sweep_applies_what_was_left_pending(integration: Any, directory: dict[str, Any]) -> None:
+    from django.utils import timezone
+
+    from integrations.mtt.notifications import fingerprint
+
+    body = p.incoming_answered()[0]
+    # Stored, but the process died before applying it.
+    event = NotificationEvent.objects.create(
+        integration=integration,
+        event="callNotifications",
+        body=body,
+        fingerprint=fingerprint(body),
+        received_at=timezone.now() - timezone.timedelta(minutes=1),
+    )
+    assert sweep_inbox() == 1
+    event.refresh_from_db()
+    assert event.status == NotificationEvent.Status.APPLIED
+    assert Call.objects.count() == 1
+    assert sweep_inbox() == 0
+
+
+def test_sweep_sets_aside_what_keeps_failing(integration: Any, settings: Any) -> None:
+    from django.utils import timezone
+
+    settings.INBOX_MAX_ATTEMPTS = 2
+    event = NotificationEvent.objects.create(
+        integration=integration,
+        event="callNotifications",
+        body={"event": "callNotifications", "result": {"callInfo": {"call": {"id": "x"}, "state": "trying"}}},
+        fingerprint="f" * 64,
+        received_at=timezone.now() - timezone.timedelta(minutes=1),
+        attempts=2,
+    )
+    assert sweep_inbox() == 0
+    event.refresh_from_db()
+    assert event.status == NotificationEvent.Status.FAILED
+
+
+def test_admin_reapply_action(
+    client: Client, admin_user: Any, notify: Notify, directory: dict[str, Any]
+) -> None:
+    notify(p.incoming_answered()[0])
+    event = NotificationEvent.objects.get()
+    Call.objects.all().delete()  # the effect is lost; the stored notification is not
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("admin:integrations_notificationevent_changelist"),
+        {"action": "reapply", "_selected_action": [event.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert Call.objects.count() == 1
+
+
+@pytest.mark.parametrize("name", ["call", "callleg", "callevent"])
+def test_admin_pages_load(client: Client, admin_user: Any, calls: dict[str, Call], name: str) -> None:
+    client.force_login(admin_user)
+    changelist = client.get(reverse(f"admin:calls_{name}_changelist"), {"q": "answered"})
+    assert changelist.status_code == 200
+    if name == "call":
+        assert client.get(reverse("admin:calls_call_change", args=[calls["answered"].pk])).status_code == 200
+
+
+def test_contact_page_lists_the_contacts_calls(client: Client, operator: Any, calls: dict[str, Call]) -> None:
+    contact = calls["answered"].contact
+    assert contact is not None
+    response = client.get(reverse("contacts:detail", args=[contact.pk]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert reverse("calls:detail", args=[calls["answered"].pk]) in html
+    assert reverse("calls:detail", args=[calls["out-1@127.0.0.1"].pk]) in html  # same number
+    assert reverse("calls:detail", args=[calls["missed"].pk]) not in html
+
+
+def test_merging_contacts_moves_their_calls(calls: dict[str, Call]) -> None:
+    from contacts.services import contact_merge
+
+    target, source = calls["answered"].contact, calls["missed"].contact
+    assert target is not None and source is not None and target != source
+    contact_merge(target=target, source=source)
+    assert set(Call.objects.filter(contact=target).values_list("call_key", flat=True)) == set(calls)
+    assert not Call.objects.filter(contact=source).exists()

@@ -1,0 +1,88 @@
+"""Concurrency on PostgreSQL: duplicate storms and the legs of one call arriving at once."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from calls.models import Call, CallEvent, CallLeg
+from contacts.models import Contact
+from integrations.models import Integration, NotificationEvent
+from tests.calls import payloads as p
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def storm(integration: Integration, bodies: list[dict[str, Any]]) -> list[int]:
+    """POST each body from its own thread, all released at once by a barrier."""
+    barrier = threading.Barrier(len(bodies))
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker(body: dict[str, Any]) -> None:
+        try:
+            client = Client()
+            data = json.dumps(body, ensure_ascii=False)
+            barrier.wait()
+            statuses.append(
+                client.post(integration.notify_path, data=data, content_type="application/json").status_code
+            )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(body,)) for body in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    return statuses
+
+
+def test_same_notification_ten_times_at_once_is_stored_and_applied_once(
+    postgres_only: None, integration: Integration, directory: dict[str, Any]
+) -> None:
+    body = p.incoming_answered()[0]
+    statuses = storm(integration, [body] * 10)
+    assert statuses == [200] * 10
+    assert NotificationEvent.objects.count() == 1
+    assert NotificationEvent.objects.get().status == NotificationEvent.Status.APPLIED
+    assert CallEvent.objects.count() == 1
+    assert Call.objects.count() == 1
+    assert CallLeg.objects.count() == 1
+    assert Contact.objects.count() == 1
+
+
+def test_every_notification_of_a_call_at_once_gives_one_call(
+    postgres_only: None, integration: Integration, directory: dict[str, Any]
+) -> None:
+    bodies = p.incoming_answered(talk=42)
+    statuses = storm(integration, bodies + bodies)  # and each one doubled
+    assert statuses == [200] * len(bodies) * 2
+    assert NotificationEvent.objects.count() == len(bodies)
+    assert set(NotificationEvent.objects.values_list("status", flat=True)) == {
+        NotificationEvent.Status.APPLIED
+    }
+    call = Call.objects.get()
+    assert call.status == Call.Status.ANSWERED
+    assert call.talk_seconds == 42
+    assert call.events.count() == len(bodies)
+    assert CallLeg.objects.count() == 2
+    assert Contact.objects.count() == 1
+
+
+def test_calls_from_one_new_number_at_once_create_one_contact(
+    postgres_only: None, integration: Integration, directory: dict[str, Any]
+) -> None:
+    bodies = [p.incoming_answered(base=f"call{i}", client="+79990001122")[0] for i in range(8)]
+    assert storm(integration, bodies) == [200] * 8
+    assert Call.objects.count() == 8
+    assert Contact.objects.count() == 1
+    assert set(Call.objects.values_list("contact", flat=True)) == {Contact.objects.get().pk}
