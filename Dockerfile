@@ -17,7 +17,7 @@ RUN pip install --no-cache-dir .
 COPY . .
 RUN useradd --create-home --uid 10001 app \
     && mkdir -p /app/var \
-    && DEBUG=false SECRET_KEY=collectstatic FIELD_ENCRYPTION_KEYS=Q29sbGVjdHN0YXRpYy1vbmx5LWtleS0wMTIzNDU2Nzg5MDE= \
+    && DEBUG=false SECRET_KEY=collectstatic FIELD_ENCRYPTION_KEYS=Y29sbGVjdHN0YXRpYy1vbmx5LW5vdC1hLXNlY3JldCE= \
        python manage.py collectstatic --noinput \
     && chown -R app /app/var
 USER app

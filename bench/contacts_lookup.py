@@ -25,7 +25,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from _common import bench_url, recreate_database
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -64,28 +65,6 @@ def formats(e164: str) -> list[str]:
         f"sip:{digits}@pstn",
         f"+7 ({national[:3]}) {national[3:6]}-{national[6:8]}-{national[8:]}",
     ]
-
-
-def bench_url(url: str) -> tuple[str, str, str]:
-    """(the bench database URL, its name, the maintenance URL to create/drop it from)."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"postgres", "postgresql", "pgsql"}:
-        sys.exit(f"DATABASE_URL must point at PostgreSQL, not {parts.scheme!r}")
-    name = parts.path.lstrip("/") or "postgres"
-    bench_name = f"{name}_bench"
-    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    return urlunsplit(parts._replace(path="/" + bench_name)), bench_name, maintenance
-
-
-def recreate_database(maintenance_url: str, name: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    assert name.endswith("_bench"), name  # never anything but our own database
-    with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def timed(label: str, action: Callable[[], Any]) -> Any:

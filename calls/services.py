@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,12 +15,30 @@ from django.db import IntegrityError, transaction
 from contacts.models import Contact
 from contacts.phones import normalize
 from contacts.services import contact_get_or_create_for_number
-from integrations.models import ExternalNumber, NotificationEvent, Terminal, Workplace
+from integrations.models import ExternalNumber, Integration, NotificationEvent, Terminal, Workplace
 from integrations.mtt.notifications import CALL_STATES, CallInfo, Party, parse_call_info
 
 from .models import Call, CallEvent, CallLeg, Direction
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AppliedNotification:
+    """What one applied call notification changed: handed to the hooks below."""
+
+    call: Call
+    leg: CallLeg
+    info: CallInfo
+    event: NotificationEvent
+
+
+# Other features plug in here instead of growing call_apply_notification:
+# - IN_TRANSACTION_HOOKS run inside the call's transaction (rows that must commit with the call);
+# - ON_COMMIT_HOOKS run after commit (screen-pop pushes, download tasks, routing commands).
+# Register once, from an AppConfig.ready().
+IN_TRANSACTION_HOOKS: list[Callable[[AppliedNotification], None]] = []
+ON_COMMIT_HOOKS: list[Callable[[AppliedNotification], None]] = []
 
 
 def pbx_time_to_utc(naive: datetime | None) -> datetime | None:
@@ -29,46 +48,60 @@ def pbx_time_to_utc(naive: datetime | None) -> datetime | None:
     return naive.replace(tzinfo=ZoneInfo(settings.MTT_TIMEZONE)).astimezone(UTC)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Directory:
-    """Resolves party identifiers against one integration's workplaces, terminals and numbers."""
+    """One integration's SIP IDs (workplaces and their terminals) and external numbers, as ids.
 
-    integration_id: int
-    _workplaces: dict[str, Workplace | None] = field(default_factory=dict)
-    _numbers: dict[str, ExternalNumber | None] = field(default_factory=dict)
+    Loaded in two queries and kept per process; the key includes the integration's last sync, so a
+    sync anywhere in the deployment makes every process reload on its next notification. Operators
+    are not cached: legs point at workplaces and the user is read with them.
+    """
 
-    def workplace(self, party: Party) -> Workplace | None:
+    workplace_ids: dict[str, int]
+    number_ids: dict[str, int]
+
+    def workplace_id(self, party: Party) -> int | None:
         for sip_id in party.ids:
-            if sip_id not in self._workplaces:
-                wp = (
-                    Workplace.objects.select_related("user")
-                    .filter(integration_id=self.integration_id, sip_id=sip_id)
-                    .first()
-                )
-                if wp is None:
-                    terminal = (
-                        Terminal.objects.select_related("workplace__user")
-                        .filter(integration_id=self.integration_id, sip_id=sip_id, workplace__isnull=False)
-                        .first()
-                    )
-                    wp = terminal.workplace if terminal else None
-                self._workplaces[sip_id] = wp
-            if self._workplaces[sip_id] is not None:
-                return self._workplaces[sip_id]
+            found = self.workplace_ids.get(sip_id)
+            if found is not None:
+                return found
         return None
 
-    def external_number(self, *candidates: str) -> ExternalNumber | None:
+    def is_staff(self, identifier: str) -> bool:
+        return identifier in self.workplace_ids
+
+    def external_number_id(self, *candidates: str) -> tuple[int | None, str]:
         for raw in candidates:
-            if not raw:
-                continue
-            number = raw.split("@", 1)[0].lstrip("+")
-            if number not in self._numbers:
-                self._numbers[number] = ExternalNumber.objects.filter(
-                    integration_id=self.integration_id, number=number
-                ).first()
-            if self._numbers[number] is not None:
-                return self._numbers[number]
-        return None
+            number = raw.split("@", 1)[0].lstrip("+") if raw else ""
+            if number in self.number_ids:
+                return self.number_ids[number], number
+        return None, ""
+
+
+_DIRECTORIES: dict[tuple[int, object], _Directory] = {}
+
+
+def directory_for(integration: Integration) -> _Directory:
+    key = (integration.pk, integration.last_sync_at)
+    cached = _DIRECTORIES.get(key)
+    if cached is None:
+        workplace_ids = dict(Workplace.objects.filter(integration=integration).values_list("sip_id", "pk"))
+        for sip_id, wp_id in Terminal.objects.filter(
+            integration=integration, workplace__isnull=False
+        ).values_list("sip_id", "workplace_id"):
+            workplace_ids.setdefault(sip_id, wp_id)
+        numbers = dict(ExternalNumber.objects.filter(integration=integration).values_list("number", "pk"))
+        cached = _Directory(workplace_ids=workplace_ids, number_ids=numbers)
+        # Keep only the newest version per integration.
+        for old in [k for k in _DIRECTORIES if k[0] == integration.pk]:
+            del _DIRECTORIES[old]
+        _DIRECTORIES[key] = cached
+    return cached
+
+
+def directory_forget() -> None:
+    """Drop every cached directory (tests; after editing the directory outside a sync)."""
+    _DIRECTORIES.clear()
 
 
 def _earliest(current: datetime | None, new: datetime | None) -> datetime | None:
@@ -110,13 +143,11 @@ def _merge_leg(leg: CallLeg, info: CallInfo, *, at: datetime, directory: _Direct
         parties = (
             [info.callee, info.caller] if leg.direction != Direction.OUTGOING else [info.caller, info.callee]
         )
-        for party in parties:
-            wp = directory.workplace(party)
-            if wp is not None:
-                leg.workplace = wp
+        for party in [*parties, Party(account_id=info.account_id)]:
+            wp_id = directory.workplace_id(party)
+            if wp_id is not None:
+                leg.workplace_id = wp_id
                 break
-        if leg.workplace_id is None and info.account_id:
-            leg.workplace = directory.workplace(Party(account_id=info.account_id))
     if leg.direction == Direction.INCOMING and leg.workplace_id is None and info.state != "recorded":
         # No employee on this leg: it rings the company's number (the parked leg, API.md).
         leg.is_line_leg = True
@@ -232,7 +263,7 @@ def _summarise(call: Call, directory: _Directory) -> None:
             candidate
             for leg in sorted(legs, key=lambda leg: (not leg.is_line_leg, leg.leg_id))
             for candidate in _client_party_numbers(leg)
-            if candidate and directory.workplace(Party(id=candidate)) is None
+            if candidate and not directory.is_staff(candidate)
         ),
         "",
     )
@@ -247,12 +278,9 @@ def _summarise(call: Call, directory: _Directory) -> None:
         else:
             # An employee leg names the dialled company number in the callee's display name (fixture 07).
             line_candidates += [leg.callee_display_name]
-    call.line = directory.external_number(*line_candidates)
-    call.line_number = (
-        call.line.number
-        if call.line is not None
-        else next((c for c in line_candidates if c and c.lstrip("+").isdigit()), "")
-    )
+    call.line_id, call.line_number = directory.external_number_id(*line_candidates)
+    if call.line_id is None:
+        call.line_number = next((c for c in line_candidates if c and c.lstrip("+").isdigit()), "")
 
 
 def call_apply_notification(*, event: NotificationEvent) -> str:
@@ -266,12 +294,14 @@ def call_apply_notification(*, event: NotificationEvent) -> str:
         logger.info("Notification %s: unknown call state %r stored and ignored", event.pk, info.state)
         return NotificationEvent.Status.IGNORED
     occurred = pbx_time_to_utc(info.start_time) or event.received_at
-    directory = _Directory(event.integration_id)
+    directory = directory_for(event.integration)
     with transaction.atomic():
         call = _locked_call(event.integration_id, info.call_key)
-        leg = _get_or_create_leg(call, event.integration_id, info.call_id)
-        if CallEvent.objects.filter(notification=event).exists():
+        if CallEvent.objects.filter(notification_id=event.pk).exists():
             return NotificationEvent.Status.APPLIED
+        leg = CallLeg.objects.filter(
+            integration_id=event.integration_id, leg_id=info.call_id
+        ).first() or CallLeg(call=call, integration_id=event.integration_id, leg_id=info.call_id)
         _merge_leg(leg, info, at=occurred, directory=directory)
         leg.save()
         CallEvent.objects.create(
@@ -290,8 +320,24 @@ def call_apply_notification(*, event: NotificationEvent) -> str:
             )
             call.contact = contact
         call.save()
-        NotificationEvent.objects.filter(pk=event.pk).update(status=NotificationEvent.Status.APPLIED)
+        applied = AppliedNotification(call=call, leg=leg, info=info, event=event)
+        for hook in IN_TRANSACTION_HOOKS:
+            hook(applied)
+        for hook in ON_COMMIT_HOOKS:
+            # Bind the loop variable: each callback runs its own hook.
+            transaction.on_commit(lambda hook=hook: _run_after_commit(hook, applied))  # type: ignore[misc]
     return NotificationEvent.Status.APPLIED
+
+
+def _run_after_commit(hook: Callable[[AppliedNotification], None], applied: AppliedNotification) -> None:
+    # After commit the notification is applied for good: a failing follow-up (a push, a download
+    # task) is logged, never turned into an error of the notification.
+    try:
+        hook(applied)
+    except Exception:
+        logger.warning(
+            "After-commit hook %s failed for call %s", hook.__qualname__, applied.call.pk, exc_info=True
+        )
 
 
 def calls_move_to_contact(target: Contact, source: Contact) -> None:
@@ -302,16 +348,13 @@ def calls_move_to_contact(target: Contact, source: Contact) -> None:
 
 def _locked_call(integration_id: int, call_key: str) -> Call:
     """The call row, created if needed, locked for the rest of the transaction (one writer per call)."""
-    try:
-        with transaction.atomic():
-            Call.objects.get_or_create(integration_id=integration_id, call_key=call_key)
-    except IntegrityError:
-        pass  # created concurrently: it exists now
-    return Call.objects.select_for_update().get(integration_id=integration_id, call_key=call_key)
-
-
-def _get_or_create_leg(call: Call, integration_id: int, leg_id: str) -> CallLeg:
-    leg = CallLeg.objects.filter(integration_id=integration_id, leg_id=leg_id).first()
-    if leg is None:
-        leg = CallLeg.objects.create(call=call, integration_id=integration_id, leg_id=leg_id)
-    return leg
+    locked = Call.objects.select_for_update().filter(integration_id=integration_id, call_key=call_key)
+    call = locked.first()
+    if call is None:
+        try:
+            with transaction.atomic():
+                Call.objects.create(integration_id=integration_id, call_key=call_key)
+        except IntegrityError:
+            pass  # created concurrently: it exists now
+        call = locked.get()
+    return call

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .models import Integration, NotificationEvent
@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 # event name -> function applying a stored notification; returns the final status.
 Applier = Callable[[NotificationEvent], str]
+LAST_SEEN_RESOLUTION = timedelta(seconds=1)
 APPLIERS: dict[str, Applier] = {}
 
 
@@ -28,19 +29,23 @@ def notification_receive(*, integration: Integration, envelope: Envelope) -> tup
     """Store a notification once (by fingerprint). Returns (row, created)."""
     fp = envelope.fingerprint
     now = timezone.now()
+    row = NotificationEvent(
+        integration=integration, event=envelope.event, body=envelope.body, fingerprint=fp, received_at=now
+    )
     try:
-        with transaction.atomic():
-            event = NotificationEvent.objects.create(
-                integration=integration,
-                event=envelope.event,
-                body=envelope.body,
-                fingerprint=fp,
-                received_at=now,
-            )
+        if transaction.get_connection().in_atomic_block:
+            with transaction.atomic():  # a savepoint, so a duplicate does not break the caller's transaction
+                row.save(force_insert=True)
+        else:
+            row.save(force_insert=True)  # one INSERT in autocommit: committed before we answer
+        event = row
     except IntegrityError:
         # A duplicate: the first copy is stored (and applied) already.
         return NotificationEvent.objects.get(integration=integration, fingerprint=fp), False
-    Integration.objects.filter(pk=integration.pk).update(last_notification_at=now)
+    # At most one write a second to the integration row: a busy line must not queue on its lock.
+    Integration.objects.filter(pk=integration.pk).filter(
+        Q(last_notification_at__isnull=True) | Q(last_notification_at__lt=now - LAST_SEEN_RESOLUTION)
+    ).update(last_notification_at=now)
     return event, True
 
 
@@ -59,35 +64,34 @@ for _name in VPBX_EVENTS:
     register_applier(_name, _apply_vpbx)
 
 
-def notification_apply(*, event_id: int) -> str:
+def notification_apply(*, event_id: int, event: NotificationEvent | None = None) -> str:
     """Apply one stored, still pending notification.
 
     Appliers are idempotent (the calls app keys its events on the notification), so the inline apply
     after receiving and a later sweep may both run: the second finds the work done.
     """
-    event = (
-        NotificationEvent.objects.select_related("integration")
-        .filter(pk=event_id, status=NotificationEvent.Status.PENDING)
-        .first()
-    )
     if event is None:
+        event = NotificationEvent.objects.filter(pk=event_id, status=NotificationEvent.Status.PENDING).first()
+    if event is None or event.status != NotificationEvent.Status.PENDING:
         return "gone"
     applier = APPLIERS.get(event.event)
-    NotificationEvent.objects.filter(pk=event_id).update(attempts=F("attempts") + 1)
+    status: str
     if applier is None:
         # Unknown events are kept (someone may want them later) and acknowledged.
         logger.info("Notification %s: unknown event %r stored", event.pk, event.event)
-        NotificationEvent.objects.filter(pk=event_id).update(
-            status=NotificationEvent.Status.IGNORED, applied_at=timezone.now()
-        )
-        return NotificationEvent.Status.IGNORED
-    try:
-        status: str = applier(event)
-    except Exception as exc:
-        logger.exception("Notification %s: applying failed", event.pk)
-        NotificationEvent.objects.filter(pk=event_id).update(error=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
-    NotificationEvent.objects.filter(pk=event_id).update(status=status, applied_at=timezone.now(), error="")
+        status = NotificationEvent.Status.IGNORED
+    else:
+        try:
+            status = applier(event)
+        except Exception as exc:
+            logger.exception("Notification %s: applying failed", event.pk)
+            NotificationEvent.objects.filter(pk=event_id).update(
+                attempts=F("attempts") + 1, error=f"{type(exc).__name__}: {exc}"[:2000]
+            )
+            raise
+    NotificationEvent.objects.filter(pk=event_id).update(
+        status=status, applied_at=timezone.now(), error="", attempts=F("attempts") + 1
+    )
     return status
 
 

@@ -67,7 +67,7 @@ def _receive_notification(request: HttpRequest, integration: Integration) -> Htt
         # it never turns the acknowledgement into an error.
         def apply() -> None:
             try:
-                notification_apply(event_id=event.pk)
+                notification_apply(event_id=event.pk, event=event)
             except Exception:
                 logger.warning("Notification %s: apply after receive failed", event.pk, exc_info=True)
 

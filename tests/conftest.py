@@ -31,6 +31,16 @@ def _celery_eager(settings: Any) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_directory_cache() -> Iterator[None]:
+    """The per-process directory cache is keyed by integration id, which tests reuse."""
+    from calls.services import directory_forget
+
+    directory_forget()
+    yield
+    directory_forget()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_var(settings: Any, tmp_path: Path) -> None:
     settings.VAR_DIR = tmp_path / "var"
     settings.VAR_DIR.mkdir()

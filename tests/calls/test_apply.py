@@ -315,3 +315,29 @@ def test_leg_rows_are_unique_per_call_id(notify: Notify, directory: dict[str, An
     for body in p.incoming_answered():
         notify(body)
     assert CallLeg.objects.count() == 2
+
+
+def test_hooks_see_each_applied_notification_and_a_failing_after_commit_hook_is_harmless(
+    notify: Notify, directory: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calls import services
+
+    seen_inside: list[tuple[str, str]] = []
+    seen_after: list[str] = []
+
+    def broken(applied: services.AppliedNotification) -> None:
+        seen_after.append(applied.info.state)
+        raise RuntimeError("push failed")
+
+    monkeypatch.setattr(
+        services, "IN_TRANSACTION_HOOKS", [lambda a: seen_inside.append((a.leg.leg_id, a.info.state))]
+    )
+    monkeypatch.setattr(services, "ON_COMMIT_HOOKS", [broken])
+    for body in p.outgoing(answered=True)[:3]:
+        notify(body)
+    assert seen_inside == [(p.OUT_ID, "trying"), (p.OUT_ID, "showing"), (p.OUT_ID, "connected")]
+    assert seen_after == ["trying", "showing", "connected"]
+    assert only_call().status == Call.Status.IN_PROGRESS
+    assert set(NotificationEvent.objects.values_list("status", flat=True)) == {
+        NotificationEvent.Status.APPLIED
+    }
