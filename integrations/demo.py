@@ -72,6 +72,30 @@ def _portal_login(authorize_url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
+# (name, company, number, personal manager's username)
+DEMO_CONTACTS = [
+    ("Ольга Смирнова", "ООО «Ромашка»", "+79219462761", "ivanova"),
+    ("Дмитрий Козлов", "АО «Вектор»", "+78124241500", "petrov"),
+    ("Елена Новикова", "", "+79031234567", ""),
+]
+
+
+def _demo_contacts() -> Iterator[str]:
+    from contacts.selectors import contact_find_by_number
+    from contacts.services import contact_create
+
+    user_model = get_user_model()
+    for name, company, number, manager in DEMO_CONTACTS:
+        if contact_find_by_number(number=number) is None:
+            contact_create(
+                name=name,
+                company=company,
+                numbers=[number],
+                personal_manager=user_model.objects.filter(username=manager).first() if manager else None,
+            )
+            yield f"Demo contact {name} ({number})"
+
+
 def demo_setup(*, sandbox_url: str | None = None, wait: float = 30.0) -> Iterator[str]:
     sandbox_url = (sandbox_url or settings.SANDBOX_URL).rstrip("/")
     created = _ensure_users()
@@ -97,6 +121,7 @@ def demo_setup(*, sandbox_url: str | None = None, wait: float = 30.0) -> Iterato
     yield f"Integration {integration.name!r} connected to the sandbox at {sandbox_url}"
     result = integration_sync_directory(integration_id=integration.pk)
     yield f"Directory synced: {result}"
+    yield from _demo_contacts()
     user_model = get_user_model()
     workplaces = list(Workplace.objects.filter(integration=integration, is_active=True).order_by("sip_id"))
     operators = [u for u, *_rest, staff in DEMO_USERS if not staff]

@@ -286,3 +286,24 @@ def test_sync_now_shows_mtt_errors_in_words(
     assert response.status_code == 200
     assert "MTT" in text
     assert Integration.objects.get(pk=integration.pk).last_error
+
+
+def test_mtt_sync_command(sandbox: RunningSandbox, sandbox_integration: Integration) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    connect(sandbox, sandbox_integration)
+    Workplace.objects.all().delete()
+    out = StringIO()
+    call_command("mtt", "sync", "Sandbox", stdout=out)
+    assert out.getvalue().startswith("Sandbox: 3 workplaces")
+    assert Workplace.objects.count() == 3
+    sandbox.control("POST", "faults", {"path": "*", "status": 500, "count": 100})
+    err = StringIO()
+    with pytest.raises(CommandError, match="failed to sync"):
+        call_command("mtt", "sync", stdout=StringIO(), stderr=err)
+    assert "Sandbox: sync failed" in err.getvalue()
+    with pytest.raises(CommandError, match="No integration named"):
+        call_command("mtt", "sync", "Nope")
