@@ -3,47 +3,31 @@
 from __future__ import annotations
 
 import json
-import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from calls.models import Call, CallEvent, CallLeg
 from contacts.models import Contact
 from integrations.models import Integration, NotificationEvent
 from tests.calls import payloads as p
+from tests.concurrency import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def storm(integration: Integration, bodies: list[dict[str, Any]]) -> list[int]:
-    """POST each body from its own thread, all released at once by a barrier."""
-    barrier = threading.Barrier(len(bodies))
-    statuses: list[int] = []
-    errors: list[BaseException] = []
+    """POST each body from its own thread, all released at once."""
 
-    def worker(body: dict[str, Any]) -> None:
-        try:
-            client = Client()
-            data = json.dumps(body, ensure_ascii=False)
-            barrier.wait()
-            statuses.append(
-                client.post(integration.notify_path, data=data, content_type="application/json").status_code
-            )
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    def poster(body: dict[str, Any]) -> Callable[[], int]:
+        data = json.dumps(body, ensure_ascii=False)
+        return lambda: (
+            Client().post(integration.notify_path, data=data, content_type="application/json").status_code
+        )
 
-    threads = [threading.Thread(target=worker, args=(body,)) for body in bodies]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
-    return statuses
+    return at_once([poster(body) for body in bodies], timeout=60)
 
 
 def test_same_notification_ten_times_at_once_is_stored_and_applied_once(

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.utils import translation
 
 from contacts import services
@@ -19,6 +17,7 @@ from contacts.services import (
     contact_set_numbers,
     contact_update,
 )
+from tests.concurrency import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -155,32 +154,12 @@ def test_auto_create_off(settings: Any) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_ten_simultaneous_notifications_make_one_contact(postgres_only: Any) -> None:
-    threads_count = 10
-    barrier = threading.Barrier(threads_count)
-    results: list[tuple[int | None, bool]] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
     formats = ["+79219462761", "79219462761", "89219462761", "0079219462761", "79219462761@pstn"]
-
-    def notify(i: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            contact, created = contact_get_or_create_for_number(number=formats[i % len(formats)])
-            with lock:
-                results.append((contact.pk if contact else None, created))
-        except BaseException as exc:
-            with lock:
-                errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=notify, args=(i,)) for i in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert errors == []
-    assert len(results) == threads_count
+    numbers = [formats[i % len(formats)] for i in range(10)]
+    answers = at_once(
+        [lambda number=number: contact_get_or_create_for_number(number=number) for number in numbers]
+    )
+    results = [(contact.pk if contact else None, created) for contact, created in answers]
     assert Contact.objects.count() == 1
     assert PhoneNumber.objects.count() == 1
     assert {pk for pk, _ in results} == {Contact.objects.get().pk}

@@ -3,7 +3,6 @@ synced. Everything real but the browser: Django's test client plays it, the sand
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -12,7 +11,6 @@ import pytest
 import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -20,6 +18,7 @@ from integrations.models import ExternalNumber, Integration, Terminal, Workplace
 from integrations.mtt.client import MttClient
 from integrations.services import integration_refresh_tokens
 from sandbox.testing import RunningSandbox, running_sandbox
+from tests.concurrency import at_once
 
 
 @pytest.fixture
@@ -213,27 +212,14 @@ def test_single_flight_refresh_against_the_sandbox(postgres_only: None, sandbox:
     )
     integration = connect(sandbox, integration)
     sandbox.control("POST", "expire-tokens")
-    workers = 6
-    barrier = threading.Barrier(workers)
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            row = Integration.objects.get(pk=integration.pk)
-            barrier.wait()
-            # Each caller holds the now-dead token, as callers in other processes would.
-            integration_refresh_tokens(integration_id=row.pk, stale_access_token=row.access_token)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert not errors, errors
+    # Each caller holds the now-dead token, as callers in other processes would.
+    stale = Integration.objects.get(pk=integration.pk).access_token
+    at_once(
+        [
+            lambda: integration_refresh_tokens(integration_id=integration.pk, stale_access_token=stale)
+            for _ in range(6)
+        ]
+    )
     assert [r["json"]["grant_type"] for r in token_requests(sandbox)] == [
         "authorization_code",
         "refresh_token",

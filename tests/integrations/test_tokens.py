@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -9,13 +8,13 @@ from urllib.parse import parse_qs
 
 import pytest
 import responses
-from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from integrations.models import Integration
 from integrations.mtt.errors import MttReconnectRequired, MttTransientError
 from integrations.services import integration_access_token
 from integrations.tasks import refresh_tokens
+from tests.concurrency import at_once
 from tests.conftest import load_fixture
 
 TOKEN_URL = "http://oauth.mtt.test/oauth/token"
@@ -145,28 +144,10 @@ def test_concurrent_callers_cause_exactly_one_refresh(postgres_only: None) -> No
         return 200, {}, json.dumps(_token_body(len(hits)))
 
     workers = 8
-    barrier = threading.Barrier(workers)
-    results: list[str] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            row = Integration.objects.get(pk=integration.pk)
-            barrier.wait()
-            results.append(integration_access_token(integration=row))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
-
+    # Every caller holds the expired token, as callers in other processes would.
+    rows = [Integration.objects.get(pk=integration.pk) for _ in range(workers)]
     with responses.RequestsMock() as mocked:
         mocked.add_callback(responses.POST, TOKEN_URL, callback=token_endpoint)
-        threads = [threading.Thread(target=worker) for _ in range(workers)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
-    assert not errors, errors
+        results = at_once([lambda row=row: integration_access_token(integration=row) for row in rows])
     assert len(hits) == 1
     assert results == ["access-1"] * workers
