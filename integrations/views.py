@@ -78,11 +78,13 @@ def _receive_notification(request: HttpRequest, integration: Integration) -> Htt
 def _oauth_callback(request: HttpRequest, integration: Integration) -> HttpResponse:
     code = request.GET.get("code", "")
     state = request.GET.get("state", "")
+    # The portal may send the admin back with an OAuth error (refused, cancelled) instead of a code.
+    provider_error = request.GET.get("error", "")
     pending = request.session.get(OAUTH_SESSION_KEY) or {}
     expected_state = pending.get("state")
     # The state is bound to the admin who pressed Connect, in their session, for this integration.
     if (
-        not code
+        not (code or provider_error)
         or not state
         or not expected_state
         or state != expected_state
@@ -100,6 +102,10 @@ def _oauth_callback(request: HttpRequest, integration: Integration) -> HttpRespo
         )
     del request.session[OAUTH_SESSION_KEY]
     change_url = reverse("admin:integrations_integration_change", args=[integration.pk])
+    if provider_error:
+        detail = request.GET.get("error_description") or provider_error
+        messages.error(request, _("MTT did not grant access: %(error)s") % {"error": detail[:200]})
+        return HttpResponseRedirect(change_url)
     try:
         integration_oauth_complete(integration=integration, code=code)
     except MttError as exc:

@@ -293,3 +293,18 @@ def test_mtt_sync_command(sandbox: RunningSandbox, sandbox_integration: Integrat
     assert "Sandbox: sync failed" in err.getvalue()
     with pytest.raises(CommandError, match="No integration named"):
         call_command("mtt", "sync", "Nope")
+
+
+def test_refusal_at_the_portal_is_shown_to_the_admin(
+    client: Client, admin_user: Any, sandbox: RunningSandbox, sandbox_integration: Integration
+) -> None:
+    client.force_login(admin_user)
+    params = start_connect(client, sandbox_integration)
+    response = client.get(
+        sandbox_integration.notify_path,
+        {"error": "access_denied", "error_description": "User cancelled", "state": params["state"]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "User cancelled" in response.content.decode()
+    assert Integration.objects.get(pk=sandbox_integration.pk).status == Integration.Status.NOT_CONNECTED
