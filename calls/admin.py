@@ -2,10 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
-from .models import Call, CallEvent, CallLeg
+from .models import Call, CallEvent, CallLeg, Recording, RecordingAccess
+from .recordings.services import recordings_requeue
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -42,6 +47,9 @@ class CallEventInline(ReadOnlyInline):
 
 @admin.register(Call)
 class CallAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # calls come from the PBX
+
     list_display = [
         "started_at",
         "direction",
@@ -68,6 +76,9 @@ class CallAdmin(admin.ModelAdmin):
 
 @admin.register(CallLeg)
 class CallLegAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
     list_display = ["leg_id", "call", "direction", "is_line_leg", "workplace", "last_state", "started_at"]
     list_filter = ["direction", "is_line_leg", "last_state", "integration"]
     search_fields = ["leg_id", "tag", "caller_id", "callee_id", "caller_account", "callee_account"]
@@ -84,4 +95,161 @@ class CallEventAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in CallEvent._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+# --- Recordings -----------------------------------------------------------------------------------
+
+
+class RecordingAccessInline(ReadOnlyInline):
+    model = RecordingAccess
+    fields = ["at", "user", "action", "ip"]
+    readonly_fields = ["at", "user", "action", "ip"]
+    show_change_link = False
+
+
+@admin.register(Recording)
+class RecordingAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "call_link",
+        "status",
+        "expiring_soon",
+        "mtt_expires_at",
+        "size",
+        "duration_seconds",
+        "attempts",
+        "stored_at",
+    ]
+    list_filter = ["status", "expiring_soon", "integration"]
+    search_fields = ["leg_call_id", "call__call_key", "source_url", "sha256"]
+    date_hierarchy = "created_at"
+    list_select_related = ["call"]
+    readonly_fields = [*(f.name for f in Recording._meta.fields), "player"]
+    actions = ["download_again"]
+    inlines = [RecordingAccessInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # recordings come from the PBX
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # files go by retention (RECORDINGS_KEEP_DAYS); the rows are the audit trail
+
+    def has_download_again_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("calls.change_recording")
+
+    @admin.display(description=_("call"), ordering="call__started_at")
+    def call_link(self, obj: Recording) -> str:
+        if obj.call_id is None:
+            return obj.leg_call_id
+        url = reverse("admin:calls_call_change", args=[obj.call_id])
+        return format_html('<a href="{}">{}</a>', url, obj.call)
+
+    @admin.display(description=_("player"))
+    def player(self, obj: Recording) -> str:
+        if not obj.is_stored:
+            return "—"
+        return format_html(
+            '<audio controls preload="none" src="{}"></audio> <a href="{}?download=1">{}</a>',
+            obj.get_absolute_url(),
+            obj.get_absolute_url(),
+            _("Download"),
+        )
+
+    @admin.action(description=_("Download again from MTT"), permissions=["download_again"])
+    def download_again(self, request: HttpRequest, queryset: QuerySet[Recording]) -> None:
+        ids = recordings_requeue(recording_ids=list(queryset.values_list("pk", flat=True)))
+        skipped = queryset.count() - len(ids)
+        self.message_user(
+            request,
+            _("%(queued)s recording(s) queued for download; %(skipped)s skipped (stored or downloading).")
+            % {"queued": len(ids), "skipped": skipped},
+            messages.SUCCESS if ids else messages.WARNING,
+        )
+
+
+@admin.register(RecordingAccess)
+class RecordingAccessAdmin(admin.ModelAdmin):
+    list_display = ["at", "user", "action", "recording", "ip"]
+    list_filter = ["action", "at"]
+    search_fields = ["user__username", "recording__leg_call_id", "recording__call__call_key", "ip"]
+    date_hierarchy = "at"
+    list_select_related = ["user", "recording"]
+    readonly_fields = ["recording", "user", "action", "at", "ip"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- Click-to-call, routing decisions, callback queue -------------------------------------------------
+
+from .models import CallbackTask, DialRequest, RoutingDecision  # noqa: E402
+
+
+@admin.register(RoutingDecision)
+class RoutingDecisionAdmin(admin.ModelAdmin):
+    list_display = ["decided_at", "call", "decision", "reason", "manager_name", "decision_ms", "latency_ms"]
+    list_filter = ["decision", "reason", "decided_at"]
+    search_fields = ["call__call_key", "leg__leg_id", "manager_name", "target_sip_id", "call__client_number"]
+    date_hierarchy = "decided_at"
+    list_select_related = ["call"]
+    readonly_fields = [*(f.name for f in RoutingDecision._meta.fields), "summary"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(CallbackTask)
+class CallbackTaskAdmin(admin.ModelAdmin):
+    list_display = [
+        "client_number",
+        "contact",
+        "assignee",
+        "missed_count",
+        "last_missed_at",
+        "closed_at",
+        "closed_by",
+    ]
+    list_filter = [("closed_at", admin.EmptyFieldListFilter), "assignee", "last_missed_at"]
+    search_fields = ["client_number", "contact__name", "contact__company"]
+    list_select_related = ["contact", "assignee", "closed_by"]
+    raw_id_fields = ["contact", "assignee", "missed_calls", "closed_by", "closed_call"]
+    readonly_fields = [
+        "client_number",
+        "missed_count",
+        "first_missed_at",
+        "last_missed_at",
+        "created_at",
+        "updated_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # missed calls make them
+
+
+@admin.register(DialRequest)
+class DialRequestAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "user", "number", "dialled", "status", "code", "call"]
+    list_filter = ["status", "code", "created_at"]
+    search_fields = ["number", "dialled", "user__username", "mtt_call_id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["user", "call"]
+    readonly_fields = [f.name for f in DialRequest._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -11,6 +11,7 @@ from django.utils import timezone
 from contacts.phones import normalize
 
 from .models import Call
+from .recordings.selectors import recordings_prefetch
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,9 @@ def period_bounds(filters: CallFilters) -> tuple[datetime | None, datetime | Non
 
 
 def call_list(*, filters: CallFilters) -> QuerySet[Call]:
-    qs = Call.objects.select_related("contact", "operator", "workplace", "line")
+    qs = Call.objects.select_related("contact", "operator", "workplace", "line").prefetch_related(
+        recordings_prefetch()
+    )
     start, end = period_bounds(filters)
     if start is not None:
         qs = qs.filter(started_at__gte=start)
@@ -76,6 +79,7 @@ def call_list_for_contact(*, contact_id: int) -> QuerySet[Call]:
     return (
         Call.objects.filter(contact_id=contact_id)
         .select_related("contact", "operator", "workplace", "line")
+        .prefetch_related(recordings_prefetch())
         .order_by("-started_at", "-pk")
     )
 

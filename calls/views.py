@@ -96,8 +96,13 @@ def _rows(calls: Any) -> Iterator[list[str]]:
 
 
 def _recording_url(call: Call) -> str:
-    # Recordings are another feature; the column is part of the export's contract already.
-    return ""
+    # The in-app player URL of the call's first stored recording (login and permission required).
+    from django.conf import settings
+
+    from .recordings.selectors import recording_url_for
+
+    url = recording_url_for(call)
+    return f"{settings.SITE_URL}{url}" if url else ""
 
 
 @login_required

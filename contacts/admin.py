@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -36,13 +37,16 @@ class ContactAdmin(admin.ModelAdmin):
     list_filter = ["personal_manager", "source", "created_at", ("merged_into", admin.EmptyFieldListFilter)]
     search_fields = ["name", "company", "email", "numbers__e164", "numbers__raw"]
     list_select_related = ["personal_manager", "merged_into"]
-    readonly_fields = ["created_at", "updated_at", "merged_into", "merged_at"]
+    readonly_fields = ["call_numbers", "created_at", "updated_at", "merged_into", "merged_at"]
     raw_id_fields = ["personal_manager"]
     ordering = ["-id"]
     inlines = [PhoneNumberInline]
     actions = ["merge_into_oldest"]
     fieldsets = [
-        (None, {"fields": ["name", "company", "email", "personal_manager", "notes", "source"]}),
+        (
+            None,
+            {"fields": ["name", "company", "email", "call_numbers", "personal_manager", "notes", "source"]},
+        ),
         (_("History"), {"fields": ["created_at", "updated_at", "merged_into", "merged_at"]}),
     ]
 
@@ -58,6 +62,18 @@ class ContactAdmin(admin.ModelAdmin):
             by_number = contact_search(query=search_term).values("pk")
             queryset_found = queryset_found | queryset.filter(pk__in=by_number)
         return queryset_found, may_have_duplicates
+
+    @admin.display(description=_("call"))
+    def call_numbers(self, obj: Contact) -> str:
+        """The contact's numbers as click-to-call buttons (change_form.html loads click_to_call.js)."""
+        numbers = list(obj.numbers.all()) if obj.pk else []
+        if not numbers:
+            return "—"
+        return format_html_join(
+            " · ",
+            '<span class="phone" data-e164="{}" data-dial="{}">{}</span>',
+            ((n.e164, n.dial, n.display) for n in numbers),
+        )
 
     @admin.display(description=_("phone numbers"))
     def numbers_display(self, obj: Contact) -> str:

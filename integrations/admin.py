@@ -21,7 +21,7 @@ from .views import OAUTH_SESSION_KEY
 class IntegrationForm(forms.ModelForm):
     # The secret is write-only in the admin: never rendered back into the page.
     client_secret = forms.CharField(
-        label=_("client secret"),
+        label=_("Client secret"),
         widget=forms.PasswordInput(render_value=False),
         required=False,
         help_text=_("Shown once in the MTT portal. Leave empty to keep the stored secret."),
@@ -206,15 +206,85 @@ class TerminalAdmin(admin.ModelAdmin):
         return False
 
 
+class ExternalNumberForm(forms.ModelForm):
+    """The "route to personal manager" switch: MTT is asked first (setParkingNumbers, guide §5.4) and
+    the flag changes only when MTT confirmed; otherwise MTT's answer is shown on the field."""
+
+    class Meta:
+        model = ExternalNumber
+        fields = ["is_parking", "is_active"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "is_parking" in self.changed_data and self.instance.pk and "is_parking" in cleaned:
+            from calls.routing import external_numbers_set_parking
+
+            try:
+                external_numbers_set_parking(
+                    integration=self.instance.integration,
+                    numbers=[self.instance.number],
+                    is_parking=bool(cleaned["is_parking"]),
+                )
+            except MttError as exc:
+                self.add_error("is_parking", exc.user_message)
+        return cleaned
+
+
 @admin.register(ExternalNumber)
 class ExternalNumberAdmin(admin.ModelAdmin):
+    form = ExternalNumberForm
     list_display = ["number", "type", "is_parking", "integration", "is_active", "synced_at"]
+    list_display_links = ["number"]
+    # The same form (and its call to MTT) checks every switched row of the list.
+    list_editable = ["is_parking"]
     list_filter = ["integration", "is_active", "is_parking"]
     search_fields = ["number"]
     readonly_fields = ["integration", "number", "type", "synced_at"]
+    actions = ["parking_on", "parking_off"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> type[forms.ModelForm]:
+        # Django's list form would save the flag without asking MTT: use the switch's form there too.
+        kwargs.setdefault("form", ExternalNumberForm)
+        return super().get_changelist_form(request, **kwargs)
+
+    @admin.action(description=_("Route calls to the personal manager (parking on)"), permissions=["change"])
+    def parking_on(self, request: HttpRequest, queryset: QuerySet[ExternalNumber]) -> None:
+        self._set_parking(request, queryset, is_parking=True)
+
+    @admin.action(
+        description=_("Stop routing calls to the personal manager (parking off)"), permissions=["change"]
+    )
+    def parking_off(self, request: HttpRequest, queryset: QuerySet[ExternalNumber]) -> None:
+        self._set_parking(request, queryset, is_parking=False)
+
+    def _set_parking(
+        self, request: HttpRequest, queryset: QuerySet[ExternalNumber], *, is_parking: bool
+    ) -> None:
+        from calls.routing import external_numbers_set_parking
+
+        # One setParkingNumbers per integration: the numbers of one PBX in one request.
+        by_integration: dict[int, tuple[Integration, list[str]]] = {}
+        for row in queryset.select_related("integration"):
+            by_integration.setdefault(row.integration_id, (row.integration, []))[1].append(row.number)
+        for integration, numbers in by_integration.values():
+            try:
+                external_numbers_set_parking(integration=integration, numbers=numbers, is_parking=is_parking)
+            except MttError as exc:
+                messages.error(
+                    request,
+                    _("%(integration)s: MTT did not change parking, nothing was changed: %(error)s")
+                    % {"integration": integration, "error": exc.user_message},
+                )
+                continue
+            done = (
+                _("%(integration)s: calls to %(numbers)s now go to the personal manager.")
+                if is_parking
+                else _("%(integration)s: calls to %(numbers)s follow the PBX's routing again.")
+            )
+            messages.success(request, done % {"integration": integration, "numbers": ", ".join(numbers)})
 
 
 @admin.register(NotificationEvent)

@@ -10,12 +10,16 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
 from .models import Integration, Workplace
 from .services import integration_oauth_complete, integration_oauth_start, integration_sync_directory
 
 DEMO_INTEGRATION = "Sandbox"
+OPERATORS_GROUP = "Операторы"
+# What the demo operators may do beyond the pages every logged-in user sees.
+OPERATOR_PERMISSIONS = ["listen_recording"]
 # (username, password, first name, last name, staff); operators are linked to the sandbox's
 # workplaces in this order (sorted by SIP ID).
 DEMO_USERS = [
@@ -42,6 +46,12 @@ def _ensure_users() -> list[str]:
             user.is_staff = user.is_superuser = staff
             user.save()
             created.append(username)
+    operators, _ = Group.objects.get_or_create(name=OPERATORS_GROUP)
+    operators.permissions.add(
+        *Permission.objects.filter(content_type__app_label="calls", codename__in=OPERATOR_PERMISSIONS)
+    )
+    for user in user_model.objects.filter(username__in=[u for u, *_r, staff in DEMO_USERS if not staff]):
+        user.groups.add(operators)
     return created
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,6 +18,10 @@ from .mtt import oauth
 from .mtt.errors import MttError, MttReconnectRequired
 
 logger = logging.getLogger(__name__)
+
+# Run after commit whenever an integration is (re)connected (calls: re-apply the parking flags).
+# Register once, from an AppConfig.ready(); a hook must not raise.
+ON_CONNECT_HOOKS: list[Callable[[Integration], None]] = []
 
 
 def integration_endpoints(*, integration: Integration) -> oauth.OAuthEndpoints:
@@ -78,6 +83,8 @@ def integration_oauth_complete(*, integration: Integration, code: str) -> Integr
     from .tasks import sync_integration
 
     sync_integration.delay_on_commit(locked.pk)  # type: ignore[attr-defined]  # Celery 5.4+, not in the stubs
+    for hook in ON_CONNECT_HOOKS:
+        transaction.on_commit(lambda hook=hook: hook(locked))  # type: ignore[misc]
     return locked
 
 

@@ -1,7 +1,14 @@
-"""WebSocket routes. The screen-pop consumer (calls/consumers.py) is added by the screen-pop issue."""
+"""WebSocket routes (served by mttcrm/asgi.py behind the origin check and the session auth)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-websocket_urlpatterns: list[Any] = []
+from django.urls import path
+
+from calls.consumers import LiveBoardConsumer, WorkspaceConsumer
+
+websocket_urlpatterns: list[Any] = [
+    path("ws/workspace/", WorkspaceConsumer.as_asgi(), name="ws_workspace"),
+    path("ws/live/", LiveBoardConsumer.as_asgi(), name="ws_live"),
+]

@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -52,7 +54,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "mttcrm.middleware.DefaultLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -75,6 +77,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "calls.context_processors.callbacks",
             ],
         },
     },
@@ -89,8 +92,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # write lock at BEGIN so that read-then-write transactions cannot deadlock (Django 5.1+).
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # Under ASGI every request may run in its own thread with its own connection: persistent
+    # connections then pile up to PostgreSQL's max_connections. A psycopg pool per process instead
+    # (Django 5.1+), DB_POOL_MAX_SIZE connections at most; 0 turns it off (a connection per request).
+    _pool_max = env.int("DB_POOL_MAX_SIZE", default=10)
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    if _pool_max > 0:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": _pool_max,
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -119,7 +131,7 @@ WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
-STORAGES = {
+STORAGES: dict[str, dict[str, object]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -214,11 +226,89 @@ SANDBOX_CLIENT_SECRET = env.str("SANDBOX_CLIENT_SECRET", default="demo-secret")
 SANDBOX_LOGIN = env.str("SANDBOX_LOGIN", default="demo")
 SANDBOX_PASSWORD = env.str("SANDBOX_PASSWORD", default="demo")
 
+# --- Call recordings -------------------------------------------------------------------------
+# MTT keeps a record only 90 days (guide §10.1.3): the worker copies each one into our storage.
+# Host entries are "host", "host:port" or "*.domain" (any subdomain of domain).
+RECORDINGS_ALLOWED_HOSTS: list[str] = env.list("RECORDINGS_ALLOWED_HOSTS", default=["mtt.ru", "*.mtt.ru"])
+# The integration's Bearer token goes only to these hosts (over https), never elsewhere.
+RECORDINGS_TOKEN_HOSTS: list[str] = env.list("RECORDINGS_TOKEN_HOSTS", default=["mtt.ru", "*.mtt.ru"])
+# Allowed hosts that may resolve to private, loopback or link-local addresses (the local sandbox).
+RECORDINGS_ALLOW_PRIVATE_HOSTS: list[str] = env.list("RECORDINGS_ALLOW_PRIVATE_HOSTS", default=[])
+if env.bool("RECORDINGS_ALLOW_SANDBOX", default=DEBUG):
+    # The demo: the sandbox (SANDBOX_URL, on 127.0.0.1) serves the records of its scenarios.
+    _sandbox = urlsplit(SANDBOX_URL)
+    _sandbox_host = f"[{_sandbox.hostname}]" if ":" in (_sandbox.hostname or "") else _sandbox.hostname
+    _sandbox_entry = f"{_sandbox_host}:{_sandbox.port or (443 if _sandbox.scheme == 'https' else 80)}"
+    RECORDINGS_ALLOWED_HOSTS = [*RECORDINGS_ALLOWED_HOSTS, _sandbox_entry]
+    RECORDINGS_ALLOW_PRIVATE_HOSTS = [*RECORDINGS_ALLOW_PRIVATE_HOSTS, _sandbox_entry]
+RECORDINGS_ALLOW_HTTP = env.bool("RECORDINGS_ALLOW_HTTP", default=DEBUG)
+RECORDINGS_MAX_BYTES = env.int("RECORDINGS_MAX_BYTES", default=200 * 1024 * 1024)
+RECORDINGS_CONNECT_TIMEOUT = env.float("RECORDINGS_CONNECT_TIMEOUT", default=5.0)
+RECORDINGS_READ_TIMEOUT = env.float("RECORDINGS_READ_TIMEOUT", default=30.0)
+# A download taking longer than this is abandoned (and retried): a trickling server cannot hold a worker.
+RECORDINGS_DOWNLOAD_MAX_SECONDS = env.float("RECORDINGS_DOWNLOAD_MAX_SECONDS", default=900.0)
+RECORDINGS_MTT_KEEP_DAYS = env.int("RECORDINGS_MTT_KEEP_DAYS", default=90)
+RECORDINGS_EXPIRY_WARNING_DAYS = env.int("RECORDINGS_EXPIRY_WARNING_DAYS", default=7)
+# Local copies older than this many days are deleted daily; empty keeps them forever.
+_recordings_keep = env.str("RECORDINGS_KEEP_DAYS", default="").strip()
+RECORDINGS_KEEP_DAYS: int | None = int(_recordings_keep) if _recordings_keep else None
+RECORDINGS_SWEEP_EVERY_SECONDS = env.float("RECORDINGS_SWEEP_EVERY_SECONDS", default=900.0)
+# A "downloading" claim older than this belongs to a dead worker and is taken back by the sweep.
+RECORDINGS_STALE_CLAIM_SECONDS = env.float("RECORDINGS_STALE_CLAIM_SECONDS", default=1800.0)
+# S3-compatible storage for the copies (needs django-storages[s3]); empty: MEDIA_ROOT/recordings/.
+RECORDINGS_S3_BUCKET = env.str("RECORDINGS_S3_BUCKET", default="")
+if RECORDINGS_S3_BUCKET:
+    STORAGES["recordings"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": RECORDINGS_S3_BUCKET,
+            "endpoint_url": env.str("RECORDINGS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("RECORDINGS_S3_REGION", default="") or None,
+            "access_key": env.str("RECORDINGS_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("RECORDINGS_S3_SECRET_ACCESS_KEY", default="") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": True,
+        },
+    }
+else:
+    # Never routed: MEDIA_URL is not served; the media view checks the permission and streams.
+    STORAGES["recordings"] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "recordings-sweep": {
+            "task": "calls.tasks.sweep_recordings",
+            "schedule": RECORDINGS_SWEEP_EVERY_SECONDS,
+        },
+        "recordings-retention": {
+            "task": "calls.tasks.recordings_retention",
+            "schedule": crontab(hour=3, minute=30),
+        },
+    }
+)
+
 # --- Contacts ----------------------------------------------------------------------------------
 # Region for numbers written without a country code (9219462761, 89219462761).
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="RU")
 # A call from an unknown number creates a contact, so no call is orphaned.
 CONTACTS_AUTO_CREATE = env.bool("CONTACTS_AUTO_CREATE", default=True)
+
+# --- Click-to-call, routing of parked calls, callbacks ---------------------------------------
+# How makeCall's calleid is written: "digits" = E.164 without "+" (Russian numbers as 11 digits
+# starting with 7, what the PBX itself sends), "trunk8" = Russian numbers as 8XXXXXXXXXX, "e164" = +7….
+CLICK_TO_CALL_NUMBER_FORMAT = env.str("CLICK_TO_CALL_NUMBER_FORMAT", default="digits")
+# A second click on the same number by the same user within this many seconds places no second call.
+CLICK_TO_CALL_DEDUPE_SECONDS = env.float("CLICK_TO_CALL_DEDUPE_SECONDS", default=5.0)
+# A parked call waits 5 s (guide §10.2): no routing command leaves later than this after the
+# notification arrived; a later one is dropped and recorded as too late.
+ROUTING_DEADLINE_SECONDS = env.float("ROUTING_DEADLINE_SECONDS", default=4.5)
+# Threads per process sending routing commands after commit; 0 = send in the applying thread.
+ROUTING_WORKERS = env.int("ROUTING_WORKERS", default=10)
+# Numbers (any format, comma-separated) whose parked calls are released to the PBX's routing at once.
+ROUTING_BLOCKLIST: list[str] = env.list("ROUTING_BLOCKLIST", default=[])
+# "HH:MM-HH:MM" (TIME_ZONE, every day): outside these hours parked calls are released at once.
+# Empty: always route to the personal manager.
+ROUTING_HOURS = env.str("ROUTING_HOURS", default="")
 
 # --- Secrets at rest ---------------------------------------------------------------------------
 # Fernet keys (urlsafe base64, 32 bytes), comma-separated; the first encrypts, all decrypt.

@@ -16,8 +16,11 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("mtt/", include("integrations.urls")),
+    path("calls/", include("calls.urls_live")),
+    path("calls/", include("calls.urls_dial")),
     path("calls/", include("calls.urls")),
     path("contacts/", include("contacts.urls")),
+    path("recordings/", include("calls.urls_recordings")),
 ]
 
 if settings.DEBUG:

@@ -3,10 +3,28 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+
+from calls import live, realtime
+from calls.views_live import live_page_config
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """The operator's workspace (the screen-pop issue turns it into the live call board)."""
+    """The operator's workspace: the live screen pop (cards of calls reaching their workplace)."""
     workplace = getattr(request.user, "workplace", None)
-    return render(request, "home.html", {"workplace": workplace})
+    config = live_page_config(
+        mode="workspace",
+        ws_path="/ws/workspace/",
+        data_url=reverse("calls_live:active"),
+        recent=live.recent_for_user(user_id=int(request.user.pk or 0)),
+    )
+    return render(
+        request,
+        "home.html",
+        {
+            "workplace": workplace,
+            "config": config,
+            "is_supervisor": realtime.user_is_supervisor(request.user),
+        },
+    )

@@ -23,7 +23,7 @@ from .control import ControlEndpoints
 from .oauth import OAuthEndpoints
 from .scenarios import ScenarioRunner
 from .state import API_PATHS, SandboxState
-from .web import error_response
+from .web import apply_fault, error_response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -103,8 +103,13 @@ class SandboxApp:
     def record(self, request: Request, path: str) -> Response:
         if not path.endswith(".mp3"):
             return error_response(404, "Recordings are .mp3 files")
+        # Every request is logged, the faulted ones too (tests count the attempts).
         with self.state.lock:
             self.state.record_downloads.append(request.path)
+        # Faults injected for this exact path (POST /_sandbox/faults): a delay, an error, or both.
+        faulted = apply_fault(self.state, request.path)
+        if faulted is not None:
+            return faulted
         # conditional=True answers Range and If-None-Match requests, as a real file server does.
         response = send_file(
             RECORDING, request.environ, mimetype="audio/mpeg", conditional=True, max_age=3600

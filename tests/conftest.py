@@ -81,3 +81,9 @@ def integration(db: Any) -> Any:
         refresh_token="refresh-token-1",
         refresh_token_expires_at=now + timedelta(days=3),
     )
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main thread for the
+    rest of the session, which would break the async tests (pytest-asyncio, async_to_sync) after it."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -4,7 +4,7 @@ from typing import Any
 
 from django import template
 
-from contacts.phones import format_for_people
+from contacts.phones import format_for_people, normalize
 
 from ..selectors import call_list_for_contact
 
@@ -16,7 +16,8 @@ def phone(value: str | None) -> str:
     """A number formatted for people (+7 921 946-27-61); raw when it is not a phone number."""
     if not value:
         return ""
-    return format_for_people(value) if value.startswith("+") else value
+    e164 = value if value.startswith("+") else normalize(value)
+    return format_for_people(e164) if e164 else value
 
 
 @register.filter
@@ -28,8 +29,14 @@ def duration(seconds: int | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-@register.inclusion_tag("calls/_contact_calls.html")
-def contact_calls(contact: Any, limit: int = 50) -> dict[str, Any]:
+@register.inclusion_tag("calls/_contact_calls.html", takes_context=True)
+def contact_calls(context: Any, contact: Any, limit: int = 50) -> dict[str, Any]:
     """The contact page's call history (newest first)."""
     calls = list(call_list_for_contact(contact_id=contact.pk)[: limit + 1])
-    return {"calls": calls[:limit], "more": len(calls) > limit, "contact": contact}
+    # The call table shows players by permission: hand it the page's perms.
+    return {
+        "calls": calls[:limit],
+        "more": len(calls) > limit,
+        "contact": contact,
+        "perms": context.get("perms"),
+    }

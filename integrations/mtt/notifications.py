@@ -185,6 +185,9 @@ def parse_call_info(body: dict[str, Any]) -> CallInfo:
         duration=_int(info.get("duration")),
         reason=_text(info.get("reason")),
         reason_code=_text(info.get("reasonCode")),
-        url_record=_text(info.get("urlRecord")) if len(str(info.get("urlRecord") or "")) <= 2000 else "",
+        # Kept whole (up to 2000 characters): a cut link would download nothing.
+        url_record=info["urlRecord"]
+        if isinstance(info.get("urlRecord"), str) and len(info["urlRecord"]) <= 2000
+        else "",
         account_id=_text(info.get("accountId")),
     )

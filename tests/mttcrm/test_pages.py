@@ -49,6 +49,12 @@ def test_login_page_speaks_russian_by_default(client: Client) -> None:
     assert "Войти" in response.content.decode()
 
 
+def test_russian_even_when_the_browser_asks_for_english(client: Client) -> None:
+    response = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert 'lang="ru"' in response.content.decode()
+    assert response["Content-Language"] == "ru"
+
+
 def test_english_is_available(client: Client) -> None:
     client.post("/i18n/setlang/", {"language": "en", "next": "/accounts/login/"})
     response = client.get("/accounts/login/")

@@ -1,0 +1,356 @@
+"""Click-to-call (guide §5.2, API.md makeCall): a click on a number rings the operator's own phone.
+
+``call_dial`` asks MTT to ``makeCall`` with ``callerId`` = the user's workplace SIP ID and ``calleid`` =
+the client's number in the dialling format of ``CLICK_TO_CALL_NUMBER_FORMAT``; MTT rings the workplace and,
+when it is picked up, the client. The Call row is made at once with ``call_key`` = the call id MTT
+returned (the part before '~', as ``CallInfo.call_key``), so the notifications that follow fill the
+same row: from there on it is an ordinary outgoing call, linked to who clicked (``initiated_by``).
+
+A double click must place one call (makeCall is never repeated: a second request rings the client a
+second time). Each click of a user on a number is claimed inside a transaction that locks the user's
+row (``SELECT … FOR UPDATE``), so the clicks of one user are serialised across every process: the
+first makes a ``DialRequest``, and a click that finds one for the same number younger than
+``CLICK_TO_CALL_DEDUPE_SECONDS`` gets that request's answer instead (waiting for it when it is still
+being placed). The lock is held only for the claim, never during the HTTP request. Requests that
+certainly placed no call (MTT refused, rate limit) do not count, so a second click retries them; a
+timeout does count — the call may have gone through. On SQLite the IMMEDIATE transactions serialise the
+claim instead.
+
+Every failure comes back as a ``DialResult`` with words for the person and an HTTP status (4xx/503),
+never an exception: no workplace, integration not connected or needing reconnect, a number that cannot
+be dialled, MTT refusing (4xx), rate limiting (429 or our limiter), MTT unreachable or timing out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from contacts.models import Contact
+from contacts.phones import dial_format, format_for_people, normalize
+from contacts.selectors import contact_find_by_number
+from integrations.models import Integration, Workplace
+from integrations.mtt.client import MttClient
+from integrations.mtt.errors import (
+    MttAuthError,
+    MttBadResponse,
+    MttError,
+    MttPermanentError,
+    MttRateLimited,
+    MttTransientError,
+)
+
+from .models import Call, DialRequest, Direction
+
+logger = logging.getLogger(__name__)
+
+# How often a second click looks whether the first one got its answer.
+_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class DialResult:
+    """The answer to one click: ``message`` (ok) or ``error`` words, and the HTTP status to answer."""
+
+    ok: bool
+    status: int
+    code: str
+    message: str
+    call_id: int | None = None
+    duplicate: bool = False
+    retry_after: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"ok": self.ok, "code": self.code}
+        if self.ok:
+            data["message"] = self.message
+        else:
+            data["error"] = self.message
+        if self.call_id is not None:
+            data["call_id"] = self.call_id
+        if self.duplicate:
+            data["duplicate"] = True
+        return data
+
+
+def _refusal(status: int, code: str, message: str, **extra: Any) -> DialResult:
+    return DialResult(ok=False, status=status, code=code, message=message, **extra)
+
+
+def dial_string(e164: str) -> str:
+    """The number as makeCall's ``calleid`` (CLICK_TO_CALL_NUMBER_FORMAT)."""
+    style = settings.CLICK_TO_CALL_NUMBER_FORMAT
+    if style == "e164":
+        return e164
+    if style == "trunk8" and e164.startswith("+7") and len(e164) == 12:
+        return "8" + e164[2:]
+    # "digits": 79219462761 for Russia (11 digits starting with 7), E.164 digits for other countries.
+    return dial_format(e164)
+
+
+def _client_label(contact: Contact | None, e164: str) -> str:
+    if contact is not None and (contact.name or contact.company):
+        return contact.name or contact.company
+    return format_for_people(e164)
+
+
+def _check_user(user: Any) -> tuple[Workplace | None, DialResult | None]:
+    workplace = Workplace.objects.select_related("integration").filter(user_id=user.pk).first()
+    if workplace is None:
+        return None, _refusal(
+            409,
+            "no_workplace",
+            _(
+                "No PBX workplace is linked to your account, so the PBX does not know which phone to "
+                "ring. Ask an administrator to link one (Administration → Workplaces)."
+            ),
+        )
+    if not workplace.is_active:
+        return None, _refusal(
+            409,
+            "no_workplace",
+            _("Your workplace %(sip)s is no longer in the PBX. Ask an administrator to link another one.")
+            % {"sip": workplace.sip_id},
+        )
+    status = workplace.integration.status
+    if status == Integration.Status.NOT_CONNECTED:
+        return None, _refusal(
+            503,
+            "not_connected",
+            _(
+                "The CRM is not connected to MTT yet. An administrator must connect it "
+                "(Administration → Integrations → Connect)."
+            ),
+        )
+    if status == Integration.Status.NEEDS_RECONNECT:
+        return None, _refusal(
+            503,
+            "needs_reconnect",
+            _(
+                "The connection to MTT has expired. An administrator must reconnect it "
+                "(Administration → Integrations → Reconnect)."
+            ),
+        )
+    return workplace, None
+
+
+def call_dial(*, user: Any, number: str) -> DialResult:
+    """Ring the user's phone and then the client at ``number`` (any format); see the module docstring."""
+    e164 = normalize(number or "")
+    if not e164:
+        shown = (number or "").strip()[:40] or "—"
+        return _refusal(
+            400,
+            "bad_number",
+            _("This number cannot be dialled: “%(number)s” is not a phone number.") % {"number": shown},
+        )
+    workplace, refused = _check_user(user)
+    if refused is not None:
+        return refused
+    assert workplace is not None
+    request, first = _claim(user=user, e164=e164, dialled=dial_string(e164), workplace=workplace)
+    if not first:
+        return _answer_of(_wait_for(request), duplicate=True)
+    return _place(request=request, user=user, workplace=workplace)
+
+
+def _claim(*, user: Any, e164: str, dialled: str, workplace: Workplace) -> tuple[DialRequest, bool]:
+    """This click's DialRequest, or the recent one of the same user and number (False)."""
+    now = timezone.now()
+    window = timedelta(seconds=settings.CLICK_TO_CALL_DEDUPE_SECONDS)
+    with transaction.atomic():
+        # One user's clicks queue here, in every process; other users are not held up.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
+        recent = (
+            DialRequest.objects.filter(user_id=user.pk, number=e164, created_at__gte=now - window)
+            .exclude(status=DialRequest.Status.FAILED)
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        if recent is not None:
+            return recent, False
+        return (
+            DialRequest.objects.create(
+                user_id=user.pk, number=e164, dialled=dialled, workplace=workplace, created_at=now
+            ),
+            True,
+        )
+
+
+def _wait_for(request: DialRequest) -> DialRequest:
+    """The request once its first click got an answer (or as it is after the longest MTT wait)."""
+    deadline = time.monotonic() + settings.MTT_CONNECT_TIMEOUT + settings.MTT_READ_TIMEOUT + 2.0
+    while request.status == DialRequest.Status.PENDING and time.monotonic() < deadline:
+        time.sleep(_POLL_SECONDS)
+        request.refresh_from_db()
+    return request
+
+
+def _answer_of(request: DialRequest, *, duplicate: bool = False) -> DialResult:
+    if request.status == DialRequest.Status.PENDING:
+        return _refusal(
+            409,
+            "in_progress",
+            _("Your previous click on this number is still being placed; please wait."),
+            duplicate=duplicate,
+        )
+    return DialResult(
+        ok=request.status == DialRequest.Status.PLACED,
+        status=request.http_status,
+        code=request.code,
+        message=request.message,
+        call_id=request.call_id,
+        duplicate=duplicate,
+    )
+
+
+def _place(*, request: DialRequest, user: Any, workplace: Workplace) -> DialResult:
+    integration = workplace.integration
+    try:
+        mtt_call_id = MttClient(integration).make_call(caller_id=workplace.sip_id, callee=request.dialled)
+    except MttError as exc:
+        status, code, message, placed_maybe = _describe(exc)
+        logger.warning("Click-to-call by user %s failed: %s", user.pk, exc)
+        result = _refusal(
+            status,
+            code,
+            message,
+            retry_after=getattr(exc, "retry_after", None) if isinstance(exc, MttRateLimited) else None,
+        )
+        _finish(
+            request,
+            result,
+            DialRequest.Status.UNKNOWN if placed_maybe else DialRequest.Status.FAILED,
+        )
+        return result
+    contact = contact_find_by_number(number=request.number)
+    call = _record_call(
+        integration=integration,
+        mtt_call_id=mtt_call_id,
+        request=request,
+        user=user,
+        workplace=workplace,
+        contact=contact,
+    )
+    result = DialResult(
+        ok=True,
+        status=200,
+        code="placed",
+        message=_("Your phone is ringing — pick up to call %(client)s")
+        % {"client": _client_label(contact, request.number)},
+        call_id=call.pk,
+    )
+    request.mtt_call_id = mtt_call_id
+    request.call = call
+    _finish(request, result, DialRequest.Status.PLACED)
+    logger.info("Click-to-call: user %s, call %s (%s)", user.pk, call.pk, mtt_call_id)
+    return result
+
+
+def _describe(exc: MttError) -> tuple[int, str, str, bool]:
+    """(HTTP status, code, words, whether the call may have been placed) for an MTT failure."""
+    if isinstance(exc, MttAuthError):
+        # MttReconnectRequired too: the refresh was refused, or the tokens are gone.
+        return 503, "needs_reconnect", exc.user_message, False
+    if isinstance(exc, MttRateLimited):
+        return (
+            429,
+            "rate_limited",
+            _("MTT accepts only 5 requests per second and is busy now; please click again in a moment."),
+            False,
+        )
+    if isinstance(exc, MttBadResponse):
+        # A 2xx we cannot read: the call most likely went through.
+        return (
+            502,
+            "unknown",
+            _("MTT answered something we could not read; the call may have been placed. Check your phone."),
+            True,
+        )
+    if isinstance(exc, MttPermanentError):
+        return 422, "refused", exc.user_message, False
+    cause = exc.__cause__
+    if isinstance(exc, MttTransientError) and (
+        isinstance(cause, requests.ReadTimeout) or (exc.status_code or 0) >= 500
+    ):
+        return (
+            503,
+            "unknown",
+            _(
+                "MTT did not confirm the call in time; it may still ring. Wait a few seconds before "
+                "clicking again."
+            ),
+            True,
+        )
+    return (
+        503,
+        "unreachable",
+        _("MTT cannot be reached right now; the call was not placed. Please try again in a minute."),
+        False,
+    )
+
+
+def _finish(request: DialRequest, result: DialResult, status: str) -> None:
+    request.status = status
+    request.message = result.message
+    request.code = result.code
+    request.http_status = result.status
+    request.finished_at = timezone.now()
+    request.save(
+        update_fields=["status", "message", "code", "http_status", "finished_at", "mtt_call_id", "call"]
+    )
+
+
+def _record_call(
+    *,
+    integration: Integration,
+    mtt_call_id: str,
+    request: DialRequest,
+    user: Any,
+    workplace: Workplace,
+    contact: Contact | None,
+) -> Call:
+    """The Call row for the call MTT placed: made now, or completed when notifications made it first.
+
+    Its row lock (as ``call_apply_notification`` takes it) keeps a concurrent apply from writing back
+    a copy without ``initiated_by``.
+    """
+    key = mtt_call_id.split("~", 1)[0]
+    locked = Call.objects.select_for_update().filter(integration=integration, call_key=key)
+    with transaction.atomic():
+        call = locked.first()
+        if call is None:
+            try:
+                with transaction.atomic():
+                    return Call.objects.create(
+                        integration=integration,
+                        call_key=key,
+                        direction=Direction.OUTGOING,
+                        status=Call.Status.RINGING,
+                        client_number=request.number,
+                        client_number_raw=request.dialled,
+                        contact=contact,
+                        workplace=workplace,
+                        operator=user,
+                        initiated_by=user,
+                        started_at=timezone.now(),
+                    )
+            except IntegrityError:
+                call = locked.get()  # the first notification was faster
+        call.initiated_by = user
+        fields = ["initiated_by", "updated_at"]
+        if call.contact_id is None and contact is not None:
+            call.contact = contact
+            fields.append("contact")
+        call.save(update_fields=fields)
+        return call

@@ -1,0 +1,87 @@
+"""Reads of the screen pop's pages: the workspace's resync and recent calls, the live board."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import Call, CallLeg
+from .realtime import (
+    ACTIVE_MAX_AGE,
+    ENDED,
+    RECENT_LIMIT,
+    ContactView,
+    board_row,
+    card,
+    contact_view,
+    leg_view,
+    operator_phase,
+    user_is_supervisor,
+)
+
+
+def _fresh(prefix: str = "") -> Q:
+    return Q(**{f"{prefix}updated_at__gte": timezone.now() - ACTIVE_MAX_AGE})
+
+
+def cards_for_user(*, user_id: int) -> list[dict[str, Any]]:
+    """The cards an operator should see right now (the page's resync): their live legs' calls."""
+    legs = (
+        CallLeg.objects.filter(workplace__user_id=user_id, call__status__in=Call.LIVE_STATUSES)
+        .filter(_fresh("call__"))
+        .select_related("call", "call__contact", "call__contact__personal_manager", "workplace__user")
+        .order_by("call__started_at", "call_id", "leg_id")
+    )
+    by_call: dict[int, list[CallLeg]] = {}
+    for leg in legs:
+        by_call.setdefault(leg.call_id, []).append(leg)
+    cards = []
+    for user_legs in by_call.values():
+        phase, connected_at = operator_phase(leg_view(leg) for leg in user_legs)
+        if phase == ENDED:
+            continue
+        call = user_legs[0].call
+        cards.append(card(call, contact=contact_view(call.contact), phase=phase, connected_at=connected_at))
+    return cards
+
+
+def recent_for_user(*, user_id: int, limit: int = RECENT_LIMIT) -> list[dict[str, Any]]:
+    """An operator's last finished calls (the workspace's "recent calls" on page load)."""
+    theirs = CallLeg.objects.filter(workplace__user_id=user_id).values("call_id")
+    calls = (
+        Call.objects.filter(Q(operator_id=user_id) | Q(pk__in=theirs))
+        .exclude(status__in=Call.LIVE_STATUSES)
+        .select_related("contact", "contact__personal_manager")
+        .order_by("-started_at", "-pk")[:limit]
+    )
+    return [
+        card(c, contact=contact_view(c.contact), phase=ENDED, connected_at=None, recent=False) for c in calls
+    ]
+
+
+def board_rows() -> list[dict[str, Any]]:
+    """Every active call of the company, oldest first (the live board's resync)."""
+    calls = (
+        Call.objects.filter(status__in=Call.LIVE_STATUSES)
+        .filter(_fresh())
+        .select_related("contact")
+        .prefetch_related("legs__workplace__user")
+        .order_by("started_at", "pk")
+    )
+    rows = []
+    for c in calls:
+        legs = [leg_view(leg) for leg in sorted(c.legs.all(), key=lambda leg: leg.leg_id)]
+        contact = ContactView(c.contact.pk, c.contact.name, "", "", "") if c.contact else None
+        rows.append(board_row(c, legs, contact))
+    return rows
+
+
+def user_may_see_call(user: Any, call: Call) -> bool:
+    """The call rang this user's workplace, they took or placed it, or they supervise."""
+    if user_is_supervisor(user):
+        return True
+    if user.pk in (call.operator_id, call.initiated_by_id):
+        return True
+    return call.legs.filter(workplace__user_id=user.pk).exists()

@@ -1,0 +1,502 @@
+"""Screen pop: the ONE module that pushes call cards to browsers over the channel layer (DESIGN.md).
+
+The flow, per applied call notification (calls.services.call_apply_notification):
+
+1. ``prepare`` (an IN_TRANSACTION hook) reads the rows as they are about to commit and builds small,
+   JSON-serialisable messages: a card for the operator whose workplace the notification's leg rings
+   (``call.show`` / ``call.update`` / ``call.hide``) and a row for the supervisors' live board
+   (``board.update`` / ``board.remove``). Nothing is sent yet.
+2. ``push_prepared`` (an ON_COMMIT hook) hands them to the channel layer once the call is committed.
+
+Where the send runs decides how it reaches the sockets:
+
+- In the web process (Daphne): the notify URL applies the notification right after its commit, in the
+  request, i.e. in a thread that asgiref started from the server's event loop. The send is scheduled on
+  that loop, so the in-memory layer of the embedded defaults reaches the sockets of this process and
+  channels-redis reaches the sockets of every web process.
+- Anywhere else (the Celery worker applying what the inbox sweep found, a management command): the send
+  runs on one event loop per process, kept in a daemon thread, so channels-redis keeps one set of
+  connections instead of opening a new pool (and a new loop) per ``async_to_sync`` call. The in-memory
+  layer cannot reach another process: there the push is skipped, and the page's resync (on every
+  (re)connect and every 30 s) shows the call instead.
+
+Sends are fire-and-forget with a timeout: a slow or broken channel layer never delays or fails the
+notification (the call is recorded either way); a failure is logged as a warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from asgiref.sync import SyncToAsync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.urls import reverse
+
+from contacts.models import Contact
+from contacts.phones import format_for_people, normalize
+from integrations.models import Workplace
+
+from .models import Call, CallLeg
+
+if TYPE_CHECKING:
+    from .services import AppliedNotification
+
+logger = logging.getLogger(__name__)
+
+SUPERVISORS_GROUP = "supervisors"
+# The permission that opens the live board to non-staff users. calls.view_call exists with the model
+# (no migration needed); a dedicated "view_live_board" permission would need one.
+SUPERVISOR_PERMISSION = "calls.view_call"
+
+RINGING, CONNECTED, ENDED = "ringing", "connected", "ended"
+MESSAGE_TYPES = {RINGING: "call.show", CONNECTED: "call.update", ENDED: "call.hide"}
+RECENT_LIMIT = 5
+NOTES_LIMIT = 1000
+# A live call nobody has heard of for this long lost its last notifications: no card, no board row.
+ACTIVE_MAX_AGE = timedelta(hours=12)
+SEND_TIMEOUT = 5.0
+# Sends in flight per process; past this the layer is not keeping up and new pushes are dropped.
+MAX_PENDING_SENDS = 10_000
+
+
+def operator_group(user_id: int) -> str:
+    """The group of every open workspace socket of one operator (all their tabs)."""
+    return f"operator.{user_id}"
+
+
+def user_is_supervisor(user: Any) -> bool:
+    """Staff, or anyone granted ``calls.view_call``: may watch every active call (the live board)."""
+    return bool(getattr(user, "is_authenticated", False)) and bool(
+        user.is_staff or user.has_perm(SUPERVISOR_PERMISSION)
+    )
+
+
+# --- what a card says ---------------------------------------------------------------------------------
+
+
+def leg_phase(leg: CallLeg) -> str:
+    """Where one leg stands for the operator it rings: ringing, connected or ended (withdrawn/over)."""
+    if leg.is_finished or "hiding" in leg.states:
+        return ENDED
+    if "connected" in leg.states:
+        return CONNECTED
+    return RINGING
+
+
+@dataclass(frozen=True)
+class LegView:
+    """What the screen pop needs of one leg (from the ORM or from the hot path's plain SQL)."""
+
+    pk: int
+    phase: str
+    connected_at: datetime | None
+    user_id: int | None
+    person: str  # the operator's name, else the workplace's; "" for a leg without a workplace
+
+
+def _full_name(first: str | None, last: str | None, username: str | None) -> str:
+    return f"{first or ''} {last or ''}".strip() or (username or "")
+
+
+def leg_view(leg: CallLeg) -> LegView:
+    """From an ORM leg with workplace__user loaded."""
+    workplace = leg.workplace
+    user = workplace.user if workplace is not None else None
+    person = ""
+    if workplace is not None:
+        person = (
+            (_full_name(user.first_name, user.last_name, user.get_username()) if user is not None else "")
+            or workplace.name
+            or workplace.sip_id
+        )
+    return LegView(
+        pk=leg.pk,
+        phase=leg_phase(leg),
+        connected_at=leg.connected_at,
+        user_id=workplace.user_id if workplace is not None else None,
+        person=person,
+    )
+
+
+def operator_phase(legs: Iterable[LegView]) -> tuple[str, datetime | None]:
+    """The phase of an operator's card over all their legs of one call, and when they connected."""
+    legs = list(legs)
+    if any(leg.phase == CONNECTED for leg in legs):
+        times = [leg.connected_at for leg in legs if leg.phase == CONNECTED and leg.connected_at]
+        return CONNECTED, min(times) if times else None
+    if any(leg.phase == RINGING for leg in legs):
+        return RINGING, None
+    return ENDED, None
+
+
+@dataclass(frozen=True)
+class ContactView:
+    pk: int
+    name: str
+    company: str
+    notes: str
+    manager: str
+
+
+def contact_view(contact: Contact | None) -> ContactView | None:
+    """From an ORM contact with personal_manager loaded."""
+    if contact is None:
+        return None
+    manager = contact.personal_manager
+    return ContactView(
+        pk=contact.pk,
+        name=contact.name,
+        company=contact.company,
+        notes=contact.notes,
+        manager=_full_name(manager.first_name, manager.last_name, manager.get_username()) if manager else "",
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _version(call: Call) -> int:
+    # Every applied notification saves the call under its row lock, so updated_at grows with each one:
+    # the page keeps the newest message of a call whatever order they arrive in.
+    return int(call.updated_at.timestamp() * 1_000_000) if call.updated_at else 0
+
+
+def _number_for_people(value: str) -> str:
+    if not value:
+        return ""
+    e164 = value if value.startswith("+") else normalize(value)
+    return format_for_people(e164) if e164 else value
+
+
+def _recording_url(call: Call) -> str | None:
+    # RECORDINGS SLOT: the recordings feature fills this (a URL the page can play); null until then.
+    return None
+
+
+def _contact_part(contact: ContactView | None) -> dict[str, Any] | None:
+    if contact is None:
+        return None
+    notes = contact.notes or ""
+    if len(notes) > NOTES_LIMIT:
+        # Notes grow at the end (the note field appends): keep the newest part.
+        notes = "…" + notes[-NOTES_LIMIT:]
+    return {
+        "id": contact.pk,
+        "name": contact.name,
+        "company": contact.company,
+        "manager": contact.manager,
+        "notes": notes,
+        "url": reverse("contacts:detail", kwargs={"pk": contact.pk}),
+    }
+
+
+# The hot path (every call notification, inside its transaction) reads with plain SQL: the ORM's query
+# compilation costs three times the queries themselves here (about 3 ms against 1 ms per notification on
+# PostgreSQL). Identifiers come from the models' metadata, values are always bound parameters.
+@functools.cache
+def _sql() -> dict[str, str]:
+    user_model = get_user_model()
+
+    def table(model: Any) -> str:
+        return f'"{model._meta.db_table}"'
+
+    def col(model: Any, name: str) -> str:
+        return f'"{model._meta.get_field(name).column}"'
+
+    user, wp, leg, contact, call = (table(m) for m in (user_model, Workplace, CallLeg, Contact, Call))
+    name_cols = (
+        f"u.{col(user_model, 'first_name')} AS u_first, u.{col(user_model, 'last_name')} AS u_last, "
+        f"u.{col(user_model, user_model.USERNAME_FIELD)} AS u_login"
+    )
+    return {
+        "legs": (
+            f"SELECT l.*, w.{col(Workplace, 'user')} AS wp_user_id, w.{col(Workplace, 'name')} AS wp_name, "  # noqa: S608
+            f"w.{col(Workplace, 'sip_id')} AS wp_sip, {name_cols} FROM {leg} l "
+            f'LEFT JOIN {wp} w ON w."id" = l.{col(CallLeg, "workplace")} '
+            f'LEFT JOIN {user} u ON u."id" = w.{col(Workplace, "user")} '
+            f"WHERE l.{col(CallLeg, 'call')} = %s ORDER BY l.{col(CallLeg, 'leg_id')}"
+        ),
+        "contact": (
+            f"SELECT c.*, {name_cols} FROM {contact} c "  # noqa: S608
+            f'LEFT JOIN {user} u ON u."id" = c.{col(Contact, "personal_manager")} WHERE c."id" = %s'
+        ),
+        "recent_by_contact": (
+            f'SELECT "id", {col(Call, "started_at")}, {col(Call, "direction")}, {col(Call, "status")}, '  # noqa: S608
+            f"{col(Call, 'talk_seconds')}, {col(Call, 'updated_at')} FROM {call} "
+            f'WHERE {col(Call, "contact")} = %s AND "id" <> %s '
+            f'ORDER BY {col(Call, "started_at")} DESC, "id" DESC LIMIT {RECENT_LIMIT}'
+        ),
+        "recent_by_number": (
+            f'SELECT "id", {col(Call, "started_at")}, {col(Call, "direction")}, {col(Call, "status")}, '  # noqa: S608
+            f"{col(Call, 'talk_seconds')}, {col(Call, 'updated_at')} FROM {call} "
+            f'WHERE {col(Call, "client_number")} = %s AND "id" <> %s '
+            f'ORDER BY {col(Call, "started_at")} DESC, "id" DESC LIMIT {RECENT_LIMIT}'
+        ),
+    }
+
+
+def _legs_of(call_id: int) -> list[LegView]:
+    views = []
+    row: Any  # a CallLeg with the joined workplace and operator columns
+    for row in CallLeg.objects.raw(_sql()["legs"], [call_id]):
+        person = ""
+        if row.workplace_id is not None:
+            person = _full_name(row.u_first, row.u_last, row.u_login) if row.wp_user_id else ""
+            person = person or row.wp_name or row.wp_sip
+        views.append(
+            LegView(
+                pk=row.pk,
+                phase=leg_phase(row),
+                connected_at=row.connected_at,
+                user_id=row.wp_user_id,
+                person=person,
+            )
+        )
+    return views
+
+
+def _contact_by_id(contact_id: int | None) -> ContactView | None:
+    if not contact_id:
+        return None
+    # A Contact with its manager's name columns.
+    row: Any = next(iter(Contact.objects.raw(_sql()["contact"], [contact_id])), None)
+    if row is None:
+        return None
+    manager = _full_name(row.u_first, row.u_last, row.u_login) if row.personal_manager_id else ""
+    return ContactView(pk=row.pk, name=row.name, company=row.company, notes=row.notes, manager=manager)
+
+
+def _recent_calls(call: Call) -> list[dict[str, Any]]:
+    """The client's last calls before this one (their contact's, else their number's)."""
+    if call.contact_id:
+        rows = Call.objects.raw(_sql()["recent_by_contact"], [call.contact_id, call.pk])
+    elif call.client_number:
+        rows = Call.objects.raw(_sql()["recent_by_number"], [call.client_number, call.pk])
+    else:
+        return []
+    return [
+        {
+            "id": old.pk,
+            "started_at": _iso(old.started_at),
+            "direction": old.direction,
+            "status": old.status,
+            "talk_seconds": old.talk_seconds,
+            "url": reverse("calls:detail", kwargs={"pk": old.pk}),
+            "recording_url": _recording_url(old),
+        }
+        for old in rows
+    ]
+
+
+def card(
+    call: Call, *, contact: ContactView | None, phase: str, connected_at: datetime | None, recent: bool = True
+) -> dict[str, Any]:
+    """One operator's card of one call (JSON-serialisable; codes, not labels: the page translates)."""
+    number = call.client_number or call.client_number_raw
+    known = contact is not None and bool(contact.name)
+    return {
+        "id": call.pk,
+        "version": _version(call),
+        "phase": phase,
+        "direction": call.direction,
+        "status": call.status,
+        "number": number,
+        "number_display": _number_for_people(number),
+        "line_display": _number_for_people(call.line_number),
+        "started_at": _iso(call.started_at),
+        "connected_at": _iso(connected_at),
+        "talk_seconds": call.talk_seconds,
+        "contact": _contact_part(contact),
+        "create_contact_url": (
+            None if known or not number else reverse("contacts:create") + "?" + urlencode({"number": number})
+        ),
+        "recent": _recent_calls(call) if recent and phase != ENDED else [],
+        "url": reverse("calls:detail", kwargs={"pk": call.pk}),
+        "note_url": reverse("calls_live:note", kwargs={"pk": call.pk}),
+        "recording_url": _recording_url(call),
+    }
+
+
+def board_row(call: Call, legs: Iterable[LegView], contact: ContactView | None) -> dict[str, Any]:
+    """One active call on the supervisors' live board."""
+    return {
+        "id": call.pk,
+        "version": _version(call),
+        "direction": call.direction,
+        "status": call.status,
+        "number_display": _number_for_people(call.client_number or call.client_number_raw),
+        "line_display": _number_for_people(call.line_number),
+        "contact": (
+            {
+                "name": contact.name or _number_for_people(call.client_number or call.client_number_raw),
+                "url": reverse("contacts:detail", kwargs={"pk": contact.pk}),
+            }
+            if contact
+            else None
+        ),
+        "operators": [{"name": leg.person, "phase": leg.phase} for leg in legs if leg.person],
+        "started_at": _iso(call.started_at),
+        "answered_at": _iso(call.answered_at),
+        "url": reverse("calls:detail", kwargs={"pk": call.pk}),
+    }
+
+
+# --- the hooks ----------------------------------------------------------------------------------------
+
+Message = tuple[str, dict[str, Any]]
+# Messages built inside the transaction, picked up after commit; entries vanish with the notification.
+_PREPARED: weakref.WeakKeyDictionary[AppliedNotification, list[Message]] = weakref.WeakKeyDictionary()
+_PREPARED_LOCK = threading.Lock()
+
+
+def build_messages(call: Call, leg: CallLeg) -> list[Message]:
+    """The pushes one applied notification on ``leg`` causes: its operator's card and the board row."""
+    legs = _legs_of(call.pk)
+    contact = _contact_by_id(call.contact_id)
+    messages: list[Message] = []
+    owner = next((x.user_id for x in legs if x.pk == leg.pk), None)
+    if owner is not None:
+        phase, connected_at = operator_phase(x for x in legs if x.user_id == owner)
+        payload = card(call, contact=contact, phase=phase, connected_at=connected_at)
+        messages.append((operator_group(owner), {"type": MESSAGE_TYPES[phase], "call": payload}))
+    if call.status in Call.LIVE_STATUSES:
+        messages.append((SUPERVISORS_GROUP, {"type": "board.update", "call": board_row(call, legs, contact)}))
+    else:
+        gone = {"id": call.pk, "version": _version(call), "status": call.status}
+        messages.append((SUPERVISORS_GROUP, {"type": "board.remove", "call": gone}))
+    return messages
+
+
+def prepare(applied: AppliedNotification) -> None:
+    """IN_TRANSACTION hook: build the messages from the rows as they commit (never fails the apply)."""
+    try:
+        # A savepoint: a failing read must not poison the call's transaction.
+        with transaction.atomic():
+            messages = build_messages(applied.call, applied.leg)
+    except Exception:
+        logger.warning("Screen pop: building the push for call %s failed", applied.call.pk, exc_info=True)
+        return
+    with _PREPARED_LOCK:
+        _PREPARED[applied] = messages
+
+
+def push_prepared(applied: AppliedNotification) -> None:
+    """ON_COMMIT hook: send what ``prepare`` built for this notification."""
+    with _PREPARED_LOCK:
+        messages = _PREPARED.pop(applied, None)
+    if messages:
+        send(messages)
+
+
+# --- sending ------------------------------------------------------------------------------------------
+
+
+class _PushLoop:
+    """One event loop per process, in a daemon thread, for sends from outside an ASGI server."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="screen-pop-push", daemon=True)
+        self.thread.start()
+
+
+_push_loop: _PushLoop | None = None
+_push_loop_lock = threading.Lock()
+_pending: set[asyncio.Future[None]] = set()
+
+
+def _worker_loop() -> asyncio.AbstractEventLoop:
+    global _push_loop
+    with _push_loop_lock:
+        # After a fork (Celery's prefork pool) the parent's thread does not exist here: start our own.
+        if _push_loop is None or _push_loop.pid != os.getpid() or not _push_loop.thread.is_alive():
+            _push_loop = _PushLoop()
+        return _push_loop.loop
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The ASGI server's loop when this thread runs sync code for it (asgiref's sync_to_async)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    pid = getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None)
+    if loop is not None and pid == os.getpid() and loop.is_running():
+        return loop  # type: ignore[no-any-return]
+    return None
+
+
+async def _send_all(layer: Any, messages: list[Message]) -> None:
+    for group, message in messages:
+        try:
+            await asyncio.wait_for(layer.group_send(group, message), SEND_TIMEOUT)
+        except Exception as exc:
+            logger.warning(
+                "Screen pop: push %s to %s failed (%s: %s); the page's resync will show it",
+                message.get("type"),
+                group,
+                type(exc).__name__,
+                exc,
+            )
+
+
+def _start(layer: Any, messages: list[Message]) -> None:
+    # Runs on the target loop. Keep a reference: the loop only holds tasks weakly.
+    if len(_pending) >= MAX_PENDING_SENDS:
+        logger.warning("Screen pop: %s pushes in flight; push to %s dropped", len(_pending), messages[0][0])
+        return
+    task = asyncio.ensure_future(_send_all(layer, messages))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+def send(messages: list[Message]) -> None:
+    """Send ``(group, message)`` pairs after commit, without waiting; never raises."""
+    if not messages:
+        return
+    try:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        loop = _server_loop()
+        if loop is None:
+            if isinstance(layer, InMemoryChannelLayer):
+                # Its queues belong to this process's server loop, and there is none here (a worker,
+                # a command): nobody here can receive. The page's resync shows the call instead.
+                logger.debug("Screen pop: in-memory layer outside the web process, push skipped")
+                return
+            loop = _worker_loop()
+        sent_at = time.time() * 1000
+        stamped = [(group, {**message, "sent_at": sent_at}) for group, message in messages]
+        loop.call_soon_threadsafe(_start, layer, stamped)
+    except Exception as exc:
+        logger.warning(
+            "Screen pop: push to %s failed (%s: %s); the page's resync will show it",
+            ", ".join(group for group, _m in messages),
+            type(exc).__name__,
+            exc,
+        )
+
+
+async def drain(timeout: float = SEND_TIMEOUT) -> None:
+    """Wait for this loop's sends in flight (tests, benchmarks)."""
+    loop = asyncio.get_running_loop()
+    mine = [f for f in list(_pending) if f.get_loop() is loop]
+    if mine:
+        await asyncio.wait(mine, timeout=timeout)

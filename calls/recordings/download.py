@@ -1,0 +1,324 @@
+"""The ONLY place that fetches call records (the record host is a different remote party from the API).
+
+Every URL is checked before any byte is sent (``check_url``): an allowed host (setting), https unless
+the demo allows http, no credentials in the URL, and every address the name resolves to must be a
+public one unless the host is explicitly allow-listed as private (the local sandbox). The connection
+is then pinned to the address that was checked, so a second DNS answer (rebinding) cannot send it
+elsewhere; redirects are followed by hand, only on the same host, each hop checked again. The body is
+streamed in chunks into a file the caller owns: memory does not grow with the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from . import mp3
+from .errors import RecordingPermanentError, RecordingRefused, RecordingTransientError
+
+logger = logging.getLogger(__name__)
+
+AUDIO_TYPES = frozenset({"audio/mpeg", "audio/mp3"})
+MAX_REDIRECTS = 3
+CHUNK_BYTES = 64 * 1024
+_REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+_TRANSIENT_STATUSES = frozenset({408, 425, 429})
+USER_AGENT = "mttcrm-recordings/1"
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class Target:
+    """A URL that passed the checks, and the address the connection is pinned to."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    address: str
+    send_token: bool
+
+
+@dataclass(frozen=True)
+class Fetched:
+    size: int
+    sha256: str
+    content_type: str
+    url: str
+
+
+# --- the policy ----------------------------------------------------------------------------------
+
+
+def _split_entry(entry: str) -> tuple[str, int | None]:
+    """'host', 'host:port', '[v6]', '[v6]:port', bare v6, '*.domain' → (host, port or None)."""
+    entry = entry.strip().lower().rstrip(".")
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        return host, int(port) if port.isdigit() else None
+    return entry, None
+
+
+def host_matches(host: str, port: int, entries: list[str]) -> bool:
+    """Whether ``host:port`` is named by one of ``entries`` ("*.domain" = any subdomain of domain)."""
+    host = host.lower().rstrip(".")
+    for entry in entries:
+        pattern, entry_port = _split_entry(entry)
+        if not pattern or (entry_port is not None and entry_port != port):
+            continue
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]) and host != pattern[2:]:
+                return True
+        elif host == pattern:
+            return True
+    return False
+
+
+def _unsafe_reason(address: Address) -> str | None:
+    """Why connecting to ``address`` could reach something internal (None: a public address)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        # An IPv4 address wrapped in IPv6 is judged as that IPv4 address.
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
+        if embedded is not None:
+            return _unsafe_reason(embedded)
+    for flag, words in (
+        (address.is_loopback, "loopback"),
+        (address.is_link_local, "link-local"),
+        (address.is_private, "private"),
+        (address.is_multicast, "multicast"),
+        (address.is_reserved, "reserved"),
+        (address.is_unspecified, "unspecified"),
+    ):
+        if flag:
+            return words
+    if not address.is_global:
+        return "not public"
+    return None
+
+
+def _resolve(host: str, port: int) -> list[Address]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        # DNS can fail for a while; the host was allowed, so try again later.
+        raise RecordingTransientError(f"cannot resolve {host}: {exc}") from exc
+    addresses: list[Address] = []
+    for info in infos:
+        # IPv6 scoped addresses come as "fe80::1%eth0": the scope is not part of the address.
+        text = str(info[4][0]).split("%", 1)[0]
+        address = ipaddress.ip_address(text)
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise RecordingTransientError(f"{host} resolves to no address")
+    return addresses
+
+
+def check_url(url: str) -> Target:
+    """The checked target of ``url``, or RecordingRefused with the reason (nothing is sent)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise RecordingRefused(f"not a valid URL: {exc}") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http"):
+        raise RecordingRefused(f"scheme {scheme or '(none)'!r} is not allowed")
+    if scheme == "http" and not settings.RECORDINGS_ALLOW_HTTP:
+        raise RecordingRefused("plain http is not allowed (https only)")
+    if parts.username is not None or parts.password is not None:
+        raise RecordingRefused("credentials in the URL are not allowed")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise RecordingRefused("the URL has no host")
+    port = port or (443 if scheme == "https" else 80)
+    shown = f"[{host}]" if ":" in host else host
+    if not host_matches(host, port, settings.RECORDINGS_ALLOWED_HOSTS):
+        raise RecordingRefused(f"host {shown}:{port} is not in RECORDINGS_ALLOWED_HOSTS")
+    addresses = _resolve(host, port)
+    if not host_matches(host, port, settings.RECORDINGS_ALLOW_PRIVATE_HOSTS):
+        for address in addresses:
+            unsafe = _unsafe_reason(address)
+            if unsafe:
+                raise RecordingRefused(f"host {shown} resolves to a {unsafe} address ({address})")
+    send_token = scheme == "https" and host_matches(host, port, settings.RECORDINGS_TOKEN_HOSTS)
+    return Target(
+        url=url, scheme=scheme, host=host, port=port, address=str(addresses[0]), send_token=send_token
+    )
+
+
+# --- pinning the connection to the checked address ----------------------------------------------
+
+
+def _pinned_pools(address: str) -> dict[str, type[HTTPConnectionPool]]:
+    """Connection pools whose sockets go to ``address`` while Host, SNI and the certificate check
+    keep using the URL's host name (urllib3 only uses ``_dns_host`` to open the socket)."""
+
+    class PinnedHTTPConnection(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            name, self._dns_host = self._dns_host, address
+            try:
+                return super()._new_conn()
+            finally:
+                self._dns_host = name
+
+    class PinnedHTTPSConnection(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            name, self._dns_host = self._dns_host, address
+            try:
+                return super()._new_conn()
+            finally:
+                self._dns_host = name
+
+    class PinnedHTTPPool(HTTPConnectionPool):
+        ConnectionCls = PinnedHTTPConnection
+
+    class PinnedHTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = PinnedHTTPSConnection
+
+    return {"http": PinnedHTTPPool, "https": PinnedHTTPSPool}
+
+
+class _PinnedAdapter(HTTPAdapter):
+    def __init__(self, address: str) -> None:
+        self._address = address
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _pinned_pools(self._address)
+
+
+# --- the download --------------------------------------------------------------------------------
+
+
+def fetch_recording(url: str, *, out: BinaryIO, token: Callable[[], str], max_bytes: int) -> Fetched:
+    """Stream the mp3 at ``url`` into ``out``; Fetched on success, a RecordingError otherwise.
+
+    ``token`` is called only when the (checked) host is an MTT host reached over https.
+    """
+    deadline = time.monotonic() + settings.RECORDINGS_DOWNLOAD_MAX_SECONDS
+    timeout = (settings.RECORDINGS_CONNECT_TIMEOUT, settings.RECORDINGS_READ_TIMEOUT)
+    current = url
+    with requests.Session() as session:
+        # No proxies from the environment: the connection must go to the address we checked.
+        session.trust_env = False
+        adapter: _PinnedAdapter | None = None
+        for _hop in range(MAX_REDIRECTS + 1):
+            target = check_url(current)
+            if adapter is not None:
+                adapter.close()
+            adapter = _PinnedAdapter(target.address)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            headers = {"User-Agent": USER_AGENT, "Accept": "audio/mpeg", "Accept-Encoding": "identity"}
+            if target.send_token:
+                headers["Authorization"] = f"Bearer {token()}"
+            try:
+                response = session.get(
+                    current, headers=headers, stream=True, allow_redirects=False, timeout=timeout
+                )
+            except requests.RequestException as exc:
+                raise RecordingTransientError(f"{type(exc).__name__} talking to {target.host}") from exc
+            with response:
+                if response.status_code in _REDIRECT_STATUSES:
+                    current = _redirect_target(response, target)
+                    continue
+                _check_response(response, target, max_bytes)
+                return _stream(response, out, max_bytes=max_bytes, deadline=deadline, url=current)
+    raise RecordingRefused(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _redirect_target(response: requests.Response, target: Target) -> str:
+    location = response.headers.get("Location", "")
+    if not location:
+        raise RecordingPermanentError(f"HTTP {response.status_code} without a Location")
+    following = urljoin(target.url, location)
+    try:
+        host = (urlsplit(following).hostname or "").rstrip(".").lower()
+    except ValueError as exc:
+        raise RecordingRefused(f"redirect to an invalid URL: {exc}") from exc
+    if host != target.host.lower():
+        raise RecordingRefused(f"redirect to another host ({host or '?'}) refused")
+    return following
+
+
+def _check_response(response: requests.Response, target: Target, max_bytes: int) -> None:
+    status = response.status_code
+    if status in (404, 410):
+        raise RecordingPermanentError(
+            f"HTTP {status}: not found at {target.host}", gone=True, status_code=status
+        )
+    if status >= 500 or status in _TRANSIENT_STATUSES:
+        raise RecordingTransientError(f"HTTP {status} from {target.host}")
+    if status != 200:
+        raise RecordingPermanentError(f"HTTP {status} from {target.host}")
+    content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if content_type not in AUDIO_TYPES:
+        raise RecordingPermanentError(f"content type {content_type or '(none)'!r} is not audio/mpeg")
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise RecordingPermanentError(f"{int(declared)} bytes is over the {max_bytes}-byte limit")
+
+
+def _stream(
+    response: requests.Response, out: BinaryIO, *, max_bytes: int, deadline: float, url: str
+) -> Fetched:
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    checked = False
+    content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    try:
+        for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
+            if not chunk:
+                continue
+            size += len(chunk)
+            if size > max_bytes:
+                raise RecordingPermanentError(f"over the {max_bytes}-byte limit")
+            if not checked:
+                head += chunk[: 10 - len(head)]
+                if len(head) >= 4:
+                    _check_magic(head)
+                    checked = True
+            digest.update(chunk)
+            out.write(chunk)
+            if time.monotonic() > deadline:
+                raise RecordingTransientError("the download took too long")
+    except requests.RequestException as exc:
+        raise RecordingTransientError(f"{type(exc).__name__} after {size} bytes") from exc
+    if size == 0:
+        raise RecordingPermanentError("the record is empty")
+    if not checked:
+        _check_magic(head)
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) != size:
+        raise RecordingTransientError(f"got {size} of {declared} bytes")
+    out.flush()
+    return Fetched(size=size, sha256=digest.hexdigest(), content_type=content_type, url=url)
+
+
+def _check_magic(head: bytes) -> None:
+    if not mp3.looks_like_mp3(head):
+        raise RecordingPermanentError(f"not an mp3 (starts with {head[:4].hex()})")

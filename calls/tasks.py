@@ -1,0 +1,53 @@
+"""Celery tasks of the calls app. Thin: they take ids, re-read the world and call services."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Task, shared_task
+
+from .recordings.errors import RecordingTransientError
+
+logger = logging.getLogger(__name__)
+
+# Retries of one enqueued download (30 s, 1, 2, 4, 8, 16 min with jitter); after that the sweep
+# re-queues the recording hourly until it is stored or MTT has deleted it.
+DOWNLOAD_MAX_RETRIES = 6
+
+
+@shared_task(
+    name="calls.tasks.download_recording",
+    bind=True,
+    autoretry_for=(RecordingTransientError,),
+    retry_backoff=30,
+    retry_backoff_max=1800,
+    retry_jitter=True,
+    max_retries=DOWNLOAD_MAX_RETRIES,
+    # Idempotent (a conditional claim; the file appears atomically), so a task lost with its
+    # worker is simply delivered again.
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def download_recording(self: Task, recording_id: int) -> str:
+    from .recordings.services import recording_download
+
+    return str(recording_download(recording_id=recording_id, claim_token=self.request.id or ""))
+
+
+@shared_task(name="calls.tasks.sweep_recordings")
+def sweep_recordings() -> int:
+    """Beat: reclaim stale downloads, re-queue recordings still missing, flag those expiring at MTT."""
+    from .recordings.services import recordings_sweep
+
+    result = recordings_sweep()
+    for pk in result.requeue:
+        download_recording.delay(pk)
+    return len(result.requeue)
+
+
+@shared_task(name="calls.tasks.recordings_retention")
+def recordings_retention() -> int:
+    """Beat, daily: delete local copies older than RECORDINGS_KEEP_DAYS."""
+    from .recordings.services import recordings_apply_retention
+
+    return recordings_apply_retention()

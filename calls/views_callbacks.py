@@ -1,0 +1,31 @@
+"""The "To call back" page: open callback tasks, mine first, with one-click callback."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from .callbacks import callback_list_for_user, callback_take
+
+
+@login_required
+def callback_list(request: HttpRequest) -> HttpResponse:
+    user_id = request.user.pk
+    assert user_id is not None  # login_required
+    tasks = list(callback_list_for_user(user_id=user_id)[:200])
+    return render(request, "calls/callbacks/list.html", {"tasks": tasks})
+
+
+@login_required
+@require_POST
+def callback_take_view(request: HttpRequest, pk: int) -> HttpResponse:
+    if callback_take(task_id=pk, user=request.user):
+        messages.success(request, _("The callback is yours now."))
+    else:
+        messages.warning(request, _("Someone else took this callback already, or the client was reached."))
+    return HttpResponseRedirect(reverse("calls_dial:callbacks"))

@@ -1,0 +1,171 @@
+"""Views of the screen pop: the workspace's resync and note endpoints, and the supervisors' live board."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from contacts.models import Contact
+
+from . import live, realtime
+from .models import Call, Direction
+
+NOTE_MAX_LENGTH = 2000
+# The page asks for the active calls again this often even with the socket up: the safety net for a
+# push that could not reach it (the worker's sweep with the in-memory layer, a full channel).
+RESYNC_EVERY_MS = 30_000
+
+
+def _json_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """401 JSON instead of a redirect to the login page: the caller is the page's script."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return JsonResponse({"ok": False, "error": "login required"}, status=401)
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _server_time() -> float:
+    return time.time() * 1000
+
+
+def page_strings() -> dict[str, Any]:
+    """The texts the page's script shows, in the request's language (no JS catalog needed)."""
+    return {
+        "phase": {
+            "ringing_incoming": _("Incoming call"),
+            "ringing_outgoing": _("Outgoing call"),
+            "connected": _("In conversation"),
+            "ended": _("Call ended"),
+        },
+        "status": {str(value): str(label) for value, label in Call.Status.choices},
+        "direction": {str(value): str(label) for value, label in Direction.choices},
+        "connection": {
+            "connecting": _("Connecting…"),
+            "open": _("Live"),
+            "retrying": _("Connection lost, reconnecting…"),
+            "login": _("Your session has ended. Log in again."),
+            "forbidden": _("You may not watch the live board."),
+        },
+        "unknown_number": _("Unknown number"),
+        "company": _("Company"),
+        "manager": _("Personal manager"),
+        "notes": _("Notes"),
+        "recent": _("Last calls"),
+        "no_recent": _("No earlier calls."),
+        "open_contact": _("Open contact"),
+        "create_contact": _("Create contact"),
+        "details": _("Call details"),
+        "recording": _("Recording"),
+        "note_placeholder": _("A note about this call"),
+        "save_note": _("Save to the contact's notes"),
+        "note_saved": _("Saved to the contact's notes."),
+        "note_failed": _("The note was not saved. Try again."),
+        "no_contact": _("No contact to add the note to."),
+        "notify_title_incoming": _("Incoming call"),
+        "notify_title_outgoing": _("Outgoing call"),
+        "operators": _("Operators"),
+        "nobody": _("not offered yet"),
+    }
+
+
+@_json_login_required
+@never_cache
+@require_GET
+def active_calls(request: HttpRequest) -> JsonResponse:
+    """GET: the cards this operator should see now (asked on every (re)connect and every 30 s)."""
+    return JsonResponse(
+        {"calls": live.cards_for_user(user_id=int(request.user.pk or 0)), "server_time": _server_time()}
+    )
+
+
+def contact_note_append(*, contact_id: int, text: str, author: str) -> str:
+    """Append a dated line to a contact's notes (newest last) and return the notes."""
+    with transaction.atomic():
+        contact = Contact.objects.select_for_update().get(pk=contact_id)
+        stamp = timezone.localtime().strftime("%d.%m.%Y %H:%M")
+        line = f"[{stamp}, {author}] {text}"
+        contact.notes = f"{contact.notes.rstrip()}\n{line}" if contact.notes.strip() else line
+        contact.save(update_fields=["notes", "updated_at"])
+    return contact.notes
+
+
+@_json_login_required
+@require_POST
+def call_note(request: HttpRequest, pk: int) -> JsonResponse:
+    """POST text=…: the note field of a finished call's card, saved into its contact's notes (CSRF)."""
+    call = Call.objects.filter(pk=pk).first()
+    if call is None or not live.user_may_see_call(request.user, call):
+        return JsonResponse({"ok": False, "error": _("No such call.")}, status=404)
+    text = request.POST.get("text", "").strip()
+    if not text:
+        return JsonResponse({"ok": False, "error": _("The note is empty.")}, status=400)
+    if len(text) > NOTE_MAX_LENGTH:
+        return JsonResponse(
+            {
+                "ok": False,
+                "error": _("The note is too long (at most %(n)s characters).") % {"n": NOTE_MAX_LENGTH},
+            },
+            status=400,
+        )
+    if call.contact_id is None:
+        return JsonResponse({"ok": False, "error": _("No contact to add the note to.")}, status=409)
+    user: Any = request.user
+    notes = contact_note_append(
+        contact_id=call.contact_id, text=text, author=user.get_full_name() or user.get_username()
+    )
+    return JsonResponse({"ok": True, "notes": notes})
+
+
+@login_required
+def live_board(request: HttpRequest) -> HttpResponse:
+    """The supervisors' board: every active call of the company, live."""
+    if not realtime.user_is_supervisor(request.user):
+        raise PermissionDenied
+    return render(
+        request,
+        "calls/live/board.html",
+        {
+            "config": live_page_config(
+                mode="board", ws_path="/ws/live/", data_url=reverse("calls_live:board_json")
+            )
+        },
+    )
+
+
+@_json_login_required
+@never_cache
+@require_GET
+def live_board_json(request: HttpRequest) -> JsonResponse:
+    if not realtime.user_is_supervisor(request.user):
+        return JsonResponse({"ok": False, "error": "forbidden"}, status=403)
+    return JsonResponse({"calls": live.board_rows(), "server_time": _server_time()})
+
+
+def live_page_config(*, mode: str, ws_path: str, data_url: str, **extra: Any) -> dict[str, Any]:
+    """What the page's script needs (rendered with json_script)."""
+    return {
+        "mode": mode,
+        "ws_path": ws_path,
+        "data_url": data_url,
+        "login_url": reverse("login"),
+        "resync_every_ms": RESYNC_EVERY_MS,
+        "strings": page_strings(),
+        **extra,
+    }

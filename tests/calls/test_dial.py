@@ -1,0 +1,381 @@
+"""Click-to-call against the sandbox: the makeCall body, one call for a double click, every refusal in words."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+from django.utils import translation
+
+from calls.dial import _record_call, call_dial
+from calls.models import Call, DialRequest
+from contacts.models import Contact
+from contacts.services import contact_add_number
+from integrations.models import Integration, Workplace
+from integrations.mtt import ratelimit
+from integrations.mtt.errors import MttRateLimited
+from integrations.services import integration_oauth_complete
+from sandbox.testing import RunningSandbox, running_sandbox
+from tests.calls.payloads import note
+from tests.concurrency import at_once
+
+WP1 = "883140000000001"  # the sandbox's first workplace
+CLIENT_E164 = "+79219462761"
+
+
+@pytest.fixture(autouse=True)
+def _english(settings: Any) -> Iterator[None]:
+    # The assertions read the English source strings, whatever the catalogue translates them to.
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def sandbox() -> Iterator[RunningSandbox]:
+    # No scenario after makeCall: the sandbox would POST it to a notify URL nobody serves here.
+    with running_sandbox(step_delay=0.01, auto_click_to_call=False) as sb:
+        yield sb
+
+
+@pytest.fixture(autouse=True)
+def _own_limiter_keys(settings: Any) -> None:
+    # With REDIS_URL the limiter is shared by every test: keep this test's permits to itself.
+    settings.MTT_RATE_LIMIT_KEY_PREFIX = f"test-dial:{uuid.uuid4().hex}:"
+
+
+def connect(sandbox: RunningSandbox, capture: Any) -> Integration:
+    """A real OAuth round trip and directory sync against the sandbox, as an admin's Connect does."""
+    integration = Integration.objects.create(
+        name="Sandbox",
+        client_id=sandbox.config.client_id,
+        client_secret=sandbox.config.client_secret,
+        oauth_url=sandbox.url,
+        api_url=sandbox.url,
+    )
+    with capture(execute=True):
+        integration_oauth_complete(integration=integration, code=sandbox.authorize(integration.notify_url))
+    sandbox.control("DELETE", "requests")
+    integration.refresh_from_db()
+    return integration
+
+
+@pytest.fixture
+def mtt(db: Any, sandbox: RunningSandbox, django_capture_on_commit_callbacks: Any) -> Integration:
+    return connect(sandbox, django_capture_on_commit_callbacks)
+
+
+@pytest.fixture
+def operator(mtt: Integration) -> Any:
+    user = get_user_model().objects.create_user("ivanova", password="x-pass-123", first_name="Мария")
+    Workplace.objects.filter(integration=mtt, sip_id=WP1).update(user=user)
+    return user
+
+
+@pytest.fixture
+def client_contact(db: Any) -> Contact:
+    contact = Contact.objects.create(name="Пётр Клиентов", company="ООО Ромашка")
+    contact_add_number(contact=contact, number=CLIENT_E164)
+    return contact
+
+
+def make_calls(sandbox: RunningSandbox) -> list[dict[str, Any]]:
+    return [r for r in sandbox.control("GET", "requests") if r["path"] == "/makeCall"]
+
+
+def test_a_click_rings_the_operator_with_the_client_number_in_dialling_format(
+    sandbox: RunningSandbox, operator: Any, client_contact: Contact
+) -> None:
+    result = call_dial(user=operator, number="8 (921) 946-27-61")
+
+    assert result.ok and result.status == 200 and result.code == "placed"
+    assert result.message == "Your phone is ringing — pick up to call Пётр Клиентов"
+    [request] = make_calls(sandbox)
+    assert request["json"] == {"params": {"callerId": WP1, "calleid": "79219462761"}}
+    assert request["status"] == 200
+    mtt_call_id = sandbox.state.calls[0]["call_id"]
+    call = Call.objects.get(pk=result.call_id)
+    assert call.call_key == mtt_call_id
+    assert call.initiated_by == operator and call.operator == operator
+    assert call.status == Call.Status.RINGING and call.direction == "outgoing"
+    assert call.contact == client_contact and call.client_number == CLIENT_E164
+    assert DialRequest.objects.get().status == DialRequest.Status.PLACED
+
+
+def test_a_second_click_within_the_window_places_no_second_call(
+    sandbox: RunningSandbox, operator: Any, client_contact: Contact
+) -> None:
+    first = call_dial(user=operator, number=CLIENT_E164)
+    second = call_dial(user=operator, number="79219462761")  # the same number in another format
+
+    assert len(make_calls(sandbox)) == 1
+    assert second.ok and second.duplicate
+    assert (second.message, second.call_id) == (first.message, first.call_id)
+    assert Call.objects.count() == 1
+
+
+def test_a_click_after_the_window_places_a_new_call(
+    sandbox: RunningSandbox, operator: Any, client_contact: Contact, settings: Any
+) -> None:
+    settings.CLICK_TO_CALL_DEDUPE_SECONDS = 0
+    call_dial(user=operator, number=CLIENT_E164)
+    call_dial(user=operator, number=CLIENT_E164)
+    assert len(make_calls(sandbox)) == 2
+
+
+def test_other_dialling_formats(
+    sandbox: RunningSandbox, operator: Any, client_contact: Contact, settings: Any
+) -> None:
+    settings.CLICK_TO_CALL_DEDUPE_SECONDS = 0
+    settings.CLICK_TO_CALL_NUMBER_FORMAT = "trunk8"
+    call_dial(user=operator, number=CLIENT_E164)
+    settings.CLICK_TO_CALL_NUMBER_FORMAT = "e164"
+    call_dial(user=operator, number=CLIENT_E164)
+    assert [r["json"]["params"]["calleid"] for r in make_calls(sandbox)] == ["89219462761", CLIENT_E164]
+
+
+def test_the_notifications_that_follow_fill_the_same_call(
+    sandbox: RunningSandbox,
+    operator: Any,
+    client_contact: Contact,
+    mtt: Integration,
+    client: Client,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    result = call_dial(user=operator, number=CLIENT_E164)
+    mtt_call_id = sandbox.state.calls[0]["call_id"]
+    caller = {"accountId": WP1, "displayId": "74996497803", "id": "74996497803", "forwarderList": []}
+    callee = {"displayId": "79219462761", "id": "79219462761", "forwarderList": []}
+    for state in ("trying", "showing", "connected"):
+        body = note(mtt_call_id, state, type="outgoing", caller=caller, callee=callee, tag="sdfеx-1")
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(mtt.notify_path, json.dumps(body), content_type="application/json")
+        assert response.status_code == 200
+    call = Call.objects.get()
+    assert call.pk == result.call_id
+    assert call.status == Call.Status.IN_PROGRESS
+    assert call.initiated_by == operator and call.operator == operator
+    assert call.contact == client_contact
+
+
+def test_notifications_first_then_the_answer_of_make_call(
+    operator: Any, mtt: Integration, client_contact: Contact
+) -> None:
+    # The PBX's first notification may be applied before makeCall's answer is: the row is completed.
+    existing = Call.objects.create(integration=mtt, call_key="abc!def@10.133.51.137", direction="outgoing")
+    request = DialRequest.objects.create(user=operator, number=CLIENT_E164, dialled="79219462761")
+    workplace = Workplace.objects.get(user=operator)
+    call = _record_call(
+        integration=mtt,
+        mtt_call_id="abc!def@10.133.51.137",
+        request=request,
+        user=operator,
+        workplace=workplace,
+        contact=client_contact,
+    )
+    assert call.pk == existing.pk
+    existing.refresh_from_db()
+    assert existing.initiated_by == operator and existing.contact == client_contact
+
+
+# --- Refusals in words ---------------------------------------------------------------------------------
+
+
+def test_no_workplace(sandbox: RunningSandbox, mtt: Integration, client_contact: Contact) -> None:
+    user = get_user_model().objects.create_user("nobody", password="x-pass-123")
+    result = call_dial(user=user, number=CLIENT_E164)
+    assert (result.ok, result.status, result.code) == (False, 409, "no_workplace")
+    assert "workplace" in result.message
+    assert make_calls(sandbox) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (Integration.Status.NOT_CONNECTED, "not_connected"),
+        (Integration.Status.NEEDS_RECONNECT, "needs_reconnect"),
+    ],
+)
+def test_integration_not_connected_or_needing_reconnect(
+    sandbox: RunningSandbox, operator: Any, mtt: Integration, status: str, code: str
+) -> None:
+    Integration.objects.filter(pk=mtt.pk).update(status=status)
+    result = call_dial(user=operator, number=CLIENT_E164)
+    assert (result.ok, result.status, result.code) == (False, 503, code)
+    assert "Administration → Integrations" in result.message
+    assert make_calls(sandbox) == []
+
+
+def test_refresh_refused_by_mtt_means_reconnect(
+    sandbox: RunningSandbox, operator: Any, mtt: Integration
+) -> None:
+    sandbox.control("POST", "config", {"refuse_refresh": True})
+    sandbox.control("POST", "expire-tokens")
+    result = call_dial(user=operator, number=CLIENT_E164)
+    assert (result.ok, result.status, result.code) == (False, 503, "needs_reconnect")
+    assert make_calls(sandbox) == [] or all(r["status"] == 401 for r in make_calls(sandbox))
+    mtt.refresh_from_db()
+    assert mtt.status == Integration.Status.NEEDS_RECONNECT
+
+
+@pytest.mark.parametrize("number", ["", "abc", "12", "883140000000002"])
+def test_numbers_that_cannot_be_dialled(sandbox: RunningSandbox, operator: Any, number: str) -> None:
+    result = call_dial(user=operator, number=number)
+    assert (result.ok, result.status, result.code) == (False, 400, "bad_number")
+    assert "cannot be dialled" in result.message
+    assert make_calls(sandbox) == []
+
+
+def test_mtt_refusing_is_shown_with_its_words_and_a_retry_is_allowed(
+    sandbox: RunningSandbox, operator: Any
+) -> None:
+    sandbox.control("POST", "faults", {"path": "/makeCall", "status": 403})
+    refused = call_dial(user=operator, number=CLIENT_E164)
+    assert (refused.ok, refused.status, refused.code) == (False, 422, "refused")
+    assert "Injected fault (HTTP 403)" in refused.message  # MTT's own message
+    # Refused = certainly not placed: clicking again is a new attempt, not a duplicate.
+    again = call_dial(user=operator, number=CLIENT_E164)
+    assert again.ok and not again.duplicate
+    assert [r["status"] for r in make_calls(sandbox)] == [403, 200]
+
+
+def test_mtt_rate_limiting(sandbox: RunningSandbox, operator: Any) -> None:
+    sandbox.control("POST", "faults", {"path": "/makeCall", "status": 429})
+    result = call_dial(user=operator, number=CLIENT_E164)
+    assert (result.ok, result.status, result.code) == (False, 429, "rate_limited")
+    assert "5 requests per second" in result.message
+    assert result.retry_after is not None
+
+
+def test_our_limiter_having_no_permit(
+    sandbox: RunningSandbox, operator: Any, mtt: Integration, settings: Any
+) -> None:
+    settings.MTT_RATE_LIMIT_MAX_WAIT = 0
+    with pytest.raises(MttRateLimited):  # take every permit of this second
+        for _ in range(settings.MTT_RATE_LIMIT + 1):
+            ratelimit.acquire(mtt.pk, priority=True)
+    result = call_dial(user=operator, number=CLIENT_E164)
+    assert (result.ok, result.status, result.code) == (False, 429, "rate_limited")
+    assert make_calls(sandbox) == []
+
+
+def test_mtt_unreachable(sandbox: RunningSandbox, operator: Any, mtt: Integration) -> None:
+    Integration.objects.filter(pk=mtt.pk).update(api_url="http://127.0.0.1:9")  # nothing listens
+    result = call_dial(user=operator, number=CLIENT_E164)
+    assert (result.ok, result.status, result.code) == (False, 503, "unreachable")
+    assert "cannot be reached" in result.message
+    assert DialRequest.objects.get().status == DialRequest.Status.FAILED
+
+
+def test_mtt_timing_out_may_have_placed_the_call_so_a_second_click_waits(
+    sandbox: RunningSandbox, operator: Any, settings: Any
+) -> None:
+    settings.MTT_READ_TIMEOUT = 0.3
+    sandbox.control("POST", "faults", {"path": "/makeCall", "delay": 1.0})
+    result = call_dial(user=operator, number=CLIENT_E164)
+    assert (result.ok, result.status, result.code) == (False, 503, "unknown")
+    assert "may still ring" in result.message
+    again = call_dial(user=operator, number=CLIENT_E164)
+    assert again.duplicate and again.code == "unknown"
+    time.sleep(1.0)  # the sandbox logs the delayed request once it answered it
+    assert len(make_calls(sandbox)) == 1
+
+
+# --- The view ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def view_setup(db: Any, sandbox: RunningSandbox, django_capture_on_commit_callbacks: Any) -> dict[str, Any]:
+    mtt = connect(sandbox, django_capture_on_commit_callbacks)
+    user = get_user_model().objects.create_user("ivanova", password="x-pass-123", first_name="Мария")
+    Workplace.objects.filter(integration=mtt, sip_id=WP1).update(user=user)
+    contact = Contact.objects.create(name="Пётр Клиентов")
+    contact_add_number(contact=contact, number=CLIENT_E164)
+    return {"user": user, "contact": contact, "mtt": mtt}
+
+
+def test_view_posts_with_csrf_and_answers_json(sandbox: RunningSandbox, view_setup: dict[str, Any]) -> None:
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(view_setup["user"])
+    page = browser.get(reverse("contacts:detail", args=[view_setup["contact"].pk]))
+    assert 'data-e164="+79219462761"' in page.content.decode()
+    assert "click_to_call.js" in page.content.decode()
+    token = browser.cookies["csrftoken"].value
+    url = reverse("calls_dial:dial")
+
+    refused = browser.post(url, {"number": CLIENT_E164})
+    assert refused.status_code == 403  # no CSRF token
+
+    first = browser.post(url, {"number": CLIENT_E164}, HTTP_X_CSRFTOKEN=token)
+    second = browser.post(url, {"number": CLIENT_E164}, HTTP_X_CSRFTOKEN=token)
+    assert first.status_code == 200 and second.status_code == 200
+    assert first.json()["ok"] is True
+    assert first.json()["message"] == "Your phone is ringing — pick up to call Пётр Клиентов"
+    assert second.json()["duplicate"] is True and second.json()["call_id"] == first.json()["call_id"]
+    assert len(make_calls(sandbox)) == 1
+
+    bad = browser.post(url, {"number": "12"}, HTTP_X_CSRFTOKEN=token)
+    assert bad.status_code == 400
+    assert bad.json()["ok"] is False and "cannot be dialled" in bad.json()["error"]
+
+
+def test_view_json_body_and_rate_limit_header(sandbox: RunningSandbox, view_setup: dict[str, Any]) -> None:
+    browser = Client()
+    browser.force_login(view_setup["user"])
+    sandbox.control("POST", "faults", {"path": "/makeCall", "status": 429})
+    response = browser.post(
+        reverse("calls_dial:dial"), json.dumps({"number": CLIENT_E164}), content_type="application/json"
+    )
+    assert response.status_code == 429
+    assert response["Retry-After"] == "1"
+    assert response.json() == {"ok": False, "code": "rate_limited", "error": response.json()["error"]}
+
+
+def test_view_refuses_anonymous_and_get(db: Any, client: Client) -> None:
+    url = reverse("calls_dial:dial")
+    response = client.post(url, {"number": CLIENT_E164})
+    assert response.status_code == 401 and response.json()["ok"] is False
+    assert client.get(url).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_clicks_place_one_call(
+    postgres_only: None, sandbox: RunningSandbox, django_capture_on_commit_callbacks: Any
+) -> None:
+    mtt = connect(sandbox, django_capture_on_commit_callbacks)
+    user = get_user_model().objects.create_user("ivanova", password="x-pass-123")
+    Workplace.objects.filter(integration=mtt, sip_id=WP1).update(user=user)
+
+    results = at_once([lambda: call_dial(user=user, number=CLIENT_E164) for _ in range(4)])
+
+    assert len(make_calls(sandbox)) == 1
+    assert all(r.ok for r in results)
+    assert len({r.call_id for r in results}) == 1
+    assert sorted(r.duplicate for r in results) == [False, True, True, True]
+    assert DialRequest.objects.count() == 1
+
+
+def test_the_contact_admin_page_offers_click_to_call(
+    mtt: Integration, client_contact: Contact, admin_user: Any, client: Client
+) -> None:
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:contacts_contact_change", args=[client_contact.pk])).content.decode()
+    assert '<span class="phone" data-e164="+79219462761" data-dial="79219462761">' in page
+    assert "js/click_to_call.js" in page and 'data-dial-url="/calls/dial/"' in page
+
+
+@pytest.fixture(autouse=True)
+def _english(settings: Any) -> Iterator[None]:
+    """These tests read the English wording; the UI's default is Russian."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield

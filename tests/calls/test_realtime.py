@@ -1,0 +1,521 @@
+"""Screen pop over WebSockets, through the whole ASGI stack (origin check, session auth, consumers).
+
+Notifications are POSTed through the real notify URL; the push is what the apply sends after commit.
+Runs on the in-memory layer by default and on channels-redis when REDIS_URL is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth.models import Permission
+from django.db import connections
+from django.test import Client
+
+from calls import realtime
+from calls.models import Call
+from contacts.models import Contact, PhoneNumber
+from integrations.inbox import notification_apply, notification_receive
+from integrations.models import Integration, NotificationEvent
+from integrations.mtt.notifications import parse_body
+from mttcrm.asgi import application
+from tests.calls import payloads as p
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = b"http://testserver"
+TIMEOUT = 3
+
+
+async def _clear(layer: Any) -> None:
+    if isinstance(layer, InMemoryChannelLayer):
+        await layer.flush()
+        return
+    # channels-redis' flush() also closes the pools of every event loop, including the push loop's
+    # (another thread): delete the keys only.
+    for index in range(layer.ring_size):
+        await layer.connection(index).eval(
+            "local k = redis.call('keys', ARGV[1]) for i=1,#k,5000 do "
+            "redis.call('del', unpack(k, i, math.min(i+4999, #k))) end",
+            0,
+            layer.prefix + "*",
+        )
+
+
+def own_loop(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+    """Run an async test on its own event loop in its own thread, from an empty channel layer.
+
+    Not pytest-asyncio's runner: the browser tests' session-wide Playwright keeps an event loop running
+    in the main thread, and a loop cannot be started inside a running one.
+    """
+
+    @functools.wraps(test)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        async def main() -> None:
+            layer = get_channel_layer()
+            # Groups are named after user ids, which tests reuse: start every test from an empty layer.
+            await _clear(layer)
+            try:
+                await test(*args, **kwargs)
+            finally:
+                await realtime.drain()
+                await _clear(layer)
+                # The ORM ran in asgiref's worker thread: close its connection, or the test database
+                # cannot be dropped at the end (CONN_MAX_AGE keeps it open on PostgreSQL).
+                await database_sync_to_async(connections.close_all)()
+
+        failure: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                asyncio.run(main())
+            except BaseException as exc:
+                failure.append(exc)
+
+        thread = threading.Thread(target=target, name=f"test-{test.__name__}")
+        thread.start()
+        thread.join(60)
+        assert not thread.is_alive(), "the test did not finish in 60 s"
+        if failure:
+            raise failure[0]
+
+    return wrapper
+
+
+def _cookie_for(user: Any) -> str:
+    client = Client()
+    client.force_login(user)
+    return str(client.cookies[settings.SESSION_COOKIE_NAME].value)
+
+
+async def socket(
+    user: Any = None, path: str = "/ws/workspace/", origin: bytes | None = ORIGIN
+) -> WebsocketCommunicator:
+    headers = [(b"host", b"testserver")]
+    if origin is not None:
+        headers.append((b"origin", origin))
+    if user is not None:
+        cookie = await database_sync_to_async(_cookie_for)(user)
+        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+async def connected(user: Any, path: str = "/ws/workspace/") -> WebsocketCommunicator:
+    comm = await socket(user, path)
+    ok, _ = await comm.connect(timeout=TIMEOUT)
+    assert ok
+    return comm
+
+
+Post = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@pytest.fixture
+def post(integration: Integration) -> Post:
+    """POST one notification through the notify URL (applied inline, pushed after commit)."""
+
+    def _post(body: dict[str, Any]) -> None:
+        response = Client().post(
+            integration.notify_path,
+            data=json.dumps(body, ensure_ascii=False),
+            content_type="application/json",
+        )
+        assert response.status_code == 200, response.content
+
+    async def run(body: dict[str, Any]) -> None:
+        await database_sync_to_async(_post)(body)
+
+    return run
+
+
+async def receive(comm: WebsocketCommunicator) -> dict[str, Any]:
+    message = await comm.receive_json_from(timeout=TIMEOUT)
+    assert isinstance(message, dict)
+    return message
+
+
+async def nothing(comm: WebsocketCommunicator) -> None:
+    await realtime.drain()
+    assert await comm.receive_nothing(timeout=0.2), "unexpected message"
+
+
+# --- who may connect ------------------------------------------------------------------------------------
+
+
+@own_loop
+async def test_anonymous_socket_is_closed_with_4401() -> None:
+    comm = await socket(None)
+    ok, _ = await comm.connect(timeout=TIMEOUT)
+    assert ok  # accepted only to tell the page why it is closed
+    assert await comm.receive_output(timeout=TIMEOUT) == {"type": "websocket.close", "code": 4401}
+
+
+@own_loop
+async def test_foreign_origin_is_refused(directory: dict[str, Any]) -> None:
+    comm = await socket(directory["ivanova"], origin=b"https://evil.example")
+    ok, _code = await comm.connect(timeout=TIMEOUT)
+    assert not ok
+
+
+@own_loop
+async def test_missing_origin_is_refused(directory: dict[str, Any]) -> None:
+    comm = await socket(directory["ivanova"], origin=None)
+    ok, _code = await comm.connect(timeout=TIMEOUT)
+    assert not ok
+
+
+@own_loop
+async def test_operator_may_not_open_the_live_board(directory: dict[str, Any]) -> None:
+    comm = await socket(directory["ivanova"], path="/ws/live/")
+    ok, _ = await comm.connect(timeout=TIMEOUT)
+    assert ok
+    assert await comm.receive_output(timeout=TIMEOUT) == {"type": "websocket.close", "code": 4403}
+
+
+# --- the operator's card --------------------------------------------------------------------------------
+
+
+@own_loop
+async def test_incoming_call_shows_updates_and_hides_the_card(directory: dict[str, Any], post: Post) -> None:
+    ivanova = await connected(directory["ivanova"])
+    line_trying, trying, showing, connected_, line_finished, finished = p.incoming_answered()
+
+    await post(line_trying)  # the parked leg rings the company's number, not a workplace
+    await nothing(ivanova)
+
+    await post(trying)
+    shown = await receive(ivanova)
+    assert shown["type"] == "call.show"
+    card = shown["call"]
+    assert card["phase"] == "ringing"
+    assert card["direction"] == "incoming"
+    assert card["number"] == "+78124241500"
+    assert card["number_display"] == "+7 812 424-15-00"
+    assert card["line_display"] == "+7 499 649-78-03"
+    # An auto-created contact has no name yet: the card offers "Create contact" with the number.
+    assert card["contact"]["name"] == ""
+    assert card["create_contact_url"] == "/contacts/new/?number=%2B78124241500"
+    assert card["recent"] == []
+    assert card["recording_url"] is None
+    assert card["note_url"] == f"/calls/{card['id']}/note/"
+    assert isinstance(shown["sent_at"], float)
+    assert len(json.dumps(shown)) < 4096  # small payloads
+
+    await post(showing)
+    again = await receive(ivanova)
+    assert (again["type"], again["call"]["phase"]) == ("call.show", "ringing")
+
+    await post(connected_)
+    talking = await receive(ivanova)
+    assert talking["type"] == "call.update"
+    assert talking["call"]["phase"] == "connected"
+    assert talking["call"]["connected_at"] == "2020-06-02T08:18:25+00:00"  # startTime, Moscow → UTC
+
+    await post(line_finished)
+    await nothing(ivanova)
+
+    await post(finished)
+    hidden = await receive(ivanova)
+    assert hidden["type"] == "call.hide"
+    assert hidden["call"]["phase"] == "ended"
+    assert hidden["call"]["status"] == "answered"
+    versions = [m["call"]["version"] for m in (shown, again, talking, hidden)]
+    assert versions == sorted(versions) and len(set(versions)) == 4
+    await ivanova.disconnect()
+
+
+@own_loop
+async def test_missed_call_hides_on_hiding(directory: dict[str, Any], post: Post) -> None:
+    ivanova = await connected(directory["ivanova"])
+    line_trying, trying, showing, hiding, *_rest = p.incoming_missed()
+    for body in (line_trying, trying, showing):
+        await post(body)
+    assert (await receive(ivanova))["type"] == "call.show"
+    assert (await receive(ivanova))["type"] == "call.show"
+    await post(hiding)
+    hidden = await receive(ivanova)
+    assert (hidden["type"], hidden["call"]["phase"]) == ("call.hide", "ended")
+    await ivanova.disconnect()
+
+
+@own_loop
+async def test_card_of_a_known_client_has_contact_history_and_notes(
+    directory: dict[str, Any], post: Post
+) -> None:
+    def make_contact() -> Contact:
+        contact = Contact.objects.create(
+            name="Ольга Смирнова",
+            company="ООО Ромашка",
+            notes="Просила перезвонить после обеда.",
+            personal_manager=directory["sidorova"],
+        )
+        PhoneNumber.objects.create(contact=contact, e164="+79219462761", raw="+79219462761")
+        return contact
+
+    contact = await database_sync_to_async(make_contact)()
+    for body in p.incoming_missed(base="earlier", client="+79219462761"):
+        await post(body)
+    ivanova = await connected(directory["ivanova"])
+    await post(p.incoming_answered(base="now", client="89219462761")[1])
+    card = (await receive(ivanova))["call"]
+    assert card["number_display"] == "+7 921 946-27-61"
+    assert card["contact"] == {
+        "id": contact.pk,
+        "name": "Ольга Смирнова",
+        "company": "ООО Ромашка",
+        "manager": "Анна Сидорова",
+        "notes": "Просила перезвонить после обеда.",
+        "url": f"/contacts/{contact.pk}/",
+    }
+    assert card["create_contact_url"] is None
+    assert [(c["status"], c["direction"], c["recording_url"]) for c in card["recent"]] == [
+        ("missed", "incoming", None)
+    ]
+    await ivanova.disconnect()
+
+
+@own_loop
+async def test_click_to_call_shows_the_same_card(directory: dict[str, Any], post: Post) -> None:
+    petrov = await connected(directory["petrov"])
+    trying, showing, connected_, hiding, _finished = p.outgoing(answered=True)
+    await post(trying)
+    shown = await receive(petrov)
+    assert (shown["type"], shown["call"]["direction"]) == ("call.show", "outgoing")
+    assert shown["call"]["number"] == "+79219462761"
+    await post(showing)
+    await receive(petrov)
+    await post(connected_)
+    assert (await receive(petrov))["call"]["phase"] == "connected"
+    await post(hiding)
+    assert (await receive(petrov))["type"] == "call.hide"
+    await petrov.disconnect()
+
+
+@own_loop
+async def test_an_operator_never_receives_another_operators_cards(
+    directory: dict[str, Any], post: Post
+) -> None:
+    ivanova = await connected(directory["ivanova"])
+    petrov = await connected(directory["petrov"])
+    for body in p.incoming_answered()[:4]:
+        await post(body)
+    assert [(await receive(ivanova))["type"] for _ in range(3)] == ["call.show", "call.show", "call.update"]
+    await nothing(petrov)
+    await ivanova.disconnect()
+    await petrov.disconnect()
+
+
+@own_loop
+async def test_every_tab_of_the_operator_shows_and_closes_the_card(
+    directory: dict[str, Any], post: Post
+) -> None:
+    tabs = [await connected(directory["ivanova"]) for _ in range(2)]
+    _line, trying, _showing, hiding, *_ = p.incoming_missed()
+    await post(trying)
+    for tab in tabs:
+        assert (await receive(tab))["type"] == "call.show"
+    await post(hiding)
+    for tab in tabs:
+        assert (await receive(tab))["type"] == "call.hide"
+    for tab in tabs:
+        await tab.disconnect()
+
+
+@own_loop
+async def test_a_terminal_of_the_workplace_reaches_its_operator(
+    directory: dict[str, Any], post: Post
+) -> None:
+    ivanova = await connected(directory["ivanova"])
+    # 883140777380595 is a terminal of Иванова's workplace (the mobile app, say).
+    trying = p.note(
+        "viaterminal~2o",
+        "showing",
+        type="incoming",
+        caller=p.client_party(),
+        callee=p.workplace_party(sip_id="883140777380595"),
+    )
+    await post(trying)
+    assert (await receive(ivanova))["type"] == "call.show"
+    await ivanova.disconnect()
+
+
+# --- resync -----------------------------------------------------------------------------------------------
+
+
+@own_loop
+async def test_page_resyncs_active_calls_after_connecting(directory: dict[str, Any], post: Post) -> None:
+    # The card was pushed while no tab was open; the page asks for it when its socket (re)connects.
+    for body in p.incoming_answered()[:4]:
+        await post(body)
+
+    def fetch(user: Any) -> Any:
+        client = Client()
+        client.force_login(user)
+        return client.get("/calls/active.json").json()
+
+    ivanova = await connected(directory["ivanova"])
+    body = await database_sync_to_async(fetch)(directory["ivanova"])
+    assert [(c["phase"], c["number"]) for c in body["calls"]] == [("connected", "+78124241500")]
+    assert (await database_sync_to_async(fetch)(directory["petrov"]))["calls"] == []
+    await ivanova.disconnect()
+
+
+# --- supervisors -----------------------------------------------------------------------------------------
+
+
+@own_loop
+async def test_supervisors_see_every_call_live(
+    directory: dict[str, Any], admin_user: Any, post: Post
+) -> None:
+    board = await connected(admin_user, "/ws/live/")
+    for body in p.incoming_missed()[:3]:
+        await post(body)
+    updates = [await receive(board) for _ in range(3)]
+    assert {m["type"] for m in updates} == {"board.update"}
+    row = updates[-1]["call"]
+    assert row["number_display"] == "+7 812 424-15-00"
+    assert row["operators"] == [{"name": "Мария Иванова", "phase": "ringing"}]
+    for body in p.incoming_missed()[3:]:
+        await post(body)
+    last = [await receive(board) for _ in range(3)][-1]
+    assert last["type"] == "board.remove"
+    assert last["call"]["status"] == "missed"
+    await board.disconnect()
+
+
+@own_loop
+async def test_the_permission_opens_the_live_board(directory: dict[str, Any], post: Post) -> None:
+    def grant() -> Any:
+        user = directory["petrov"]
+        user.user_permissions.add(
+            Permission.objects.get(codename="view_call", content_type__app_label="calls")
+        )
+        return user
+
+    petrov = await database_sync_to_async(grant)()
+    board = await connected(petrov, "/ws/live/")
+    await post(p.incoming_missed()[1])
+    assert (await receive(board))["type"] == "board.update"
+    await board.disconnect()
+
+
+# --- failures never fail the notification ---------------------------------------------------------------
+
+
+@own_loop
+async def test_a_failing_channel_layer_still_records_the_call(
+    directory: dict[str, Any], post: Post, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(group: str, message: dict[str, Any]) -> None:
+        raise ConnectionError("redis went away")
+
+    monkeypatch.setattr(get_channel_layer(), "group_send", broken)
+    caplog.set_level(logging.WARNING, logger="calls.realtime")
+    await post(p.incoming_answered()[1])
+    await realtime.drain()
+
+    assert await database_sync_to_async(Call.objects.filter(call_key=p.BASE).exists)()
+    statuses = await database_sync_to_async(
+        lambda: list(NotificationEvent.objects.values_list("status", flat=True))
+    )()
+    assert statuses == ["applied"]
+    warnings = [r for r in caplog.records if r.name == "calls.realtime" and r.levelno == logging.WARNING]
+    assert warnings, caplog.text
+    assert "redis went away" in warnings[0].getMessage()
+    assert warnings[0].args  # %-style arguments, not a pre-formatted string
+
+
+@own_loop
+async def test_no_channel_layer_at_all_still_records_the_call(
+    directory: dict[str, Any], post: Post, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def missing() -> Any:
+        raise RuntimeError("CHANNEL_LAYERS misconfigured")
+
+    monkeypatch.setattr(realtime, "get_channel_layer", missing)
+    caplog.set_level(logging.WARNING, logger="calls.realtime")
+    await post(p.incoming_answered()[1])
+    assert await database_sync_to_async(Call.objects.filter(call_key=p.BASE).exists)()
+    assert "CHANNEL_LAYERS misconfigured" in caplog.text
+
+
+@own_loop
+async def test_a_failing_card_build_still_records_the_call(
+    directory: dict[str, Any], post: Post, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(call: Any, leg: Any) -> Any:
+        raise ValueError("bad data")
+
+    monkeypatch.setattr(realtime, "build_messages", broken)
+    caplog.set_level(logging.WARNING, logger="calls.realtime")
+    await post(p.incoming_answered()[1])
+    assert await database_sync_to_async(Call.objects.filter(call_key=p.BASE).exists)()
+    assert "building the push" in caplog.text
+
+
+# --- pushes from another process (the Celery worker's sweep) --------------------------------------------
+
+
+def _apply_like_a_worker(integration: Integration, body: dict[str, Any]) -> None:
+    """Store without applying (as if the inline apply was lost), then apply from a plain thread."""
+    event, _created = notification_receive(
+        integration=integration, envelope=parse_body(json.dumps(body).encode())
+    )
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            notification_apply(event_id=event.pk)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    # A thread that no ASGI server started: what the Celery worker is.
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(10)
+    assert not errors, errors
+
+
+@own_loop
+async def test_push_from_a_worker_process_reaches_the_socket_over_redis(
+    directory: dict[str, Any], integration: Integration
+) -> None:
+    if isinstance(get_channel_layer(), InMemoryChannelLayer):
+        pytest.skip("needs channels-redis: set REDIS_URL")
+    ivanova = await connected(directory["ivanova"])
+    await database_sync_to_async(_apply_like_a_worker)(integration, p.incoming_answered()[1])
+    shown = await receive(ivanova)
+    assert (shown["type"], shown["call"]["phase"]) == ("call.show", "ringing")
+    await ivanova.disconnect()
+
+
+@own_loop
+async def test_worker_push_with_the_in_memory_layer_is_skipped_and_resync_covers_it(
+    directory: dict[str, Any], integration: Integration
+) -> None:
+    if not isinstance(get_channel_layer(), InMemoryChannelLayer):
+        pytest.skip("the in-memory layer's limitation")
+    ivanova = await connected(directory["ivanova"])
+    await database_sync_to_async(_apply_like_a_worker)(integration, p.incoming_answered()[1])
+    await nothing(ivanova)  # another process's in-memory layer cannot reach this one
+
+    def fetch() -> Any:
+        client = Client()
+        client.force_login(directory["ivanova"])
+        return client.get("/calls/active.json").json()
+
+    assert [c["phase"] for c in (await database_sync_to_async(fetch)())["calls"]] == ["ringing"]
+    await ivanova.disconnect()

@@ -1,0 +1,327 @@
+"""Playback: the media view (permission, Range, the access log), the players on the pages, the CSV
+column, the screen-pop helper and the admin."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from calls.models import Call, Recording, RecordingAccess
+from calls.recordings.selectors import recording_url_for, recordings_prefetch
+from integrations.models import Integration
+from sandbox.testing import RunningSandbox
+from tests.calls import test_recordings as shared
+from tests.calls.test_recordings import MP3_BYTES, make_recording
+
+# The fixtures of the shared module, under their names (autouse: production-like settings).
+recordings_settings = shared.recordings_settings
+record_host = shared.record_host
+
+pytestmark = pytest.mark.django_db
+
+SIZE = len(MP3_BYTES)
+
+
+def grant_listen(user: Any) -> Any:
+    user.user_permissions.add(
+        Permission.objects.get(codename="listen_recording", content_type__app_label="calls")
+    )
+    return get_user_model().objects.get(pk=user.pk)  # fresh permission cache
+
+
+@pytest.fixture
+def stored(integration: Integration) -> Recording:
+    """A stored recording whose file is in the recordings storage."""
+    recording = make_recording(integration, "https://records.mtt.ru/a.mp3", call_key="played")
+    storages["recordings"].save(recording.storage_key, ContentFile(MP3_BYTES))
+    Recording.objects.filter(pk=recording.pk).update(
+        status=Recording.Status.STORED, size=SIZE, stored_at=timezone.now(), duration_seconds=9.4
+    )
+    Call.objects.filter(pk=recording.call_id).update(started_at=timezone.now())
+    recording.refresh_from_db()
+    return recording
+
+
+@pytest.fixture
+def listener(client: Client, operator_user: Any) -> Any:
+    user = grant_listen(operator_user)
+    client.force_login(user)
+    return user
+
+
+def media(client: Client, recording: Recording, *, range_: str | None = None, download: bool = False) -> Any:
+    url = reverse("recordings:media", args=[recording.pk]) + ("?download=1" if download else "")
+    headers = {"Range": range_} if range_ else {}
+    return client.get(url, headers=headers)
+
+
+def body(response: Any) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+# --- who may listen ------------------------------------------------------------------------------
+
+
+def test_anonymous_is_sent_to_login(client: Client, stored: Recording) -> None:
+    response = media(client, stored)
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+    assert RecordingAccess.objects.count() == 0
+
+
+def test_logged_in_without_the_permission_is_forbidden(
+    client: Client, stored: Recording, operator_user: Any
+) -> None:
+    client.force_login(operator_user)
+    assert media(client, stored).status_code == 403
+    assert media(client, stored, download=True).status_code == 403
+    assert RecordingAccess.objects.count() == 0
+
+
+def test_media_files_have_no_public_url(client: Client, stored: Recording, admin_user: Any) -> None:
+    from django.conf import settings
+
+    client.force_login(admin_user)
+    assert client.get(f"/{settings.MEDIA_URL}{stored.storage_key}").status_code == 404
+    assert client.get(f"/media/{stored.storage_key}").status_code == 404
+
+
+def test_only_stored_recordings_are_served(client: Client, listener: Any, stored: Recording) -> None:
+    Recording.objects.filter(pk=stored.pk).update(status=Recording.Status.DELETED)
+    assert media(client, stored).status_code == 404
+    assert client.get(reverse("recordings:media", args=[999999])).status_code == 404
+
+
+def test_missing_file_is_404(client: Client, listener: Any, stored: Recording) -> None:
+    storages["recordings"].delete(stored.storage_key)
+    assert media(client, stored).status_code == 404
+
+
+def test_only_get_and_head(client: Client, listener: Any, stored: Recording) -> None:
+    url = reverse("recordings:media", args=[stored.pk])
+    assert client.post(url).status_code == 405
+    assert client.head(url).status_code == 200
+    assert RecordingAccess.objects.count() == 0  # HEAD is not a listen
+
+
+# --- what is sent --------------------------------------------------------------------------------
+
+
+def test_full_file_inline(client: Client, listener: Any, stored: Recording) -> None:
+    response = media(client, stored)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "audio/mpeg"
+    assert response["Accept-Ranges"] == "bytes"
+    assert response["Content-Length"] == str(SIZE)
+    assert response["Content-Disposition"].startswith("inline")
+    assert "private" in response["Cache-Control"] and "no-store" in response["Cache-Control"]
+    assert body(response) == MP3_BYTES
+
+
+def test_download_is_an_attachment(client: Client, listener: Any, stored: Recording) -> None:
+    response = media(client, stored, download=True)
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment")
+    assert f"-{stored.pk}.mp3" in response["Content-Disposition"]
+    assert body(response) == MP3_BYTES
+
+
+@pytest.mark.parametrize(
+    ("header", "first", "last"),
+    [
+        ("bytes=0-99", 0, 99),
+        ("bytes=1000-", 1000, SIZE - 1),
+        ("bytes=1000-1999", 1000, 1999),
+        ("bytes=-500", SIZE - 500, SIZE - 1),
+        (f"bytes=100-{SIZE + 5000}", 100, SIZE - 1),
+        (f"bytes=-{SIZE * 2}", 0, SIZE - 1),
+    ],
+)
+def test_range_requests_get_206(
+    client: Client, listener: Any, stored: Recording, header: str, first: int, last: int
+) -> None:
+    response = media(client, stored, range_=header)
+    assert response.status_code == 206
+    assert response["Content-Range"] == f"bytes {first}-{last}/{SIZE}"
+    assert response["Content-Length"] == str(last - first + 1)
+    assert response["Accept-Ranges"] == "bytes"
+    assert body(response) == MP3_BYTES[first : last + 1]
+
+
+@pytest.mark.parametrize("header", [f"bytes={SIZE}-", f"bytes={SIZE + 10}-{SIZE + 20}", "bytes=-0"])
+def test_unsatisfiable_range_is_416(client: Client, listener: Any, stored: Recording, header: str) -> None:
+    response = media(client, stored, range_=header)
+    assert response.status_code == 416
+    assert response["Content-Range"] == f"bytes */{SIZE}"
+
+
+@pytest.mark.parametrize("header", ["bytes=5-2", "bytes=0-1,5-6", "items=0-10", "bytes=abc"])
+def test_ranges_we_do_not_serve_get_the_whole_file(
+    client: Client, listener: Any, stored: Recording, header: str
+) -> None:
+    response = media(client, stored, range_=header)
+    assert response.status_code == 200
+    assert body(response) == MP3_BYTES
+
+
+# --- the access log ------------------------------------------------------------------------------
+
+
+def test_every_listen_and_download_is_logged_but_not_every_seek(
+    client: Client, listener: Any, stored: Recording
+) -> None:
+    body(media(client, stored))  # the player's first request
+    body(media(client, stored, range_="bytes=0-"))  # a player starting with a range
+    body(media(client, stored, range_="bytes=20000-"))  # seeking
+    body(media(client, stored, range_="bytes=30000-"))  # seeking
+    body(media(client, stored, download=True))
+
+    log = list(RecordingAccess.objects.order_by("pk").values_list("user", "action", "ip", "recording"))
+    assert log == [
+        (listener.pk, "listen", "127.0.0.1", stored.pk),
+        (listener.pk, "listen", "127.0.0.1", stored.pk),
+        (listener.pk, "download", "127.0.0.1", stored.pk),
+    ]
+    assert all(a.at is not None for a in RecordingAccess.objects.all())
+
+
+def test_access_log_is_visible_in_the_admin(client: Client, stored: Recording, admin_user: Any) -> None:
+    client.force_login(admin_user)
+    body(media(client, stored))
+    page = client.get(reverse("admin:calls_recordingaccess_changelist"))
+    assert page.status_code == 200
+    assert "root" in page.content.decode()
+    detail = client.get(reverse("admin:calls_recording_change", args=[stored.pk]))
+    assert detail.status_code == 200
+    html = detail.content.decode()
+    assert f'src="{stored.get_absolute_url()}"' in html  # the player
+    assert "127.0.0.1" in html  # the access inline
+
+
+# --- the pages -----------------------------------------------------------------------------------
+
+
+def test_call_log_and_detail_show_the_player_only_with_the_permission(
+    client: Client, stored: Recording, operator_user: Any
+) -> None:
+    src = f'src="{stored.get_absolute_url()}"'
+    client.force_login(operator_user)
+    log = client.get(reverse("calls:log"), {"period": "all"}).content.decode()
+    detail = client.get(reverse("calls:detail", args=[stored.call_id])).content.decode()
+    assert "<audio" not in log and "<audio" not in detail
+
+    client.force_login(grant_listen(operator_user))
+    log = client.get(reverse("calls:log"), {"period": "all"}).content.decode()
+    assert '<audio controls preload="none" ' + src in log
+    assert f'href="{stored.get_absolute_url()}?download=1"' in log
+    detail = client.get(reverse("calls:detail", args=[stored.call_id])).content.decode()
+    assert '<audio controls preload="none" ' + src in detail
+    assert "0:09" in detail  # the duration
+
+
+def test_a_recording_not_stored_yet_shows_its_status(
+    client: Client, listener: Any, integration: Integration
+) -> None:
+    recording = make_recording(integration, "https://records.mtt.ru/b.mp3", call_key="waiting")
+    Call.objects.filter(pk=recording.call_id).update(started_at=timezone.now())
+    html = client.get(reverse("calls:log"), {"period": "all"}).content.decode()
+    assert "<audio" not in html
+    assert str(Recording.Status.PENDING.label) in html or "Ожидает" in html
+
+
+def test_contact_page_shows_the_player(client: Client, listener: Any, stored: Recording) -> None:
+    from contacts.models import Contact
+
+    contact = Contact.objects.create(name="Клиент")
+    Call.objects.filter(pk=stored.call_id).update(contact=contact)
+    html = client.get(reverse("contacts:detail", args=[contact.pk])).content.decode()
+    assert f'src="{stored.get_absolute_url()}"' in html
+
+
+def test_csv_export_has_the_absolute_recording_url(
+    client: Client, listener: Any, stored: Recording, settings: Any
+) -> None:
+    settings.SITE_URL = "https://crm.example.com"
+    response = client.get(reverse("calls:export_csv"), {"period": "all"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8"))))
+    assert [r["recording_url"] for r in rows] == [f"https://crm.example.com/recordings/{stored.pk}/"]
+
+
+# --- the helper for the screen pop ---------------------------------------------------------------
+
+
+def test_recording_url_for(
+    stored: Recording, integration: Integration, django_assert_num_queries: Any
+) -> None:
+    call = Call.objects.get(pk=stored.call_id)
+    earlier_failed = make_recording(
+        integration, "https://records.mtt.ru/x.mp3", call_key="played", status=Recording.Status.FAILED
+    )
+    assert earlier_failed.call_id == call.pk
+    assert recording_url_for(call) == f"/recordings/{stored.pk}/"
+    assert recording_url_for(Call.objects.create(integration=integration, call_key="silent")) is None
+
+    prefetched = Call.objects.prefetch_related(recordings_prefetch()).get(pk=call.pk)
+    with django_assert_num_queries(0):
+        assert recording_url_for(prefetched) == f"/recordings/{stored.pk}/"
+
+
+# --- the admin -----------------------------------------------------------------------------------
+
+
+def test_admin_lists_filters_and_downloads_again(
+    client: Client,
+    admin_user: Any,
+    integration: Integration,
+    record_host: RunningSandbox,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    failed = make_recording(
+        integration,
+        record_host.url + "/records/again.mp3",
+        status=Recording.Status.FAILED,
+        failure_reason="HTTP 503",
+        expiring_soon=True,
+    )
+    client.force_login(admin_user)
+    url = reverse("admin:calls_recording_changelist")
+    assert client.get(url).status_code == 200
+    assert client.get(url, {"status__exact": "failed"}).status_code == 200
+    listed = client.get(url, {"expiring_soon__exact": "1"})
+    assert listed.status_code == 200 and listed.context["cl"].result_count == 1
+    assert client.get(reverse("admin:calls_recording_add")).status_code == 403
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            url, {"action": "download_again", "_selected_action": [failed.pk]}, follow=True
+        )
+    assert response.status_code == 200
+    failed.refresh_from_db()
+    assert failed.status == Recording.Status.STORED
+    assert record_host.state.record_downloads == ["/records/again.mp3"]
+
+
+def test_download_again_needs_the_change_permission(
+    client: Client, operator_user: Any, integration: Integration
+) -> None:
+    from calls.admin import RecordingAdmin
+
+    staff = grant_listen(operator_user)
+    staff.is_staff = True
+    staff.save()
+    staff.user_permissions.add(Permission.objects.get(codename="view_recording"))
+    client.force_login(get_user_model().objects.get(pk=staff.pk))
+    response = client.get(reverse("admin:calls_recording_changelist"))
+    assert response.status_code == 200
+    assert "download_again" not in response.content.decode()
+    assert RecordingAdmin.actions == ["download_again"]
