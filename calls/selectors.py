@@ -12,6 +12,7 @@ from contacts.phones import normalize
 
 from .models import Call
 from .recordings.selectors import recordings_prefetch
+from .routing import routing_decisions_prefetch
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def period_bounds(filters: CallFilters) -> tuple[datetime | None, datetime | Non
 
 def call_list(*, filters: CallFilters) -> QuerySet[Call]:
     qs = Call.objects.select_related("contact", "operator", "workplace", "line").prefetch_related(
-        recordings_prefetch()
+        recordings_prefetch(), routing_decisions_prefetch()
     )
     start, end = period_bounds(filters)
     if start is not None:
@@ -79,7 +80,7 @@ def call_list_for_contact(*, contact_id: int) -> QuerySet[Call]:
     return (
         Call.objects.filter(contact_id=contact_id)
         .select_related("contact", "operator", "workplace", "line")
-        .prefetch_related(recordings_prefetch())
+        .prefetch_related(recordings_prefetch(), routing_decisions_prefetch())
         .order_by("-started_at", "-pk")
     )
 

@@ -450,7 +450,7 @@
           ? h("span", { className: "badge", text: S.phase.ended })
           : h("span", { className: "badge badge-" + data.status, text: label("status", data.status) }),
         " ",
-        h("span", { className: "phone", text: data.number_display || data.number || "" }),
+        h("span", { className: "phone", "data-e164": data.number || null, text: data.number_display || data.number || "" }),
         contact && contact.name ? " · " : "",
         contact && contact.name ? h("a", { href: contact.url, text: contact.name }) : null,
         data.talk_seconds ? " · " + duration(data.talk_seconds) : "",
