@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import statistics
 import sys
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -33,3 +35,24 @@ def percentiles(samples_ms: list[float]) -> str:
     ordered = sorted(samples_ms)
     q = statistics.quantiles(ordered, n=100, method="inclusive")
     return f"p50 {q[49]:.2f} / p95 {q[94]:.2f} / p99 {q[98]:.2f} / max {ordered[-1]:.2f} ms"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    """Poll until the server at url answers anything (exit the benchmark if it never does)."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                sys.exit(f"the server did not answer at {url}")
+            time.sleep(0.2)

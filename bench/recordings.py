@@ -27,6 +27,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _common import free_port  # noqa: E402
+
 MP3 = (ROOT / "sandbox" / "static" / "recording.mp3").read_bytes()
 BLOCK = (MP3 * (1024 * 1024 // len(MP3) + 1))[: 1024 * 1024]
 
@@ -51,12 +53,6 @@ def serve(port: int, size: int) -> None:
         return [wanted] if wanted else body_bytes(size)
 
     make_server("127.0.0.1", port, app, threaded=True).serve_forever()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_bytes() -> int:

@@ -37,8 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import bench_url, percentiles, recreate_database  # noqa: E402
-from ingest import free_port, wait_http  # noqa: E402
+from _common import bench_url, free_port, percentiles, recreate_database, wait_http  # noqa: E402
 
 LINE = "74996497803"
 DEFAULT_ROUTE = "883140000000900"  # where the PBX's own routing sends a released call

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import itertools
 import json
 import os
 import random
@@ -46,16 +45,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _common import bench_url, percentiles, recreate_database  # noqa: E402
+from _common import bench_url, free_port, percentiles, recreate_database, wait_http  # noqa: E402
 
 MOSCOW = timezone(timedelta(hours=3))
 STAFF_KINDS = ("trying", "showing", "connected", "finished")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def box_busy() -> tuple[float, float]:
@@ -502,7 +495,7 @@ def main() -> int:
                 daphnes += procs
                 listeners.append(listener)
             for port in {notify_port, ws_port}:
-                wait_http(f"http://127.0.0.1:{port}/healthz")
+                wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60.0)
             code = asyncio.run(run(args, notify_port, ws_port, notify_path, users, sips, sessions, daphnes))
             if code:
                 print(f"server log: {var_dir / 'daphne.log'}")
@@ -523,20 +516,6 @@ def main() -> int:
             connections.close_all()
             if not args.keep:
                 recreate_database(maintenance, db_name, drop_only=True)
-
-
-def wait_http(url: str, timeout: float = 60.0) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    for _ in itertools.count():
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.RequestException:
-            if time.monotonic() > deadline:
-                sys.exit(f"the server did not answer at {url}")
-            time.sleep(0.2)
 
 
 if __name__ == "__main__":
