@@ -49,7 +49,7 @@ from contacts.models import Contact
 from contacts.phones import format_for_people, normalize
 from integrations.models import Workplace
 
-from .models import Call, CallLeg
+from .models import Call, CallLeg, Recording
 
 if TYPE_CHECKING:
     from .services import AppliedNotification
@@ -183,8 +183,14 @@ def _number_for_people(value: str) -> str:
 
 
 def _recording_url(call: Call) -> str | None:
-    # RECORDINGS SLOT: the recordings feature fills this (a URL the page can play); null until then.
-    return None
+    """The call's own recording: only an ended call can have one (one indexed query, not on ringing cards)."""
+    from .recordings.selectors import recording_url_for
+
+    return recording_url_for(call)
+
+
+def _recording_url_by_pk(recording_id: int | None) -> str | None:
+    return reverse("recordings:media", args=[recording_id]) if recording_id else None
 
 
 def _contact_part(contact: ContactView | None) -> dict[str, Any] | None:
@@ -218,6 +224,12 @@ def _sql() -> dict[str, str]:
         return f'"{model._meta.get_field(name).column}"'
 
     user, wp, leg, contact, call = (table(m) for m in (user_model, Workplace, CallLeg, Contact, Call))
+    recording = table(Recording)
+    first_stored_recording = (
+        f'(SELECT r."id" FROM {recording} r WHERE r.{col(Recording, "call")} = {call}."id" '  # noqa: S608
+        f"AND r.{col(Recording, 'status')} = '{Recording.Status.STORED.value}' "
+        f'ORDER BY r.{col(Recording, "created_at")}, r."id" LIMIT 1) AS rec_id'
+    )
     name_cols = (
         f"u.{col(user_model, 'first_name')} AS u_first, u.{col(user_model, 'last_name')} AS u_last, "
         f"u.{col(user_model, user_model.USERNAME_FIELD)} AS u_login"
@@ -236,13 +248,13 @@ def _sql() -> dict[str, str]:
         ),
         "recent_by_contact": (
             f'SELECT "id", {col(Call, "started_at")}, {col(Call, "direction")}, {col(Call, "status")}, '  # noqa: S608
-            f"{col(Call, 'talk_seconds')}, {col(Call, 'updated_at')} FROM {call} "
+            f"{col(Call, 'talk_seconds')}, {col(Call, 'updated_at')}, {first_stored_recording} FROM {call} "
             f'WHERE {col(Call, "contact")} = %s AND "id" <> %s '
             f'ORDER BY {col(Call, "started_at")} DESC, "id" DESC LIMIT {RECENT_LIMIT}'
         ),
         "recent_by_number": (
             f'SELECT "id", {col(Call, "started_at")}, {col(Call, "direction")}, {col(Call, "status")}, '  # noqa: S608
-            f"{col(Call, 'talk_seconds')}, {col(Call, 'updated_at')} FROM {call} "
+            f"{col(Call, 'talk_seconds')}, {col(Call, 'updated_at')}, {first_stored_recording} FROM {call} "
             f'WHERE {col(Call, "client_number")} = %s AND "id" <> %s '
             f'ORDER BY {col(Call, "started_at")} DESC, "id" DESC LIMIT {RECENT_LIMIT}'
         ),
@@ -296,7 +308,8 @@ def _recent_calls(call: Call) -> list[dict[str, Any]]:
             "status": old.status,
             "talk_seconds": old.talk_seconds,
             "url": reverse("calls:detail", kwargs={"pk": old.pk}),
-            "recording_url": _recording_url(old),
+            # The first stored recording comes with the row (a correlated subquery): no query per call.
+            "recording_url": _recording_url_by_pk(old.rec_id),
         }
         for old in rows
     ]
@@ -327,7 +340,7 @@ def card(
         "recent": _recent_calls(call) if recent and phase != ENDED else [],
         "url": reverse("calls:detail", kwargs={"pk": call.pk}),
         "note_url": reverse("calls_live:note", kwargs={"pk": call.pk}),
-        "recording_url": _recording_url(call),
+        "recording_url": _recording_url(call) if phase == ENDED else None,
     }
 
 

@@ -18,6 +18,7 @@ def home(request: HttpRequest) -> HttpResponse:
         ws_path="/ws/workspace/",
         data_url=reverse("calls_live:active"),
         recent=live.recent_for_user(user_id=int(request.user.pk or 0)),
+        can_listen=request.user.has_perm("calls.listen_recording"),
     )
     return render(
         request,

@@ -372,9 +372,9 @@
         h("span", { className: "badge badge-" + item.status, text: label("status", item.status) }),
         item.talk_seconds ? " " + duration(item.talk_seconds) : ""
       );
-      // RECORDINGS SLOT: a player appears as soon as the recordings feature fills recording_url.
+      // A player for the call's stored recording, for users allowed to listen (the media URL checks again).
       var slot = h("span", { className: "recording-slot", "data-recording-url": item.recording_url || "" });
-      if (item.recording_url) {
+      if (item.recording_url && config.can_listen) {
         slot.appendChild(
           h("audio", { controls: true, preload: "none", src: item.recording_url, "aria-label": S.recording })
         );

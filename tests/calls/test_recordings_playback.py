@@ -325,3 +325,52 @@ def test_download_again_needs_the_change_permission(
     assert response.status_code == 200
     assert "download_again" not in response.content.decode()
     assert RecordingAdmin.actions == ["download_again"]
+
+
+def test_the_screen_pop_card_plays_earlier_calls_recordings(
+    integration: Integration, stored: Recording
+) -> None:
+    from calls import realtime
+
+    earlier = Call.objects.get(pk=stored.call_id)
+    Call.objects.filter(pk=earlier.pk).update(
+        client_number="+79219462761", started_at=timezone.now() - timezone.timedelta(days=1)
+    )
+    unrecorded = Call.objects.create(
+        integration=integration,
+        call_key="no-record",
+        client_number="+79219462761",
+        started_at=timezone.now() - timezone.timedelta(hours=1),
+    )
+    pending = make_recording(integration, "https://records.mtt.ru/b.mp3", call_key="pending-one")
+    Call.objects.filter(pk=pending.call_id).update(
+        client_number="+79219462761", started_at=timezone.now() - timezone.timedelta(hours=2)
+    )
+    now_ringing = Call.objects.create(
+        integration=integration, call_key="ringing", client_number="+79219462761", started_at=timezone.now()
+    )
+
+    card = realtime.card(now_ringing, contact=None, phase="ringing", connected_at=None)
+
+    assert [(c["id"], c["recording_url"]) for c in card["recent"]] == [
+        (unrecorded.pk, None),
+        (pending.call_id, None),  # not stored yet: nothing to play
+        (earlier.pk, f"/recordings/{stored.pk}/"),
+    ]
+    assert card["recording_url"] is None  # a ringing call has no recording
+
+
+def test_the_workspace_page_says_whether_the_user_may_listen(client: Client, operator_user: Any) -> None:
+    import json
+    import re
+
+    def can_listen() -> bool:
+        page = client.get(reverse("home")).content.decode()
+        match = re.search(r'<script id="live-config" type="application/json">(.*?)</script>', page)
+        assert match, "no live-config on the page"
+        return bool(json.loads(match.group(1))["can_listen"])
+
+    client.force_login(operator_user)
+    assert can_listen() is False
+    client.force_login(grant_listen(operator_user))
+    assert can_listen() is True
