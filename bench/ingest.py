@@ -3,7 +3,8 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/mttcrm \\
         .venv/bin/python bench/ingest.py --calls 500 --concurrency 8
 
-It creates `<that name>_bench_ingest` (dropped afterwards), starts Daphne on it in a separate process,
+It creates `<that name>_bench_ingest` (dropped afterwards), starts Daphne on it in a separate process
+(bench/_common.py `bench_stack`: `DEBUG=false`, production settings),
 and POSTs each call's six guide-shaped notifications (incoming answered: the parked leg and the
 employee's leg) from `--concurrency` threads, each call's notifications in order, as MTT would. Every
 answer is timed from before the request leaves to the last byte received. At the end it checks that
@@ -14,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import threading
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _common import bench_url, free_port, percentiles, recreate_database, wait_http  # noqa: E402
+from _common import bench_stack, percentiles  # noqa: E402
 
 
 def main() -> int:
@@ -37,52 +36,19 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        sys.exit("set DATABASE_URL to a PostgreSQL database; the benchmark runs in <that name>_bench_ingest")
-    db_url, db_name, maintenance = bench_url(url, "_bench_ingest")
-    recreate_database(maintenance, db_name)
-    from cryptography.fernet import Fernet
+    with bench_stack(suffix="_bench_ingest", needs_redis=False, keep=args.keep) as stack:
+        from calls.models import Call
+        from integrations.models import ExternalNumber, Integration, NotificationEvent, Workplace
+        from tests.calls import payloads
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-" + Fernet.generate_key().decode(),
-        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "mttcrm.settings",
-    }
-    os.environ.update(env)
-    import django
+        integration = Integration.objects.create(
+            name="bench", client_id="c", client_secret="s", status=Integration.Status.CONNECTED
+        )
+        Workplace.objects.create(integration=integration, sip_id=payloads.WP_INCOMING, name="Оператор")
+        ExternalNumber.objects.create(integration=integration, number=payloads.LINE)
 
-    django.setup()
-    from django.core.management import call_command
-
-    from calls.models import Call
-    from integrations.models import ExternalNumber, Integration, NotificationEvent, Workplace
-    from tests.calls import payloads
-
-    call_command("migrate", verbosity=0)
-    integration = Integration.objects.create(
-        name="bench", client_id="c", client_secret="s", status=Integration.Status.CONNECTED
-    )
-    Workplace.objects.create(integration=integration, sip_id=payloads.WP_INCOMING, name="Оператор")
-    ExternalNumber.objects.create(integration=integration, number=payloads.LINE)
-
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mttcrm.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/healthz")
-        notify_url = base + integration.notify_path
+        web = stack.start_web(1)
+        notify_url = web.url + integration.notify_path
         calls = [
             [
                 json.dumps(b, ensure_ascii=False).encode()
@@ -129,15 +95,8 @@ def main() -> int:
         print(f"calls answered         {answered} of {args.calls}")
         ok = not errors and stored == sent and applied == sent and answered == args.calls
         print("CHECK", "ok" if ok else "FAILED")
+        stack.keep_logs = not ok
         return 0 if ok else 1
-    finally:
-        server.terminate()
-        server.wait(10)
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            recreate_database(maintenance, db_name, drop_only=True)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@
 
 It creates `<that name>_bench_screenpop` (dropped afterwards), N operators each with a workplace and a
 logged-in session (made with Django's SessionStore, passed as the session cookie with an allowed
-Origin), starts Daphne on it in separate processes (`--web-processes`, sharing one listening socket
-through `--fd`), opens one WebSocket per operator on /ws/workspace/ and plays calls at a steady rate,
-each call to one operator:
+Origin), starts Daphne on it in separate processes (bench/_common.py `bench_stack`; `--web-processes`
+sharing one listening socket through `--fd`, or `--balance`), opens one WebSocket per operator on
+/ws/workspace/ and plays calls at a steady rate, each call to one operator:
 
 - `--notifications full` (default): the six notifications of an answered incoming call (the parked
   leg's trying, the operator leg's trying and showing, connected after 1 s, both legs' finished after
@@ -30,11 +30,9 @@ import base64
 import json
 import os
 import random
-import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -45,23 +43,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _common import bench_url, free_port, percentiles, recreate_database, wait_http  # noqa: E402
+from _common import bench_stack, box_busy, cpu_seconds, percentiles  # noqa: E402
 
 MOSCOW = timezone(timedelta(hours=3))
 STAFF_KINDS = ("trying", "showing", "connected", "finished")
-
-
-def box_busy() -> tuple[float, float]:
-    """(busy, total) CPU jiffies of the whole machine so far (Linux /proc/stat)."""
-    values = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- a minimal HTTP/1.1 keep-alive client ---------------------------------------------------------------
@@ -254,17 +239,12 @@ async def floor_probe(layer: Any, group: str, number: str, results: Results) -> 
 
 def setup_database(operators: int) -> tuple[str, list[int], list[str], list[str]]:
     """(notify path, user ids, workplace SIP IDs, session keys) in the bench database."""
-    import django
-
-    django.setup()
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.sessions.backends.db import SessionStore
-    from django.core.management import call_command
 
     from integrations.models import ExternalNumber, Integration, Workplace
     from tests.calls import payloads as p
 
-    call_command("migrate", verbosity=0)
     integration = Integration.objects.create(
         name="bench", client_id="c", client_secret="s", status=Integration.Status.CONNECTED
     )
@@ -408,32 +388,6 @@ async def run(
     return 0 if ok else 1
 
 
-def start_daphnes(
-    count: int, env: dict[str, str], log: Any
-) -> tuple[int, list[subprocess.Popen[bytes]], Any]:
-    """`count` Daphne processes on one port: (port, processes, the shared listening socket or None)."""
-    port = free_port()
-    command = [sys.executable, "-m", "daphne", "--ping-interval", "20"]
-    common: dict[str, Any] = {"cwd": ROOT, "env": env, "stdout": log, "stderr": subprocess.STDOUT}
-    if count == 1:
-        proc = subprocess.Popen(
-            [*command, "-b", "127.0.0.1", "-p", str(port), "mttcrm.asgi:application"], **common
-        )
-        return port, [proc], None
-    # One listening socket inherited by every process (`daphne --fd`): the kernel spreads connections.
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", port))
-    listener.listen(1024)
-    listener.set_inheritable(True)
-    fd = listener.fileno()
-    procs = [
-        subprocess.Popen([*command, "--fd", str(fd), "mttcrm.asgi:application"], pass_fds=(fd,), **common)
-        for _ in range(count)
-    ]
-    return port, procs, listener
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -445,6 +399,12 @@ def main() -> int:
     parser.add_argument("--talk", type=float, default=3.0, help="seconds from connected to finished")
     parser.add_argument("--web-processes", type=int, default=1, help="Daphne processes sharing the port")
     parser.add_argument(
+        "--balance",
+        choices=["shared", "reuseport", "ports"],
+        default="shared",
+        help="how several processes share the port (bench/_common.py)",
+    )
+    parser.add_argument(
         "--split",
         action="store_true",
         help="sockets on their own Daphne process; the notify URL on the --web-processes ones",
@@ -453,69 +413,23 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        sys.exit(
-            "set DATABASE_URL to a PostgreSQL database; the benchmark runs in <that name>_bench_screenpop"
+    # The push crosses processes through channels-redis (REDIS_URL); no worker runs, so background tasks
+    # go to the run's folders, never to a Redis queue.
+    env = {"CELERY_BROKER_URL": "filesystem://"}
+    with bench_stack(suffix="_bench_screenpop", env=env, keep=args.keep) as stack:
+        notify_path, users, sips, sessions = setup_database(args.operators)
+        from django.db import connections
+
+        connections.close_all()
+        ping = ["--ping-interval", "20"]
+        notify = stack.start_web(args.web_processes, balance=args.balance, extra=ping)
+        sockets = stack.start_web(1, extra=ping) if args.split else notify
+        daphnes = [*notify.procs, *(sockets.procs if args.split else [])]
+        code = asyncio.run(
+            run(args, notify.ports[0], sockets.ports[0], notify_path, users, sips, sessions, daphnes)
         )
-    if not os.environ.get("REDIS_URL"):
-        sys.exit("set REDIS_URL: the push crosses processes through channels-redis")
-    db_url, db_name, maintenance = bench_url(url, "_bench_screenpop")
-    recreate_database(maintenance, db_name)
-    from cryptography.fernet import Fernet
-
-    var_dir = Path(tempfile.mkdtemp(prefix="mttcrm-bench-"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-" + Fernet.generate_key().decode(),
-        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "mttcrm.settings",
-        "VAR_DIR": str(var_dir),
-        "CELERY_BROKER_URL": "filesystem://",
-    }
-    os.environ.update(env)
-    daphnes: list[subprocess.Popen[bytes]] = []
-    listeners: list[Any] = []
-    with (var_dir / "daphne.log").open("wb") as log:
-        try:
-            notify_path, users, sips, sessions = setup_database(args.operators)
-            from django.db import connections
-
-            connections.close_all()
-            notify_port, procs, listener = start_daphnes(args.web_processes, env, log)
-            daphnes += procs
-            listeners.append(listener)
-            ws_port = notify_port
-            if args.split:
-                ws_port, procs, listener = start_daphnes(1, env, log)
-                daphnes += procs
-                listeners.append(listener)
-            for port in {notify_port, ws_port}:
-                wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60.0)
-            code = asyncio.run(run(args, notify_port, ws_port, notify_path, users, sips, sessions, daphnes))
-            if code:
-                print(f"server log: {var_dir / 'daphne.log'}")
-            return code
-        finally:
-            for proc in daphnes:
-                proc.terminate()
-            for proc in daphnes:
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-            for listener in listeners:
-                if listener is not None:
-                    listener.close()
-            from django.db import connections
-
-            connections.close_all()
-            if not args.keep:
-                recreate_database(maintenance, db_name, drop_only=True)
+        stack.keep_logs = code != 0
+        return code
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from integrations.models import ExternalNumber
@@ -20,12 +22,24 @@ PERIODS = [
 ]
 
 
+# The days a filter may name: a local day near year 1 or 9999 overflows when turned into UTC bounds.
+DAY_VALIDATORS = [MinValueValidator(date(1970, 1, 1)), MaxValueValidator(date(2100, 12, 31))]
+
+
 class CallFilterForm(forms.Form):
     period = forms.ChoiceField(label=_("Period"), choices=PERIODS, required=False)
     date_from = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("From"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=DAY_VALIDATORS,
     )
-    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(
+        label=_("To"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=DAY_VALIDATORS,
+    )
     direction = forms.ChoiceField(
         label=_("Direction"),
         choices=[("", _("Any direction"))] + [c for c in Direction.choices if c[0] != Direction.UNKNOWN],

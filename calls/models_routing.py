@@ -251,6 +251,13 @@ class CallbackTask(models.Model):
                 condition=Q(closed_at__isnull=True),
                 name="callback_open_assignee_idx",
             ),
+            # The reports' callbacks closed in a period, per operator.
+            models.Index(
+                fields=["closed_at"],
+                include=["closed_by", "first_missed_at"],
+                condition=Q(closed_at__isnull=False),
+                name="callback_closed_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -309,7 +309,7 @@ def _recent_calls(call: Call) -> list[dict[str, Any]]:
             "talk_seconds": old.talk_seconds,
             "url": reverse("calls:detail", kwargs={"pk": old.pk}),
             # The first stored recording comes with the row (a correlated subquery): no query per call.
-            "recording_url": _recording_url_by_pk(old.rec_id),
+            "recording_url": _recording_url_by_pk(getattr(old, "rec_id", None)),
         }
         for old in rows
     ]
@@ -412,7 +412,10 @@ def push_prepared(applied: AppliedNotification) -> None:
     with _PREPARED_LOCK:
         messages = _PREPARED.pop(applied, None)
     if messages:
-        send(messages)
+        # When the notification arrived: the page acknowledges a shown card and the socket's consumer
+        # times it from here (mttcrm_screen_pop_latency_seconds). Not forwarded to the browser.
+        received_at = applied.event.received_at.timestamp()
+        send([(group, {**message, "received_at": received_at}) for group, message in messages])
 
 
 # --- sending ------------------------------------------------------------------------------------------

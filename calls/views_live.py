@@ -113,7 +113,8 @@ def call_note(request: HttpRequest, pk: int) -> JsonResponse:
     call = Call.objects.filter(pk=pk).first()
     if call is None or not live.user_may_see_call(request.user, call):
         return JsonResponse({"ok": False, "error": _("No such call.")}, status=404)
-    text = request.POST.get("text", "").strip()
+    # NUL cannot be stored in PostgreSQL's text (a DataError): dropped, as nobody types it.
+    text = request.POST.get("text", "").replace("\x00", "").strip()
     if not text:
         return JsonResponse({"ok": False, "error": _("The note is empty.")}, status=400)
     if len(text) > NOTE_MAX_LENGTH:

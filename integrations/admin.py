@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -14,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .models import ExternalNumber, Integration, MttRequestLog, NotificationEvent, Terminal, Workplace
 from .mtt.errors import MttError
-from .services import integration_oauth_start, integration_sync_directory
+from .services import integration_oauth_start, integration_rotate_notify_token, integration_sync_directory
 from .views import OAUTH_SESSION_KEY
 
 
@@ -65,8 +67,10 @@ class IntegrationAdmin(admin.ModelAdmin):
     list_display = ["name", "status", "access_expiry", "last_sync_at", "last_notification_at", "has_error"]
     list_filter = ["status"]
     search_fields = ["name", "client_id"]
+    actions = ["rotate_notify_url"]
     readonly_fields = [
         "redirect_uri",
+        "previous_redirect_uri",
         "status",
         "access_expiry",
         "refresh_expiry",
@@ -84,6 +88,7 @@ class IntegrationAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "redirect_uri",
+                    "previous_redirect_uri",
                     "status",
                     "actions_panel",
                     "access_expiry",
@@ -103,15 +108,45 @@ class IntegrationAdmin(admin.ModelAdmin):
             return [(None, {"fields": ["name", "client_id", "client_secret", "oauth_url", "api_url"]})]
         return super().get_fieldsets(request, obj)
 
+    class Media:
+        # The Copy button and select-on-click (no inline handlers: Content-Security-Policy).
+        js = ["js/admin_integration.js"]
+
     @admin.display(description=_("Redirect URI (paste into the MTT portal)"))
     def redirect_uri(self, obj: Integration) -> str:
         return format_html(
-            '<input type="text" readonly value="{}" size="90" onclick="this.select()" '
-            'id="redirect-uri"> <button type="button" class="button" '
-            "onclick=\"navigator.clipboard.writeText(document.getElementById('redirect-uri').value)\">{}</button>",
+            '<input type="text" readonly value="{}" size="90" id="redirect-uri" data-select-on-click> '
+            '<button type="button" class="button" data-copy-from="redirect-uri">{}</button>',
             obj.notify_url,
             _("Copy"),
         )
+
+    @admin.display(description=_("previous Redirect URI"))
+    def previous_redirect_uri(self, obj: Integration) -> str:
+        expires = obj.previous_notify_token_expires_at
+        if not obj.previous_notify_token or expires is None or expires <= timezone.now():
+            return "—"
+        return _(
+            "still accepted until %(time)s: paste the new Redirect URI into the MTT portal before then"
+        ) % {"time": timezone.localtime(expires).strftime("%Y-%m-%d %H:%M")}
+
+    @admin.action(description=_("Rotate the notify URL (Redirect URI)"), permissions=["change"])
+    def rotate_notify_url(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:
+        grace = timedelta(hours=settings.NOTIFY_TOKEN_GRACE_HOURS)
+        for pk in queryset.values_list("pk", flat=True):
+            rotation = integration_rotate_notify_token(integration_id=pk, grace=grace)
+            if rotation.previous_valid_until:
+                until = timezone.localtime(rotation.previous_valid_until).strftime("%Y-%m-%d %H:%M")
+                text = _(
+                    "%(integration)s: the new Redirect URI is %(url)s — paste it into the MTT portal "
+                    "(Open API → My integrations). The old one is accepted until %(until)s."
+                ) % {"integration": rotation.integration, "url": rotation.new_url, "until": until}
+            else:
+                text = _(
+                    "%(integration)s: the new Redirect URI is %(url)s — paste it into the MTT portal "
+                    "(Open API → My integrations). The old one is refused from now on."
+                ) % {"integration": rotation.integration, "url": rotation.new_url}
+            messages.success(request, text)
 
     @admin.display(description=_("access token expires"))
     def access_expiry(self, obj: Integration) -> str:

@@ -20,6 +20,10 @@ DEMO_INTEGRATION = "Sandbox"
 OPERATORS_GROUP = "Операторы"
 # What the demo operators may do beyond the pages every logged-in user sees.
 OPERATOR_PERMISSIONS = ["listen_recording"]
+# Supervisors: the call reports (operators do not see them).
+REPORTS_GROUP = "Руководители"
+SUPERVISOR_PERMISSIONS = ["view_reports"]
+SUPERVISORS = ["admin"]
 # (username, password, first name, last name, staff); operators are linked to the sandbox's
 # workplaces in this order (sorted by SIP ID).
 DEMO_USERS = [
@@ -52,6 +56,12 @@ def _ensure_users() -> list[str]:
     )
     for user in user_model.objects.filter(username__in=[u for u, *_r, staff in DEMO_USERS if not staff]):
         user.groups.add(operators)
+    supervisors, _ = Group.objects.get_or_create(name=REPORTS_GROUP)
+    supervisors.permissions.add(
+        *Permission.objects.filter(content_type__app_label="calls", codename__in=SUPERVISOR_PERMISSIONS)
+    )
+    for user in user_model.objects.filter(username__in=SUPERVISORS):
+        user.groups.add(supervisors)
     return created
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+
+from mttcrm import metrics
 
 from .models import Integration, NotificationEvent
 from .mtt.notifications import DIRECTORY_EVENT_TYPES, VPBX_EVENTS, Envelope
@@ -19,6 +23,19 @@ logger = logging.getLogger(__name__)
 Applier = Callable[[NotificationEvent], str]
 LAST_SEEN_RESOLUTION = timedelta(seconds=1)
 APPLIERS: dict[str, Applier] = {}
+# When the notification really arrived, if not now: the spool replays notifications received while
+# the database was down (integrations/spool.py), through the notify view, with their own time.
+_RECEIVED_AT: ContextVar[datetime | None] = ContextVar("mtt_notification_received_at", default=None)
+
+
+@contextmanager
+def receiving_at(when: datetime) -> Iterator[None]:
+    """Notifications stored inside this block count as received at ``when`` (routing deadlines, order)."""
+    token = _RECEIVED_AT.set(when)
+    try:
+        yield
+    finally:
+        _RECEIVED_AT.reset(token)
 
 
 def register_applier(event: str, applier: Applier) -> None:
@@ -28,7 +45,7 @@ def register_applier(event: str, applier: Applier) -> None:
 def notification_receive(*, integration: Integration, envelope: Envelope) -> tuple[NotificationEvent, bool]:
     """Store a notification once (by fingerprint). Returns (row, created)."""
     fp = envelope.fingerprint
-    now = timezone.now()
+    now = _RECEIVED_AT.get() or timezone.now()
     row = NotificationEvent(
         integration=integration, event=envelope.event, body=envelope.body, fingerprint=fp, received_at=now
     )
@@ -85,6 +102,7 @@ def notification_apply(*, event_id: int, event: NotificationEvent | None = None)
             status = applier(event)
         except Exception as exc:
             logger.exception("Notification %s: applying failed", event.pk)
+            metrics.notification_apply_failed()
             NotificationEvent.objects.filter(pk=event_id).update(
                 attempts=F("attempts") + 1, error=f"{type(exc).__name__}: {exc}"[:2000]
             )
@@ -92,6 +110,7 @@ def notification_apply(*, event_id: int, event: NotificationEvent | None = None)
     NotificationEvent.objects.filter(pk=event_id).update(
         status=status, applied_at=timezone.now(), error="", attempts=F("attempts") + 1
     )
+    metrics.notification_applied(status)
     return status
 
 

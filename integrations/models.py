@@ -12,9 +12,13 @@ from django.utils.translation import gettext_lazy as _
 from .fields import EncryptedTextField
 
 
-def _new_notify_token() -> str:
+def new_notify_token() -> str:
     # 32 random bytes = 256 bits: the notify URL is the only secret protecting notifications.
     return secrets.token_urlsafe(32)
+
+
+# The name the initial migration refers to.
+_new_notify_token = new_notify_token
 
 
 def _default_oauth_url() -> str:
@@ -51,6 +55,14 @@ class Integration(models.Model):
     notify_token = models.CharField(
         _("notify token"), max_length=64, unique=True, default=_new_notify_token, editable=False
     )
+    # After a rotation the old notify URL keeps working until the expiry (the grace period), time to
+    # paste the new URL into the MTT portal; then it is refused like an unknown token and cleared.
+    previous_notify_token = models.CharField(
+        _("previous notify token"), max_length=64, blank=True, default="", db_index=True, editable=False
+    )
+    previous_notify_token_expires_at = models.DateTimeField(
+        _("previous notify URL valid until"), null=True, blank=True, editable=False
+    )
 
     last_sync_at = models.DateTimeField(_("last sync"), null=True, blank=True)
     sync_requested_at = models.DateTimeField(_("sync requested"), null=True, blank=True)
@@ -77,6 +89,14 @@ class Integration(models.Model):
     def notify_url(self) -> str:
         """The Redirect URI to paste into the MTT portal: OAuth callback and notifications."""
         return settings.SITE_URL + self.notify_path
+
+    @property
+    def previous_notify_url(self) -> str:
+        if not self.previous_notify_token:
+            return ""
+        return settings.SITE_URL + reverse(
+            "integrations:notify", kwargs={"token": self.previous_notify_token}
+        )
 
     def access_token_valid(self, *, margin_seconds: int = 0, now: datetime | None = None) -> bool:
         if not self.access_token or self.access_token_expires_at is None:

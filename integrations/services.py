@@ -6,14 +6,14 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import ExternalNumber, Integration, Terminal, Workplace
+from .models import ExternalNumber, Integration, Terminal, Workplace, new_notify_token
 from .mtt import oauth
 from .mtt.errors import MttError, MttReconnectRequired
 
@@ -295,3 +295,66 @@ def integration_request_sync(*, integration_id: int) -> bool:
         )
         return True
     return False
+
+
+@dataclass(frozen=True)
+class NotifyTokenRotation:
+    integration: Integration
+    new_url: str
+    previous_url: str
+    previous_valid_until: datetime | None
+
+
+def integration_rotate_notify_token(
+    *, integration_id: int, grace: timedelta, now: datetime | None = None
+) -> NotifyTokenRotation:
+    """Give the integration a new notify URL (MTT's Redirect URI); the current one stays valid for
+    ``grace`` (zero: refused at once), time to paste the new one into the MTT portal.
+
+    The row is locked: two rotations at once run one after the other, the second one keeping the URL
+    the first one made as its previous, so every URL printed to an admin works at least until its grace
+    ends. Tokens and the OAuth connection are untouched: the refresh grant carries no redirect URI.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        integration = Integration.objects.select_for_update().get(pk=integration_id)
+        previous_url = integration.notify_url
+        if grace > timedelta(0):
+            integration.previous_notify_token = integration.notify_token
+            integration.previous_notify_token_expires_at = now + grace
+        else:
+            integration.previous_notify_token = ""
+            integration.previous_notify_token_expires_at = None
+        integration.notify_token = new_notify_token()
+        integration.save(
+            update_fields=[
+                "notify_token",
+                "previous_notify_token",
+                "previous_notify_token_expires_at",
+                "updated_at",
+            ]
+        )
+    # Neither token in the log: the URLs are the credential.
+    logger.info(
+        "Integration %s: notify URL rotated; the previous one is accepted until %s",
+        integration.pk,
+        integration.previous_notify_token_expires_at or "now (no grace)",
+    )
+    return NotifyTokenRotation(
+        integration=integration,
+        new_url=integration.notify_url,
+        previous_url=previous_url,
+        previous_valid_until=integration.previous_notify_token_expires_at,
+    )
+
+
+def integration_expire_notify_tokens(*, now: datetime | None = None) -> int:
+    """Forget previous notify tokens whose grace period is over (they are refused already)."""
+    now = now or timezone.now()
+    return (
+        Integration.objects.exclude(previous_notify_token="")
+        .filter(
+            Q(previous_notify_token_expires_at__isnull=True) | Q(previous_notify_token_expires_at__lte=now)
+        )
+        .update(previous_notify_token="", previous_notify_token_expires_at=None)
+    )

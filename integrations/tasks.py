@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 
 from .models import Integration
@@ -58,7 +60,11 @@ def refresh_tokens() -> int:
     return refreshed
 
 
-@shared_task(name="integrations.tasks.apply_notification", acks_late=True, max_retries=5)
+# Idempotent (only a pending row is applied; the CallEvent is unique per notification): acknowledged
+# after it ran, and delivered again when its worker died mid-way (SIGKILL, OOM).
+@shared_task(
+    name="integrations.tasks.apply_notification", acks_late=True, reject_on_worker_lost=True, max_retries=5
+)
 def apply_notification(event_id: int) -> str:
     from .inbox import notification_apply
 
@@ -76,3 +82,28 @@ def sweep_inbox() -> int:
     for pk in ids:
         apply_notification.delay(pk)
     return len(ids)
+
+
+@shared_task(name="integrations.tasks.expire_notify_tokens")
+def expire_notify_tokens() -> int:
+    """Beat: clear previous notify tokens whose grace period is over (refused already on arrival)."""
+    from .services import integration_expire_notify_tokens
+
+    return integration_expire_notify_tokens()
+
+
+@shared_task(name="integrations.tasks.spool_replay", acks_late=True, reject_on_worker_lost=True)
+def spool_replay() -> str:
+    """Beat and worker start: store the notifications spooled while the database was down."""
+    from .spool import spool_replay as replay
+
+    return str(replay())
+
+
+@worker_ready.connect
+def _replay_spool_when_a_worker_starts(sender: Any = None, **kwargs: Any) -> None:
+    # A worker (re)started after an outage finds what the web process spooled meanwhile.
+    try:
+        spool_replay.delay()
+    except Exception:
+        logger.warning("Could not queue the spool replay at worker start", exc_info=True)

@@ -11,18 +11,24 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from mttcrm import metrics
+from mttcrm.clientip import client_ip
+
+from .access import notify_source_allowed
 from .inbox import notification_apply, notification_receive
 from .models import Integration
 from .mtt.errors import MttError
 from .mtt.notifications import NotificationError, parse_body
+from .selectors import integration_for_notify_token
 from .services import integration_oauth_complete
+from .spool import spool_when_database_down
 
 logger = logging.getLogger(__name__)
 
@@ -31,15 +37,34 @@ OAUTH_SESSION_KEY = "mtt_oauth"
 
 @csrf_exempt  # MTT cannot send a CSRF token; the unguessable URL is the credential.
 @require_http_methods(["GET", "POST"])
+@spool_when_database_down  # the database down: notifications go to the local spool (integrations/spool.py)
 def notify(request: HttpRequest, token: str) -> HttpResponse:
-    integration = get_object_or_404(Integration, notify_token=token)
+    # Notifications come from MTT's servers (NOTIFY_ALLOWED_NETWORKS); the OAuth callback (GET) comes
+    # from the admin's browser, wherever it is. Checked first: a refused sender learns nothing of tokens.
+    if request.method == "POST" and not notify_source_allowed(request):
+        logger.warning(
+            "Notify URL: POST from %s refused (not in NOTIFY_ALLOWED_NETWORKS)", client_ip(request) or "?"
+        )
+        metrics.notification_rejected("forbidden")
+        return JsonResponse({"ok": False, "error": "forbidden"}, status=403)
+    integration = integration_for_notify_token(token=token, now=timezone.now())
+    if integration is None:
+        metrics.notification_rejected("unknown_token")
+        raise Http404
     if request.method == "POST":
         return _receive_notification(request, integration)
     return _oauth_callback(request, integration)
 
 
 def _bad(integration: Integration, status: int, reason: str) -> JsonResponse:
-    logger.warning("Integration %s: notification refused (%s): %s", integration.pk, status, reason)
+    metrics.notification_rejected(metrics.rejection_reason(status))
+    logger.warning(
+        "Integration %s: notification refused (%s): %s",
+        integration.pk,
+        status,
+        reason,
+        extra={"integration_id": integration.pk, "status": status},
+    )
     return JsonResponse({"ok": False, "error": reason}, status=status)
 
 
@@ -48,7 +73,8 @@ def _receive_notification(request: HttpRequest, integration: Integration) -> Htt
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        declared = 0
+        # Django's request.body would raise on it too (a 500): no body can be read.
+        return _bad(integration, 400, "Content-Length is not a number")
     if declared > limit:
         return _bad(integration, 413, f"body larger than {limit} bytes")
     try:
@@ -62,6 +88,7 @@ def _receive_notification(request: HttpRequest, integration: Integration) -> Htt
     except NotificationError as exc:
         return _bad(integration, 400, str(exc))
     event, created = notification_receive(integration=integration, envelope=envelope)
+    metrics.notification_received(duplicate=not created)
     if created:
         # Applied right after the row is committed; a failure here is retried by the inbox sweep,
         # it never turns the acknowledgement into an error.

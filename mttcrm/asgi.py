@@ -12,11 +12,16 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from mttcrm.logs import AccessLogMiddleware, mask_daphne_access_log  # noqa: E402
 from mttcrm.routing import websocket_urlpatterns  # noqa: E402
+
+# Our access log (through logging: LOG_FORMAT, the notify URL's token masked) replaces Daphne's, which
+# prints raw paths to stdout: run Daphne with -v 0. Daphne's is masked as well, should it be on.
+mask_daphne_access_log()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": AccessLogMiddleware(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

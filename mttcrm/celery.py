@@ -4,11 +4,15 @@ import os
 
 from celery import Celery
 
+from mttcrm.logs import connect_celery
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mttcrm.settings")
 
 app = Celery("mttcrm")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Workers and beat log through Django's LOGGING (LOG_FORMAT, secrets masked), tasks tagged in JSON lines.
+connect_celery()
 
 
 def _ensure_filesystem_broker_dirs() -> None:

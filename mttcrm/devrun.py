@@ -25,10 +25,18 @@ def main() -> int:
     sandbox_port = str(settings.SANDBOX_PORT)
     Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    # Web and worker count into one directory, added up by /metrics; a new run starts from zero.
+    from mttcrm.metrics import clear_multiprocess_dir
+
+    metrics_dir = settings.PROMETHEUS_MULTIPROC_DIR or str(Path(settings.VAR_DIR) / "metrics")
+    Path(metrics_dir).mkdir(parents=True, exist_ok=True)
+    clear_multiprocess_dir(metrics_dir)
+    env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
 
     commands = {
         "sandbox": [py, "manage.py", "mtt_sandbox", "--port", sandbox_port],
-        "web": [py, "-m", "daphne", "-b", "127.0.0.1", "-p", port, "mttcrm.asgi:application"],
+        # -v 0: Daphne's access log prints raw paths (the notify URL's token); ours (mttcrm.access) masks.
+        "web": [py, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", port, "mttcrm.asgi:application"],
         "worker": [
             py,
             "-m",

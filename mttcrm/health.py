@@ -13,12 +13,17 @@ from channels.layers import get_channel_layer
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
+from .dbdown import database_gate, handles_database_errors
+
 logger = logging.getLogger(__name__)
 
 CHECK_TIMEOUT = 3.0
 
 
 def _check_database() -> None:
+    # Fails at once while the database is known down, and waits at most 2 s for a pooled connection:
+    # this runs on the thread that serves every synchronous view of the process.
+    database_gate()
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         cursor.fetchone()
@@ -53,6 +58,7 @@ async def _timed(name: str, check: Callable[[], Any]) -> dict[str, Any]:
     return {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1)}
 
 
+@handles_database_errors
 async def healthz(request: HttpRequest) -> JsonResponse:
     results = {
         "database": await _timed("database", sync_to_async(_check_database, thread_sensitive=True)),
@@ -60,4 +66,10 @@ async def healthz(request: HttpRequest) -> JsonResponse:
         "broker": await _timed("broker", sync_to_async(_check_broker, thread_sensitive=False)),
     }
     ok = all(r["ok"] for r in results.values())
-    return JsonResponse({"ok": ok, "checks": results}, status=200 if ok else 503)
+    from integrations.spool import spool_usage
+
+    # Notifications received while the database was down and not stored yet (information only).
+    spooled = (await sync_to_async(spool_usage, thread_sensitive=False)()).files
+    return JsonResponse(
+        {"ok": ok, "checks": results, "spooled_notifications": spooled}, status=200 if ok else 503
+    )

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -48,11 +50,15 @@ INSTALLED_APPS = [
     "contacts",
     "calls",
     "sandbox",
+    "monitoring",
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before the session: a database outage anywhere further in becomes a translated 503 page.
+    "mttcrm.dbdown.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "mttcrm.middleware.DefaultLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -60,6 +66,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last: turns django-axes' lockout into our login page with the reason (mttcrm/security.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mttcrm.urls"
@@ -78,6 +87,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "calls.context_processors.callbacks",
+                "monitoring.context_processors.health_badge",
             ],
         },
     },
@@ -97,6 +107,9 @@ else:
     # (Django 5.1+), DB_POOL_MAX_SIZE connections at most; 0 turns it off (a connection per request).
     _pool_max = env.int("DB_POOL_MAX_SIZE", default=10)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # The pool checks a connection before handing it out: after a PostgreSQL restart its old
+    # connections are dead, and without the check each would fail one request (mttcrm/dbdown.py).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = _pool_max > 0
     if _pool_max > 0:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
@@ -105,6 +118,11 @@ else:
         }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: it refuses a locked-out username+address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -147,7 +165,14 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000)},
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s socket timeout by default, as long as channels-redis's
+                # blocking BZPOPMIN waits (5 s): on a busy event loop the read times out, the consumer
+                # dies and the operator's socket closes with 1011 (channels_redis#422; seen under
+                # bench/load.py). A longer timeout keeps the wait; a dead Redis still fails in 15 s.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000),
+            },
         }
     }
 else:
@@ -167,7 +192,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.05,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A task taken by a worker that then died (SIGKILL, OOM) is delivered again after this long. It
+    # must exceed the longest retry countdown (recording downloads: 30 min), or a task waiting for its
+    # retry would be delivered twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    }
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -189,9 +219,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.tasks.sweep_inbox",
         "schedule": env.float("INBOX_SWEEP_EVERY_SECONDS", default=30.0),
     },
+    "mtt-replay-spool": {
+        "task": "integrations.tasks.spool_replay",
+        "schedule": env.float("NOTIFY_SPOOL_REPLAY_EVERY_SECONDS", default=30.0),
+    },
     "mtt-sync-directory": {
         "task": "integrations.tasks.sync_all",
         "schedule": env.float("MTT_SYNC_EVERY_SECONDS", default=3600.0),
+    },
+    # Old notify URLs past their grace period are refused on arrival; this forgets them.
+    "mtt-expire-notify-tokens": {
+        "task": "integrations.tasks.expire_notify_tokens",
+        "schedule": 3600.0,
     },
 }
 
@@ -217,6 +256,17 @@ INBOX_SWEEP_AFTER_SECONDS = env.float("INBOX_SWEEP_AFTER_SECONDS", default=10.0)
 INBOX_MAX_ATTEMPTS = env.int("INBOX_MAX_ATTEMPTS", default=10)
 # Largest notification body accepted on the notify URL.
 MTT_NOTIFY_MAX_BYTES = env.int("MTT_NOTIFY_MAX_BYTES", default=256 * 1024)
+# Database down: the notify URL writes notifications here and answers 200; the replay (beat, worker
+# start, `mtt spool-replay`, the web process when the database answers again) stores them later.
+# Past either cap it answers 503 (integrations/spool.py). Web and worker must share the folder.
+NOTIFY_SPOOL_DIR = Path(env.str("NOTIFY_SPOOL_DIR", default=str(VAR_DIR / "spool")))
+NOTIFY_SPOOL_MAX_FILES = env.int("NOTIFY_SPOOL_MAX_FILES", default=50_000)
+NOTIFY_SPOOL_MAX_BYTES = env.int("NOTIFY_SPOOL_MAX_BYTES", default=256 * 1024 * 1024)
+# `mtt rotate-notify-token` / the admin action: the old notify URL keeps working this many hours,
+# time to paste the new one into the MTT portal; after that it is refused like an unknown token.
+NOTIFY_TOKEN_GRACE_HOURS = env.float("NOTIFY_TOKEN_GRACE_HOURS", default=24.0)
+# Networks (CIDRs, comma-separated) allowed to POST notifications; empty allows every address.
+NOTIFY_ALLOWED_NETWORKS: list[str] = env.list("NOTIFY_ALLOWED_NETWORKS", default=[])
 
 # The local MTT stand-in (sandbox/): where make run starts it, and the demo client it knows.
 SANDBOX_PORT = env.int("SANDBOX_PORT", default=8001)
@@ -327,21 +377,116 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="mttcrm@localhost")
 ADMINS = [tuple(a.split(":", 1)) for a in env.list("ADMINS", default=[]) if ":" in a]
 
+# --- Integration health (monitoring/) ----------------------------------------------------------
+# Beat evaluates every integration this often: warning episodes, one mail each to ADMINS (or, when
+# ADMINS is empty, to the active superusers with an e-mail address). README "Integration health".
+HEALTH_CHECK_EVERY_SECONDS = env.float("HEALTH_CHECK_EVERY_SECONDS", default=300.0)
+# Warn when no notification arrived for this many hours of business hours; 0 turns it off.
+HEALTH_SILENCE_HOURS = env.float("HEALTH_SILENCE_HOURS", default=2.0)
+# When notifications are expected (TIME_ZONE): "09:00-18:00", "mon-fri 09:00-18:00", "mon-fri";
+# empty: always. Only these hours count towards HEALTH_SILENCE_HOURS (monitoring/hours.py).
+HEALTH_BUSINESS_HOURS = env.str("HEALTH_BUSINESS_HOURS", default="")
+# Warn when a notification has waited longer than this many minutes to be applied; 0 turns it off.
+HEALTH_INBOX_BACKLOG_MINUTES = env.float("HEALTH_INBOX_BACKLOG_MINUTES", default=10.0)
+# Warn when at least this many recordings failed (or were refused) in the last 24 h; 0 turns it off.
+HEALTH_RECORDINGS_FAILED = env.int("HEALTH_RECORDINGS_FAILED", default=3)
+CELERY_BEAT_SCHEDULE["integration-health"] = {
+    "task": "monitoring.tasks.check_health",
+    "schedule": HEALTH_CHECK_EVERY_SECONDS,
+}
+
 # --- Security (production) ---------------------------------------------------------------------
+# `manage.py check --deploy` passes with no warning once the HTTPS settings below are set (README,
+# "Production settings"); tests/mttcrm/test_deploy_check.py runs it.
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+# Our scripts take the CSRF token from the page's form ({% csrf_token %}), never from the cookie.
+CSRF_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# The container health check asks over plain http from inside: never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 )
+# Addresses (CIDRs, comma-separated) of the reverse proxies in front of the app: only from them is
+# X-Forwarded-For believed (the right-most address not in this list is the client). Used by the
+# notify URL's allow-list and by the login throttling. Empty: the peer's own address (REMOTE_ADDR).
+TRUSTED_PROXIES: list[str] = env.list("TRUSTED_PROXIES", default=[])
+
+# Content-Security-Policy (django-csp): nothing inline, everything from this host. The screen pop's
+# WebSocket goes to the same host ('self' covers ws/wss in current browsers; SITE_URL's for the rest).
+_site = urlsplit(SITE_URL)
+_ws_origin = f"{'wss' if _site.scheme == 'https' else 'ws'}://{_site.netloc}"
+_csp_policy = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF, _ws_origin],
+        "media-src": [SELF],
+        "object-src": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+    }
+}
+# CSP_REPORT_ONLY=true: browsers report violations (console) but block nothing, to try a change.
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp_policy
+else:
+    CONTENT_SECURITY_POLICY = _csp_policy
+
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords for one username from one
+# address, that pair is refused for LOGIN_LOCKOUT_MINUTES, even with the right password. Attempts live
+# in the database, so every web process sees them. The address honours TRUSTED_PROXIES.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15.0))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() <= 0:
+    # axes reads a zero cool-off as "locked until an admin unlocks": never by accident.
+    raise ValueError("LOGIN_FAILURE_LIMIT and LOGIN_LOCKOUT_MINUTES must be positive")
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "mttcrm.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "mttcrm.security.lockout_response"
+# Failed attempts are logged by axes at WARNING; successful logins need no row each.
+AXES_DISABLE_ACCESS_LOG = True
+
+# --- Metrics and logs --------------------------------------------------------------------------
+# GET /metrics (Prometheus) answers a request with "Authorization: Bearer <METRICS_TOKEN>" or from a
+# logged-in staff user; empty turns the endpoint off (404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# prometheus_client's multiprocess mode: every process (web, worker) writes its counters here and a
+# scrape adds them up. make run and compose set it; empty counts per process only (mttcrm/metrics.py).
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# "text" (one plain line) or "json" (one JSON object per line: time, level, logger, message, extra
+# fields). Both mask the notify URL's token and token-like values (mttcrm/logs.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text").strip().lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ValueError(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"()": "mttcrm.logs.TextFormatter"},
+        "json": {"()": "mttcrm.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from . import health, views
+from . import health, views, views_metrics
 
 admin.site.site_header = "mttcrm"
 admin.site.site_title = "mttcrm"
@@ -12,6 +12,8 @@ admin.site.site_title = "mttcrm"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
+    path("ping", views.ping, name="ping"),
+    path("metrics", views_metrics.metrics, name="metrics"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
@@ -21,6 +23,7 @@ urlpatterns = [
     path("calls/", include("calls.urls")),
     path("contacts/", include("contacts.urls")),
     path("recordings/", include("calls.urls_recordings")),
+    path("reports/", include("calls.reports.urls")),
 ]
 
 if settings.DEBUG:

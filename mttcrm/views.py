@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_safe
 
 from calls import live, realtime
 from calls.views_live import live_page_config
@@ -29,3 +30,13 @@ def home(request: HttpRequest) -> HttpResponse:
             "is_supervisor": realtime.user_is_supervisor(request.user),
         },
     )
+
+
+@require_safe
+def ping(request: HttpRequest) -> HttpResponse:
+    """GET /ping: "ok", touching neither the database, nor Redis, nor the session.
+
+    Says only that this process serves requests through the whole middleware stack (/healthz checks the
+    services). Unauthenticated and harmless; bench/load.py compares the notify URL's throughput with it.
+    """
+    return HttpResponse("ok", content_type="text/plain")

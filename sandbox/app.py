@@ -23,7 +23,7 @@ from .control import ControlEndpoints
 from .oauth import OAuthEndpoints
 from .scenarios import ScenarioRunner
 from .state import API_PATHS, SandboxState
-from .web import apply_fault, error_response
+from .web import error_response, play_fault, trickle
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -106,10 +106,17 @@ class SandboxApp:
         # Every request is logged, the faulted ones too (tests count the attempts).
         with self.state.lock:
             self.state.record_downloads.append(request.path)
-        # Faults injected for this exact path (POST /_sandbox/faults): a delay, an error, or both.
-        faulted = apply_fault(self.state, request.path)
+        # Faults injected for this path (POST /_sandbox/faults): a delay, an error, a slow body.
+        faulted, fault = play_fault(self.state, request.path)
         if faulted is not None:
             return faulted
+        if fault is not None and fault.rate and request.method == "GET":
+            data = RECORDING.read_bytes()
+            slow = Response(
+                trickle(data, fault.rate, self.state.stopping), mimetype="audio/mpeg", direct_passthrough=True
+            )
+            slow.headers["Content-Length"] = str(len(data))
+            return slow
         # conditional=True answers Range and If-None-Match requests, as a real file server does.
         response = send_file(
             RECORDING, request.environ, mimetype="audio/mpeg", conditional=True, max_age=3600

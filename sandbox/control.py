@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -93,28 +94,49 @@ class ControlEndpoints:
 
     def faults_get(self, request: Request) -> Response:
         with self.state.lock:
-            return json_response({"faults": [f.as_dict() for f in self.state.faults]})
+            now = time.monotonic()
+            return json_response({"faults": [f.as_dict() for f in self.state.faults if not f.expired(now)]})
 
     def faults_post(self, request: Request) -> Response:
+        """Add a fault: ``path``, ``status``, ``delay`` (s), ``count`` (requests) or ``seconds`` (a
+        period: every matching request until it ends), ``retry_after`` (the header of a 429/503),
+        ``rate`` (bytes per second: a recording sent slowly)."""
         data = _body(request)
         path = data.get("path", "*")
         status = data.get("status")
-        count = data.get("count", 1)
+        seconds = data.get("seconds")
+        count = data.get("count", None if seconds is not None else 1)
         delay = data.get("delay", 0)
+        retry_after = data.get("retry_after")
+        rate = data.get("rate")
         if not isinstance(path, str) or not (path == "*" or path.startswith("/")):
             raise ControlError('path must be "*" or start with "/"')
         if status is not None and (
             isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
         ):
             raise ControlError("status must be an HTTP error status 400-599 or null")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
             raise ControlError("count must be an integer >= 1")
+        if seconds is not None and (
+            isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0
+        ):
+            raise ControlError("seconds must be a number > 0")
         if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
             raise ControlError("delay must be a number of seconds >= 0")
-        if status is None and not delay:
-            raise ControlError("give a status, a delay or both")
-        self.state.add_fault(Fault(path, status, count, float(delay)))
-        logger.info("Sandbox: fault added path=%s status=%s count=%s delay=%s", path, status, count, delay)
+        if retry_after is not None and (
+            isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0
+        ):
+            raise ControlError("retry_after must be an integer number of seconds >= 0")
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int) or rate < 1):
+            raise ControlError("rate must be an integer number of bytes per second >= 1")
+        if status is None and not delay and rate is None:
+            raise ControlError("give a status, a delay, a rate or several")
+        until = time.monotonic() + float(seconds) if seconds is not None else None
+        self.state.add_fault(Fault(path, status, count, float(delay), until, retry_after, rate))
+        logger.info(
+            "Sandbox: fault added path=%s status=%s count=%s seconds=%s delay=%s retry_after=%s rate=%s",
+            path, status, count, seconds, delay, retry_after, rate,
+        )  # fmt: skip
         return self.faults_get(request)
 
     def faults_delete(self, request: Request) -> Response:

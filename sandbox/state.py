@@ -64,16 +64,46 @@ class IssuedToken:
 
 @dataclass
 class Fault:
+    """An injected failure: answer ``status`` and/or wait ``delay`` seconds first, and/or (records)
+    send the body at ``rate`` bytes per second.
+
+    It lasts ``remaining`` requests, or — with ``until`` (a ``time.monotonic()`` deadline) — every
+    request until then (``remaining`` None), so a test can say "MTT answers 500 for a minute".
+    ``path``: an exact path, ``"*"`` (every API method), or a prefix ending in ``*`` (``/records/*``).
+    """
+
     path: str
     status: int | None
-    remaining: int
+    remaining: int | None
     delay: float = 0.0
+    until: float | None = None
+    retry_after: int | None = None
+    rate: int | None = None
 
     def matches(self, path: str) -> bool:
-        return self.path == path or (self.path == "*" and path in API_PATHS)
+        if self.path == "*":
+            return path in API_PATHS
+        if self.path.endswith("*"):
+            return path.startswith(self.path[:-1])
+        return self.path == path
+
+    def expired(self, now: float) -> bool:
+        return self.until is not None and now >= self.until
 
     def as_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "status": self.status, "count": self.remaining, "delay": self.delay}
+        data: dict[str, Any] = {
+            "path": self.path,
+            "status": self.status,
+            "count": self.remaining,
+            "delay": self.delay,
+        }
+        if self.until is not None:
+            data["seconds_left"] = round(max(0.0, self.until - time.monotonic()), 3)
+        if self.retry_after is not None:
+            data["retry_after"] = self.retry_after
+        if self.rate is not None:
+            data["rate"] = self.rate
+        return data
 
 
 @dataclass
@@ -233,14 +263,24 @@ class SandboxState:
             self.faults.clear()
 
     def take_fault(self, path: str) -> Fault | None:
-        """Consume one use of the first fault matching ``path``."""
+        """Consume one use of the first live fault matching ``path`` (expired ones are dropped)."""
+        now = time.monotonic()
         with self.lock:
+            self.faults = [f for f in self.faults if not f.expired(now)]
             for fault in self.faults:
                 if fault.matches(path):
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self.faults.remove(fault)
-                    return Fault(fault.path, fault.status, 1, fault.delay)
+                    if fault.remaining is not None:
+                        fault.remaining -= 1
+                        if fault.remaining <= 0:
+                            self.faults.remove(fault)
+                    return Fault(
+                        fault.path,
+                        fault.status,
+                        1,
+                        fault.delay,
+                        retry_after=fault.retry_after,
+                        rate=fault.rate,
+                    )
         return None
 
     # --- rate limit ------------------------------------------------------------------------------

@@ -45,6 +45,17 @@ def _isolated_var(settings: Any, tmp_path: Path) -> None:
     settings.VAR_DIR = tmp_path / "var"
     settings.VAR_DIR.mkdir()
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.NOTIFY_SPOOL_DIR = settings.VAR_DIR / "spool"
+
+
+@pytest.fixture(autouse=True)
+def _database_breaker_closed() -> Iterator[None]:
+    """mttcrm/dbdown.py's per-process breaker: one test's simulated outage must not reach the next."""
+    from mttcrm.dbdown import database_breaker_reset
+
+    database_breaker_reset()
+    yield
+    database_breaker_reset()
 
 
 @pytest.fixture

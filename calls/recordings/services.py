@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from integrations.mtt.errors import MttError
+from mttcrm import metrics
 
 from ..models import Recording, RecordingAccess
 from . import mp3
@@ -137,6 +138,7 @@ def recording_download(*, recording_id: int, claim_token: str = "") -> str:
     if claimed != 1:
         current = Recording.objects.filter(pk=recording_id).values_list("status", flat=True).first()
         logger.info("Recording %s is %s: nothing to download", recording_id, current or "gone")
+        metrics.recording_download("skipped")
         return current or "missing"
     recording = Recording.objects.select_related("integration").get(pk=recording_id)
     # Every later write is conditional on still holding this claim (the sweep may reclaim it).
@@ -158,6 +160,7 @@ def recording_download(*, recording_id: int, claim_token: str = "") -> str:
     except RecordingRefused as exc:
         logger.warning("Recording %s refused: %s", recording_id, exc.reason)
         mine.update(status=Recording.Status.REFUSED, failure_reason=exc.reason, claimed_at=None)
+        metrics.recording_download(Recording.Status.REFUSED)
         return Recording.Status.REFUSED
     except RecordingPermanentError as exc:
         status = Recording.Status.FAILED
@@ -165,10 +168,12 @@ def recording_download(*, recording_id: int, claim_token: str = "") -> str:
             status = Recording.Status.EXPIRED
         logger.warning("Recording %s %s: %s", recording_id, status, exc.reason)
         mine.update(status=status, failure_reason=exc.reason, claimed_at=None)
+        metrics.recording_download(status)
         return status
     except RecordingTransientError as exc:
         logger.info("Recording %s: %s (attempt %s, will retry)", recording_id, exc.reason, recording.attempts)
         mine.update(status=Recording.Status.PENDING, failure_reason=exc.reason, claimed_at=None)
+        metrics.recording_download("retry")
         raise
     except BaseException as exc:
         # A bug or a shutdown: give the row back so that the sweep (or a retry) finishes it.
@@ -177,6 +182,7 @@ def recording_download(*, recording_id: int, claim_token: str = "") -> str:
             failure_reason=f"interrupted: {type(exc).__name__}",
             claimed_at=None,
         )
+        metrics.recording_download("error")
         raise
     updated = mine.update(
         status=Recording.Status.STORED,
@@ -194,6 +200,7 @@ def recording_download(*, recording_id: int, claim_token: str = "") -> str:
         logger.warning("Recording %s stored, but its claim was taken over meanwhile", recording_id)
     else:
         logger.info("Recording %s stored: %s bytes, %.1f s", recording_id, fetched.size, duration)
+    metrics.recording_download(Recording.Status.STORED)
     return Recording.Status.STORED
 
 

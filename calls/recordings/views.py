@@ -21,7 +21,9 @@ from ..models import Recording, RecordingAccess
 from .services import recording_access_log
 from .storage import recording_file_open
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# At most 19 digits a position (files are far smaller): a longer one is a header we do not understand
+# (the whole file is sent), never a number too long for int() (a ValueError past 4300 digits).
+_RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")
 UNSATISFIABLE = (-1, -1)
 
 

@@ -32,6 +32,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from mttcrm import metrics
+
 from ..models import Integration, MttRequestLog
 from . import ratelimit
 from .errors import (
@@ -290,7 +292,12 @@ class MttClient:
             return parse(method, self._read(method, response))
         except (MttError, _Unauthorized) as exc:
             error = exc.message if isinstance(exc, MttError) else "HTTP 401"
-            logger.warning("MTT %s failed: %s", method, error)
+            logger.warning(
+                "MTT %s failed: %s",
+                method,
+                error,
+                extra={"integration_id": self.integration.pk, "mtt_method": method, "status": status},
+            )
             raise
         except Exception as exc:
             error = f"unexpected {type(exc).__name__}"
@@ -346,6 +353,7 @@ class MttClient:
 
     def _log(self, method: str, status: int | None, *, error: str, duration: float, waited: float) -> None:
         """One MttRequestLog row per request; best effort, never fails the request."""
+        metrics.mtt_request(method=method, status_code=status, duration=duration, waited=waited)
         try:
             # A savepoint: a failed insert must not break a transaction the caller has open.
             with transaction.atomic():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,8 @@ VPBX_EVENT = "vpbxNotifications"
 # The guide's table misspells the event (API.md §9.4): accept both spellings.
 VPBX_EVENTS = frozenset({VPBX_EVENT, "vrbxNotifications"})
 DIRECTORY_EVENT_TYPES = frozenset({"numbersChanged", "workplacesChanged"})
+# Deepest nesting of a body we store (the guide's notifications are 5 levels deep).
+MAX_DEPTH = 32
 
 
 class NotificationError(ValueError):
@@ -52,9 +55,43 @@ def parse_body(raw: bytes) -> Envelope:
     return parse_envelope(data)
 
 
+def _check_storable(data: Any) -> None:
+    """Refuse what parses as JSON in Python but cannot be stored or fingerprinted: NaN and Infinity
+    (not JSON; PostgreSQL's jsonb and SQLite's JSON_VALID refuse them), NUL characters (jsonb cannot
+    hold "\\u0000"), lone surrogates (not UTF-8) and nesting deeper than MAX_DEPTH (MTT's are 5 deep;
+    deeper ones would hit the recursion limit when Django serialises the body again).
+    Iterative, so that depth itself cannot overflow the stack here."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise NotificationError(f"body is nested deeper than {MAX_DEPTH} levels")
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    _check_text(key)
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            _check_text(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise NotificationError("body holds a number that is not finite (NaN or Infinity)")
+
+
+def _check_text(value: str) -> None:
+    if "\x00" in value:
+        raise NotificationError("body holds a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise NotificationError("body holds a lone surrogate (not UTF-8)") from None
+
+
 def parse_envelope(data: Any) -> Envelope:
     if not isinstance(data, dict):
         raise NotificationError("body is not a JSON object")
+    _check_storable(data)
     event = data.get("event")
     if not isinstance(event, str) or not event.strip():
         raise NotificationError("'event' is missing or not a string")
@@ -148,13 +185,19 @@ def _party(value: Any) -> Party:
     )
 
 
+# A startTime outside these years is a broken clock, treated as missing (the arrival time counts):
+# near year 1 or 9999 the conversion to UTC and the duration arithmetic overflow.
+START_TIME_YEARS = range(1970, 2101)
+
+
 def _start_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S")
+        moment = datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S")
     except ValueError:
         return None
+    return moment if moment.year in START_TIME_YEARS else None
 
 
 def _int(value: Any) -> int | None:

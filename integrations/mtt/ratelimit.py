@@ -34,6 +34,13 @@ entries, and every process's ordinary requests wait until T (or fail fast with `
 is beyond their ``max_wait``). Priority requests do not wait for it: a routing command that comes after
 the 5 s of parking is worthless, and one request per parked call does not hammer MTT.
 
+Redis unreachable (stopped, restarting): rather than failing every request to MTT — routing commands
+included — each process falls back to the local backend (the SQLite file in ``VAR_DIR/ratelimit/``,
+shared by the processes of one machine) for ``REDIS_RETRY_SECONDS`` and then tries Redis again. While it
+lasts the budget is counted per machine, not across machines; several machines may then send more than
+5 requests per second together, and MTT's 429 (honoured by everyone through ``penalize``) is what
+remains. With one machine (the usual deployment) nothing changes.
+
 Objects (Redis clients, SQLite connections, lock file descriptors) are cached per process: the cache is
 keyed by ``os.getpid()``, so a Celery prefork child never uses a connection it inherited from its parent.
 The parent's objects stay referenced in the child and are never used or closed there (closing an
@@ -70,6 +77,8 @@ DEFAULT_KEY_PREFIX = "mttcrm:mtt-ratelimit:"
 # The local backend deletes entries older than the window at most this often per process.
 _LEAK_EVERY_MS = 10_000
 _LOCAL_TABLE = "mtt_permits"
+# Redis unreachable: use the local backend this long before trying Redis again.
+REDIS_RETRY_SECONDS = 5.0
 
 
 class _Store(Protocol):
@@ -286,9 +295,29 @@ _stores: dict[tuple[Any, ...], _Store] = {}
 _stores_lock = threading.Lock()
 
 
+# (pid, monotonic time until which this process counts locally because Redis could not be reached)
+_redis_fallback: tuple[int, float] = (0, 0.0)
+
+
+def _redis_unreachable_now() -> bool:
+    pid, until = _redis_fallback
+    return pid == os.getpid() and time.monotonic() < until
+
+
+def _fall_back_to_local(exc: BaseException) -> None:
+    global _redis_fallback
+    if not _redis_unreachable_now():
+        logger.warning(
+            "MTT rate limiter: Redis unreachable (%s); counting on this machine for %.0f s",
+            type(exc).__name__,
+            REDIS_RETRY_SECONDS,
+        )
+    _redis_fallback = (os.getpid(), time.monotonic() + REDIS_RETRY_SECONDS)
+
+
 def _signature(integration_id: int) -> tuple[Any, ...]:
     limit = int(settings.MTT_RATE_LIMIT)
-    if settings.REDIS_URL:
+    if settings.REDIS_URL and not _redis_unreachable_now():
         prefix = getattr(settings, "MTT_RATE_LIMIT_KEY_PREFIX", DEFAULT_KEY_PREFIX)
         return ("redis", settings.REDIS_URL, prefix, integration_id, limit)
     return ("local", str(Path(settings.VAR_DIR) / "ratelimit"), integration_id, limit)
@@ -337,7 +366,7 @@ def acquire(integration_id: int, *, priority: bool = False, max_wait: float | No
 
     Raises ``MttRateLimited`` (with ``retry_after``) as soon as it is clear that no permit can be had
     within ``max_wait`` seconds (default ``settings.MTT_RATE_LIMIT_MAX_WAIT``; 0 = do not wait), and
-    ``MttTransientError`` when the shared store (Redis, the local file) cannot be reached.
+    ``MttTransientError`` when the local store cannot be used (an unreachable Redis falls back to it).
     """
     budget = max(0.0, float(settings.MTT_RATE_LIMIT_MAX_WAIT if max_wait is None else max_wait))
     started = time.monotonic()
@@ -352,6 +381,10 @@ def acquire(integration_id: int, *, priority: bool = False, max_wait: float | No
                 # A dropped connection or a replaced file: rebuild this process's objects once.
                 rebuilt = True
                 _forget(integration_id)
+                continue
+            if _signature(integration_id)[0] == "redis":
+                _fall_back_to_local(exc)
+                rebuilt = False
                 continue
             logger.warning("MTT rate limiter store unavailable: %s", type(exc).__name__)
             raise MttTransientError(
@@ -388,7 +421,14 @@ def penalize(integration_id: int, seconds: float) -> None:
         logger.warning("MTT asked to wait %.0f s; holding off %.0f s only", seconds, MAX_PENALTY_SECONDS)
         seconds = MAX_PENALTY_SECONDS
     try:
-        _store(integration_id).set_penalty(seconds)
+        try:
+            _store(integration_id).set_penalty(seconds)
+        except _store_errors() as exc:
+            if _signature(integration_id)[0] != "redis":
+                raise
+            _forget(integration_id)
+            _fall_back_to_local(exc)
+            _store(integration_id).set_penalty(seconds)
     except _store_errors() as exc:
         logger.warning("Could not record the MTT 429 penalty: %s", type(exc).__name__)
         return

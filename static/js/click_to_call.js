@@ -5,7 +5,8 @@
  * shown in a small notice ("Your phone is ringing — pick up to call …", or why it cannot). The server
  * also makes a double click place one call; the button is disabled while a request is in flight.
  * Numbers added later (the screen-pop card) are picked up too. A number inside a link keeps the link
- * and gets a small separate call button after it. No dependencies.
+ * and gets a small separate call button after it. No dependencies. Its look is css/click_to_call.css,
+ * linked by the page (the Content-Security-Policy refuses injected <style>).
  */
 (function () {
   "use strict";
@@ -20,38 +21,10 @@
   var SELECTOR = ".phone[data-e164]";
   var DONE = "c2cReady";
 
-  var STYLE =
-    ".c2c{cursor:pointer;border-bottom:1px dashed currentColor;white-space:nowrap}" +
-    ".c2c::before{content:'\\260E\\FE0E';margin-right:.25em;font-size:.9em;opacity:.7}" +
-    ".c2c:hover,.c2c:focus{color:#0b6bcb;outline:none}" +
-    ".c2c[aria-busy=true]{opacity:.5;cursor:progress}" +
-    "button.c2c-button{background:none;border:0;padding:0 .2em;cursor:pointer;font:inherit;color:inherit}" +
-    "button.c2c-button[disabled]{opacity:.5;cursor:progress}" +
-    "#c2c-notice{position:fixed;right:1rem;bottom:1rem;z-index:1000;max-width:26rem;padding:.8rem 2.2rem .8rem 1rem;" +
-    "border-radius:8px;box-shadow:0 4px 14px rgba(0,0,0,.18);font:15px/1.4 system-ui,sans-serif;background:#dcfce7;color:#14532d}" +
-    "#c2c-notice.error{background:#fee2e2;color:#7f1d1d}" +
-    "#c2c-notice button{position:absolute;top:.3rem;right:.4rem;background:none;border:0;font-size:1.1rem;cursor:pointer;color:inherit}";
-
-  function injectStyle() {
-    if (document.getElementById("c2c-style")) return;
-    var style = document.createElement("style");
-    style.id = "c2c-style";
-    style.textContent = STYLE;
-    document.head.appendChild(style);
-  }
-
-  function cookie(name) {
-    var parts = document.cookie ? document.cookie.split(";") : [];
-    for (var i = 0; i < parts.length; i++) {
-      var pair = parts[i].trim();
-      if (pair.indexOf(name + "=") === 0) return decodeURIComponent(pair.slice(name.length + 1));
-    }
-    return "";
-  }
-
+  // The CSRF cookie is HttpOnly (settings): the token comes from a form of the page ({% csrf_token %}).
   function csrfToken() {
     var input = document.querySelector("input[name=csrfmiddlewaretoken]");
-    return cookie("csrftoken") || (input ? input.value : "");
+    return input ? input.value : "";
   }
 
   var hideTimer = null;
@@ -169,7 +142,6 @@
   }
 
   function start() {
-    injectStyle();
     scan(document.body);
     document.addEventListener("click", function (event) {
       var el = target(event);

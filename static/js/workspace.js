@@ -154,6 +154,13 @@
       }
       learnClock(message.sent_at);
       view.onMessage(message);
+      // The card is on the page: the server times the screen pop from the notification's arrival
+      // to this acknowledgement (mttcrm_screen_pop_latency_seconds).
+      if (message.type === "call.show" && message.call && config.mode !== "board") {
+        try {
+          ws.send(JSON.stringify({ type: "ack", id: message.call.id, version: message.call.version }));
+        } catch (err) { /* closing: nothing to report */ }
+      }
     };
     ws.onclose = function (event) {
       if (socket !== ws) return;

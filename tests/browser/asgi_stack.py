@@ -66,12 +66,13 @@ def _env(tmp: Path, port: int) -> dict[str, str]:
 
 
 @contextmanager
-def running_stack(tmp: Path) -> Iterator[Stack]:
+def running_stack(tmp: Path, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
     """Migrate a fresh database, load the screen-pop data and serve it with Daphne."""
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "var").mkdir(exist_ok=True)
     port = _free_port()
-    env = _env(tmp, port)
+    # extra_env: e.g. a private PostgreSQL or Redis for the fault tests (tests/faults/).
+    env = {**_env(tmp, port), **(extra_env or {})}
     setup = subprocess.run(
         [sys.executable, "-m", "tests.browser.asgi_stack"],
         cwd=ROOT,

@@ -341,3 +341,27 @@ def test_hooks_see_each_applied_notification_and_a_failing_after_commit_hook_is_
     assert set(NotificationEvent.objects.values_list("status", flat=True)) == {
         NotificationEvent.Status.APPLIED
     }
+
+
+@pytest.mark.parametrize(
+    "start", ["0001-01-01 00:00:00", "0001-01-01 02:59:59", "9999-12-31 23:59:59", "1969-12-31 23:59:59"]
+)
+def test_a_start_time_from_a_broken_clock_counts_as_missing(
+    notify: Notify, directory: dict[str, Any], start: str
+) -> None:
+    # Found by fuzzing: year 1 overflowed the conversion to UTC, year 9999 the duration arithmetic, and
+    # the notification stayed pending with an OverflowError. Such a startTime is ignored now.
+    call_id = f"{p.BASE}~1o"
+    notify(
+        p.note(
+            call_id, "trying", type="incoming", caller=p.client_party(), callee=p.line_party(), start=start
+        )
+    )
+    finished = p.note(call_id, "finished", type="incoming", caller=p.client_party(), callee=p.line_party())
+    finished["result"]["callInfo"].update(startTime=start, duration=9_999_999)
+    notify(finished)
+    assert set(NotificationEvent.objects.values_list("status", flat=True)) == {
+        NotificationEvent.Status.APPLIED
+    }
+    call = only_call()
+    assert call.started_at is not None and call.started_at.year >= 2000  # the arrival time instead

@@ -338,6 +338,14 @@ def test_view_json_body_and_rate_limit_header(sandbox: RunningSandbox, view_setu
     assert response.json() == {"ok": False, "code": "rate_limited", "error": response.json()["error"]}
 
 
+def test_view_json_body_nested_too_deep_is_a_bad_number(db: Any, client: Client, operator_user: Any) -> None:
+    # Found by fuzzing: json.loads raised RecursionError (a 500) on [[[[…
+    client.force_login(operator_user)
+    response = client.post(reverse("calls_dial:dial"), b"[" * 100_000, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_number"
+
+
 def test_view_refuses_anonymous_and_get(db: Any, client: Client) -> None:
     url = reverse("calls_dial:dial")
     response = client.post(url, {"number": CLIENT_E164})

@@ -164,6 +164,15 @@ def test_note_refusals(client: Client, directory: dict[str, Any], ringing: Call)
     assert Contact.objects.filter(notes__contains="x").count() == 0
 
 
+def test_a_nul_in_a_note_is_dropped(directory: dict[str, Any], ringing: Call) -> None:
+    # Found by fuzzing: on PostgreSQL a NUL made saving the notes a DataError (500).
+    url = reverse("calls_live:note", kwargs={"pk": ringing.pk})
+    ivanova = logged_in(directory["ivanova"])
+    assert ivanova.post(url, {"text": "\x00"}).status_code == 400  # nothing left: empty
+    assert ivanova.post(url, {"text": "пере\x00звонить"}).status_code == 200
+    assert Contact.objects.get(pk=ringing.contact_id).notes.endswith("] перезвонить")
+
+
 # --- the live board ---------------------------------------------------------------------------------------
 
 

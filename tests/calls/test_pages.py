@@ -250,3 +250,26 @@ def test_merging_contacts_moves_their_calls(calls: dict[str, Call]) -> None:
     contact_merge(target=target, source=source)
     assert set(Call.objects.filter(contact=target).values_list("call_key", flat=True)) == set(calls)
     assert not Call.objects.filter(contact=source).exists()
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        {"date_from": "0001-01-01", "date_to": "0001-01-01"},
+        {"date_from": "9999-12-31", "date_to": "9999-12-31"},
+        {"date_to": "9999-12-31"},
+    ],
+)
+def test_dates_at_the_ends_of_the_calendar_are_form_errors(
+    client: Client, admin_user: Any, dates: dict[str, str]
+) -> None:
+    # Found by fuzzing: the day's bounds in UTC overflowed (OverflowError, a 500) in the call log, its CSV
+    # and the reports.
+    client.force_login(admin_user)
+    query = {"period": "custom", **dates}
+    response = client.get(reverse("calls:log"), query)
+    assert response.status_code == 200
+    assert response.context["form"].errors
+    assert client.get(reverse("calls:export_csv"), query).status_code == 200
+    assert client.get("/reports/", query).status_code == 200
+    assert client.get("/reports/series.csv", query).status_code == 400

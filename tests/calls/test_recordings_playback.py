@@ -165,7 +165,10 @@ def test_unsatisfiable_range_is_416(client: Client, listener: Any, stored: Recor
     assert response["Content-Range"] == f"bytes */{SIZE}"
 
 
-@pytest.mark.parametrize("header", ["bytes=5-2", "bytes=0-1,5-6", "items=0-10", "bytes=abc"])
+# "bytes=1000…0-" with 5000 digits: found by fuzzing, int() refused it past 4300 digits (a 500).
+@pytest.mark.parametrize(
+    "header", ["bytes=5-2", "bytes=0-1,5-6", "items=0-10", "bytes=abc", "bytes=1" + "0" * 5000 + "-"]
+)
 def test_ranges_we_do_not_serve_get_the_whole_file(
     client: Client, listener: Any, stored: Recording, header: str
 ) -> None:

@@ -464,3 +464,61 @@ def _english(settings: Any) -> Iterator[None]:
     settings.LANGUAGE_CODE = "en"
     with translation.override("en"):
         yield
+
+
+# --- MTT failing for a while (issue 8: faults) ----------------------------------------------------------
+
+
+def test_mtt_answering_429_for_a_while_drops_the_command_rather_than_send_it_late(
+    world: dict[str, Any],
+    sandbox: RunningSandbox,
+    receiver: Receiver,
+    client: Client,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # MTT refuses everything for two seconds with 429 and asks for 30 s: far past the 5 s of parking.
+    sandbox.control("POST", "faults", {"path": "*", "status": 429, "retry_after": 30, "seconds": 2})
+    trying = ring(sandbox, receiver)
+    post(client, world["mtt"], trying, django_capture_on_commit_callbacks)
+    # One attempt, refused; no second one after the deadline.
+    assert [(r["path"], r["status"]) for r in commands(sandbox)] == [("/transferCall", 429)]
+    decision = RoutingDecision.objects.get()
+    assert decision.decision == RoutingDecision.Decision.TOO_LATE
+    assert decision.sent_at is None
+    assert routed_to(receiver) == WP3  # the PBX routed the call itself
+    assert [(r["path"], r["status"]) for r in commands(sandbox)] == [("/transferCall", 429)]
+
+    # MTT answers again: the next parked call is routed to the manager as usual.
+    deadline = time.monotonic() + 30
+    while sandbox.control("GET", "faults")["faults"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with running_receiver() as second:
+        trying = ring(sandbox, second)
+        post(client, world["mtt"], trying, django_capture_on_commit_callbacks)
+        assert routed_to(second) == WP1
+    assert commands(sandbox)[-1]["status"] == 200
+
+
+def test_mtt_hanging_gets_the_command_in_time_and_nothing_later(
+    world: dict[str, Any],
+    sandbox: RunningSandbox,
+    receiver: Receiver,
+    client: Client,
+    django_capture_on_commit_callbacks: Any,
+    settings: Any,
+) -> None:
+    # MTT takes 8 s to answer transferCall (beyond the parking and below MTT_READ_TIMEOUT's 10 s).
+    sandbox.control("POST", "faults", {"path": "/transferCall", "delay": 8, "count": 1})
+    trying = ring(sandbox, receiver)
+    post(client, world["mtt"], trying, django_capture_on_commit_callbacks)
+    decision = RoutingDecision.objects.get()
+    assert decision.decision == RoutingDecision.Decision.FAILED
+    assert "Timeout" in decision.mtt_answer
+    # It left before the deadline; we stopped waiting for the answer soon after, and sent nothing else.
+    assert decision.sent_at is not None
+    assert decision.sent_at <= decision.received_at + timedelta(seconds=settings.ROUTING_DEADLINE_SECONDS)
+    assert routed_to(receiver) == WP3
+    deadline = time.monotonic() + 30
+    while not commands(sandbox) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [r["path"] for r in commands(sandbox)] == ["/transferCall"]

@@ -251,3 +251,10 @@ def test_staff_may_merge(client: Client, admin_user: Any, ivan: Contact) -> None
     client.post("/contacts/merge/", {"source": other.pk, "target": ivan.pk})
     other.refresh_from_db()
     assert other.merged_into == ivan
+
+
+def test_search_with_a_nul(operator: Client, ivan: Contact) -> None:
+    # Found by fuzzing: on PostgreSQL a NUL in ?q= was a DataError (500).
+    response = operator.get("/contacts/", {"q": "Иван\x00"})
+    assert response.status_code == 200
+    assert "Иван Петров" in response.content.decode()

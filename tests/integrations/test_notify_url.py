@@ -121,3 +121,53 @@ def test_directory_notifications_trigger_one_debounced_sync(client: Client, inte
     assert NotificationEvent.objects.filter(status=NotificationEvent.Status.APPLIED).count() == 10
     integration.refresh_from_db()
     assert integration.sync_requested_at is not None
+
+
+# --- Found by fuzzing (tests/fuzz/test_notify_fuzz.py): each was a 500, or worse, before -----------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        # json.loads takes NaN/Infinity and 1e400 (= inf); JSON does not: SQLite's JSON_VALID check failed
+        # (read as a duplicate → DoesNotExist → 500), PostgreSQL's jsonb raised a DataError (spooled as if
+        # the database were down, then stuck in the spool for good).
+        (b'{"event": "e", "result": {"x": NaN}}', "not finite"),
+        (b'{"event": "e", "result": {"x": -Infinity}}', "not finite"),
+        (b'{"event": "e", "result": {"x": 1e400}}', "not finite"),
+        # A lone surrogate: the fingerprint's UTF-8 encoding raised UnicodeEncodeError (500).
+        (b'{"event": "e", "result": {"x": "\\ud800"}}', "surrogate"),
+        # NUL: PostgreSQL's jsonb cannot hold \u0000 (a DataError, spooled as above).
+        (b'{"event": "e", "result": {"x": "a\\u0000b"}}', "NUL"),
+        (b'{"event": "e", "result": {"\\u0000": 1}}', "NUL"),
+        (b'{"event": "e\\u0000", "result": {}}', "NUL"),
+        # Nesting json.loads accepts but Django's JSON encoding of the row did not (RecursionError, 500).
+        (b'{"event": "e", "result": {"x": ' + b"[" * 900 + b"]" * 900 + b"}}", "nested deeper"),
+    ],
+)
+def test_bodies_that_cannot_be_stored_are_400(
+    client: Client, integration: Integration, raw: bytes, reason: str
+) -> None:
+    response = client.post(integration.notify_path, data=raw, content_type="application/json")
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+    assert NotificationEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("length", ["abc", "1e3", "12 34"])
+def test_a_content_length_that_is_no_number_is_400(
+    client: Client, integration: Integration, length: str
+) -> None:
+    # Django's request.body raised ValueError on it (a 500).
+    body = json.dumps(load_fixture("notifications/01_incoming_trying.json"))
+    response = client.post(
+        integration.notify_path, body, content_type="application/json", CONTENT_LENGTH=length
+    )
+    assert response.status_code == 400
+    assert NotificationEvent.objects.count() == 0
+
+
+def test_a_nul_in_the_token_is_404(client: Client, integration: Integration) -> None:
+    # On PostgreSQL the token lookup raised DataError ("cannot contain NUL"): a 500 on GET.
+    assert client.get("/mtt/%00/", {"code": "c", "state": "s"}).status_code == 404
+    assert client.get(f"{integration.notify_path[:-1]}%00/").status_code == 404

@@ -249,13 +249,37 @@ def test_local_backend_keeps_its_files_in_var_dir(tmp_path: Path) -> None:
     assert (tmp_path / "ratelimit" / "mtt-7.sqlite3").exists()
 
 
-def test_unreachable_redis_is_a_transient_error(tmp_path: Path) -> None:
-    with (
-        override_settings(REDIS_URL="redis://127.0.0.1:1/0", MTT_RATE_LIMIT_KEY_PREFIX="x:"),
-        pytest.raises(MttTransientError) as info,
-    ):
+def test_unreachable_redis_falls_back_to_the_local_limiter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis down must not stop every request to MTT (routing commands included): the machine's own
+    limiter counts meanwhile, and Redis is tried again after REDIS_RETRY_SECONDS."""
+    monkeypatch.setattr(ratelimit, "_redis_fallback", (0, 0.0))
+    unreachable = {
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "MTT_RATE_LIMIT_KEY_PREFIX": "x:",
+        "VAR_DIR": tmp_path,
+    }
+    with override_settings(**unreachable):
+        assert ratelimit.acquire(1, max_wait=0) < 1.0
+        assert (tmp_path / "ratelimit" / "mtt-1.sqlite3").exists()
+        # The local limiter really limits: the ordinary budget (limit - 1) is spent, then no permit.
+        for _ in range(3):
+            ratelimit.acquire(1, max_wait=0)
+        with pytest.raises(MttRateLimited):
+            ratelimit.acquire(1, max_wait=0)
+        # penalize is best effort and lands in the local store too: it never raises.
+        ratelimit.penalize(1, 1.0)
+        # After the retry period Redis is tried again (and, still down, the fallback continues).
+        monkeypatch.setattr(ratelimit, "_redis_fallback", (0, 0.0))
+        assert ratelimit._signature(1)[0] == "redis"
+        ratelimit.acquire(2, max_wait=0)
+        assert ratelimit._signature(2)[0] == "local"
+
+
+def test_a_broken_local_store_is_a_transient_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with override_settings(REDIS_URL="", VAR_DIR=blocker), pytest.raises(MttTransientError) as info:
         ratelimit.acquire(1)
     assert not isinstance(info.value, MttRateLimited)
-    # penalize is best effort: it never raises.
-    with override_settings(REDIS_URL="redis://127.0.0.1:1/0", MTT_RATE_LIMIT_KEY_PREFIX="x:"):
-        ratelimit.penalize(1, 1.0)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from django.core.management import get_commands
 
@@ -42,3 +46,67 @@ def test_dockerfile_copies_the_apps_and_runs_daphne() -> None:
         assert f"COPY {package} ./{package}" in dockerfile
     assert "collectstatic" in dockerfile
     assert '"mttcrm.asgi:application"' in dockerfile
+
+
+def test_compose_runs_several_web_processes_behind_the_proxy() -> None:
+    services = compose()["services"]
+    assert {"proxy", "postgres", "redis", "web", "worker", "beat", "migrate"} <= set(services)
+    web = services["web"]
+    # Scaling web needs it not to publish a fixed host port: the proxy is the way in.
+    assert "ports" not in web
+    assert web["deploy"]["replicas"] >= 2
+    assert services["worker"]["deploy"]["replicas"] >= 2
+    assert services["beat"]["deploy"]["replicas"] == 1
+    assert web["environment"]["DEBUG"].endswith("false}")
+    proxy = services["proxy"]
+    assert proxy["image"].startswith("caddy:")
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    assert (ROOT / "deploy" / "Caddyfile").is_file()
+    # The web processes trust exactly the proxy's fixed address, inside the fixed subnet.
+    proxy_ip = proxy["networks"]["default"]["ipv4_address"]
+    assert web["environment"]["TRUSTED_PROXIES"] == proxy_ip
+    assert web["environment"]["BEHIND_TLS_PROXY"] == "true"
+    subnet = compose()["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(proxy_ip) in ipaddress.ip_network(subnet)
+
+
+def test_secrets_and_local_state_stay_out_of_the_image() -> None:
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for entry in (".env", ".venv", "var", ".git"):
+        assert entry in ignored
+
+
+def test_ci_checks_the_compose_file() -> None:
+    assert "compose-check:" in (ROOT / "Makefile").read_text()
+    assert "make compose-check" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_compose_config_is_valid() -> None:
+    """`docker compose config` itself, when a Compose v2 binary is at hand (`make compose-check` puts
+    one in var/tools; CI runs it before the tests)."""
+    binaries = sorted((ROOT / "var" / "tools").glob("docker-compose-*"))
+    if binaries:
+        command = [str(binaries[-1])]
+    elif shutil.which("docker-compose"):
+        command = ["docker-compose"]
+    else:
+        pytest.skip("no Compose v2 binary: run `make compose-check`")
+    version = subprocess.run([*command, "version"], capture_output=True, text=True, timeout=60, check=False)
+    if "v2." not in version.stdout:
+        pytest.skip(f"not Compose v2: {version.stdout.strip()}")
+    result = subprocess.run(
+        [
+            *command,
+            "--project-directory",
+            str(ROOT),
+            "-f",
+            str(ROOT / "docker-compose.yml"),
+            "config",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

@@ -71,6 +71,35 @@ def test_delete_faults_clears_them(sandbox: RunningSandbox) -> None:
     assert api_get(sandbox, "/workplacesInfo", bearer(sandbox)).status_code == 200
 
 
+def test_a_fault_for_a_period_hits_every_matching_request_until_it_ends(sandbox: RunningSandbox) -> None:
+    headers = bearer(sandbox)
+    [fault] = sandbox.control(
+        "POST", "faults", {"path": "*", "status": 429, "retry_after": 7, "seconds": 1.0}
+    )["faults"]
+    assert fault["count"] is None and 0 < fault["seconds_left"] <= 1.0 and fault["retry_after"] == 7
+    answers = [api_get(sandbox, "/workplacesInfo", headers) for _ in range(4)]
+    assert [a.status_code for a in answers] == [429] * 4  # no count: the whole period
+    assert answers[0].headers["Retry-After"] == "7"
+    deadline = time.monotonic() + 10
+    while sandbox.control("GET", "faults")["faults"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert api_get(sandbox, "/workplacesInfo", headers).status_code == 200
+
+
+def test_a_prefix_fault_and_a_slow_recording(sandbox: RunningSandbox) -> None:
+    full = requests.get(f"{sandbox.url}/records/a/one.mp3", timeout=10).content
+    sandbox.control("POST", "faults", {"path": "/records/*", "status": 503, "count": 1})
+    assert requests.get(f"{sandbox.url}/records/b/two.mp3", timeout=10).status_code == 503
+    # rate: the body comes in small pieces (a slow record host), whole and with its length.
+    sandbox.control("POST", "faults", {"path": "/records/*", "rate": len(full) * 2, "count": 1})
+    started = time.monotonic()
+    slow = requests.get(f"{sandbox.url}/records/c/three.mp3", timeout=10)
+    assert slow.headers["Content-Length"] == str(len(full))
+    assert slow.content == full
+    # Five pieces a tenth of a second apart: never faster than that (a lower bound, not a benchmark).
+    assert time.monotonic() - started >= 0.35
+
+
 @pytest.mark.parametrize(
     "payload",
     [
@@ -78,6 +107,9 @@ def test_delete_faults_clears_them(sandbox: RunningSandbox) -> None:
         {"path": "makeCall", "status": 500},
         {"path": "*", "status": 500, "count": 0},
         {"path": "*"},
+        {"path": "*", "status": 500, "seconds": 0},
+        {"path": "*", "status": 429, "retry_after": -1},
+        {"path": "/records/*", "rate": 0},
     ],
 )
 def test_bad_fault_requests_are_400(sandbox: RunningSandbox, payload: dict[str, object]) -> None:

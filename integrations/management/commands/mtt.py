@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from argparse import ArgumentParser
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from integrations.models import Integration
 from integrations.mtt.errors import MttError
-from integrations.services import integration_create, integration_sync_directory
+from integrations.services import (
+    integration_create,
+    integration_rotate_notify_token,
+    integration_sync_directory,
+)
 
 
 class Command(BaseCommand):
-    help = "Manage MTT integrations: add, list, sync, rotate-keys, demo."
+    help = "Manage MTT integrations: add, list, sync, rotate-keys, rotate-notify-token, health, demo."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -37,6 +44,34 @@ class Command(BaseCommand):
         sub.add_parser(
             "rotate-keys", help="Re-encrypt every stored secret with the first FIELD_ENCRYPTION_KEYS key."
         )
+
+        rotate = sub.add_parser(
+            "rotate-notify-token",
+            help="Give an integration a new notify URL (Redirect URI); prints it last. The old one is "
+            "accepted for the grace period (NOTIFY_TOKEN_GRACE_HOURS).",
+        )
+        rotate.add_argument("integration", help="the integration's id (or its name)")
+        rotate.add_argument(
+            "--grace-hours",
+            type=float,
+            default=None,
+            help="hours the old notify URL is still accepted (default NOTIFY_TOKEN_GRACE_HOURS; 0: none)",
+        )
+
+        sub.add_parser(
+            "spool-replay",
+            help="Store the notifications spooled while the database was down (NOTIFY_SPOOL_DIR) now.",
+        )
+
+        health_help = (
+            "Print the health facts and warnings of each integration (monitoring/report.py). Exit "
+            "code 0: all good; 1: a warning needs a person (needs reconnect, refresh token expiring "
+            "within 24 h, no notifications, inbox backlog, recordings failing); 2: nothing to check "
+            "(no integration, none connected, unknown --integration) or the database cannot be read."
+        )
+        health = sub.add_parser("health", help=health_help, description=health_help)
+        health.add_argument("--integration", default=None, help="the integration's id or name (default: all)")
+        health.add_argument("--json", action="store_true", help="one JSON document instead of text")
 
         demo = sub.add_parser("demo", help="Demo data: users, and an integration connected to the sandbox.")
         demo.add_argument("--sandbox-url", default=None)
@@ -104,6 +139,46 @@ class Command(BaseCommand):
                 integration.save(update_fields=fields)
                 count += 1
         self.stdout.write(f"Re-encrypted the secrets of {count} integration(s) with the first key.")
+
+    def handle_rotate_notify_token(
+        self, *, integration: str, grace_hours: float | None, **options: Any
+    ) -> None:
+        hours = settings.NOTIFY_TOKEN_GRACE_HOURS if grace_hours is None else grace_hours
+        if hours < 0:
+            raise CommandError("--grace-hours cannot be negative.")
+        lookup = {"pk": int(integration)} if integration.isdigit() else {"name": integration}
+        found = Integration.objects.filter(**lookup).values_list("pk", flat=True).first()
+        if found is None:
+            raise CommandError(f"No integration {integration!r}.")
+        rotation = integration_rotate_notify_token(integration_id=found, grace=timedelta(hours=hours))
+        if rotation.previous_valid_until:
+            until = timezone.localtime(rotation.previous_valid_until).strftime("%Y-%m-%d %H:%M %Z")
+            self.stdout.write(f"{rotation.integration.name}: the old notify URL is accepted until {until}.")
+        else:
+            self.stdout.write(f"{rotation.integration.name}: the old notify URL is refused from now on.")
+        self.stdout.write(
+            "Paste the new Redirect URI into the MTT portal (Открытое API → Мои интеграции) before then:"
+        )
+        self.stdout.write(rotation.new_url)
+
+    def handle_spool_replay(self, **options: Any) -> None:
+        from integrations.spool import spool_replay
+
+        result = spool_replay()
+        self.stdout.write(f"Notification spool: {result}")
+        if result.busy or result.database_down or result.failed:
+            raise CommandError("Some spooled notifications are still waiting (see above and the log).")
+
+    def handle_health(self, *, integration: str | None, json: bool, **options: Any) -> None:
+        from monitoring.report import health_report
+
+        report = health_report(integration=integration, as_json=json)
+        if report.text:
+            self.stdout.write(report.text)
+        if report.error:
+            self.stderr.write(report.error)
+        if report.code:
+            raise SystemExit(report.code)
 
     def handle_demo(self, **options: Any) -> None:
         from integrations.demo import demo_setup

@@ -1,0 +1,149 @@
+"""Fuzzing the notification parser (integrations/mtt/notifications.py) directly.
+
+Any input is either a parsed envelope or a NotificationError with a reason, never another exception;
+what it accepts can be stored (strict JSON, UTF-8, bounded depth) and fingerprinted; the call fields the
+calls app reads come out of ``parse_call_info`` with the documented types and bounds.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from integrations.mtt.notifications import (
+    CALL_EVENT,
+    MAX_DEPTH,
+    START_TIME_YEARS,
+    Envelope,
+    NotificationError,
+    Party,
+    fingerprint,
+    parse_body,
+    parse_call_info,
+    parse_envelope,
+)
+from tests.fuzz.strategies import examples, fuzzed_call_notification, json_dumps_loosely, json_values
+
+
+def _parse(data: Any) -> Envelope | None:
+    try:
+        return parse_envelope(data)
+    except NotificationError as exc:
+        assert str(exc)  # a reason for the 400 and the log line
+        return None
+
+
+def _reversed(value: Any) -> Any:
+    """The same JSON with every object's keys in the opposite order."""
+    if isinstance(value, dict):
+        return {k: _reversed(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [_reversed(v) for v in value]
+    return value
+
+
+def _assert_storable(envelope: Envelope) -> None:
+    # Strict JSON (no NaN), valid UTF-8: what PostgreSQL's jsonb and SQLite's JSON_VALID accept.
+    text = json.dumps(envelope.body, allow_nan=False, ensure_ascii=False)
+    text.encode("utf-8")
+    assert "\\u0000" not in json.dumps(envelope.body)
+    assert isinstance(envelope.event, str) and 0 < len(envelope.event) <= 64
+    assert isinstance(envelope.result, dict)
+    assert len(envelope.fingerprint) == 64
+    # The same notification with its keys in another order is the same notification (§6.5).
+    assert fingerprint(_reversed(envelope.body)) == envelope.fingerprint
+
+
+def _assert_call_info(envelope: Envelope) -> None:
+    info = parse_call_info(envelope.body)
+    assert info.call_id and isinstance(info.call_id, str) and len(info.call_id) <= 255
+    assert info.call_key == info.call_id.split("~", 1)[0]
+    assert isinstance(info.tag, str) and len(info.tag) <= 255
+    assert info.state == info.state.strip().lower() and len(info.state) <= 255
+    assert info.start_time is None or (
+        isinstance(info.start_time, datetime) and info.start_time.year in START_TIME_YEARS
+    )
+    assert info.duration is None or 0 <= info.duration < 10**7
+    assert len(info.url_record) <= 2000
+    for text in (info.type, info.reason, info.reason_code, info.account_id, info.transport_id):
+        assert isinstance(text, str)
+    for party in (info.caller, info.callee):
+        assert isinstance(party, Party)
+        for value in (party.id, party.display_id, party.account_id, party.display_name, *party.forwarders):
+            assert isinstance(value, str) and len(value) <= 255
+        assert len(set(party.ids)) == len(party.ids)
+
+
+@given(value=json_values)
+@example(value={"event": "callNotifications", "result": {"callInfo": {"call": {"id": "x"}, "state": "a"}}})
+@example(value={"event": "e", "result": {"x": float("nan")}})
+@example(value={"event": "e", "result": {"x": "\ud800"}})
+@example(value={"event": "e", "result": {"\x00": 1}})
+def test_any_json_value(value: Any) -> None:
+    envelope = _parse(value)
+    if envelope is not None:
+        _assert_storable(envelope)
+        if envelope.event == CALL_EVENT:
+            _assert_call_info(envelope)
+
+
+@given(
+    event=st.sampled_from([CALL_EVENT, "vpbxNotifications", "vrbxNotifications", "other"]), result=json_values
+)
+def test_any_envelope(event: str, result: Any) -> None:
+    envelope = _parse({"event": event, "result": result})
+    if envelope is not None:
+        _assert_storable(envelope)
+        if event == CALL_EVENT:
+            _assert_call_info(envelope)
+
+
+@examples(0.6)
+@given(body=fuzzed_call_notification())
+@example(
+    body={
+        "event": CALL_EVENT,
+        "result": {
+            "callInfo": {"call": {"id": "a~b"}, "state": "finished", "startTime": "0001-01-01 00:00:00"}
+        },
+    }
+)
+def test_guide_shaped_call_notifications(body: dict[str, Any]) -> None:
+    envelope = _parse(body)
+    if envelope is not None:
+        _assert_storable(envelope)
+        _assert_call_info(envelope)
+
+
+@given(raw=st.one_of(st.binary(max_size=500), json_values.map(lambda v: json_dumps_loosely(v, True))))
+@example(raw=b"[" * 100_000)
+@example(raw=b'{"event": "e", "result": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+@example(raw=b'{"event": "e", "result": {"x": 1' + b"0" * 5000 + b"}}")  # past int's 4300 digits
+def test_any_bytes(raw: bytes) -> None:
+    try:
+        envelope = parse_body(raw)
+    except NotificationError as exc:
+        assert str(exc)
+        return
+    _assert_storable(envelope)
+    if envelope.event == CALL_EVENT:
+        _assert_call_info(envelope)
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1])
+def test_the_depth_limit(depth: int) -> None:
+    # The envelope itself is level 1, "result" level 2.
+    nested: Any = 1
+    for _level in range(depth - 2):
+        nested = [nested]
+    body = {"event": "e", "result": {"deep": nested}}
+    if depth <= MAX_DEPTH:
+        assert parse_envelope(body).body == body
+    else:
+        with pytest.raises(NotificationError, match="nested deeper"):
+            parse_envelope(body)

@@ -1,0 +1,110 @@
+"""`manage.py check --deploy` with README's production settings: no warning. Without them: warnings."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def readme_production_settings() -> dict[str, str]:
+    """The ```ini block under README's "Production settings (HTTPS)" heading."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Production settings (HTTPS)", 1)[1]
+    block = re.search(r"```ini\n(.*?)```", section, re.S)
+    assert block, "README: the production settings block"
+    pairs = (line.split("=", 1) for line in block.group(1).splitlines() if "=" in line)
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
+def run_check(tmp_path: Path, overrides: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        # Nothing of this test process's own configuration leaks into the check.
+        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "SECURE_", "CSRF_", "SESSION_"))
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "mttcrm.settings",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "VAR_DIR": str(tmp_path / "var"),
+            "STATIC_ROOT": str(tmp_path / "static"),
+            "REDIS_URL": "",
+            "CELERY_BROKER_URL": "filesystem://",
+            **overrides,
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def secrets_for_production() -> dict[str, str]:
+    return {
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    }
+
+
+def test_readme_production_settings_pass_with_no_warning(tmp_path: Path) -> None:
+    settings = readme_production_settings()
+    assert settings["DEBUG"] == "false"
+    assert {"SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SESSION_COOKIE_SECURE"} <= set(settings)
+    result = run_check(tmp_path, {**settings, **secrets_for_production()})
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "System check identified no issues" in output, output
+    assert "security.W" not in output, output
+
+
+def test_without_the_https_settings_it_warns(tmp_path: Path) -> None:
+    result = run_check(
+        tmp_path,
+        {
+            "DEBUG": "false",
+            "ALLOWED_HOSTS": "crm.example.com",
+            "SECURE_SSL_REDIRECT": "false",
+            "SECURE_HSTS_SECONDS": "0",
+            "SESSION_COOKIE_SECURE": "false",
+            "CSRF_COOKIE_SECURE": "false",
+            **secrets_for_production(),
+        },
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    for code in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert code in output, output
+
+
+def test_half_done_hsts_warns(tmp_path: Path) -> None:
+    settings = {
+        **readme_production_settings(),
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "false",
+        "SECURE_HSTS_PRELOAD": "false",
+        **secrets_for_production(),
+    }
+    output = run_check(tmp_path, settings)
+    assert output.returncode != 0
+    assert "security.W005" in output.stdout + output.stderr
+    assert "security.W021" in output.stdout + output.stderr
+
+
+def test_a_weak_secret_key_warns(tmp_path: Path) -> None:
+    settings = {**readme_production_settings(), **secrets_for_production(), "SECRET_KEY": "short"}
+    output = run_check(tmp_path, settings)
+    assert output.returncode != 0
+    assert "security.W009" in output.stdout + output.stderr

@@ -1,0 +1,255 @@
+"""Structured logs (LOG_FORMAT=json), the access log, and secrets kept out of every log line."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgiref.testing import ApplicationCommunicator
+from django.test import Client
+
+from integrations.models import Integration
+from mttcrm import logs
+from tests.conftest import load_fixture
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Capture(logging.Handler):
+    """Formats every record the way the console handler would, keeping the lines."""
+
+    def __init__(self, formatter: logging.Formatter) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(formatter)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def json_lines() -> Iterator[list[str]]:
+    capture = Capture(logs.JsonFormatter())
+    root = logging.getLogger()
+    django_logger = logging.getLogger("django")  # does not propagate to the root (settings.LOGGING)
+    previous = root.level
+    root.addHandler(capture)
+    django_logger.addHandler(capture)
+    root.setLevel(logging.INFO)
+    try:
+        yield capture.lines
+    finally:
+        root.removeHandler(capture)
+        django_logger.removeHandler(capture)
+        root.setLevel(previous)
+
+
+def test_a_json_line_has_time_level_logger_message_and_extra_fields(json_lines: list[str]) -> None:
+    logging.getLogger("integrations.views").warning(
+        "Integration %s: something", 7, extra={"integration_id": 7, "call_id": 42}
+    )
+    (line,) = json_lines
+    assert "\n" not in line
+    record = json.loads(line)
+    assert record["level"] == "WARNING"
+    assert record["logger"] == "integrations.views"
+    assert record["message"] == "Integration 7: something"
+    assert record["integration_id"] == 7 and record["call_id"] == 42
+    assert datetime.fromisoformat(record["time"]).utcoffset() is not None  # ISO 8601 with a zone
+
+
+def test_a_traceback_stays_inside_the_one_line(json_lines: list[str]) -> None:
+    try:
+        raise ValueError("bad value")
+    except ValueError:
+        logging.getLogger("x").exception("failed")
+    (line,) = json_lines
+    record = json.loads(line)
+    assert "ValueError: bad value" in record["exc_info"]
+
+
+def test_fields_bound_with_log_context_join_every_line(json_lines: list[str]) -> None:
+    with logs.log_context(task="calls.tasks.download_recording", task_id="abc"):
+        logging.getLogger("x").info("inside")
+    logging.getLogger("x").info("outside")
+    inside, outside = (json.loads(line) for line in json_lines)
+    assert inside["task_id"] == "abc"
+    assert "task_id" not in outside
+
+
+@pytest.mark.django_db
+def test_notify_path_logs_carry_the_integration_and_never_the_token(
+    client: Client, integration: Integration, json_lines: list[str]
+) -> None:
+    token = integration.notify_token
+    assert (
+        client.post(integration.notify_path, data=b"not json", content_type="application/json").status_code
+        == 400
+    )
+    assert client.put(integration.notify_path, data=b"{}").status_code == 405
+    ok = client.post(
+        integration.notify_path,
+        data=json.dumps(load_fixture("notifications/01_incoming_trying.json")),
+        content_type="application/json",
+    )
+    assert ok.status_code == 200
+    assert client.get(f"{integration.notify_path}?code=the-code&state=the-state").status_code == 403
+    records = [json.loads(line) for line in json_lines]
+    refused = [r for r in records if "notification refused" in r["message"]]
+    assert refused and refused[0]["integration_id"] == integration.pk
+    # Django's own request warnings print the path ("Bad Request: /mtt/…/"): masked.
+    assert any(r["logger"] == "django.request" and "/mtt/***/" in r["message"] for r in records), records
+    for line in json_lines:
+        assert token not in line
+        assert "the-code" not in line and "the-state" not in line
+
+
+def test_the_text_format_masks_too() -> None:
+    formatter = logs.TextFormatter()
+    record = logging.LogRecord(
+        "django.request", logging.WARNING, __file__, 1, "Bad Request: %s", ("/mtt/Zq9-secret_tok/",), None
+    )
+    line = formatter.format(record)
+    assert "Zq9-secret_tok" not in line
+    assert line.endswith("WARNING django.request: Bad Request: /mtt/***/")
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("POST /mtt/aB3_x-9ZkLmNoPqRsTuVwXyZ0123456789abcdefg/ 400", "aB3_x-9ZkLm"),
+        ("GET /mtt/sometoken/?code=abc123&state=xyz HTTP/1.1", "abc123"),
+        ("https://crm.example.com/mtt/sometoken", "sometoken"),
+        ("Authorization: Bearer eyJhbGciOi.payload.sig", "eyJhbGciOi"),
+        ('{"access_token": "at-123", "refresh_token":"rt-456"}', "at-123"),
+        ('{"access_token": "at-123", "refresh_token":"rt-456"}', "rt-456"),
+        ("client_secret=s3cr3t&grant_type=refresh_token", "s3cr3t"),
+    ],
+)
+def test_secrets_are_masked(text: str, secret: str) -> None:
+    masked = logs.mask_secrets(text)
+    assert secret not in masked
+    assert logs.MASK in masked
+
+
+def test_ordinary_text_is_left_alone() -> None:
+    text = "MTT makeCall failed: HTTP 400 at https://openapi.mtt.ru/makeCall (call 12)"
+    assert logs.mask_secrets(text) == text
+
+
+# --- the access log -------------------------------------------------------------------------------------
+
+
+async def _app(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 201, "headers": []})
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
+async def test_the_access_log_masks_the_path_and_has_the_fields(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="mttcrm.access")
+    app = logs.AccessLogMiddleware(_app)
+    scope = {"type": "http", "method": "POST", "path": "/mtt/the-secret-token/", "client": ("10.0.0.1", 5555)}
+    comm = ApplicationCommunicator(app, scope)
+    await comm.send_input({"type": "http.request", "body": b""})
+    assert (await comm.receive_output())["status"] == 201
+    await comm.receive_output()
+    await comm.wait()
+    (record,) = [r for r in caplog.records if r.name == "mttcrm.access"]
+    assert record.path == "/mtt/***/"  # type: ignore[attr-defined]
+    assert (record.method, record.status, record.bytes) == ("POST", 201, 5)  # type: ignore[attr-defined]
+    line = logs.JsonFormatter().format(record)
+    assert "the-secret-token" not in line
+    assert json.loads(line)["duration_ms"] >= 0
+
+
+def test_daphnes_own_access_log_is_masked_too() -> None:
+    from daphne.access import AccessLogGenerator
+
+    logs.mask_daphne_access_log()
+    logs.mask_daphne_access_log()  # once is enough; twice changes nothing
+    stream = io.StringIO()
+    AccessLogGenerator(stream)(
+        "http",
+        "complete",
+        {
+            "client": "10.0.0.1:5555",
+            "method": "POST",
+            "path": "/mtt/the-secret-token/",
+            "status": 200,
+            "size": 2,
+        },
+    )
+    assert "the-secret-token" not in stream.getvalue()
+    assert '"POST /mtt/***/" 200 2' in stream.getvalue()
+
+
+# --- the whole configuration, as a process starts it ----------------------------------------------------
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mttcrm.settings", **env}
+    full_env.pop("DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_log_format_json_configures_every_line_as_json(tmp_path: Path) -> None:
+    code = (
+        "import django, logging; django.setup()\n"
+        "logging.getLogger('integrations.views').warning('Integration %s: refused', 3, "
+        "extra={'integration_id': 3})\n"
+        "logging.getLogger('django.request').warning('Bad Request: %s', '/mtt/tok-tok-tok/')\n"
+    )
+    result = _run(code, LOG_FORMAT="json", VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    mine = [r for r in lines if r["logger"] in ("integrations.views", "django.request")]
+    assert [r["message"] for r in mine] == ["Integration 3: refused", "Bad Request: /mtt/***/"]
+    assert mine[0]["integration_id"] == 3
+    assert "tok-tok-tok" not in result.stderr
+
+
+def test_log_format_text_is_the_default(tmp_path: Path) -> None:
+    result = _run(
+        "import django, logging; django.setup(); logging.getLogger('x').warning('hello')",
+        VAR_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith("WARNING x: hello")
+
+
+def test_an_unknown_log_format_is_refused(tmp_path: Path) -> None:
+    result = _run("import django; django.setup()", LOG_FORMAT="xml", VAR_DIR=str(tmp_path))
+    assert result.returncode != 0
+    assert "LOG_FORMAT must be text or json" in result.stderr
+
+
+def test_celery_keeps_django_logging_and_tags_task_lines(json_lines: list[str]) -> None:
+    from celery import signals
+
+    import mttcrm.celery  # noqa: F401 - connects the receivers
+
+    assert signals.setup_logging.receivers, "Celery would replace the root logger's handlers"
+
+    class FakeTask:
+        name = "calls.tasks.download_recording"
+
+    signals.task_prerun.send(sender=FakeTask, task_id="t-1", task=FakeTask(), args=(), kwargs={})
+    logging.getLogger("calls.recordings.services").info("Recording 5 stored")
+    signals.task_postrun.send(
+        sender=FakeTask, task_id="t-1", task=FakeTask(), args=(), kwargs={}, retval=None
+    )
+    logging.getLogger("x").info("after the task")
+    during, after = (json.loads(line) for line in json_lines)
+    assert (during["task"], during["task_id"]) == ("calls.tasks.download_recording", "t-1")
+    assert "task_id" not in after
