@@ -225,7 +225,7 @@ def test_call_log_and_detail_show_the_player_only_with_the_permission(
 
     client.force_login(grant_listen(operator_user))
     log = client.get(reverse("calls:log"), {"period": "all"}).content.decode()
-    assert '<audio controls preload="none" ' + src in log
+    assert '<audio class="player-audio" controls preload="none" ' + src in log
     assert f'href="{stored.get_absolute_url()}?download=1"' in log
     detail = client.get(reverse("calls:detail", args=[stored.call_id])).content.decode()
     assert '<audio controls preload="none" ' + src in detail
