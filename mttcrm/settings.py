@@ -404,8 +404,9 @@ SESSION_COOKIE_HTTPONLY = True
 # Our scripts take the CSRF token from the page's form ({% csrf_token %}), never from the cookie.
 CSRF_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-# The container health check asks over plain http from inside: never redirected.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# The container health check, /ping and Prometheus ask over plain http from inside the stack (the TLS
+# proxy is for people): never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^ping$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)

@@ -115,6 +115,13 @@ def test_the_right_token_gets_the_text_format(client: Client) -> None:
     assert "mttcrm_metrics_database_up 1.0" in body
 
 
+def test_scrapes_over_plain_http_inside_the_stack_are_not_redirected(client: Client, settings: Any) -> None:
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 200
+    assert client.get("/ping").status_code == 200
+    assert client.get("/accounts/login/").status_code == 301  # people are sent to https
+
+
 def test_prometheus_asking_for_openmetrics_gets_it(client: Client) -> None:
     response = client.get(
         "/metrics",
