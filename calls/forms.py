@@ -26,20 +26,17 @@ PERIODS = [
 DAY_VALIDATORS = [MinValueValidator(date(1970, 1, 1)), MaxValueValidator(date(2100, 12, 31))]
 
 
+def day_field(label: Any) -> forms.DateField:
+    """An optional day of a period filter (a date picker), bounded by DAY_VALIDATORS."""
+    return forms.DateField(
+        label=label, required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=DAY_VALIDATORS
+    )
+
+
 class CallFilterForm(forms.Form):
     period = forms.ChoiceField(label=_("Period"), choices=PERIODS, required=False)
-    date_from = forms.DateField(
-        label=_("From"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        validators=DAY_VALIDATORS,
-    )
-    date_to = forms.DateField(
-        label=_("To"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        validators=DAY_VALIDATORS,
-    )
+    date_from = day_field(_("From"))
+    date_to = day_field(_("To"))
     direction = forms.ChoiceField(
         label=_("Direction"),
         choices=[("", _("Any direction"))] + [c for c in Direction.choices if c[0] != Direction.UNKNOWN],

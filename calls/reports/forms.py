@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from integrations.models import ExternalNumber
 
-from ..forms import DAY_VALIDATORS
+from ..forms import day_field
 from .selectors import MAX_DAYS, ReportScope
 
 DEFAULT_PERIOD = "30d"
@@ -27,19 +27,8 @@ class ReportFilterForm(forms.Form):
     """The dashboard's period (local days of TIME_ZONE) and line. An empty form is the default period."""
 
     period = forms.ChoiceField(label=_("Period"), choices=PERIODS, required=False, initial=DEFAULT_PERIOD)
-    # DAY_VALIDATORS: a day near year 1 or 9999 would overflow the period's UTC bounds.
-    date_from = forms.DateField(
-        label=_("From"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        validators=DAY_VALIDATORS,
-    )
-    date_to = forms.DateField(
-        label=_("To"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        validators=DAY_VALIDATORS,
-    )
+    date_from = day_field(_("From"))
+    date_to = day_field(_("To"))
     line = forms.ModelChoiceField(
         label=_("Line"),
         queryset=ExternalNumber.objects.order_by("number", "pk"),
