@@ -1,4 +1,6 @@
-# One image for every role of the production stack (web, worker, beat, sandbox); compose picks the command.
+# One image for every role of the production stack (web, applier, worker, beat, sandbox); compose picks the
+# command. Every volume mount point exists in the image, owned by `app`: Docker copies its owner into a new
+# named volume, which is otherwise created root-owned and unwritable for the app.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -17,7 +19,7 @@ COPY monitoring ./monitoring
 RUN pip install --no-cache-dir .
 COPY . .
 RUN useradd --create-home --uid 10001 app \
-    && mkdir -p /app/var/metrics /app/var/spool \
+    && mkdir -p /app/var/metrics /app/var/spool /app/var/media \
     && DEBUG=false SECRET_KEY=collectstatic FIELD_ENCRYPTION_KEYS=Y29sbGVjdHN0YXRpYy1vbmx5LW5vdC1hLXNlY3JldCE= \
        python manage.py collectstatic --noinput \
     && chown -R app /app/var

@@ -80,6 +80,7 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 #   limiter live there in production);
 # - N Daphne processes (`DEBUG=false`, production settings, a psycopg pool each) — `start_web()`;
 # - a Celery worker on the production broker (Redis), with beat — `start_worker()`;
+# - applier processes (`manage.py mtt applier`, for NOTIFY_APPLY_IN=applier) — `start_applier()`;
 # - the MTT sandbox, as its own process serving the API and the recordings (`start_sandbox()`) or in a
 #   thread of the benchmark (`sandbox_thread()`, for benchmarks that read its state directly);
 #
@@ -182,6 +183,7 @@ class Stack:
     var_dir: Path
     webs: list[WebGroup] = field(default_factory=list)
     worker: subprocess.Popen[bytes] | None = None
+    appliers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     sandbox: SandboxProcess | None = None
     # Set by a benchmark whose check failed: the server logs stay for reading.
     keep_logs: bool = False
@@ -267,6 +269,34 @@ class Stack:
                 if self.worker.poll() is not None or time.monotonic() > deadline:
                     sys.exit(f"the Celery worker did not start; see {self.var_dir / 'worker.log'}")
 
+    def start_applier(self, count: int = 1) -> None:
+        """`count` applier processes (`manage.py mtt applier`); the stack's env sets NOTIFY_APPLY_IN."""
+        log = self.log("applier")
+        for _ in range(count):
+            self.appliers.append(
+                subprocess.Popen(
+                    [sys.executable, "manage.py", "mtt", "applier"],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        # Listening once its LISTEN shows in pg_stat_activity.
+        from django.db import connection
+
+        deadline = time.monotonic() + 60
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'LISTEN mttcrm_inbox%%'"
+                )
+                if cursor.fetchone()[0] >= count:
+                    break
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.appliers):
+                sys.exit(f"the applier did not start; see {self.var_dir / 'applier.log'}")
+            time.sleep(0.2)
+
     def start_sandbox(self, *, step_delay: float = 0.3) -> SandboxProcess:
         """The sandbox in its own process; SANDBOX_URL of later processes points at it (recordings)."""
         port = free_port()
@@ -303,12 +333,14 @@ class Stack:
         out: dict[str, list[int]] = {"web": [p.pid for g in self.webs for p in g.procs]}
         if self.worker is not None:
             out["worker"] = [self.worker.pid, *_children(self.worker.pid)]
+        if self.appliers:
+            out["applier"] = [p.pid for p in self.appliers]
         if self.sandbox is not None:
             out["sandbox"] = [self.sandbox.proc.pid]
         return out
 
     def stop(self) -> None:
-        procs = [p for g in self.webs for p in g.procs]
+        procs = [p for g in self.webs for p in g.procs] + list(self.appliers)
         if self.sandbox is not None:
             procs.append(self.sandbox.proc)
         for proc in procs:

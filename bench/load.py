@@ -90,6 +90,13 @@ def parse_args() -> argparse.Namespace:
         help="how the processes share the load (bench/_common.py)",
     )
     add("--worker-concurrency", type=int, default=2, help="Celery worker processes (prefork)")
+    add(
+        "--apply-in",
+        choices=["applier", "request"],
+        default="applier",
+        help="NOTIFY_APPLY_IN: applier processes apply (production's compose), or the notify URL itself",
+    )
+    add("--appliers", type=int, default=1, help="applier processes (with --apply-in applier)")
     add("--missed-share", type=float, default=0.2, help="share of incoming calls nobody answers")
     add("--parked-share", type=float, default=0.05, help="share of incoming calls to a parked number")
     add("--duplicate-every", type=int, default=10, help="every N-th notification is sent twice (0: none)")
@@ -485,6 +492,7 @@ def main() -> int:
         "MTT_ALLOW_INSECURE_OAUTH": "true",  # the sandbox speaks plain http
         "RECORDINGS_ALLOW_SANDBOX": "true",
         "RECORDINGS_ALLOW_HTTP": "true",
+        "NOTIFY_APPLY_IN": args.apply_in,
     }
     with bench_stack(suffix="_bench_load", env=env, metrics=True, keep=args.keep) as stack:
         sandbox = stack.start_sandbox(step_delay=args.step_delay)
@@ -492,6 +500,8 @@ def main() -> int:
         from django.db import connections
 
         connections.close_all()
+        if args.apply_in == "applier":
+            stack.start_applier(args.appliers)  # first: the web processes' /healthz asks for it
         web = stack.start_web(args.web_processes, balance=args.balance, verbosity=0)
         sandbox.control(
             "POST", "config", {"notify_url": web.url + world.notify_path, "auto_click_to_call": True}

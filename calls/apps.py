@@ -38,10 +38,14 @@ class CallsConfig(AppConfig):
 
         # Parked calls and the callback queue: decide/record with the call, send routing commands
         # after commit (both first: nothing queues ahead of the 5 s of parking); re-apply parking on connect.
+        from integrations.inbox import URGENCY, register_urgency
         from integrations.services import ON_CONNECT_HOOKS
 
         from .callbacks import callback_on_call
-        from .routing import routing_decide, routing_dispatch, routing_reapply_parking
+        from .routing import routing_decide, routing_dispatch, routing_is_urgent, routing_reapply_parking
+
+        if routing_is_urgent not in URGENCY.get(CALL_EVENT, []):
+            register_urgency(CALL_EVENT, routing_is_urgent)
 
         if routing_decide not in IN_TRANSACTION_HOOKS:
             IN_TRANSACTION_HOOKS.insert(0, routing_decide)

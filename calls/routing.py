@@ -68,6 +68,7 @@ from integrations.mtt.errors import (
     MttRateLimited,
     MttTransientError,
 )
+from integrations.mtt.notifications import Envelope
 
 from .models import Call, CallLeg, Direction, RoutingDecision
 
@@ -486,7 +487,55 @@ def external_numbers_set_parking(
         is_parking=is_parking
     )
     logger.info("Parking %s for %s (integration %s)", "on" if is_parking else "off", numbers, integration.pk)
+    parking_numbers_forget(integration.pk)
     return updated
+
+
+# --- Which notifications cannot wait for the applier ------------------------------------------------
+
+# integration id -> (numbers with parking on, read at: time.monotonic()). A stale set costs only speed:
+# a parked call's trying that is not recognised here is routed by the applier process instead, a few
+# milliseconds later.
+PARKING_CACHE_SECONDS = 5.0
+_PARKING: dict[int, tuple[frozenset[str], float]] = {}
+
+
+def _parking_numbers(integration_id: int) -> frozenset[str]:
+    cached = _PARKING.get(integration_id)
+    if cached is not None and time.monotonic() - cached[1] < PARKING_CACHE_SECONDS:
+        return cached[0]
+    numbers = frozenset(
+        ExternalNumber.objects.filter(integration_id=integration_id, is_parking=True).values_list(
+            "number", flat=True
+        )
+    )
+    _PARKING[integration_id] = (numbers, time.monotonic())
+    return numbers
+
+
+def parking_numbers_forget(integration_id: int | None = None) -> None:
+    if integration_id is None:
+        _PARKING.clear()
+    else:
+        _PARKING.pop(integration_id, None)
+
+
+def routing_is_urgent(integration: Integration, envelope: Envelope) -> bool:
+    """Inbox urgency check: an incoming call's ``trying`` to a number with parking on is applied in the
+    notify URL's request even with NOTIFY_APPLY_IN=applier — its routing command has MTT's 5 s."""
+    info = (envelope.result or {}).get("callInfo") or {}
+    if not isinstance(info, dict) or info.get("state") != "trying" or info.get("type") != Direction.INCOMING:
+        return False
+    numbers = _parking_numbers(integration.pk)
+    if not numbers:
+        return False
+    callee = info.get("callee") or {}
+    if not isinstance(callee, dict):
+        return False
+    for raw in (callee.get("id"), callee.get("accountId"), callee.get("displayId")):
+        if isinstance(raw, str) and raw.split("@", 1)[0].lstrip("+") in numbers:
+            return True
+    return False
 
 
 def routing_reapply_parking(integration: Integration) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -22,7 +26,14 @@ logger = logging.getLogger(__name__)
 # event name -> function applying a stored notification; returns the final status.
 Applier = Callable[[NotificationEvent], str]
 LAST_SEEN_RESOLUTION = timedelta(seconds=1)
+# integration id -> when this process last wrote its last_notification_at (time.monotonic()).
+_LAST_SEEN_WRITTEN: dict[int, float] = {}
 APPLIERS: dict[str, Applier] = {}
+Urgency = Callable[[Integration, Envelope], bool]
+URGENCY: dict[str, list[Urgency]] = {}
+# PostgreSQL NOTIFY channel: the notify URL wakes the applier process (integrations/applier.py) with
+# the new row's id, in the statement that stores it.
+INBOX_CHANNEL = "mttcrm_inbox"
 # When the notification really arrived, if not now: the spool replays notifications received while
 # the database was down (integrations/spool.py), through the notify view, with their own time.
 _RECEIVED_AT: ContextVar[datetime | None] = ContextVar("mtt_notification_received_at", default=None)
@@ -38,31 +49,80 @@ def receiving_at(when: datetime) -> Iterator[None]:
         _RECEIVED_AT.reset(token)
 
 
+_INSERT_FIELDS = ("integration", "received_at", "event", "body", "fingerprint", "status", "attempts", "error")
+
+
+def _field(name: str) -> models.Field[Any, Any]:
+    field = NotificationEvent._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field
+
+
+def _insert_sql(connection: BaseDatabaseWrapper, *, wake_applier: bool = False) -> str:
+    # Both PostgreSQL and SQLite (3.35+) take ON CONFLICT ... RETURNING; names quoted by the backend.
+    q = connection.ops.quote_name
+    columns = ", ".join(q(str(_field(name).column)) for name in _INSERT_FIELDS)
+    marks = ", ".join(["%s"] * len(_INSERT_FIELDS))
+    conflict = ", ".join(q(str(_field(name).column)) for name in ("integration", "fingerprint"))
+    pk = q(str(_field("id").column))
+    table = q(str(NotificationEvent._meta.db_table))
+    # Only the model's own names, quoted by the backend, go into the text; the values are parameters.
+    insert = (
+        f"INSERT INTO {table} ({columns}) VALUES ({marks}) "  # noqa: S608
+        f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {pk}"
+    )
+    if not wake_applier:
+        return insert
+    # A duplicate inserts nothing and so wakes nobody (PostgreSQL only: NOTIFY_APPLY_IN=applier).
+    return f"WITH stored AS ({insert}) SELECT {pk}, pg_notify('{INBOX_CHANNEL}', {pk}::text) FROM stored"  # noqa: S608
+
+
 def register_applier(event: str, applier: Applier) -> None:
     APPLIERS[event] = applier
 
 
-def notification_receive(*, integration: Integration, envelope: Envelope) -> tuple[NotificationEvent, bool]:
-    """Store a notification once (by fingerprint). Returns (row, created)."""
+def register_urgency(event: str, predicate: Urgency) -> None:
+    """``predicate(integration, envelope)`` true: apply this notification before answering MTT, even
+    when notifications are applied by the worker (a deadline the queue could miss)."""
+    URGENCY.setdefault(event, []).append(predicate)
+
+
+def notification_receive(
+    *, integration: Integration, envelope: Envelope, wake_applier: bool = False
+) -> tuple[NotificationEvent, bool]:
+    """Store a notification once (by fingerprint). Returns (row, created).
+
+    One statement on the hot path (``INSERT ... ON CONFLICT DO NOTHING RETURNING``): a duplicate costs
+    no exception and no savepoint, and a new row is committed (autocommit) before the answer. With
+    ``wake_applier`` the same statement sends the new row's id to the applier process (PostgreSQL
+    ``pg_notify``, delivered when the row is committed).
+    """
     fp = envelope.fingerprint
     now = _RECEIVED_AT.get() or timezone.now()
     row = NotificationEvent(
         integration=integration, event=envelope.event, body=envelope.body, fingerprint=fp, received_at=now
     )
-    try:
-        if transaction.get_connection().in_atomic_block:
-            with transaction.atomic():  # a savepoint, so a duplicate does not break the caller's transaction
-                row.save(force_insert=True)
-        else:
-            row.save(force_insert=True)  # one INSERT in autocommit: committed before we answer
-        event = row
-    except IntegrityError:
-        # A duplicate: the first copy is stored (and applied) already.
+    connection = transaction.get_connection()
+    values = [
+        field.get_db_prep_save(getattr(row, field.attname), connection)
+        for field in (_field(name) for name in _INSERT_FIELDS)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(connection, wake_applier=wake_applier), values)
+        inserted = cursor.fetchone()
+    if inserted is None:
+        # A duplicate: the first copy is stored (and applied, or about to be) already.
         return NotificationEvent.objects.get(integration=integration, fingerprint=fp), False
-    # At most one write a second to the integration row: a busy line must not queue on its lock.
-    Integration.objects.filter(pk=integration.pk).filter(
-        Q(last_notification_at__isnull=True) | Q(last_notification_at__lt=now - LAST_SEEN_RESOLUTION)
-    ).update(last_notification_at=now)
+    row.pk = inserted[0]
+    row._state.adding = False
+    event = row
+    # At most one write a second to the integration row: a busy line must not queue on its lock. This
+    # process skips even the statement while its own last write is that recent.
+    if _LAST_SEEN_WRITTEN.get(integration.pk, 0.0) <= time.monotonic() - LAST_SEEN_RESOLUTION.total_seconds():
+        _LAST_SEEN_WRITTEN[integration.pk] = time.monotonic()
+        Integration.objects.filter(pk=integration.pk).filter(
+            Q(last_notification_at__isnull=True) | Q(last_notification_at__lt=now - LAST_SEEN_RESOLUTION)
+        ).update(last_notification_at=now)
     return event, True
 
 
@@ -81,35 +141,93 @@ for _name in VPBX_EVENTS:
     register_applier(_name, _apply_vpbx)
 
 
-def notification_apply(*, event_id: int, event: NotificationEvent | None = None) -> str:
-    """Apply one stored, still pending notification.
-
-    Appliers are idempotent (the calls app keys its events on the notification), so the inline apply
-    after receiving and a later sweep may both run: the second finds the work done.
-    """
-    if event is None:
-        event = NotificationEvent.objects.filter(pk=event_id, status=NotificationEvent.Status.PENDING).first()
-    if event is None or event.status != NotificationEvent.Status.PENDING:
-        return "gone"
-    applier = APPLIERS.get(event.event)
-    status: str
-    if applier is None:
-        # Unknown events are kept (someone may want them later) and acknowledged.
-        logger.info("Notification %s: unknown event %r stored", event.pk, event.event)
-        status = NotificationEvent.Status.IGNORED
-    else:
+def _is_urgent(integration: Integration, envelope: Envelope) -> bool:
+    for predicate in URGENCY.get(envelope.event, ()):
         try:
-            status = applier(event)
-        except Exception as exc:
-            logger.exception("Notification %s: applying failed", event.pk)
-            metrics.notification_apply_failed()
-            NotificationEvent.objects.filter(pk=event_id).update(
-                attempts=F("attempts") + 1, error=f"{type(exc).__name__}: {exc}"[:2000]
+            if predicate(integration, envelope):
+                return True
+        except Exception:
+            # Applying in the request is always correct, only slower.
+            logger.warning(
+                "Urgency check %s failed", getattr(predicate, "__qualname__", predicate), exc_info=True
             )
-            raise
-    NotificationEvent.objects.filter(pk=event_id).update(
-        status=status, applied_at=timezone.now(), error="", attempts=F("attempts") + 1
+            return True
+    return False
+
+
+def inbox_process_state_reset() -> None:
+    """Forget this process's last-seen writes (tests)."""
+    _LAST_SEEN_WRITTEN.clear()
+
+
+def notification_for_applier(*, integration: Integration, envelope: Envelope) -> bool:
+    """Whether a notification about to be stored goes to the applier process (NOTIFY_APPLY_IN=applier)
+    rather than being applied in the request: everything but the urgent ones."""
+    return settings.NOTIFY_APPLY_IN == "applier" and not _is_urgent(integration, envelope)
+
+
+def notification_apply_here(event: NotificationEvent) -> None:
+    """Apply a notification just stored, in the request (after its row is committed). A failure never
+    fails the acknowledgement: the row stays pending, and the inbox sweep applies it."""
+    metrics.notification_dispatched("request")
+    try:
+        notification_apply(event_id=event.pk, event=event)
+    except Exception:
+        logger.warning("Notification %s: apply after receive failed", event.pk, exc_info=True)
+
+
+def _claim(event_id: int, event: NotificationEvent | None) -> NotificationEvent | None:
+    """Lock the row if it is still pending and nobody else holds it (SKIP LOCKED): one applier at a time
+    per notification, whether the request, the applier process or the sweep's task got there first."""
+    pending = NotificationEvent.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+        pk=event_id, status=NotificationEvent.Status.PENDING
     )
+    if event is None:
+        return pending.select_related("integration").first()
+    if event.status != NotificationEvent.Status.PENDING or not pending.values_list("pk", flat=True).first():
+        return None
+    return event
+
+
+def notification_apply(*, event_id: int, event: NotificationEvent | None = None) -> str:
+    """Apply one stored, still pending notification, exactly once.
+
+    The row is claimed (locked, SKIP LOCKED) and marked applied in the same transaction as the apply's
+    own writes: a second attempt, concurrent or later, finds it locked or applied and returns "gone". A
+    failure rolls the apply back and counts an attempt; the inbox sweep tries again. The appliers are
+    idempotent besides (the calls app keys its events on the notification).
+    """
+    claimed = False
+    try:
+        with transaction.atomic():
+            event = _claim(event_id, event)
+            if event is None:
+                return "gone"
+            claimed = True
+            applier = APPLIERS.get(event.event)
+            status: str
+            if applier is None:
+                # Unknown events are kept (someone may want them later) and acknowledged.
+                logger.info("Notification %s: unknown event %r stored", event.pk, event.event)
+                status = NotificationEvent.Status.IGNORED
+            else:
+                status = applier(event)
+            NotificationEvent.objects.filter(pk=event_id).update(
+                status=status, applied_at=timezone.now(), error="", attempts=F("attempts") + 1
+            )
+    except Exception as exc:
+        if claimed:
+            logger.exception("Notification %s: applying failed", event_id)
+            metrics.notification_apply_failed()
+            try:
+                NotificationEvent.objects.filter(pk=event_id).update(
+                    attempts=F("attempts") + 1, error=f"{type(exc).__name__}: {exc}"[:2000]
+                )
+            except Exception:
+                logger.warning(
+                    "Notification %s: the failed attempt was not recorded", event_id, exc_info=True
+                )
+        raise
     metrics.notification_applied(status)
     return status
 

@@ -10,7 +10,7 @@ import logging
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -22,11 +22,11 @@ from mttcrm import metrics
 from mttcrm.clientip import client_ip
 
 from .access import notify_source_allowed
-from .inbox import notification_apply, notification_receive
+from .inbox import notification_apply_here, notification_for_applier, notification_receive
 from .models import Integration
 from .mtt.errors import MttError
 from .mtt.notifications import NotificationError, parse_body
-from .selectors import integration_for_notify_token
+from .selectors import integration_for_notification, integration_for_notify_token, notify_tokens_forget
 from .services import integration_oauth_complete
 from .spool import spool_when_database_down
 
@@ -47,7 +47,10 @@ def notify(request: HttpRequest, token: str) -> HttpResponse:
         )
         metrics.notification_rejected("forbidden")
         return JsonResponse({"ok": False, "error": "forbidden"}, status=403)
-    integration = integration_for_notify_token(token=token, now=timezone.now())
+    if request.method == "POST":
+        integration = integration_for_notification(token=token, now=timezone.now())
+    else:
+        integration = integration_for_notify_token(token=token, now=timezone.now())
     if integration is None:
         metrics.notification_rejected("unknown_token")
         raise Http404
@@ -87,18 +90,22 @@ def _receive_notification(request: HttpRequest, integration: Integration) -> Htt
         envelope = parse_body(raw)
     except NotificationError as exc:
         return _bad(integration, 400, str(exc))
-    event, created = notification_receive(integration=integration, envelope=envelope)
+    to_applier = notification_for_applier(integration=integration, envelope=envelope)
+    try:
+        event, created = notification_receive(
+            integration=integration, envelope=envelope, wake_applier=to_applier
+        )
+    except IntegrityError:
+        # The integration was deleted (by another process) while its token was cached here.
+        notify_tokens_forget(integration.pk)
+        metrics.notification_rejected("unknown_token")
+        raise Http404 from None
     metrics.notification_received(duplicate=not created)
-    if created:
-        # Applied right after the row is committed; a failure here is retried by the inbox sweep,
-        # it never turns the acknowledgement into an error.
-        def apply() -> None:
-            try:
-                notification_apply(event_id=event.pk, event=event)
-            except Exception:
-                logger.warning("Notification %s: apply after receive failed", event.pk, exc_info=True)
-
-        transaction.on_commit(apply)
+    if created and to_applier:
+        metrics.notification_dispatched("applier")
+    elif created:
+        # Applied here once the row is committed (NOTIFY_APPLY_IN=request, or a parked call's trying).
+        transaction.on_commit(lambda: notification_apply_here(event))
     return JsonResponse({"ok": True, "id": event.pk, "duplicate": not created})
 
 

@@ -51,6 +51,9 @@ def main() -> int:
             "2",
         ],
     }
+    if settings.NOTIFY_APPLY_IN == "applier":
+        # Only with PostgreSQL and Redis configured (settings refuse it otherwise): as in production.
+        commands["applier"] = [py, "manage.py", "mtt", "applier"]
     procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def stop_all(*_args: object) -> None:

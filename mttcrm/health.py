@@ -1,4 +1,5 @@
-"""GET /healthz: does the database, the channel layer and the Celery broker answer?"""
+"""GET /healthz: does the database, the channel layer and the Celery broker answer? With
+NOTIFY_APPLY_IN=applier: is an applier process listening?"""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
@@ -27,6 +29,26 @@ def _check_database() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         cursor.fetchone()
+
+
+def applier_sessions() -> int:
+    """Applier processes listening for new notifications now (their LISTEN sessions in PostgreSQL)."""
+    from integrations.inbox import INBOX_CHANNEL
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = %s",
+            [f"LISTEN {INBOX_CHANNEL}"],
+        )
+        return int(cursor.fetchone()[0])
+
+
+def _check_applier() -> None:
+    # NOTIFY_APPLY_IN=applier and nobody listening: notifications are stored, and applied only by the
+    # inbox sweep, seconds late — no screen pop in time.
+    database_gate()
+    if applier_sessions() == 0:
+        raise RuntimeError("no applier process is listening (python manage.py mtt applier)")
 
 
 def _check_broker() -> None:
@@ -65,6 +87,8 @@ async def healthz(request: HttpRequest) -> JsonResponse:
         "channel_layer": await _timed("channel_layer", _check_channel_layer),
         "broker": await _timed("broker", sync_to_async(_check_broker, thread_sensitive=False)),
     }
+    if settings.NOTIFY_APPLY_IN == "applier":
+        results["applier"] = await _timed("applier", sync_to_async(_check_applier, thread_sensitive=True))
     ok = all(r["ok"] for r in results.values())
     from integrations.spool import spool_usage
 

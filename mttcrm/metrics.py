@@ -120,6 +120,13 @@ NOTIFICATION_APPLY_ERRORS = Counter(
     "Applies that raised; the inbox sweep retries them.",
     registry=REGISTRY,
 )
+NOTIFICATIONS_DISPATCHED = Counter(
+    "mttcrm_notifications_dispatched",
+    "Stored notifications handed on for applying: to the applier process (NOTIFY_APPLY_IN=applier), or "
+    "applied in the request (NOTIFY_APPLY_IN=request, or a parked call's trying).",
+    ["to"],
+    registry=REGISTRY,
+)
 SCREEN_POP_LATENCY = Histogram(
     "mttcrm_screen_pop_latency_seconds",
     "From a call notification's arrival at the notify URL to the operator's page reporting the card "
@@ -202,6 +209,11 @@ def rejection_reason(status: int) -> str:
 @_never_raises
 def notification_applied(outcome: str) -> None:
     NOTIFICATIONS_APPLIED.labels(outcome=_bounded(str(outcome), APPLY_OUTCOMES)).inc()
+
+
+@_never_raises
+def notification_dispatched(to: str) -> None:
+    NOTIFICATIONS_DISPATCHED.labels(to=_bounded(to, ("applier", "request"))).inc()
 
 
 @_never_raises

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import environ
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -254,6 +255,17 @@ MTT_ALLOW_INSECURE_OAUTH = env.bool("MTT_ALLOW_INSECURE_OAUTH", default=DEBUG)
 # The inbox sweep re-applies notifications still pending this long after arrival, up to N attempts.
 INBOX_SWEEP_AFTER_SECONDS = env.float("INBOX_SWEEP_AFTER_SECONDS", default=10.0)
 INBOX_MAX_ATTEMPTS = env.int("INBOX_MAX_ATTEMPTS", default=10)
+# Where a stored notification is applied (integrations/inbox.py, notification_dispatch):
+# "request" — in the notify URL's request, before the answer (one process does it all: `make run`);
+# "applier" — the notify URL answers MTT once the notification is stored, and the applier process
+#   (`python manage.py mtt applier`, PostgreSQL LISTEN/NOTIFY) applies it a moment later: the web
+#   processes only store. Needs PostgreSQL, and a Redis channel layer for the screen pops.
+# A parked call's `trying` (a routing decision within MTT's 5 s) is applied in the request either way.
+NOTIFY_APPLY_IN = env.str("NOTIFY_APPLY_IN", default="request")
+if NOTIFY_APPLY_IN not in ("request", "applier"):
+    raise ImproperlyConfigured(f"NOTIFY_APPLY_IN must be 'request' or 'applier', not {NOTIFY_APPLY_IN!r}")
+if NOTIFY_APPLY_IN == "applier" and DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("NOTIFY_APPLY_IN=applier needs PostgreSQL (LISTEN/NOTIFY)")
 # Largest notification body accepted on the notify URL.
 MTT_NOTIFY_MAX_BYTES = env.int("MTT_NOTIFY_MAX_BYTES", default=256 * 1024)
 # Database down: the notify URL writes notifications here and answers 200; the replay (beat, worker

@@ -31,6 +31,16 @@ def _celery_eager(settings: Any) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """PBKDF2's 1,000,000 rounds took most of the suite's time in user fixtures; tests check behaviour,
+    not the hasher (production keeps Django's default)."""
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",  # hashes made outside a test still verify
+    ]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_directory_cache() -> Iterator[None]:
     """The per-process directory cache is keyed by integration id, which tests reuse."""
     from calls.services import directory_forget
@@ -38,6 +48,21 @@ def _fresh_directory_cache() -> Iterator[None]:
     directory_forget()
     yield
     directory_forget()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_inbox_process_state() -> Iterator[None]:
+    """Per-process state keyed by integration id: the inbox's last-seen writes, the notify URL's token
+    cache, the parking numbers of the urgency check."""
+    from calls.routing import parking_numbers_forget
+    from integrations.inbox import inbox_process_state_reset
+    from integrations.selectors import notify_tokens_forget
+
+    for forget in (inbox_process_state_reset, notify_tokens_forget, parking_numbers_forget):
+        forget()
+    yield
+    for forget in (inbox_process_state_reset, notify_tokens_forget, parking_numbers_forget):
+        forget()
 
 
 @pytest.fixture(autouse=True)

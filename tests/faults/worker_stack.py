@@ -11,9 +11,10 @@ test (DATABASE_URL, CELERY_BROKER_URL, MEDIA_ROOT, …):
 * ``report`` prints, as JSON, what a fault run checks: notifications per status, CallEvents per
   notification, recordings per status, the files in MEDIA_ROOT (partial ones included).
 
-``python -m tests.faults.worker_stack worker`` starts the worker itself, with one addition when
-``FAULTS_APPLY_DELAY`` is set: applying a call notification sleeps that long inside its transaction, after
-touching ``$FAULTS_MARK_DIR/apply-<notification>-<pid>``, so that a kill lands mid-apply.
+``python -m tests.faults.worker_stack worker`` starts the worker itself, and ``… applier`` the applier
+process (integrations/applier.py), with one addition when ``FAULTS_APPLY_DELAY`` is set: applying a call
+notification sleeps that long inside its transaction, after touching
+``$FAULTS_MARK_DIR/apply-<notification>-<pid>``, so that a kill lands mid-apply.
 """
 
 from __future__ import annotations
@@ -201,17 +202,7 @@ def _worker(concurrency: int) -> None:
     import django
 
     django.setup()
-    delay = float(os.environ.get("FAULTS_APPLY_DELAY") or 0)
-    if delay > 0:
-        from calls.services import IN_TRANSACTION_HOOKS
-
-        marks = Path(os.environ.get("FAULTS_MARK_DIR") or ".")
-
-        def slow_apply(applied: Any) -> None:
-            (marks / f"apply-{applied.event.pk}-{os.getpid()}").touch()
-            time.sleep(delay)
-
-        IN_TRANSACTION_HOOKS.append(slow_apply)
+    _slow_apply_hook()
     from mttcrm.celery import app
 
     app.worker_main(
@@ -231,6 +222,48 @@ def _worker(concurrency: int) -> None:
     )
 
 
+def _slow_apply_hook() -> None:
+    delay = float(os.environ.get("FAULTS_APPLY_DELAY") or 0)
+    if delay > 0:
+        from calls.services import IN_TRANSACTION_HOOKS
+
+        marks = Path(os.environ.get("FAULTS_MARK_DIR") or ".")
+
+        def slow_apply(applied: Any) -> None:
+            (marks / f"apply-{applied.event.pk}-{os.getpid()}").touch()
+            time.sleep(delay)
+
+        IN_TRANSACTION_HOOKS.append(slow_apply)
+
+
+def _applier() -> None:
+    """The applier process (integrations/applier.py), with the slow-apply hook of FAULTS_APPLY_DELAY."""
+    import threading
+
+    import django
+
+    django.setup()
+    _slow_apply_hook()
+    from integrations.applier import Applier
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_args: stop.set())
+    print("applier ready", flush=True)
+    Applier(poll_seconds=0.5, stop=stop).run()
+
+
+def start_applier(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.faults.worker_stack", "applier"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mttcrm.settings")
     parser = argparse.ArgumentParser()
@@ -243,9 +276,13 @@ def main() -> None:
     sub.add_parser("report")
     worker = sub.add_parser("worker")
     worker.add_argument("--concurrency", type=int, default=2)
+    sub.add_parser("applier")
     args = parser.parse_args()
     if args.action == "worker":
         _worker(args.concurrency)
+        return
+    if args.action == "applier":
+        _applier()
         return
     import django
 

@@ -70,6 +70,33 @@ def test_compose_runs_several_web_processes_behind_the_proxy() -> None:
     assert ipaddress.ip_address(proxy_ip) in ipaddress.ip_network(subnet)
 
 
+def test_an_applier_service_applies_what_the_web_processes_store() -> None:
+    services = compose()["services"]
+    applier = services["applier"]
+    assert applier["command"] == ["python", "manage.py", "mtt", "applier"]
+    assert applier["deploy"]["replicas"] >= 1
+    # Web and applier agree: the web processes wake the applier instead of applying.
+    for name in ("web", "applier"):
+        assert services[name]["environment"]["NOTIFY_APPLY_IN"] == "${NOTIFY_APPLY_IN:-applier}"
+    assert applier["environment"]["DATABASE_URL"].startswith("postgres://")
+
+
+def test_every_volume_under_var_exists_in_the_image_owned_by_the_app() -> None:
+    """Docker gives a new named volume the owner of its mount point in the image; a point the image
+    lacks becomes a root-owned volume the app (uid 10001) cannot write to."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    made = next(line for line in dockerfile.splitlines() if "mkdir -p" in line).split()
+    assert "chown -R app /app/var" in dockerfile
+    targets = {
+        volume.split(":")[1]
+        for service in compose()["services"].values()
+        for volume in service.get("volumes", [])
+        if isinstance(volume, str) and volume.split(":")[1].startswith("/app/var/")
+    }
+    assert targets == {"/app/var/media", "/app/var/metrics", "/app/var/spool"}
+    assert targets <= set(made)
+
+
 def test_secrets_and_local_state_stay_out_of_the_image() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
     for entry in (".env", ".venv", "var", ".git"):

@@ -22,7 +22,10 @@ from integrations.services import (
 
 
 class Command(BaseCommand):
-    help = "Manage MTT integrations: add, list, sync, rotate-keys, rotate-notify-token, health, demo."
+    help = (
+        "Manage MTT integrations: add, list, sync, rotate-keys, rotate-notify-token, spool-replay, applier, "
+        "health, demo."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -61,6 +64,18 @@ class Command(BaseCommand):
         sub.add_parser(
             "spool-replay",
             help="Store the notifications spooled while the database was down (NOTIFY_SPOOL_DIR) now.",
+        )
+
+        applier_help = (
+            "Apply stored notifications as they arrive (NOTIFY_APPLY_IN=applier): a long-running process "
+            "woken by PostgreSQL NOTIFY; stops on SIGTERM or Ctrl-C (integrations/applier.py)."
+        )
+        applier = sub.add_parser("applier", help=applier_help, description=applier_help)
+        applier.add_argument(
+            "--poll",
+            type=float,
+            default=5.0,
+            help="seconds between looks for pending notifications nobody woke it for (default 5)",
         )
 
         health_help = (
@@ -168,6 +183,26 @@ class Command(BaseCommand):
         self.stdout.write(f"Notification spool: {result}")
         if result.busy or result.database_down or result.failed:
             raise CommandError("Some spooled notifications are still waiting (see above and the log).")
+
+    def handle_applier(self, *, poll: float, **options: Any) -> None:
+        import signal
+        import threading
+
+        from integrations.applier import Applier
+
+        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+            raise CommandError(
+                "The applier needs PostgreSQL (LISTEN/NOTIFY); with SQLite keep NOTIFY_APPLY_IN=request."
+            )
+        if settings.NOTIFY_APPLY_IN != "applier":
+            self.stderr.write(
+                "Note: NOTIFY_APPLY_IN is not 'applier': the web processes apply notifications themselves "
+                "and wake nobody; this process only applies what it finds pending."
+            )
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_args: stop.set())
+        Applier(poll_seconds=poll, stop=stop).run()
 
     def handle_health(self, *, integration: str | None, json: bool, **options: Any) -> None:
         from monitoring.report import health_report

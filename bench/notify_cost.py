@@ -1,0 +1,145 @@
+"""What one request costs the web process, in CPU: the notify URL against a trivial view (GET /ping).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/mttcrm REDIS_URL=redis://127.0.0.1:6379/12 \\
+        .venv/bin/python bench/notify_cost.py --requests 300 --rounds 5
+
+The throughput ratio of bench/load.py (notify URL ÷ trivial view, both at full speed) is a ratio of costs
+on a saturated machine, and on a shared 2-core machine it moves with whatever else runs. This measures
+the costs themselves: one Daphne process of the production stack (bench/_common.py `bench_stack`,
+`DEBUG=false`, Redis channel layer, access log on), one keep-alive connection, requests one after the
+other, and the process's own CPU time (user + system, /proc) per request — so other load on the machine
+hardly matters. Rounds alternate ping and notify blocks; the median of the rounds is reported.
+
+Both places a notification can be applied are measured, each on its own server: `--apply-in applier`
+(the web process stores and wakes the applier; the applier's CPU is reported apart) and `request` (the
+web process applies before answering). Each notification is a new one (the six of an answered incoming
+call, in order), as MTT sends them. At the end every notification must be stored and applied once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from _common import bench_stack, cpu_seconds  # noqa: E402
+
+
+def measure(apply_in: str, count: int, rounds: int) -> dict[str, float]:
+    env = {"LOG_LEVEL": "INFO", "NOTIFY_APPLY_IN": apply_in}
+    with bench_stack(suffix=f"_bench_cost_{apply_in}", env=env, metrics=True) as stack:
+        from django.db.models import Count
+
+        from calls.models import CallEvent
+        from integrations.models import ExternalNumber, Integration, NotificationEvent, Workplace
+        from tests.calls import payloads
+
+        integration = Integration.objects.create(
+            name="bench", client_id="c", client_secret="s", status=Integration.Status.CONNECTED
+        )
+        Workplace.objects.create(integration=integration, sip_id=payloads.WP_INCOMING, name="Оператор")
+        ExternalNumber.objects.create(integration=integration, number=payloads.LINE)
+        if apply_in == "applier":
+            stack.start_applier(1)  # first: the web process's /healthz asks for it
+        web = stack.start_web(1, verbosity=0)
+        server = web.procs[0].pid
+        appliers = [p.pid for p in stack.appliers]
+        url = web.url + integration.notify_path
+        bodies = iter(
+            json.dumps(body, ensure_ascii=False).encode()
+            for _ in range(count * (rounds + 1))
+            for body in payloads.incoming_answered(base=uuid.uuid4().hex + "_00015ED635780FC7")
+        )
+        session = requests.Session()
+        headers = {"Content-Type": "application/json"}
+
+        def notify_block(n: int) -> None:
+            for _ in range(n):
+                answer = session.post(url, data=next(bodies), headers=headers, timeout=30)
+                assert answer.status_code == 200, answer.text
+
+        def ping_block(n: int) -> None:
+            for _ in range(n):
+                assert session.get(web.url + "/ping", timeout=30).status_code == 200
+
+        ping_block(count)  # warm up both paths
+        notify_block(count)
+        pings, notes, applier_cpu, wall = [], [], [], []
+        for _ in range(rounds):
+            before = cpu_seconds(server)
+            ping_block(count)
+            middle = cpu_seconds(server)
+            applier_before = sum(cpu_seconds(pid) for pid in appliers)
+            started = time.perf_counter()
+            notify_block(count)
+            wall.append((time.perf_counter() - started) / count * 1000)
+            after = cpu_seconds(server)
+            pings.append((middle - before) / count * 1000)
+            notes.append((after - middle) / count * 1000)
+            if appliers:
+                # Let it finish this block, then count what applying it cost.
+                deadline = time.monotonic() + 60
+                while (
+                    NotificationEvent.objects.filter(status=NotificationEvent.Status.PENDING).exists()
+                    and time.monotonic() < deadline
+                ):
+                    time.sleep(0.1)
+                applier_cpu.append(
+                    (sum(cpu_seconds(pid) for pid in appliers) - applier_before) / count * 1000
+                )
+        deadline = time.monotonic() + 60
+        while NotificationEvent.objects.filter(status="pending").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stored = NotificationEvent.objects.count()
+        applied = NotificationEvent.objects.filter(status="applied").count()
+        doubled = CallEvent.objects.values("notification_id").annotate(n=Count("pk")).filter(n__gt=1).count()
+        events = CallEvent.objects.count()
+        ok = stored == applied == events == count * (rounds + 1) and doubled == 0
+        print(
+            f"  {apply_in:8}: stored {stored}, applied {applied}, call events {events}, doubled {doubled}"
+            f" -> {'ok' if ok else 'FAILED'}"
+        )
+        if not ok:
+            stack.keep_logs = True
+        return {
+            "ok": float(ok),
+            "ping": statistics.median(pings),
+            "notify": statistics.median(notes),
+            "notify_wall": statistics.median(wall),
+            "applier": statistics.median(applier_cpu) if applier_cpu else 0.0,
+            "spread": max(notes) - min(notes),
+        }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=300, help="requests per block")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--apply-in", choices=["applier", "request", "both"], default="both")
+    args = parser.parse_args()
+    modes = ["applier", "request"] if args.apply_in == "both" else [args.apply_in]
+    results = {mode: measure(mode, args.requests, args.rounds) for mode in modes}
+    print(f"CPU of the web process per request (median of {args.rounds} rounds of {args.requests}):")
+    for mode, r in results.items():
+        extra = f"; the applier {r['applier']:.2f} ms per notification" if mode == "applier" else ""
+        print(
+            f"  NOTIFY_APPLY_IN={mode:8} GET /ping {r['ping']:.2f} ms, notify {r['notify']:.2f} ms "
+            f"(spread {r['spread']:.2f}), answered in {r['notify_wall']:.2f} ms{extra}; "
+            f"ping/notify = {r['ping'] / r['notify']:.2f}"
+        )
+    return 0 if all(r["ok"] for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
