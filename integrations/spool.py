@@ -222,7 +222,8 @@ def notification_spool(*, request: HttpRequest, token: str, why: str) -> HttpRes
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        declared = 0
+        # As the live view: no body can be read (Django's request.body would raise, a 500).
+        return _refuse(400, "Content-Length is not a number", request)
     if declared > limit:
         return _refuse(413, f"body larger than {limit} bytes", request)
     try:

@@ -173,6 +173,20 @@ def test_what_the_live_view_refuses_is_never_spooled(
     assert spooled_files(settings) == []
 
 
+def test_a_content_length_that_is_no_number_is_refused_while_spooling(
+    client: Client, integration: Integration, settings: Any
+) -> None:
+    """As the live view: 400 and a reason, not the 500 Django's request.body would raise."""
+    database_down()
+    body = json.dumps(incoming_answered()[0]).encode()
+    response = client.generic(
+        "POST", integration.notify_path, body, content_type="application/json", CONTENT_LENGTH="12abc"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "Content-Length is not a number"
+    assert spooled_files(settings) == []
+
+
 def test_the_allow_list_holds_while_spooling(client: Client, integration: Integration, settings: Any) -> None:
     settings.NOTIFY_ALLOWED_NETWORKS = ["192.0.2.0/24"]
     database_down()
