@@ -8,6 +8,7 @@ from django.views.decorators.http import require_safe
 
 from calls import live, realtime
 from calls.views_live import live_page_config
+from mttcrm.dbdown import handles_database_errors
 
 
 @login_required
@@ -32,6 +33,7 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
+@handles_database_errors  # it never needs the database: no gate (a pooled connection) before it
 @require_safe
 def ping(request: HttpRequest) -> HttpResponse:
     """GET /ping: "ok", touching neither the database, nor Redis, nor the session.

@@ -26,3 +26,16 @@ def test_ping_needs_no_login_and_head_works(client: Client) -> None:
 def test_ping_refuses_writes(client: Client) -> None:
     assert client.post("/ping").status_code == 405
     assert client.delete("/ping").status_code == 405
+
+
+def test_ping_answers_while_the_database_is_known_to_be_down(client: Client, monkeypatch: Any) -> None:
+    """A liveness check of this process, not of the database (/healthz is that): no 503, and not even a
+    pooled connection is taken for it (the gate of mttcrm/dbdown.py is skipped)."""
+    from mttcrm import dbdown
+
+    def gate() -> None:
+        raise AssertionError("the database gate ran for /ping")
+
+    monkeypatch.setattr(dbdown, "database_gate", gate)
+    response = client.get("/ping")
+    assert response.status_code == 200 and response.content == b"ok"
