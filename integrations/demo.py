@@ -22,7 +22,8 @@ OPERATORS_GROUP = "Операторы"
 OPERATOR_PERMISSIONS = ["listen_recording"]
 # Supervisors: the call reports (operators do not see them).
 REPORTS_GROUP = "Руководители"
-SUPERVISOR_PERMISSIONS = ["view_reports"]
+# Supervisors review calls: the reports, and listening to recordings (quality control).
+SUPERVISOR_PERMISSIONS = ["view_reports", "listen_recording"]
 SUPERVISORS = ["admin"]
 # (username, password, first name, last name, staff); operators are linked to the sandbox's
 # workplaces in this order (sorted by SIP ID).

@@ -4,7 +4,8 @@
 - operator: in the operators group of the demo (integrations/demo.py: OPERATORS_GROUP, with its
   permissions), linked to a workplace;
 - manager: an operator who is some contacts' personal manager (the code gives them no extra rights);
-- supervisor: in the demo's supervisors group (REPORTS_GROUP: calls.view_reports) and staff (the
+- supervisor: in the demo's supervisors group (REPORTS_GROUP: calls.view_reports and
+  calls.listen_recording) and staff (the
   integration health badge and panel, the live board);
 - admin: a superuser.
 

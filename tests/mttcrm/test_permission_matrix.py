@@ -12,8 +12,8 @@ it must not be refused; the others must be refused. What the code intends, encod
   get no extra rights (a contact's manager may do what any operator may, no more);
 - the call log and call pages show every call to every logged-in user; the call-note endpoint of the
   screen pop only takes notes on calls that rang the user (or any call, for supervisors);
-- recordings need ``calls.listen_recording`` (the demo's operators group has it; the supervisors group
-  does not), whoever's call it was; the reports need ``calls.view_reports``; the live board needs staff
+- recordings need ``calls.listen_recording`` (the demo's operators and supervisors groups have it),
+  whoever's call it was; the reports need ``calls.view_reports``; the live board needs staff
   or ``calls.view_call``; merging contacts staff or ``contacts.merge_contact``;
 - JSON endpoints answer 401 to anonymous users (the page's script handles it) instead of a redirect;
 - the notify URL takes notifications from anyone with the token (MTT), its OAuth callback only the
@@ -245,7 +245,7 @@ MATRIX: dict[str, Entry] = {
     ),
     # --- recordings: the permission, not the call's owner, decides.
     "recordings/<int:pk>/": one(
-        lambda w: f"/recordings/{w.recording.pk}/", get=roles(LOGIN, 200, 200, 403, 200), post=everyone(405)
+        lambda w: f"/recordings/{w.recording.pk}/", get=roles(LOGIN, 200, 200, 200, 200), post=everyone(405)
     ),
     # --- reports
     "reports/": one(lambda w: "/reports/", get=supervisors_only(200), post=everyone(405)),
