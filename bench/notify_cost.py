@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -128,17 +129,27 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--apply-in", choices=["applier", "request", "both"], default="both")
     args = parser.parse_args()
-    modes = ["applier", "request"] if args.apply_in == "both" else [args.apply_in]
-    results = {mode: measure(mode, args.requests, args.rounds) for mode in modes}
-    print(f"CPU of the web process per request (median of {args.rounds} rounds of {args.requests}):")
-    for mode, r in results.items():
-        extra = f"; the applier {r['applier']:.2f} ms per notification" if mode == "applier" else ""
-        print(
-            f"  NOTIFY_APPLY_IN={mode:8} GET /ping {r['ping']:.2f} ms, notify {r['notify']:.2f} ms "
-            f"(spread {r['spread']:.2f}), answered in {r['notify_wall']:.2f} ms{extra}; "
-            f"ping/notify = {r['ping'] / r['notify']:.2f}"
-        )
-    return 0 if all(r["ok"] for r in results.values()) else 1
+    if args.apply_in == "both":
+        # One process per mode: Django's settings (the bench database among them) are set up once a process.
+        codes = [
+            subprocess.run(
+                [sys.executable, __file__, "--requests", str(args.requests), "--rounds", str(args.rounds),
+                 "--apply-in", mode],
+                check=False,
+            ).returncode
+            for mode in ("applier", "request")
+        ]  # fmt: skip
+        return max(codes)
+    r = measure(args.apply_in, args.requests, args.rounds)
+    extra = f"; the applier {r['applier']:.2f} ms per notification" if args.apply_in == "applier" else ""
+    print(
+        f"CPU of the web process per request (median of {args.rounds} rounds of {args.requests}): "
+        f"NOTIFY_APPLY_IN={args.apply_in}: GET /ping {r['ping']:.2f} ms, notify {r['notify']:.2f} ms "
+        f"(spread {r['spread']:.2f}), answered in {r['notify_wall']:.2f} ms{extra}; "
+        f"ping/notify = {r['ping'] / r['notify']:.2f}",
+        flush=True,
+    )
+    return 0 if r["ok"] else 1
 
 
 if __name__ == "__main__":
