@@ -269,13 +269,15 @@ class Stack:
                 if self.worker.poll() is not None or time.monotonic() > deadline:
                     sys.exit(f"the Celery worker did not start; see {self.var_dir / 'worker.log'}")
 
-    def start_applier(self, count: int = 1) -> None:
-        """`count` applier processes (`manage.py mtt applier`); the stack's env sets NOTIFY_APPLY_IN."""
+    def start_applier(self, count: int = 1, *, nice: int = 0) -> None:
+        """`count` applier processes (`manage.py mtt applier`); the stack's env sets NOTIFY_APPLY_IN.
+        `nice` > 0 lowers their CPU priority below the web processes' (`nice -n`)."""
         log = self.log("applier")
+        prefix = ["nice", "-n", str(nice)] if nice > 0 else []
         for _ in range(count):
             self.appliers.append(
                 subprocess.Popen(
-                    [sys.executable, "manage.py", "mtt", "applier"],
+                    [*prefix, sys.executable, "manage.py", "mtt", "applier"],
                     cwd=ROOT,
                     env=self.env,
                     stdout=log,

@@ -96,7 +96,13 @@ def parse_args() -> argparse.Namespace:
         default="applier",
         help="NOTIFY_APPLY_IN: applier processes apply (production's compose), or the notify URL itself",
     )
-    add("--appliers", type=int, default=1, help="applier processes (with --apply-in applier)")
+    add("--appliers", type=int, default=2, help="applier processes (with --apply-in applier)")
+    add(
+        "--applier-nice",
+        type=int,
+        default=0,
+        help="run the appliers at this nice level (0: as the web processes; 10: the web processes first)",
+    )
     add("--missed-share", type=float, default=0.2, help="share of incoming calls nobody answers")
     add("--parked-share", type=float, default=0.05, help="share of incoming calls to a parked number")
     add("--duplicate-every", type=int, default=10, help="every N-th notification is sent twice (0: none)")
@@ -501,7 +507,8 @@ def main() -> int:
 
         connections.close_all()
         if args.apply_in == "applier":
-            stack.start_applier(args.appliers)  # first: the web processes' /healthz asks for it
+            # First: the web processes' /healthz asks for it.
+            stack.start_applier(args.appliers, nice=args.applier_nice)
         web = stack.start_web(args.web_processes, balance=args.balance, verbosity=0)
         sandbox.control(
             "POST", "config", {"notify_url": web.url + world.notify_path, "auto_click_to_call": True}

@@ -141,7 +141,11 @@ def report(
         f"== load: {load.seconds:.1f} s, {args.calls_per_second:g} calls/s, {args.operators} operators, "
         f"{args.web_processes} web process(es) ({args.balance}), "
         f"worker concurrency {args.worker_concurrency}, "
-        + (f"{args.appliers} applier(s)" if args.apply_in == "applier" else "applied in the request")
+        + (
+            f"{args.appliers} applier(s)" + (f" at nice {args.applier_nice}" if args.applier_nice else "")
+            if args.apply_in == "applier"
+            else "applied in the request"
+        )
     )
     print(
         f"  calls                             {load_counts['calls']} incoming ({load_counts['parked']} "
