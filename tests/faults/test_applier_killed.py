@@ -9,29 +9,18 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.waiting import wait_until
 
 from . import worker_stack
 from .servers import PrivatePostgres, PrivateRedis
 
 pytestmark = pytest.mark.faults
-
-
-def wait_until(check: Any, timeout: float, what: str, log: Path) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n{log.read_text(errors='replace')[-4000:]}")
-        time.sleep(0.1)
 
 
 def test_applier_killed_mid_apply_the_next_one_applies_every_notification_once(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import requests
 
 from tests.browser.asgi_stack import OPERATOR, running_stack
 from tests.calls.payloads import incoming_answered
+from tests.waiting import wait_until
 
 from .servers import PrivatePostgres
 
@@ -37,14 +37,6 @@ def log_in(base: str) -> requests.Session:
     )
     assert response.status_code == 302, response.text[:500]
     return session
-
-
-def wait_until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def rows(url: str, sql: str) -> list[tuple[Any, ...]]:

@@ -10,7 +10,6 @@ socket reconnects with backoff once Redis is back and resyncs its cards from /ca
 from __future__ import annotations
 
 import sqlite3
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import requests
 
 from tests.browser.asgi_stack import running_stack
 from tests.calls.payloads import incoming_answered, note
+from tests.waiting import wait_until
 
 from .servers import PrivateRedis
 
@@ -32,17 +32,6 @@ def redis_env(redis: PrivateRedis) -> dict[str, str]:
         "CELERY_BROKER_URL": redis.url(0),
         "LOG_LEVEL": "INFO",
     }
-
-
-def wait_until(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def query(stack_dir: Path, sql: str) -> list[tuple[Any, ...]]:

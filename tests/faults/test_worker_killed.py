@@ -13,15 +13,14 @@ from __future__ import annotations
 import os
 import re
 import signal
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sandbox.testing import running_sandbox
+from tests.waiting import wait_until
 
 from . import worker_stack
 from .servers import PrivatePostgres, PrivateRedis
@@ -29,18 +28,6 @@ from .servers import PrivatePostgres, PrivateRedis
 pytestmark = pytest.mark.faults
 
 MP3_BYTES = (Path(__file__).resolve().parents[2] / "sandbox" / "static" / "recording.mp3").stat().st_size
-
-
-def wait_until(check: Any, timeout: float, what: str, log: Path | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            tail = log.read_text(errors="replace")[-4000:] if log else ""
-            raise AssertionError(f"timed out waiting for {what}\n{tail}")
-        time.sleep(0.1)
 
 
 def test_pool_processes_killed_mid_download_and_mid_apply_every_task_completes_once(

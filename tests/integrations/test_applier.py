@@ -26,6 +26,7 @@ from integrations.models import ExternalNumber, Integration, NotificationEvent
 from integrations.mtt.notifications import parse_envelope
 from mttcrm import metrics
 from tests.calls.payloads import LINE, incoming_answered
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("postgres_only")
 
@@ -78,17 +79,6 @@ def post(client: Client, integration: Integration, body: dict[str, Any]) -> dict
     response = client.post(integration.notify_path, body, content_type="application/json")
     assert response.status_code == 200, response.content
     return dict(response.json())
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def statuses() -> dict[str, int]:
