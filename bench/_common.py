@@ -284,17 +284,11 @@ class Stack:
                     stderr=subprocess.STDOUT,
                 )
             )
-        # Listening once its LISTEN shows in pg_stat_activity.
-        from django.db import connection
+        # Listening once its LISTEN shows in pg_stat_activity (what /healthz asks too).
+        from mttcrm.health import applier_sessions
 
         deadline = time.monotonic() + 60
-        while True:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'LISTEN mttcrm_inbox%%'"
-                )
-                if cursor.fetchone()[0] >= count:
-                    break
+        while applier_sessions() < count:
             if time.monotonic() > deadline or any(p.poll() is not None for p in self.appliers):
                 sys.exit(f"the applier did not start; see {self.var_dir / 'applier.log'}")
             time.sleep(0.2)

@@ -71,6 +71,7 @@ from integrations.mtt.errors import (
 from integrations.mtt.notifications import Envelope
 
 from .models import Call, CallLeg, Direction, RoutingDecision
+from .services import bare_number
 
 if TYPE_CHECKING:
     from .services import AppliedNotification
@@ -533,7 +534,7 @@ def routing_is_urgent(integration: Integration, envelope: Envelope) -> bool:
     if not isinstance(callee, dict):
         return False
     for raw in (callee.get("id"), callee.get("accountId"), callee.get("displayId")):
-        if isinstance(raw, str) and raw.split("@", 1)[0].lstrip("+") in numbers:
+        if isinstance(raw, str) and bare_number(raw) in numbers:
             return True
     return False
 

@@ -72,10 +72,15 @@ class _Directory:
 
     def external_number_id(self, *candidates: str) -> tuple[int | None, str]:
         for raw in candidates:
-            number = raw.split("@", 1)[0].lstrip("+") if raw else ""
+            number = bare_number(raw)
             if number in self.number_ids:
                 return self.number_ids[number], number
         return None, ""
+
+
+def bare_number(raw: str) -> str:
+    """A company number as the directory keys it: no ``@domain``, no leading ``+``."""
+    return raw.split("@", 1)[0].lstrip("+") if raw else ""
 
 
 _DIRECTORIES: dict[tuple[int, object], _Directory] = {}

@@ -25,6 +25,7 @@ from integrations.inbox import INBOX_CHANNEL, notification_apply
 from integrations.models import ExternalNumber, Integration, NotificationEvent
 from integrations.mtt.notifications import parse_envelope
 from mttcrm import metrics
+from mttcrm.health import applier_sessions
 from tests.calls.payloads import LINE, incoming_answered
 from tests.waiting import wait_until
 
@@ -137,11 +138,7 @@ def test_the_applier_applies_each_notification_once_as_it_arrives(
 
 
 def _listening() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE %s", [f"LISTEN {INBOX_CHANNEL}%"]
-        )
-        return bool(cursor.fetchone()[0])
+    return applier_sessions() > 0
 
 
 def test_rows_stored_while_no_applier_ran_are_applied_when_it_starts(
