@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mttcrm.settings")
+
+from mttcrm.asgi_handler import get_asgi_application
+
 # Django must be set up before anything imports models (consumers, routing).
 django_asgi_app = get_asgi_application()
 
