@@ -300,7 +300,9 @@ def call_apply_notification(*, event: NotificationEvent) -> str:
         return NotificationEvent.Status.IGNORED
     occurred = pbx_time_to_utc(info.start_time) or event.received_at
     directory = directory_for(event.integration)
-    with transaction.atomic():
+    # Within notification_apply's transaction (the claim) no savepoint of its own: a failure here
+    # rolls the whole apply back anyway, and a savepoint is two round trips per notification.
+    with transaction.atomic(savepoint=False):
         call = _locked_call(event.integration_id, info.call_key)
         if CallEvent.objects.filter(notification_id=event.pk).exists():
             return NotificationEvent.Status.APPLIED

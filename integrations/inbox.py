@@ -20,6 +20,7 @@ from mttcrm import metrics
 
 from .models import Integration, NotificationEvent
 from .mtt.notifications import DIRECTORY_EVENT_TYPES, VPBX_EVENTS, Envelope
+from .selectors import SECRET_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +184,12 @@ def _claim(event_id: int, event: NotificationEvent | None) -> NotificationEvent 
         pk=event_id, status=NotificationEvent.Status.PENDING
     )
     if event is None:
-        return pending.select_related("integration").first()
+        # The integration comes along for the appliers (its directory, its routing); its secrets are
+        # deferred: decrypting them costs CPU on every notification, and only an MTT request reads them.
+        claimed = pending.select_related("integration").defer(
+            *(f"integration__{name}" for name in SECRET_FIELDS)
+        )
+        return next(iter(claimed.order_by()[:1]), None)
     if event.status != NotificationEvent.Status.PENDING or not pending.values_list("pk", flat=True).first():
         return None
     return event

@@ -210,6 +210,27 @@ def test_a_claimed_row_is_skipped_by_a_second_apply(mtt: Integration) -> None:
     assert CallEvent.objects.filter(notification=event).count() == 1
 
 
+def test_applying_decrypts_no_secret(mtt: Integration, monkeypatch: Any) -> None:
+    """The claim brings the integration along with its secrets deferred: decrypting three Fernet tokens
+    per notification was CPU spent on nothing (only an MTT request reads them, and then loads them)."""
+    from integrations import crypto
+    from integrations.inbox import notification_receive
+
+    event, _created = notification_receive(
+        integration=mtt, envelope=parse_envelope(incoming_answered(base=base())[1])
+    )
+
+    def refuse(value: str) -> str:
+        raise AssertionError("a secret was decrypted while applying")
+
+    monkeypatch.setattr(crypto, "decrypt", refuse)
+    assert notification_apply(event_id=event.pk) == "applied"
+    assert CallEvent.objects.filter(notification=event).count() == 1
+    monkeypatch.undo()
+    claimed = NotificationEvent.objects.select_related("integration").get(pk=event.pk).integration
+    assert claimed.client_secret == "secret-a"  # and they are there for whoever needs them
+
+
 def test_a_failing_apply_is_rolled_back_counted_and_left_to_the_sweep(
     applier_mode: None, mtt: Integration, running_applier: Callable[..., Applier], monkeypatch: Any
 ) -> None:
