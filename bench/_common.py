@@ -485,6 +485,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def service_cpu(command: str) -> dict[int, float]:
+    """CPU so far of every process named ``command`` on the machine (``postgres``: the server and each
+    connection's backend; ``redis-server``), by pid. The services are the machine's, so whatever else
+    uses them is counted too: measure on a quiet machine."""
+    out = {}
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == command:
+                out[int(comm.parent.name)] = cpu_seconds(int(comm.parent.name))
+        except OSError:
+            continue
+    return out
+
+
+def service_cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two ``service_cpu`` readings (a backend that started meanwhile counts whole,
+    one that ended meanwhile is missed: with connection pools, both are rare)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
 class CpuMeter:
     """CPU used between start() and stop(): each role of the stack and this process in % of one core,
     and the whole machine ("box") in % of all its cores."""
@@ -495,11 +515,13 @@ class CpuMeter:
         self.started = 0.0
         self.client = 0.0
         self.box = (0.0, 0.0)
+        self.services: dict[str, dict[int, float]] = {}
 
     def start(self) -> None:
         self.before = {
             role: [(pid, cpu_seconds(pid)) for pid in pids] for role, pids in self.stack.processes().items()
         }
+        self.services = {name: service_cpu(name) for name in ("postgres", "redis-server")}
         self.client = time.process_time()
         self.box = box_busy()
         self.started = time.perf_counter()
@@ -510,6 +532,8 @@ class CpuMeter:
             role: sum(cpu_seconds(pid) - before for pid, before in pids) / wall * 100
             for role, pids in self.before.items()
         }
+        for name, before in self.services.items():
+            out[name.removesuffix("-server")] = service_cpu_used(before, service_cpu(name)) / wall * 100
         out["client"] = (time.process_time() - self.client) / wall * 100
         busy, total = box_busy()
         out["box"] = (busy - self.box[0]) / max(1.0, total - self.box[1]) * 100

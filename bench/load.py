@@ -253,10 +253,12 @@ class Generator:
                 self.ledger.error("notify answer not JSON")
         return status, duplicate, elapsed
 
-    async def send(self, http: aiohttp.ClientSession, note: Note, phase: str) -> None:
+    async def send(
+        self, http: aiohttp.ClientSession, note: Note, phase: str, *, parked: bool = False
+    ) -> None:
         for copy in (False, True) if note.duplicate else (False,):
             status, duplicate, ms = await self.post(http, note.body)
-            self.ledger.answer(note, copy=copy, status=status, duplicate=duplicate)
+            self.ledger.answer(note, copy=copy, status=status, duplicate=duplicate, parked=parked)
             stats = self.phases[phase]
             stats.answer_ms.append(ms)
             stats.answers += 1
@@ -275,9 +277,7 @@ class Generator:
                 self.calls.append((spec, time.perf_counter()))
             if note.kind == "line-trying" and spec.parked:
                 self.parked_sent[spec.line_leg] = time.time()
-            await self.send(http, note, "load")
-            if note.kind == "line-trying" and spec.parked:
-                self.ledger.parked += 1
+            await self.send(http, note, "load", parked=note.kind == "line-trying" and spec.parked)
 
     def next_call(
         self, index: int, *, prefix: str, timing: Timing, parked_share: float, record: bool
@@ -464,7 +464,11 @@ async def run(
         meter.start()
         await gen.load(http)
         gen.phases["load"].cpu = meter.stop()
-    load_counts = {"calls": gen.ledger.calls, "parked": gen.ledger.parked, "copies": gen.ledger.copies}
+    load_counts = {
+        "calls": gen.ledger.calls,
+        "parked": gen.ledger.count(kind="parked"),
+        "copies": gen.ledger.copies,
+    }
     print("drain ...", flush=True)
     drained, left = await drain(stack, args.drain_timeout)
     for name in ("trivial", "saturation"):
@@ -483,9 +487,7 @@ async def run(
 
     state = sandbox.control("GET", "state")
     sandbox_notes = sandbox.control("GET", "notifications")
-    observed, decisions = await sync_to_async(observe)(
-        gen.ledger.copies_recognized, len(state["record_downloads"])
-    )
+    observed, decisions = await sync_to_async(observe)(gen.ledger, len(state["record_downloads"]))
     drains = {"load": (drained, left), "final": (final_drain, final_left)}
     ok = report(args, gen, load_counts, drains, state, sandbox_notes, observed, decisions)
     return 0 if ok else 1

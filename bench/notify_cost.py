@@ -10,6 +10,9 @@ the costs themselves: one Daphne process of the production stack (bench/_common.
 other, and the process's own CPU time (user + system, /proc) per request — so other load on the machine
 hardly matters. Rounds alternate ping and notify blocks; the median of the rounds is reported.
 
+PostgreSQL's CPU per notification (its server and backends, storing and applying, read from /proc) is
+reported too: the machine's PostgreSQL, so nothing else may use it meanwhile.
+
 Both places a notification can be applied are measured, each on its own server: `--apply-in applier`
 (the web process stores and wakes the applier; the applier's CPU is reported apart) and `request` (the
 web process applies before answering). Each notification is a new one (the six of an answered incoming
@@ -32,7 +35,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _common import bench_stack, cpu_seconds  # noqa: E402
+from _common import bench_stack, cpu_seconds, service_cpu, service_cpu_used  # noqa: E402
 
 
 def measure(apply_in: str, count: int, rounds: int) -> dict[str, float]:
@@ -74,12 +77,13 @@ def measure(apply_in: str, count: int, rounds: int) -> dict[str, float]:
 
         ping_block(count)  # warm up both paths
         notify_block(count)
-        pings, notes, applier_cpu, wall = [], [], [], []
+        pings, notes, applier_cpu, wall, database = [], [], [], [], []
         for _ in range(rounds):
             before = cpu_seconds(server)
             ping_block(count)
             middle = cpu_seconds(server)
             applier_before = sum(cpu_seconds(pid) for pid in appliers)
+            postgres_before = service_cpu("postgres")
             started = time.perf_counter()
             notify_block(count)
             wall.append((time.perf_counter() - started) / count * 1000)
@@ -97,6 +101,8 @@ def measure(apply_in: str, count: int, rounds: int) -> dict[str, float]:
                 applier_cpu.append(
                     (sum(cpu_seconds(pid) for pid in appliers) - applier_before) / count * 1000
                 )
+            # Storing and applying, whichever process did it: PostgreSQL's own share of a notification.
+            database.append(service_cpu_used(postgres_before, service_cpu("postgres")) / count * 1000)
         deadline = time.monotonic() + 60
         while NotificationEvent.objects.filter(status="pending").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -117,6 +123,7 @@ def measure(apply_in: str, count: int, rounds: int) -> dict[str, float]:
             "notify": statistics.median(notes),
             "notify_wall": statistics.median(wall),
             "applier": statistics.median(applier_cpu) if applier_cpu else 0.0,
+            "postgres": statistics.median(database),
             "spread": max(notes) - min(notes),
         }
 
@@ -145,7 +152,8 @@ def main() -> int:
     print(
         f"CPU of the web process per request (median of {args.rounds} rounds of {args.requests}): "
         f"NOTIFY_APPLY_IN={args.apply_in}: GET /ping {r['ping']:.2f} ms, notify {r['notify']:.2f} ms "
-        f"(spread {r['spread']:.2f}), answered in {r['notify_wall']:.2f} ms{extra}; "
+        f"(spread {r['spread']:.2f}), answered in {r['notify_wall']:.2f} ms{extra}; PostgreSQL "
+        f"{r['postgres']:.2f} ms per notification; "
         f"ping/notify = {r['ping'] / r['notify']:.2f}",
         flush=True,
     )
