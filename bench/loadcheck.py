@@ -115,6 +115,11 @@ def screen_pops(gen: Any) -> tuple[list[float], int, int]:
     return pops, lost, wrong
 
 
+def span(expected: tuple[int, int]) -> str:
+    low, high = expected
+    return str(low) if low == high else f"{low}..{high}"
+
+
 def fmt_cpu(cpu: dict[str, float]) -> str:
     return ", ".join(f"{role} {value:.0f}" for role, value in cpu.items())
 
@@ -209,7 +214,7 @@ def report(
         f"{observed.acknowledged_missing} of them not stored; {gen.ledger.unacknowledged} never "
         f"answered 200, {observed.unanswered_stored} of them stored all the same; {len(delivered)} from "
         f"the sandbox (click-to-call; {undelivered} not delivered); stored {observed.stored} (expected "
-        f"{expected.notifications[0]}..{expected.notifications[1]}), applied {observed.applied}, "
+        f"{span(expected.notifications)}), applied {observed.applied}, "
         f"call events {observed.call_events}"
     )
     print(
@@ -217,9 +222,9 @@ def report(
         f"first copies wrongly called duplicates {gen.ledger.firsts_called_duplicate}"
     )
     print(
-        f"  calls {observed.calls} (expected {expected.calls}); recordings {observed.recordings}, stored "
-        f"{observed.recordings_stored} (expected {expected.recordings}), downloads served by the sandbox "
-        f"{observed.record_downloads}"
+        f"  calls {observed.calls} (expected {span(expected.calls)}); recordings {observed.recordings}, "
+        f"stored {observed.recordings_stored} (expected {span(expected.recordings)}), downloads served by "
+        f"the sandbox {observed.record_downloads}"
     )
     errors = dict(gen.ledger.errors)
     errors.update({f"click-to-call {kind}": n for kind, n in gen.clicks.items() if kind != "placed"})
