@@ -244,15 +244,21 @@ def notification_reapply(*, event_id: int) -> str:
     return notification_apply(event_id=event_id)
 
 
-def notification_sweep(*, older_than_seconds: float, max_attempts: int) -> list[int]:
+def notification_sweep(
+    *, older_than_seconds: float, max_attempts: int, failed_only: bool = False
+) -> list[int]:
     """Pending rows left behind (a crash between commit and apply, a failed apply): the ids to retry.
 
     Rows that failed ``max_attempts`` times are marked failed, for a person to look at (admin).
+    ``failed_only``: only rows an attempt failed on — the untried ones are an applier's, which takes them
+    in order (a backlog under load is not a crash, and a third applier in Celery would only compete).
     """
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     pending = NotificationEvent.objects.filter(
         status=NotificationEvent.Status.PENDING, received_at__lt=cutoff
     )
+    if failed_only:
+        pending = pending.filter(attempts__gt=0)
     exhausted = pending.filter(attempts__gte=max_attempts).update(status=NotificationEvent.Status.FAILED)
     if exhausted:
         logger.error("Inbox: %s notification(s) failed %s times and were set aside", exhausted, max_attempts)

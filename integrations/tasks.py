@@ -74,10 +74,16 @@ def apply_notification(event_id: int) -> str:
 @shared_task(name="integrations.tasks.sweep_inbox")
 def sweep_inbox() -> int:
     """Beat: re-apply notifications left pending (a crash between storing and applying, a failure)."""
+    from mttcrm.health import applier_sessions
+
     from .inbox import notification_sweep
 
+    # With an applier listening (NOTIFY_APPLY_IN=applier), rows nobody has tried yet are its backlog.
+    appliers_listen = settings.NOTIFY_APPLY_IN == "applier" and applier_sessions() > 0
     ids = notification_sweep(
-        older_than_seconds=settings.INBOX_SWEEP_AFTER_SECONDS, max_attempts=settings.INBOX_MAX_ATTEMPTS
+        older_than_seconds=settings.INBOX_SWEEP_AFTER_SECONDS,
+        max_attempts=settings.INBOX_MAX_ATTEMPTS,
+        failed_only=appliers_listen,
     )
     for pk in ids:
         apply_notification.delay(pk)

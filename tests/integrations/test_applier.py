@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
+from unittest import mock
 
 import psycopg
 import pytest
@@ -229,6 +230,41 @@ def test_applying_decrypts_no_secret(mtt: Integration, monkeypatch: Any) -> None
     monkeypatch.undo()
     claimed = NotificationEvent.objects.select_related("integration").get(pk=event.pk).integration
     assert claimed.client_secret == "secret-a"  # and they are there for whoever needs them
+
+
+def test_the_sweep_leaves_an_appliers_backlog_to_it_and_retries_only_failures(
+    applier_mode: None, mtt: Integration, settings: Any
+) -> None:
+    """Under load the appliers fall seconds behind: that backlog is theirs (taken in order). The Celery
+    sweep retries what failed — and everything when no applier listens."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integrations.inbox import notification_receive
+    from integrations.tasks import sweep_inbox
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # count what it would queue, apply nothing
+    untried, failed = (
+        notification_receive(integration=mtt, envelope=parse_envelope(body))[0]
+        for body in incoming_answered(base=base())[:2]
+    )
+    NotificationEvent.objects.filter(pk=failed.pk).update(attempts=1, error="RuntimeError: boom")
+    NotificationEvent.objects.update(received_at=timezone.now() - timedelta(minutes=5))
+    queued: list[int] = []
+    from integrations import tasks
+
+    with mock.patch.object(tasks.apply_notification, "delay", side_effect=queued.append):
+        conn = _listen_connection()  # an applier listening
+        try:
+            assert sweep_inbox() == 1
+            assert queued == [failed.pk]
+        finally:
+            conn.close()
+        wait_until(lambda: not _listening(), what="the listener gone")
+        queued.clear()
+        assert sweep_inbox() == 2  # nobody listens: the sweep takes everything pending
+        assert sorted(queued) == sorted([untried.pk, failed.pk])
 
 
 def test_a_failing_apply_is_rolled_back_counted_and_left_to_the_sweep(
