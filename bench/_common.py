@@ -324,6 +324,14 @@ class Stack:
 
         return self._exit.enter_context(running_sandbox(config))
 
+    def signal_appliers(self, signum: int | None) -> None:
+        """Send ``signum`` to every applier process (None: nothing)."""
+        if signum is None:
+            return
+        for proc in self.appliers:
+            if proc.poll() is None:
+                proc.send_signal(signum)
+
     def processes(self) -> dict[str, list[int]]:
         """pid of every server process, by role (for CPU accounting)."""
         out: dict[str, list[int]] = {"web": [p.pid for g in self.webs for p in g.procs]}

@@ -24,8 +24,11 @@ Phases, all on the same server processes:
    for `--saturation-seconds`.
 4. saturation: the notify URL at full speed from as many connections for as long (answered calls
    without recordings, duplicates included): its maximum throughput, and its ratio to the trivial one.
-5. exactly-once: every distinct notification sent (ours and the sandbox's) stored once and applied once
-   (one CallEvent each), one Call per call, every duplicate recognized, every recording stored once,
+   The appliers apply meanwhile, on the same cores; `--saturation-appliers pause` stops them for the
+   phase (they apply the backlog after it): the URL's own throughput.
+5. exactly-once, by fingerprint: every notification acknowledged (a 200 to one of its copies) stored once
+   and applied once (one CallEvent each); one that never got a 200 (overload: MTT would send it again)
+   stored at most once; one Call per call, every duplicate recognized, every recording stored once,
    one routing decision per parked call. Exit status 1 when that fails.
 
 Measured: notify answer time (request written -> last byte read) and throughput; screen pop (the staff
@@ -41,6 +44,7 @@ import asyncio
 import json
 import random
 import secrets
+import signal
 import sys
 import time
 from collections import Counter, defaultdict
@@ -119,6 +123,13 @@ def parse_args() -> argparse.Namespace:
     add("--connections", type=int, default=100, help="HTTP connections of the load phase at most")
     add("--saturation-seconds", type=float, default=20.0, help="length of the trivial and saturation phases")
     add("--saturation-connections", type=int, default=16, help="concurrent requests in those phases")
+    add(
+        "--saturation-appliers",
+        choices=["run", "pause"],
+        default="run",
+        help="during the saturation phase the appliers apply as usual (run), or are stopped (SIGSTOP) and "
+        "apply the backlog after it (pause): the notify URL's own throughput, apart from applying",
+    )
     add("--drain-timeout", type=float, default=300.0)
     add("--seed", type=int, default=1)
     add("--keep", action="store_true", help="keep the database and the server logs")
@@ -473,9 +484,14 @@ async def run(
     drained, left = await drain(stack, args.drain_timeout)
     for name in ("trivial", "saturation"):
         print(f"{name}: {args.saturation_seconds:.0f} s ...", flush=True)
+        paused = name == "saturation" and args.saturation_appliers == "pause"
         async with http_session(args.saturation_connections) as http:
             meter.start()
-            await getattr(gen, name)(http)
+            stack.signal_appliers(signal.SIGSTOP if paused else None)
+            try:
+                await getattr(gen, name)(http)
+            finally:
+                stack.signal_appliers(signal.SIGCONT if paused else None)
             gen.phases[name].cpu = meter.stop()
     final_drain, final_left = await drain(stack, args.drain_timeout)
     await asyncio.sleep(1.0)

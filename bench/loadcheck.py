@@ -199,7 +199,11 @@ def report(
     )
     show("answer", trivial.answer_ms)
     print(f"  CPU (% of one core)               {fmt_cpu(trivial.cpu)}")
-    print(f"== saturation, notify URL: {saturation.answers} in {saturation.seconds:.1f} s = {s_rate:.0f}/s")
+    paused = " (appliers paused: applying waits for the end)" if args.saturation_appliers == "pause" else ""
+    print(
+        f"== saturation, notify URL{paused}: {saturation.answers} in {saturation.seconds:.1f} s = "
+        f"{s_rate:.0f}/s"
+    )
     show("answer", saturation.answer_ms)
     print(f"  CPU (% of one core)               {fmt_cpu(saturation.cpu)}")
     ratio = s_rate / t_rate if t_rate else 0.0
