@@ -10,9 +10,9 @@ Three parts, all per process:
   ``PROBE_EVERY_SECONDS``. The first probe that gets an answer closes it and runs the recovery hooks
   (the notification spool's replay).
 * ``database_gate()``: with the psycopg pool, a request that finds the database gone would wait
-  ``DB_POOL_TIMEOUT`` (10 s) for a connection. Daphne runs a process's synchronous views on ONE
-  thread, so that wait would hold every request queued behind it — and a queued request whose client
-  gives up (MTT delivering a notification) is cancelled by Django before it even runs. The gate takes
+  ``DB_POOL_TIMEOUT`` (10 s) for a connection, and so would every request after it — long enough for
+  MTT to give up on a notification (and a request whose client has gone is cancelled by Django, its
+  view never run). The gate takes
   (and at once returns) a pooled connection with a short wait, ``GATE_WAIT_SECONDS``, before the view
   runs: an outage costs the first request two seconds, not ten, and opens the breaker.
 
