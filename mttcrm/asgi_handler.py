@@ -16,7 +16,7 @@ view (bench/notify_cost.py gives the CPU per request):
   connection is the one ``request_finished`` returns to the pool, and a slow view (an MTT call) holds
   only its own request.
 
-Together they took a trivial view from ~4.4 to ~1.5 ms of CPU (BENCHMARKS.md, "The notify URL's cost").
+Together they took a trivial view from ~4.4 to ~1.6 ms of CPU (BENCHMARKS.md, "What a request costs").
 WebSockets are not affected (Channels consumers, ``mttcrm/asgi.py``).
 """
 
