@@ -1,6 +1,7 @@
 """Faults (issue 8): Redis and PostgreSQL stopped for 30 s, the Celery worker SIGKILLed, MTT failing for 60 s.
 
-    .venv/bin/python bench/faults.py [--only redis,postgres,worker,mtt] [--outage 30] [--mtt-fault 60]
+    .venv/bin/python bench/faults.py [--only redis,postgres,worker,mtt] [--outage 30] [--mtt-fault 60] \
+        [--apply-in request|applier]
 
 Everything runs on PRIVATE servers this script starts and stops (tests/faults/servers.py): its own
 PostgreSQL cluster and Redis on free ports, never the machine's shared 5432/6379. Each scenario gets a
@@ -66,6 +67,9 @@ BENCH_ENV = {
     "CELERY_VISIBILITY_TIMEOUT": "20",
     "MTT_SYNC_DEBOUNCE_SECONDS": "1",
 }
+# --apply-in: where notifications are applied (NOTIFY_APPLY_IN). "applier" adds `mtt applier` to the
+# stack, as docker compose runs it.
+APPLY_IN = {"mode": "request"}
 
 
 def log(message: str) -> None:
@@ -114,6 +118,7 @@ class Stack:
             "SANDBOX_URL": sandbox.url,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_LEVEL": "INFO",
+            "NOTIFY_APPLY_IN": APPLY_IN["mode"],
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.sandbox = sandbox
@@ -134,6 +139,9 @@ class Stack:
     def start(self, *, worker: bool = True) -> None:
         self.manage("migrate", "--noinput")
         self.manage("mtt", "demo", "--sandbox-url", self.sandbox.url)
+        if APPLY_IN["mode"] == "applier":
+            # First: the web process's /healthz asks for a listening applier.
+            self._spawn("applier", [sys.executable, "manage.py", "mtt", "applier"])
         self._spawn(
             "web",
             [
@@ -391,7 +399,9 @@ def scenario_redis(work: Path, pg: PrivatePostgres, redis: PrivateRedis, outage:
                     "cards_seen_only_by_resync": len((workspace.resynced - workspace.pushed) & calls),
                     "calls_never_on_screen": len(calls - workspace.pushed - workspace.resynced),
                     "calls_total": len(calls),
-                    "push_failures_logged": stack.logtext("web").count("Screen pop: push"),
+                    "push_failures_logged": sum(
+                        stack.logtext(name).count("Screen pop: push") for name in ("web", "applier")
+                    ),
                     "recordings": stack.recordings(),
                     "recordings_all_stored_after_s": round(stored_in, 1),
                     "inbox_settled_after_s": round(settled, 1),
@@ -671,10 +681,17 @@ def main() -> int:
     parser.add_argument("--outage", type=float, default=30.0, help="seconds Redis / PostgreSQL stay down")
     parser.add_argument("--mtt-fault", type=float, default=60.0, help="seconds MTT fails")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs) afterwards")
+    parser.add_argument(
+        "--apply-in",
+        choices=["request", "applier"],
+        default="request",
+        help="NOTIFY_APPLY_IN: in the request (make run's), or an applier process (docker compose's)",
+    )
     args = parser.parse_args()
+    APPLY_IN["mode"] = args.apply_in
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     work = Path(tempfile.mkdtemp(prefix="mttcrm-faults-"))
-    log(f"work folder {work}; bench settings {json.dumps(BENCH_ENV)}")
+    log(f"work folder {work}; NOTIFY_APPLY_IN={args.apply_in}; bench settings {json.dumps(BENCH_ENV)}")
     results: dict[str, Any] = {}
     load_before = os.getloadavg()[0]
     with servers() as (pg, redis):
