@@ -65,6 +65,26 @@ def communicator(app: Any, url: str) -> ApplicationCommunicator:
     )  # fmt: skip
 
 
+@pytest.fixture
+def handler(settings: Any) -> SyncChainASGIHandler:
+    """The test URLs and the recording middleware; a pool of its own, nothing seen, /slow held."""
+    recorded_settings(settings)
+    handler = SyncChainASGIHandler()
+    handler.executors = ExecutorPool()
+    SEEN.clear()
+    RELEASE.clear()
+    return handler
+
+
+async def start_slow(handler: SyncChainASGIHandler) -> ApplicationCommunicator:
+    """A request to /slow, its view started and waiting for RELEASE."""
+    slow = communicator(handler, "/slow")
+    await slow.send_input({"type": "http.request", "body": b""})
+    while "slow" not in SEEN:
+        await asyncio.sleep(0.01)
+    return slow
+
+
 async def get(app: Any, url: str) -> tuple[int, bytes]:
     comm = communicator(app, url)
     await comm.send_input({"type": "http.request", "body": b""})
@@ -91,11 +111,7 @@ async def test_middleware_and_view_run_on_one_thread_off_the_event_loop(settings
 
 
 @pytest.mark.django_db
-async def test_the_next_request_reuses_the_thread(settings: Any) -> None:
-    recorded_settings(settings)
-    handler = SyncChainASGIHandler()
-    handler.executors = ExecutorPool()
-    SEEN.clear()
+async def test_the_next_request_reuses_the_thread(handler: SyncChainASGIHandler) -> None:
     for _ in range(3):
         assert await get(handler, "/sync") == (200, b"sync")
     assert len(set(SEEN["views"])) == 1
@@ -103,14 +119,8 @@ async def test_the_next_request_reuses_the_thread(settings: Any) -> None:
 
 
 @pytest.mark.django_db
-async def test_a_slow_view_holds_only_its_own_request(settings: Any) -> None:
-    recorded_settings(settings)
-    handler = SyncChainASGIHandler()
-    handler.executors = ExecutorPool()
-    SEEN.clear()
-    RELEASE.clear()
-    slow = communicator(handler, "/slow")
-    await slow.send_input({"type": "http.request", "body": b""})
+async def test_a_slow_view_holds_only_its_own_request(handler: SyncChainASGIHandler) -> None:
+    slow = await start_slow(handler)
     try:
         assert await get(handler, "/sync") == (200, b"sync")  # while /slow still waits
         assert SEEN["view"] != SEEN["slow"]
@@ -122,17 +132,9 @@ async def test_a_slow_view_holds_only_its_own_request(settings: Any) -> None:
 
 
 @pytest.mark.django_db
-async def test_a_thread_whose_view_outlived_its_client_is_not_reused(settings: Any) -> None:
-    recorded_settings(settings)
-    handler = SyncChainASGIHandler()
-    handler.executors = ExecutorPool()
-    SEEN.clear()
-    RELEASE.clear()
-    slow = communicator(handler, "/slow")
-    await slow.send_input({"type": "http.request", "body": b""})
+async def test_a_thread_whose_view_outlived_its_client_is_not_reused(handler: SyncChainASGIHandler) -> None:
+    slow = await start_slow(handler)
     try:
-        while "slow" not in SEEN:  # the view is running
-            await asyncio.sleep(0.01)
         await slow.send_input({"type": "http.disconnect"})  # the client goes away: Django cancels
         await asyncio.sleep(0.2)
         # Another request meanwhile is not queued behind the abandoned view.
