@@ -324,10 +324,8 @@ class Stack:
 
         return self._exit.enter_context(running_sandbox(config))
 
-    def signal_appliers(self, signum: int | None) -> None:
-        """Send ``signum`` to every applier process (None: nothing)."""
-        if signum is None:
-            return
+    def signal_appliers(self, signum: int) -> None:
+        """Send ``signum`` to every applier process still running."""
         for proc in self.appliers:
             if proc.poll() is None:
                 proc.send_signal(signum)

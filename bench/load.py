@@ -487,11 +487,13 @@ async def run(
         paused = name == "saturation" and args.saturation_appliers == "pause"
         async with http_session(args.saturation_connections) as http:
             meter.start()
-            stack.signal_appliers(signal.SIGSTOP if paused else None)
+            if paused:
+                stack.signal_appliers(signal.SIGSTOP)
             try:
                 await getattr(gen, name)(http)
             finally:
-                stack.signal_appliers(signal.SIGCONT if paused else None)
+                if paused:
+                    stack.signal_appliers(signal.SIGCONT)
             gen.phases[name].cpu = meter.stop()
     final_drain, final_left = await drain(stack, args.drain_timeout)
     await asyncio.sleep(1.0)
