@@ -12,9 +12,8 @@ Three parts, all per process:
 * ``database_gate()``: with the psycopg pool, a request that finds the database gone would wait
   ``DB_POOL_TIMEOUT`` (10 s) for a connection, and so would every request after it — long enough for
   MTT to give up on a notification (and a request whose client has gone is cancelled by Django, its
-  view never run). The gate takes
-  (and at once returns) a pooled connection with a short wait, ``GATE_WAIT_SECONDS``, before the view
-  runs: an outage costs the first request two seconds, not ten, and opens the breaker.
+  view never run). The gate opens the request's connection with a short wait, ``GATE_WAIT_SECONDS``,
+  before the view runs: an outage costs the first request two seconds, not ten, and opens the breaker.
 
 ``DatabaseUnavailableMiddleware`` puts it together for pages: the gate before each view, and any
 database-unavailable error — from a view, a template, or a middleware further in (the session save) —
@@ -222,14 +221,17 @@ def database_gate() -> None:
     pool = getattr(conn, "pool", None)
     if pool is None:
         return
+    from mttcrm.pgbackend.base import checkout_wait
+
     wait = min(GATE_WAIT_SECONDS, float(getattr(pool, "timeout", GATE_WAIT_SECONDS)))
     try:
-        pool.open()
-        raw = pool.getconn(timeout=wait)
+        # The request's own connection, opened here with the short wait; the view then uses it, and
+        # Django gives it back to the pool when the request ends.
+        with checkout_wait(wait):
+            conn.ensure_connection()
     except Exception as exc:
         _breaker.trip(exc)
         raise DatabaseUnavailable(f"no database connection within {wait:g} s") from exc
-    pool.putconn(raw)
 
 
 # --- pages -----------------------------------------------------------------------------------------

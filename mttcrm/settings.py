@@ -108,9 +108,12 @@ else:
     # (Django 5.1+), DB_POOL_MAX_SIZE connections at most; 0 turns it off (a connection per request).
     _pool_max = env.int("DB_POOL_MAX_SIZE", default=10)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # The pool checks a connection before handing it out: after a PostgreSQL restart its old
-    # connections are dead, and without the check each would fail one request (mttcrm/dbdown.py).
+    # The pool checks a connection before handing it out (after a PostgreSQL restart its old
+    # connections are dead, and without the check each would fail one request, mttcrm/dbdown.py) —
+    # unless it was in use within the last second: our backend's pool (mttcrm/pgbackend/base.py).
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = _pool_max > 0
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["ENGINE"] = "mttcrm.pgbackend"
     if _pool_max > 0:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
@@ -264,7 +267,7 @@ INBOX_MAX_ATTEMPTS = env.int("INBOX_MAX_ATTEMPTS", default=10)
 NOTIFY_APPLY_IN = env.str("NOTIFY_APPLY_IN", default="request")
 if NOTIFY_APPLY_IN not in ("request", "applier"):
     raise ImproperlyConfigured(f"NOTIFY_APPLY_IN must be 'request' or 'applier', not {NOTIFY_APPLY_IN!r}")
-if NOTIFY_APPLY_IN == "applier" and DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+if NOTIFY_APPLY_IN == "applier" and DATABASES["default"]["ENGINE"] != "mttcrm.pgbackend":
     raise ImproperlyConfigured("NOTIFY_APPLY_IN=applier needs PostgreSQL (LISTEN/NOTIFY)")
 # Largest notification body accepted on the notify URL.
 MTT_NOTIFY_MAX_BYTES = env.int("MTT_NOTIFY_MAX_BYTES", default=256 * 1024)

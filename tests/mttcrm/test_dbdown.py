@@ -134,27 +134,24 @@ def test_an_ordinary_query_error_is_not_taken_for_an_outage(client: Client, oper
     assert not dbdown.database_marked_down()
 
 
-class _FakePool:
-    timeout = 10.0
+class _FakeConnection:
+    """Django's connection wrapper as the gate sees it, on our backend's pool."""
+
+    vendor = "postgresql"
 
     def __init__(self, error: BaseException | None) -> None:
         self.error = error
-        self.given: list[object] = []
-        self.returned: list[object] = []
+        self.connection: object | None = None
+        self.pool = mock.MagicMock(timeout=10.0)
+        self.waited: float | None = None
 
-    def open(self) -> None:
-        pass
+    def ensure_connection(self) -> None:
+        from mttcrm.pgbackend.base import _CHECKOUT_WAIT
 
-    def getconn(self, timeout: float | None = None) -> object:
-        self.waited = timeout
+        self.waited = _CHECKOUT_WAIT.get()  # what the pool's checkout would wait
         if self.error is not None:
             raise self.error
-        conn = object()
-        self.given.append(conn)
-        return conn
-
-    def putconn(self, conn: object) -> None:
-        self.returned.append(conn)
+        self.connection = object()
 
 
 def test_the_gate_waits_briefly_for_a_pooled_connection_and_opens_the_breaker(
@@ -162,19 +159,23 @@ def test_the_gate_waits_briefly_for_a_pooled_connection_and_opens_the_breaker(
 ) -> None:
     """No pooled connection within GATE_WAIT_SECONDS (the database gone, or the pool exhausted): 503 at
     once instead of DB_POOL_TIMEOUT on the thread that serves every synchronous view."""
-    failing = _FakePool(PoolTimeout("couldn't get a connection after 2.00 sec"))
-    fake = mock.MagicMock(vendor="postgresql", connection=None, pool=failing)
-    monkeypatch.setattr(dbdown, "connections", {dbdown.DEFAULT_DB_ALIAS: fake})
+    failing = _FakeConnection(OperationalError("couldn't get a connection after 2.00 sec"))
+    monkeypatch.setattr(dbdown, "connections", {dbdown.DEFAULT_DB_ALIAS: failing})
     with pytest.raises(dbdown.DatabaseUnavailable):
         dbdown.database_gate()
     assert failing.waited == dbdown.GATE_WAIT_SECONDS
     assert dbdown.database_marked_down()
     dbdown.database_breaker_reset()
 
-    working = _FakePool(None)
-    fake.pool = working
+    working = _FakeConnection(None)
+    monkeypatch.setattr(dbdown, "connections", {dbdown.DEFAULT_DB_ALIAS: working})
     dbdown.database_gate()
-    assert working.given == working.returned and len(working.given) == 1  # taken and given back
+    # The request's own connection is opened (the view uses it), with the short wait.
+    assert working.connection is not None and working.waited == dbdown.GATE_WAIT_SECONDS
+    # Only the gate's own checkout waits less: later ones wait the pool's timeout again.
+    from mttcrm.pgbackend.base import _CHECKOUT_WAIT
+
+    assert _CHECKOUT_WAIT.get() is None
 
 
 def test_the_probe_closes_the_breaker_and_runs_the_recovery_hooks(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -190,7 +190,7 @@ class Command(BaseCommand):
 
         from integrations.applier import Applier
 
-        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        if transaction.get_connection().vendor != "postgresql":
             raise CommandError(
                 "The applier needs PostgreSQL (LISTEN/NOTIFY); with SQLite keep NOTIFY_APPLY_IN=request."
             )
