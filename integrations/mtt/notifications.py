@@ -10,6 +10,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 CALL_EVENT = "callNotifications"
@@ -31,16 +32,25 @@ class Envelope:
     result: dict[str, Any]
     body: dict[str, Any]
 
-    @property
+    @cached_property
+    def canonical(self) -> str:
+        """The body as canonical JSON text: what is fingerprinted, and what is stored (the same value
+        as ``body``; serialised once)."""
+        return canonical_json(self.body)
+
+    @cached_property
     def fingerprint(self) -> str:
-        return fingerprint(self.body)
+        return hashlib.sha256(self.canonical.encode("utf-8")).hexdigest()
+
+
+def canonical_json(body: Any) -> str:
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def fingerprint(body: Any) -> str:
     """sha256 of the canonical JSON: equal notifications (resent, or doubled by the mobile app, §6.5)
     get the same fingerprint whatever their key order or white space."""
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
 def parse_body(raw: bytes) -> Envelope:

@@ -41,6 +41,28 @@ def test_wrong_token_is_404_and_stores_nothing(client: Client, integration: Inte
     assert NotificationEvent.objects.count() == 0
 
 
+@pytest.mark.django_db(transaction=True)  # the refused INSERT must not abort the test's transaction
+def test_an_integration_deleted_by_another_process_is_404_not_500(
+    client: Client, integration: Integration
+) -> None:
+    """This process still has the token cached (NOTIFY_TOKEN_CACHE_SECONDS) when another deletes the
+    integration: the INSERT's foreign key refuses the row, the answer is 404 and the token forgotten."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from integrations.selectors import _NOTIFY_TOKENS, integration_for_notification
+
+    assert integration_for_notification(token=integration.notify_token, now=timezone.now()) is not None
+    assert integration.notify_token in _NOTIFY_TOKENS
+    with connection.cursor() as cursor:  # as another process would: no signal reaches this one
+        cursor.execute("DELETE FROM integrations_integration WHERE id = %s", [integration.pk])
+    body = load_fixture("notifications/01_incoming_trying.json")
+    response = post_json(client, integration.notify_path, body)
+    assert response.status_code == 404
+    assert integration.notify_token not in _NOTIFY_TOKENS
+    assert NotificationEvent.objects.count() == 0
+
+
 def test_duplicate_notification_stored_once(client: Client, integration: Integration) -> None:
     body = load_fixture("notifications/01_incoming_trying.json")
     first = post_json(client, integration.notify_path, body)

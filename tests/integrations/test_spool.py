@@ -89,6 +89,22 @@ def test_storing_that_fails_for_want_of_the_database_is_spooled(
     assert "Notification spooled" in caplog.text
 
 
+def test_the_connection_lost_inside_the_insert_itself_is_spooled(
+    client: Client, integration: Integration, settings: Any
+) -> None:
+    """The inbox's INSERT runs on a plain psycopg cursor (server-side binding): psycopg's own error
+    still reaches the notify view as Django's OperationalError, and the notification is spooled."""
+    import psycopg
+
+    body = incoming_answered()[0]
+    with mock.patch.object(psycopg.Cursor, "execute", side_effect=psycopg.OperationalError(LOST)):
+        response = post(client, integration.notify_path, body)
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "spooled": True}
+    assert len(spooled_files(settings)) == 1
+    dbdown.database_breaker_reset()
+
+
 @pytest.mark.usefixtures("directory")
 def test_replay_stores_and_applies_each_notification_once_with_its_arrival_time(
     client: Client, integration: Integration, settings: Any
