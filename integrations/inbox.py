@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import SynchronousOnlyOperation
 from django.db import models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Q
@@ -53,6 +54,7 @@ def receiving_at(when: datetime) -> Iterator[None]:
 _INSERT_FIELDS = ("integration", "received_at", "event", "body", "fingerprint", "status", "attempts", "error")
 # (database vendor, wake_applier) -> the statement: built once a process.
 _INSERT_SQL: dict[tuple[str, bool], str] = {}
+_MODEL_SQL: dict[str, tuple[str, str]] = {}
 
 
 def _field(name: str) -> models.Field[Any, Any]:
@@ -63,7 +65,7 @@ def _field(name: str) -> models.Field[Any, Any]:
 
 def _insert_sql(connection: BaseDatabaseWrapper, *, wake_applier: bool = False) -> str:
     key = (connection.vendor, wake_applier)
-    if key not in _INSERT_SQL:
+    if key not in _INSERT_SQL:  # the model's names never change in a process
         _INSERT_SQL[key] = _build_insert_sql(connection, wake_applier=wake_applier)
     return _INSERT_SQL[key]
 
@@ -111,6 +113,70 @@ def _insert(sql: str, values: list[Any]) -> tuple[Any, ...] | None:
         return cursor.fetchone()
 
 
+def _insert_values(integration_id: int, envelope: Envelope, received_at: Any) -> list[Any]:
+    """The columns of _INSERT_FIELDS, ready for the database: the body as the canonical JSON text the
+    fingerprint was computed from (the same value; serialising it again was a tenth of the request)."""
+    event, body, fp = envelope.event, envelope.canonical, envelope.fingerprint
+    return [integration_id, received_at, event, body, fp, NotificationEvent.Status.PENDING.value, 0, ""]
+
+
+def _last_seen_due(integration_id: int) -> bool:
+    """Whether to write the integration's last_notification_at now: at most once a second, so that a
+    busy line does not queue on the integration row's lock. This process skips even the statement
+    while its own last write is that recent."""
+    if _LAST_SEEN_WRITTEN.get(integration_id, 0.0) > time.monotonic() - LAST_SEEN_RESOLUTION.total_seconds():
+        return False
+    _LAST_SEEN_WRITTEN[integration_id] = time.monotonic()
+    return True
+
+
+def _model_sql(connection: BaseDatabaseWrapper) -> tuple[str, str]:
+    """The duplicate's lookup and the last-seen write, as the async path runs them (PostgreSQL)."""
+    if connection.vendor not in _MODEL_SQL:
+        _MODEL_SQL[connection.vendor] = _build_model_sql(connection)
+    return _MODEL_SQL[connection.vendor]
+
+
+def _build_model_sql(connection: BaseDatabaseWrapper) -> tuple[str, str]:
+    q = connection.ops.quote_name
+    table = q(str(NotificationEvent._meta.db_table))
+    pk, integration, fp = (q(str(_field(name).column)) for name in ("id", "integration", "fingerprint"))
+    find = f"SELECT {pk} FROM {table} WHERE {integration} = %s AND {fp} = %s"  # noqa: S608
+    meta = Integration._meta
+    seen = q(str(meta.get_field("last_notification_at").column))
+    touch = (
+        f"UPDATE {q(str(meta.db_table))} SET {seen} = %s WHERE {q(str(meta.pk.column))} = %s "  # noqa: S608
+        f"AND ({seen} IS NULL OR {seen} < %s)"
+    )
+    return find, touch
+
+
+async def notification_receive_async(
+    *, integration: Integration, envelope: Envelope, connection: Any
+) -> tuple[int, bool]:
+    """``notification_receive(..., wake_applier=True)`` on an async psycopg connection (PostgreSQL, the
+    notify URL's fast lane: integrations/fastlane.py). Returns (row id, created).
+
+    The same statements, values and once-a-second last-seen write; autocommit, so a new row is
+    committed before this returns.
+    """
+    django_connection = transaction.get_connection()
+    now = timezone.now()
+    values = _insert_values(integration.pk, envelope, now)
+    cursor = await connection.execute(_insert_sql(django_connection, wake_applier=True), values)
+    inserted = await cursor.fetchone()
+    find, touch = _model_sql(django_connection)
+    if inserted is None:
+        cursor = await connection.execute(find, [integration.pk, envelope.fingerprint])
+        first = await cursor.fetchone()
+        if first is None:  # the first copy was deleted meanwhile (an admin's clean-up): nothing to say
+            raise NotificationEvent.DoesNotExist(f"notification {envelope.fingerprint} vanished")
+        return int(first[0]), False
+    if _last_seen_due(integration.pk):
+        await connection.execute(touch, [now, integration.pk, now - LAST_SEEN_RESOLUTION])
+    return int(inserted[0]), True
+
+
 def register_applier(event: str, applier: Applier) -> None:
     APPLIERS[event] = applier
 
@@ -134,18 +200,7 @@ def notification_receive(
     fp = envelope.fingerprint
     now = _RECEIVED_AT.get() or timezone.now()
     connection = transaction.get_connection()
-    # The columns of _INSERT_FIELDS, ready for the database: the body as the canonical JSON text the
-    # fingerprint was computed from (the same value; serialising it again was a tenth of the request).
-    values = [
-        integration.pk,
-        connection.ops.adapt_datetimefield_value(now),
-        envelope.event,
-        envelope.canonical,
-        fp,
-        NotificationEvent.Status.PENDING.value,
-        0,
-        "",
-    ]
+    values = _insert_values(integration.pk, envelope, connection.ops.adapt_datetimefield_value(now))
     inserted = _insert(_insert_sql(connection, wake_applier=wake_applier), values)
     if inserted is None:
         # A duplicate: the first copy is stored (and applied, or about to be) already. Its body is
@@ -158,10 +213,7 @@ def notification_receive(
     row.pk = inserted[0]
     row._state.adding = False
     event = row
-    # At most one write a second to the integration row: a busy line must not queue on its lock. This
-    # process skips even the statement while its own last write is that recent.
-    if _LAST_SEEN_WRITTEN.get(integration.pk, 0.0) <= time.monotonic() - LAST_SEEN_RESOLUTION.total_seconds():
-        _LAST_SEEN_WRITTEN[integration.pk] = time.monotonic()
+    if _last_seen_due(integration.pk):
         Integration.objects.filter(pk=integration.pk).filter(
             Q(last_notification_at__isnull=True) | Q(last_notification_at__lt=now - LAST_SEEN_RESOLUTION)
         ).update(last_notification_at=now)
@@ -188,6 +240,8 @@ def _is_urgent(integration: Integration, envelope: Envelope) -> bool:
         try:
             if predicate(integration, envelope):
                 return True
+        except SynchronousOnlyOperation:
+            raise  # asked on the event loop (the fast lane), where it cannot read the database
         except Exception:
             # Applying in the request is always correct, only slower.
             logger.warning(

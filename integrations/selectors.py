@@ -54,12 +54,21 @@ NOTIFY_TOKEN_CACHE_SECONDS = 5.0
 _NOTIFY_TOKENS: dict[str, tuple[Integration, float]] = {}
 
 
+def integration_for_notification_cached(token: str) -> Integration | None:
+    """The integration of ``token`` if this process has it cached, else None: no database (the notify
+    URL's fast lane runs on the event loop)."""
+    cached = _NOTIFY_TOKENS.get(token)
+    if cached is not None and cached[1] > time.monotonic():
+        return copy.copy(cached[0])  # callers may set attributes; the cached instance stays as read
+    return None
+
+
 def integration_for_notification(*, token: str, now: datetime) -> Integration | None:
     """``integration_for_notify_token`` for a notification POST, through a short per-process cache."""
-    cached = _NOTIFY_TOKENS.get(token)
+    cached = integration_for_notification_cached(token)
+    if cached is not None:
+        return cached
     clock = time.monotonic()
-    if cached is not None and cached[1] > clock:
-        return copy.copy(cached[0])  # callers may set attributes; the cached instance stays as read
     integration = integration_for_notify_token(token=token, now=now, with_secrets=False)
     if integration is None:
         _NOTIFY_TOKENS.pop(token, None)

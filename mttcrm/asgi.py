@@ -13,6 +13,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from integrations.fastlane import NotifyFastLane  # noqa: E402
 from mttcrm.logs import AccessLogMiddleware, mask_daphne_access_log  # noqa: E402
 from mttcrm.routing import websocket_urlpatterns  # noqa: E402
 
@@ -22,7 +23,8 @@ mask_daphne_access_log()
 
 application = ProtocolTypeRouter(
     {
-        "http": AccessLogMiddleware(django_asgi_app),
+        # Ordinary notifications are stored in front of Django (integrations/fastlane.py).
+        "http": AccessLogMiddleware(NotifyFastLane(django_asgi_app)),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

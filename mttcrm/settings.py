@@ -269,6 +269,10 @@ if NOTIFY_APPLY_IN not in ("request", "applier"):
     raise ImproperlyConfigured(f"NOTIFY_APPLY_IN must be 'request' or 'applier', not {NOTIFY_APPLY_IN!r}")
 if NOTIFY_APPLY_IN == "applier" and DATABASES["default"]["ENGINE"] != "mttcrm.pgbackend":
     raise ImproperlyConfigured("NOTIFY_APPLY_IN=applier needs PostgreSQL (LISTEN/NOTIFY)")
+# With NOTIFY_APPLY_IN=applier on PostgreSQL: ordinary notifications are stored on the web server's event
+# loop, in front of Django's middleware and view (integrations/fastlane.py); false sends them all
+# through the notify view.
+NOTIFY_FAST_LANE = env.bool("NOTIFY_FAST_LANE", default=True)
 # Largest notification body accepted on the notify URL.
 MTT_NOTIFY_MAX_BYTES = env.int("MTT_NOTIFY_MAX_BYTES", default=256 * 1024)
 # Database down: the notify URL writes notifications here and answers 200; the replay (beat, worker

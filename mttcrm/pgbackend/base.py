@@ -27,7 +27,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 RECENTLY_USED_SECONDS = 1.0
 
@@ -43,6 +43,14 @@ def check_unless_recently_used(conn: Any) -> None:
     if returned is not None and time.monotonic() - returned < RECENTLY_USED_SECONDS:
         return
     ConnectionPool.check_connection(conn)
+
+
+async def check_unless_recently_used_async(conn: Any) -> None:
+    """The same, for an ``AsyncConnectionPool`` (the notify URL's fast lane, integrations/fastlane.py)."""
+    returned = _RETURNED.get(conn)
+    if returned is not None and time.monotonic() - returned < RECENTLY_USED_SECONDS:
+        return
+    await AsyncConnectionPool.check_connection(conn)
 
 
 @contextmanager
@@ -65,6 +73,29 @@ class Pool(ConnectionPool):
         # broken is discarded by the pool, so the note on it never counts.
         _RETURNED[conn] = time.monotonic()
         super().putconn(conn)
+
+
+class AsyncPool(AsyncConnectionPool):
+    async def putconn(self, conn: Any) -> None:
+        _RETURNED[conn] = time.monotonic()
+        await super().putconn(conn)
+
+
+def async_pool(wrapper: Any, *, max_size: int, timeout: float) -> AsyncPool:
+    """A pool of async connections to the database of Django's ``wrapper``, checked as the sync pool's
+    (not opened: ``await pool.open()`` on the event loop that will use it)."""
+    params = wrapper.get_connection_params()
+    params.pop("cursor_factory", None)  # Django's is a sync cursor class
+    params["autocommit"] = True
+    return AsyncPool(
+        kwargs=params,
+        min_size=1,
+        max_size=max_size,
+        open=False,
+        check=check_unless_recently_used_async,
+        timeout=timeout,
+        name="fast-lane",
+    )
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
