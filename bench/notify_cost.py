@@ -14,9 +14,10 @@ PostgreSQL's CPU per notification (its server and backends, storing and applying
 reported too: the machine's PostgreSQL, so nothing else may use it meanwhile.
 
 Both places a notification can be applied are measured, each on its own server: `--apply-in applier`
-(the web process stores and wakes the applier; the applier's CPU is reported apart) and `request` (the
-web process applies before answering). Each notification is a new one (the six of an answered incoming
-call, in order), as MTT sends them. At the end every notification must be stored and applied once.
+(the web process stores and wakes the applier; the applier's CPU is reported apart; by the fast lane
+unless `--fast-lane off`) and `request` (the web process applies before answering). Each notification
+is a new one (the six of an answered incoming call, in order), as MTT sends them. At the end every
+notification must be stored and applied once.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 from _common import bench_stack, cpu_seconds, service_cpu, service_cpu_used  # noqa: E402
 
 
-def measure(apply_in: str, count: int, rounds: int) -> dict[str, float]:
-    env = {"LOG_LEVEL": "INFO", "NOTIFY_APPLY_IN": apply_in}
+def measure(apply_in: str, count: int, rounds: int, fast_lane: str = "on") -> dict[str, float]:
+    env = {"LOG_LEVEL": "INFO", "NOTIFY_APPLY_IN": apply_in, "NOTIFY_FAST_LANE": str(fast_lane == "on")}
     with bench_stack(suffix=f"_bench_cost_{apply_in}", env=env, metrics=True) as stack:
         from django.db.models import Count
 
@@ -135,23 +136,30 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300, help="requests per block")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--apply-in", choices=["applier", "request", "both"], default="both")
+    parser.add_argument(
+        "--fast-lane",
+        choices=["on", "off"],
+        default="on",
+        help="NOTIFY_FAST_LANE (applier mode): off sends every notification through the notify view",
+    )
     args = parser.parse_args()
     if args.apply_in == "both":
         # One process per mode: Django's settings (the bench database among them) are set up once a process.
         codes = [
             subprocess.run(
                 [sys.executable, __file__, "--requests", str(args.requests), "--rounds", str(args.rounds),
-                 "--apply-in", mode],
+                 "--apply-in", mode, "--fast-lane", args.fast_lane],
                 check=False,
             ).returncode
             for mode in ("applier", "request")
         ]  # fmt: skip
         return max(codes)
-    r = measure(args.apply_in, args.requests, args.rounds)
+    r = measure(args.apply_in, args.requests, args.rounds, args.fast_lane)
     extra = f"; the applier {r['applier']:.2f} ms per notification" if args.apply_in == "applier" else ""
+    lane = f", NOTIFY_FAST_LANE={args.fast_lane}" if args.apply_in == "applier" else ""
     print(
         f"CPU of the web process per request (median of {args.rounds} rounds of {args.requests}): "
-        f"NOTIFY_APPLY_IN={args.apply_in}: GET /ping {r['ping']:.2f} ms, notify {r['notify']:.2f} ms "
+        f"NOTIFY_APPLY_IN={args.apply_in}{lane}: GET /ping {r['ping']:.2f} ms, notify {r['notify']:.2f} ms "
         f"(spread {r['spread']:.2f}), answered in {r['notify_wall']:.2f} ms{extra}; PostgreSQL "
         f"{r['postgres']:.2f} ms per notification; "
         f"ping/notify = {r['ping'] / r['notify']:.2f}",

@@ -15,7 +15,8 @@ the only ones for it (it spools, refuses, counts and logs as before):
 
 * ``NOTIFY_FAST_LANE=false``, or ``NOTIFY_APPLY_IN=request`` (the view applies in the request), or
   SQLite (no LISTEN/NOTIFY), or a GET (the OAuth callback), or a path that is not a notify URL;
-* an allow-list (``NOTIFY_ALLOWED_NETWORKS``: the view tells the client's address, proxies included);
+* an allow-list (``NOTIFY_ALLOWED_NETWORKS``: the view tells the client's address, proxies included),
+  or a ``Host`` that ``ALLOWED_HOSTS`` refuses (the view answers 400);
 * a token this process has not cached (the view reads the database and caches it for five seconds);
 * a body over ``MTT_NOTIFY_MAX_BYTES``, or one that is not a notification (the view answers 400 with the
   reason), or an urgent one (a parked call's ``trying``: applied before the answer), or one whose
@@ -36,6 +37,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.http.request import split_domain_port, validate_host
 
 from mttcrm import metrics
 from mttcrm.clientip import parse_networks
@@ -119,7 +121,7 @@ class NotifyFastLane:
             return
         read: list[Message] = []
         body = await _read_body(scope, receive, read)
-        answer = None if body is None else await _store(token, body)
+        answer = None if body is None else await _store(token, body, scope)
         if answer is None:
             await self.app(scope, _replaying(read, receive), send)
             return
@@ -173,9 +175,25 @@ def _replaying(read: list[Message], receive: Receive) -> Receive:
     return replay
 
 
-async def _store(token: str, body: bytes) -> dict[str, Any] | None:
+def _host_allowed(scope: Scope) -> bool:
+    """Django's ALLOWED_HOSTS check (``HttpRequest.get_host``), which the view's middleware makes: a
+    request for another host is the view's to refuse (400)."""
+    headers = dict(scope.get("headers", ()))
+    raw = headers.get(b"host", b"")
+    if settings.USE_X_FORWARDED_HOST and b"x-forwarded-host" in headers:
+        return False  # the view reads it
+    domain, _port = split_domain_port(raw.decode("latin-1"))
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]  # as Django
+    return bool(domain) and validate_host(domain, allowed)
+
+
+async def _store(token: str, body: bytes, scope: Scope) -> dict[str, Any] | None:
     """Store one notification and return the answer, or None: the notify view takes it."""
     if parse_networks(tuple(settings.NOTIFY_ALLOWED_NETWORKS)) or database_marked_down():
+        return None
+    if not _host_allowed(scope):
         return None
     integration = integration_for_notification_cached(token)
     if integration is None:

@@ -66,7 +66,9 @@ class Behind:
         await send({"type": "http.response.body", "body": b"django"})
 
 
-def call(app: Any, path: str, body: bytes, *, method: str = "POST", chunk: int = 0) -> tuple[int, bytes]:
+def call(
+    app: Any, path: str, body: bytes, *, method: str = "POST", chunk: int = 0, host: bytes = b"localhost"
+) -> tuple[int, bytes]:
     """One request through ``app`` on a fresh event loop (the lane's pool closed after it)."""
 
     async def run() -> tuple[int, bytes]:
@@ -75,7 +77,11 @@ def call(app: Any, path: str, body: bytes, *, method: str = "POST", chunk: int =
             "method": method,
             "path": path,
             "query_string": b"",
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"host", host),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
             "client": ("127.0.0.1", 50000),
             "server": ("testserver", 80),
         }
@@ -170,6 +176,13 @@ def _database_down(integration: Integration, settings: Any) -> None:
     assert dbdown.database_marked_down()
 
 
+def _another_host(integration: Integration, settings: Any) -> None:
+    settings.ALLOWED_HOSTS = ["crm.example.com"]
+
+
+_another_host.host = b"evil.example.com"  # type: ignore[attr-defined]
+
+
 def _parked_trying(integration: Integration, settings: Any) -> bytes:
     ExternalNumber.objects.create(integration=integration, number="74996497803", is_parking=True)
     assert _parking_numbers(integration.pk)  # cached: known urgent, applied before the answer
@@ -189,6 +202,7 @@ def _parked_trying_cold_cache(integration: Integration, settings: Any) -> bytes:
         _malformed,
         _too_large,
         _allow_list,
+        _another_host,
         _request_mode,
         _switched_off,
         _database_down,
@@ -202,7 +216,10 @@ def test_the_notify_view_gets_what_the_lane_leaves_with_its_body(
     warm(integration)
     body = situation(integration, settings) or encoded(OUTGOING_TRYING)
     behind = Behind()
-    status, content = call(fastlane.NotifyFastLane(behind), integration.notify_path, body, chunk=64)
+    host = getattr(situation, "host", b"localhost")
+    status, content = call(
+        fastlane.NotifyFastLane(behind), integration.notify_path, body, chunk=64, host=host
+    )
     assert (status, content) == (299, b"django")
     assert behind.bodies == [body]
     assert NotificationEvent.objects.count() == 0
