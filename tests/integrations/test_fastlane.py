@@ -87,7 +87,7 @@ def call(
         }
         communicator = ApplicationCommunicator(app, scope)
         try:
-            parts = [body[i : i + chunk] for i in range(0, len(body), chunk)] if chunk else [body]
+            parts = ([body[i : i + chunk] for i in range(0, len(body), chunk)] if chunk else []) or [body]
             for i, part in enumerate(parts):
                 await communicator.send_input(
                     {"type": "http.request", "body": part, "more_body": i < len(parts) - 1}
