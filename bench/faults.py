@@ -333,7 +333,7 @@ class Workspace:
                 sock.writer.close()
                 self.closed.append(time.monotonic())
             # workspace.js: 500 ms doubling to 30 s, "equal jitter".
-            step = min(30.0, 0.5 * 2**attempt)
+            step = min(10.0, 0.5 * 2**attempt)  # static/js/workspace.js: BACKOFF_CAP_MS
             attempt += 1
             await asyncio.sleep(step / 2 + (uuid.uuid4().int % 1000) / 1000 * step / 2)
 
