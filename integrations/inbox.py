@@ -55,6 +55,7 @@ _INSERT_FIELDS = ("integration", "received_at", "event", "body", "fingerprint", 
 # (database vendor, wake_applier) -> the statement: built once a process.
 _INSERT_SQL: dict[tuple[str, bool], str] = {}
 _MODEL_SQL: dict[str, tuple[str, str]] = {}
+_ASYNC_SQL: dict[str, tuple[str, str, str]] = {}
 
 
 def _field(name: str) -> models.Field[Any, Any]:
@@ -151,6 +152,15 @@ def _build_model_sql(connection: BaseDatabaseWrapper) -> tuple[str, str]:
     return find, touch
 
 
+def _async_statements() -> tuple[str, str, str]:
+    """The async path's three statements. Django's connection is asked only the first time: on the
+    event loop every task would get a new (unopened, but not free to build) connection wrapper."""
+    if "async" not in _ASYNC_SQL:
+        connection = transaction.get_connection()
+        _ASYNC_SQL["async"] = (_insert_sql(connection, wake_applier=True), *_model_sql(connection))
+    return _ASYNC_SQL["async"]
+
+
 async def notification_receive_async(
     *, integration: Integration, envelope: Envelope, connection: Any
 ) -> tuple[int, bool]:
@@ -160,12 +170,11 @@ async def notification_receive_async(
     The same statements, values and once-a-second last-seen write; autocommit, so a new row is
     committed before this returns.
     """
-    django_connection = transaction.get_connection()
+    insert, find, touch = _async_statements()
     now = timezone.now()
     values = _insert_values(integration.pk, envelope, now)
-    cursor = await connection.execute(_insert_sql(django_connection, wake_applier=True), values)
+    cursor = await connection.execute(insert, values)
     inserted = await cursor.fetchone()
-    find, touch = _model_sql(django_connection)
     if inserted is None:
         cursor = await connection.execute(find, [integration.pk, envelope.fingerprint])
         first = await cursor.fetchone()
