@@ -54,7 +54,6 @@ def receiving_at(when: datetime) -> Iterator[None]:
 _INSERT_FIELDS = ("integration", "received_at", "event", "body", "fingerprint", "status", "attempts", "error")
 # (database vendor, wake_applier) -> the statement: built once a process.
 _INSERT_SQL: dict[tuple[str, bool], str] = {}
-_MODEL_SQL: dict[str, tuple[str, str]] = {}
 _ASYNC_SQL: dict[str, tuple[str, str, str]] = {}
 
 
@@ -131,14 +130,8 @@ def _last_seen_due(integration_id: int) -> bool:
     return True
 
 
-def _model_sql(connection: BaseDatabaseWrapper) -> tuple[str, str]:
-    """The duplicate's lookup and the last-seen write, as the async path runs them (PostgreSQL)."""
-    if connection.vendor not in _MODEL_SQL:
-        _MODEL_SQL[connection.vendor] = _build_model_sql(connection)
-    return _MODEL_SQL[connection.vendor]
-
-
 def _build_model_sql(connection: BaseDatabaseWrapper) -> tuple[str, str]:
+    """The duplicate's lookup and the last-seen write, as the async path runs them (PostgreSQL)."""
     q = connection.ops.quote_name
     table = q(str(NotificationEvent._meta.db_table))
     pk, integration, fp = (q(str(_field(name).column)) for name in ("id", "integration", "fingerprint"))
@@ -157,7 +150,7 @@ def _async_statements() -> tuple[str, str, str]:
     event loop every task would get a new (unopened, but not free to build) connection wrapper."""
     if "async" not in _ASYNC_SQL:
         connection = transaction.get_connection()
-        _ASYNC_SQL["async"] = (_insert_sql(connection, wake_applier=True), *_model_sql(connection))
+        _ASYNC_SQL["async"] = (_insert_sql(connection, wake_applier=True), *_build_model_sql(connection))
     return _ASYNC_SQL["async"]
 
 

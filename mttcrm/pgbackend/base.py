@@ -37,20 +37,21 @@ _RETURNED: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 _CHECKOUT_WAIT: ContextVar[float | None] = ContextVar("mttcrm_pool_checkout_wait", default=None)
 
 
+def _recently_used(conn: Any) -> bool:
+    returned = _RETURNED.get(conn)
+    return returned is not None and time.monotonic() - returned < RECENTLY_USED_SECONDS
+
+
 def check_unless_recently_used(conn: Any) -> None:
     """The pool's ``check`` callback: raise if the connection does not work."""
-    returned = _RETURNED.get(conn)
-    if returned is not None and time.monotonic() - returned < RECENTLY_USED_SECONDS:
-        return
-    ConnectionPool.check_connection(conn)
+    if not _recently_used(conn):
+        ConnectionPool.check_connection(conn)
 
 
 async def check_unless_recently_used_async(conn: Any) -> None:
     """The same, for an ``AsyncConnectionPool`` (the notify URL's fast lane, integrations/fastlane.py)."""
-    returned = _RETURNED.get(conn)
-    if returned is not None and time.monotonic() - returned < RECENTLY_USED_SECONDS:
-        return
-    await AsyncConnectionPool.check_connection(conn)
+    if not _recently_used(conn):
+        await AsyncConnectionPool.check_connection(conn)
 
 
 @contextmanager
