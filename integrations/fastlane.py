@@ -28,6 +28,7 @@ the only ones for it (it spools, refuses, counts and logs as before):
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import os
@@ -35,9 +36,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import SynchronousOnlyOperation
+from django.core.exceptions import DisallowedHost, SynchronousOnlyOperation
+from django.core.handlers.asgi import ASGIRequest
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.http.request import split_domain_port, validate_host
 
 from mttcrm import metrics
 from mttcrm.clientip import parse_networks
@@ -64,10 +65,10 @@ _POOLS: dict[asyncio.AbstractEventLoop, Any] = {}
 
 
 def enabled() -> bool:
+    # NOTIFY_APPLY_IN=applier implies PostgreSQL: settings.py refuses it on SQLite.
     return (
         settings.NOTIFY_FAST_LANE
         and settings.NOTIFY_APPLY_IN == "applier"
-        and settings.DATABASES[DEFAULT_DB_ALIAS]["ENGINE"] == "mttcrm.pgbackend"
         # Set where sync database calls on the loop are allowed (a test harness): the lane's guard
         # against them (Django's SynchronousOnlyOperation) would not hold.
         and not os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
@@ -176,17 +177,13 @@ def _replaying(read: list[Message], receive: Receive) -> Receive:
 
 
 def _host_allowed(scope: Scope) -> bool:
-    """Django's ALLOWED_HOSTS check (``HttpRequest.get_host``), which the view's middleware makes: a
-    request for another host is the view's to refuse (400)."""
-    headers = dict(scope.get("headers", ()))
-    raw = headers.get(b"host", b"")
-    if settings.USE_X_FORWARDED_HOST and b"x-forwarded-host" in headers:
-        return False  # the view reads it
-    domain, _port = split_domain_port(raw.decode("latin-1"))
-    allowed = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed:
-        allowed = [".localhost", "127.0.0.1", "[::1]"]  # as Django
-    return bool(domain) and validate_host(domain, allowed)
+    """Django's ALLOWED_HOSTS check, as the view's request makes it (``get_host``: the Host header, or
+    X-Forwarded-Host with USE_X_FORWARDED_HOST): a request for another host is the view's to refuse."""
+    try:
+        ASGIRequest(scope, io.BytesIO()).get_host()
+    except DisallowedHost:
+        return False
+    return True
 
 
 async def _store(token: str, body: bytes, scope: Scope) -> dict[str, Any] | None:
