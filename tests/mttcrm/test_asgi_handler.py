@@ -101,10 +101,10 @@ def test_the_chain_is_synchronous_where_djangos_would_be_async(settings: Any) ->
 
 
 @pytest.mark.django_db
-async def test_middleware_and_view_run_on_one_thread_off_the_event_loop(settings: Any) -> None:
-    recorded_settings(settings)
-    SEEN.clear()
-    status, body = await get(SyncChainASGIHandler(), "/sync")
+async def test_middleware_and_view_run_on_one_thread_off_the_event_loop(
+    handler: SyncChainASGIHandler,
+) -> None:
+    status, body = await get(handler, "/sync")
     assert (status, body) == (200, b"sync")
     assert SEEN["middleware"] == SEEN["view"] != threading.get_ident()
     assert SEEN["language"] == "ru"  # the whole chain ran: our language middleware included
@@ -161,10 +161,8 @@ def test_the_pool_keeps_a_bounded_number_of_idle_threads() -> None:
 
 
 @pytest.mark.django_db
-async def test_an_async_view_runs_on_the_servers_event_loop(settings: Any) -> None:
-    recorded_settings(settings)
-    SEEN.clear()
-    status, body = await get(SyncChainASGIHandler(), "/async")
+async def test_an_async_view_runs_on_the_servers_event_loop(handler: SyncChainASGIHandler) -> None:
+    status, body = await get(handler, "/async")
     assert (status, body) == (200, b"async")
     assert SEEN["async_view_loop"] == id(asyncio.get_running_loop())
 
