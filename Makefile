@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Web (Daphne), Celery worker + beat and the MTT sandbox as separate processes; Ctrl-C stops all.
+# Migrates, then runs the same kinds of process as docker compose — gunicorn (pages, notify URL), Daphne
+# (live connections), the applier, a Celery worker and beat — and the MTT sandbox; Ctrl-C stops all.
 run: install
-	$(PY) manage.py migrate --noinput
 	$(PY) -m mttcrm.devrun
 
 # The whole suite. Set DATABASE_URL / REDIS_URL to run it against PostgreSQL and Redis.

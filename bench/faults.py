@@ -10,7 +10,7 @@ PostgreSQL + Redis like production), the MTT sandbox playing calls at a small st
 data (`mtt demo`: a real OAuth round trip with the sandbox, the directory, three operators).
 
 1. redis — calls for 10 s, Redis stopped for --outage s, calls on for 20 s more. An operator's workspace
-   is played by a WebSocket client behaving like static/js/workspace.js (reconnect with backoff and
+   is played by a WebSocket client behaving like static/js/live/connection.js (reconnect with backoff and
    jitter; on every (re)connect GET /calls/active.json).
 2. postgres — the same timeline with PostgreSQL stopped; a logged-in page is requested every second.
 3. worker — a worker with pending applies and slow downloads: its pool SIGKILLed mid-download and
@@ -294,7 +294,7 @@ def notification_report(stack: Stack, player: CallPlayer) -> dict[str, Any]:
 
 
 class Workspace:
-    """An operator's tab without a browser: static/js/workspace.js's reconnect and resync, in asyncio."""
+    """An operator's tab without a browser: static/js/live/connection.js's reconnect and resync, in asyncio."""
 
     def __init__(self, stack: Stack, session: requests.Session) -> None:
         self.stack, self.session = stack, session
@@ -332,8 +332,8 @@ class Workspace:
                 reader.cancel()
                 sock.writer.close()
                 self.closed.append(time.monotonic())
-            # workspace.js: 500 ms doubling to 30 s, "equal jitter".
-            step = min(10.0, 0.5 * 2**attempt)  # static/js/workspace.js: BACKOFF_CAP_MS
+            # static/js/live/connection.js: 500 ms doubling to 30 s, "equal jitter".
+            step = min(10.0, 0.5 * 2**attempt)  # static/js/live/connection.js: BACKOFF_CAP_MS
             attempt += 1
             await asyncio.sleep(step / 2 + (uuid.uuid4().int % 1000) / 1000 * step / 2)
 
@@ -345,7 +345,7 @@ class Workspace:
             pass
 
     def _resync_every_30_s(self) -> None:
-        # workspace.js resyncs every 30 s whether the socket is up or not.
+        # static/js/live/connection.js resyncs every 30 s whether the socket is up or not.
         while not self._stop.wait(30):
             self._resync()
 

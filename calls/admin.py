@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .models import Call, CallEvent, CallLeg, Recording, RecordingAccess
 from .recordings.services import recordings_requeue
+from .tasks import download_recording
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -162,6 +163,8 @@ class RecordingAdmin(admin.ModelAdmin):
     @admin.action(description=_("Download again from MTT"), permissions=["download_again"])
     def download_again(self, request: HttpRequest, queryset: QuerySet[Recording]) -> None:
         ids = recordings_requeue(recording_ids=list(queryset.values_list("pk", flat=True)))
+        for pk in ids:
+            download_recording.delay(pk)
         skipped = queryset.count() - len(ids)
         self.message_user(
             request,

@@ -8,9 +8,8 @@
 - The first later call with that number that connects (either direction) closes it, recording when and
   who reached the client (the call's operator).
 
-``callback_on_call`` runs inside the call's transaction (an IN_TRANSACTION hook of
-``calls.services``) and only on ``connected`` and ``finished``, the states after which a call can
-have connected or been missed.
+``callback_on_call`` runs inside the call's transaction (calls.services.call_apply_notification) and only
+on ``connected`` and ``finished``, the states after which a call can have connected or been missed.
 """
 
 from __future__ import annotations
@@ -48,20 +47,16 @@ def _manager_id(contact_id: int | None) -> int | None:
     return Contact.objects.filter(pk=contact_id).values_list("personal_manager_id", flat=True).first()
 
 
-def callback_on_call(applied: Any) -> None:
-    """IN_TRANSACTION hook: keep the queue in step with the call (never fails the notification)."""
-    if applied.info.state not in _STATES:
+def callback_on_call(*, call: Call, state: str) -> None:
+    """Keep the queue in step with the call (calls.services.call_apply_notification, in its transaction):
+    only ``connected`` and ``finished`` can change whether the call connected or was missed."""
+    if state not in _STATES:
         return
-    call: Call = applied.call
-    try:
-        with transaction.atomic():  # a savepoint: a failure here must not undo the call
-            if call.status == Call.Status.MISSED and call.direction == Direction.INCOMING:
-                callback_register_miss(call=call)
-            elif call.answered_at is not None:
-                callback_forget_call(call=call)
-                callback_close_for(call=call)
-    except Exception:
-        logger.warning("Callback queue: call %s could not be applied", call.pk, exc_info=True)
+    if call.status == Call.Status.MISSED and call.direction == Direction.INCOMING:
+        callback_register_miss(call=call)
+    elif call.answered_at is not None:
+        callback_forget_call(call=call)
+        callback_close_for(call=call)
 
 
 def callback_register_miss(*, call: Call) -> CallbackTask | None:

@@ -7,6 +7,8 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
+from .callbacks import callback_open_count_for_user
+
 
 def callbacks(request: HttpRequest) -> dict[str, Any]:
     """``callbacks_open_count``: open callback tasks assigned to the user plus unassigned ones.
@@ -18,8 +20,6 @@ def callbacks(request: HttpRequest) -> dict[str, Any]:
         return {}
 
     def count() -> int:
-        from .callbacks import callback_open_count_for_user
-
         return callback_open_count_for_user(user_id=user.pk)
 
     return {"callbacks_open_count": SimpleLazyObject(count)}

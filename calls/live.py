@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .models import Call, CallLeg
-from .realtime import (
+from .realtime.cards import (
     ACTIVE_MAX_AGE,
     ENDED,
     RECENT_LIMIT,
@@ -18,8 +18,8 @@ from .realtime import (
     contact_view,
     leg_view,
     operator_phase,
-    user_is_supervisor,
 )
+from .realtime.groups import user_is_supervisor
 
 
 def _fresh(prefix: str = "") -> Q:

@@ -7,6 +7,7 @@ import logging
 from celery import Task, shared_task
 
 from .recordings.errors import RecordingTransientError
+from .recordings.services import recording_download, recordings_apply_retention, recordings_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -29,16 +30,12 @@ DOWNLOAD_MAX_RETRIES = 6
     reject_on_worker_lost=True,
 )
 def download_recording(self: Task, recording_id: int) -> str:
-    from .recordings.services import recording_download
-
     return str(recording_download(recording_id=recording_id, claim_token=self.request.id or ""))
 
 
 @shared_task(name="calls.tasks.sweep_recordings")
 def sweep_recordings() -> int:
     """Beat: reclaim stale downloads, re-queue recordings still missing, flag those expiring at MTT."""
-    from .recordings.services import recordings_sweep
-
     result = recordings_sweep()
     for pk in result.requeue:
         download_recording.delay(pk)
@@ -48,6 +45,4 @@ def sweep_recordings() -> int:
 @shared_task(name="calls.tasks.recordings_retention")
 def recordings_retention() -> int:
     """Beat, daily: delete local copies older than RECORDINGS_KEEP_DAYS."""
-    from .recordings.services import recordings_apply_retention
-
     return recordings_apply_retention()

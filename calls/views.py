@@ -4,6 +4,7 @@ import csv
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from .forms import CallFilterForm
 from .models import Call
+from .recordings.selectors import recording_url_for
 from .selectors import call_list
 
 CSV_COLUMNS = [
@@ -97,10 +99,6 @@ def _rows(calls: Any) -> Iterator[list[str]]:
 
 def _recording_url(call: Call) -> str:
     # The in-app player URL of the call's first stored recording (login and permission required).
-    from django.conf import settings
-
-    from .recordings.selectors import recording_url_for
-
     url = recording_url_for(call)
     return f"{settings.SITE_URL}{url}" if url else ""
 

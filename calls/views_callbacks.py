@@ -28,4 +28,4 @@ def callback_take_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("The callback is yours now."))
     else:
         messages.warning(request, _("Someone else took this callback already, or the client was reached."))
-    return HttpResponseRedirect(reverse("calls_dial:callbacks"))
+    return HttpResponseRedirect(reverse("calls:callbacks"))

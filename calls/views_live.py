@@ -1,4 +1,5 @@
-"""Views of the screen pop: the workspace's resync and note endpoints, and the supervisors' live board."""
+"""Views of the screen pop: the operator's workspace (/), its resync and note endpoints, and the supervisors'
+live board."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -20,12 +22,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from contacts.models import Contact
 
-from . import live, realtime
+from . import live
 from .models import Call, Direction
+from .realtime.groups import user_is_supervisor
 
 NOTE_MAX_LENGTH = 2000
 # The page asks for the active calls again this often even with the socket up: the safety net for a
-# push that could not reach it (the worker's sweep with the in-memory layer, a full channel).
+# push that could not reach it (a full channel, a push dropped while the channel layer was away).
 RESYNC_EVERY_MS = 30_000
 
 
@@ -85,6 +88,24 @@ def page_strings() -> dict[str, Any]:
     }
 
 
+@login_required
+def workspace(request: HttpRequest) -> HttpResponse:
+    """The operator's workspace: the live screen pop (cards of calls reaching their workplace)."""
+    config = live_page_config(
+        mode="workspace",
+        ws_path="/ws/workspace/",
+        data_url=reverse("calls:active"),
+        recent=live.recent_for_user(user_id=int(request.user.pk or 0)),
+        can_listen=request.user.has_perm("calls.listen_recording"),
+    )
+    context = {
+        "workplace": getattr(request.user, "workplace", None),
+        "config": config,
+        "is_supervisor": user_is_supervisor(request.user),
+    }
+    return render(request, "home.html", context)
+
+
 @_json_login_required
 @never_cache
 @require_GET
@@ -137,16 +158,12 @@ def call_note(request: HttpRequest, pk: int) -> JsonResponse:
 @login_required
 def live_board(request: HttpRequest) -> HttpResponse:
     """The supervisors' board: every active call of the company, live."""
-    if not realtime.user_is_supervisor(request.user):
+    if not user_is_supervisor(request.user):
         raise PermissionDenied
     return render(
         request,
         "calls/live/board.html",
-        {
-            "config": live_page_config(
-                mode="board", ws_path="/ws/live/", data_url=reverse("calls_live:board_json")
-            )
-        },
+        {"config": live_page_config(mode="board", ws_path="/ws/live/", data_url=reverse("calls:board_json"))},
     )
 
 
@@ -154,7 +171,7 @@ def live_board(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def live_board_json(request: HttpRequest) -> JsonResponse:
-    if not realtime.user_is_supervisor(request.user):
+    if not user_is_supervisor(request.user):
         return JsonResponse({"ok": False, "error": "forbidden"}, status=403)
     return JsonResponse({"calls": live.board_rows(), "server_time": _server_time()})
 
@@ -163,6 +180,8 @@ def live_page_config(*, mode: str, ws_path: str, data_url: str, **extra: Any) ->
     """What the page's script needs (rendered with json_script)."""
     return {
         "mode": mode,
+        # WEBSOCKET_URL (make run: Daphne's own port), else the page's own host.
+        "ws_url": settings.WEBSOCKET_URL,
         "ws_path": ws_path,
         "data_url": data_url,
         "login_url": reverse("login"),

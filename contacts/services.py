@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import ManyToOneRel
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -21,13 +22,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MergeHook = Callable[[Contact, Contact], None]
-
-# Called as hook(target, source) by contact_merge, inside its transaction, after the numbers moved and
-# before `source` becomes a tombstone. A hook moves what other apps attach to `source` over to `target`
-# (the calls app: its calls). Raise to abort the whole merge. Register once, e.g. from AppConfig.ready():
-#     if move_calls not in MERGE_HOOKS: MERGE_HOOKS.append(move_calls)
-MERGE_HOOKS: list[MergeHook] = []
 
 _NAME_MAX = Contact._meta.get_field("name").max_length or 200
 
@@ -224,7 +218,8 @@ def contact_get_or_create_for_number(*, number: str, name: str = "") -> tuple[Co
 
 
 def contact_merge(*, target: Contact, source: Contact) -> Contact:
-    """Fold `source` into `target`: numbers, hooks (calls), empty fields, notes, personal manager.
+    """Fold `source` into `target`: numbers, everything else attached to it (calls, callback tasks, …),
+    empty fields, notes, personal manager.
 
     `source` stays as a tombstone (`merged_into=target`), owning nothing; contacts merged into it
     before now point at `target`. ValidationError for a contact merged into itself or already merged.
@@ -248,8 +243,7 @@ def contact_merge(*, target: Contact, source: Contact) -> Contact:
                     params={"contact": str(contact)},
                 )
         PhoneNumber.objects.filter(contact=source).update(contact=target)
-        for hook in list(MERGE_HOOKS):
-            hook(target, source)
+        _move_attached(target=target, source=source)
         for field in ("name", "company", "email"):
             if not getattr(target, field):
                 setattr(target, field, getattr(source, field))
@@ -267,3 +261,19 @@ def contact_merge(*, target: Contact, source: Contact) -> Contact:
         source.save(update_fields=["merged_into", "merged_at", "personal_manager", "updated_at"])
     logger.info("contact %s merged into %s", source.pk, target.pk)
     return target
+
+
+def _move_attached(*, target: Contact, source: Contact) -> None:
+    """Point every row of other models that refers to `source` at `target` (Django's model metadata lists
+    them: the calls, the callback tasks, …), so no app has to tell the contacts app what it keeps."""
+    for relation in Contact._meta.get_fields():
+        model = relation.related_model
+        if not isinstance(relation, ManyToOneRel) or not relation.auto_created or model is None:
+            continue
+        if model in (PhoneNumber, Contact):  # moved above; tombstones are re-pointed by the merge itself
+            continue
+        field_name = relation.field.name
+        moved = model._default_manager.filter(**{field_name: source}).update(**{field_name: target})
+        if moved:
+            name = model.__name__
+            logger.info("Contact %s merged into %s: %s %s row(s) moved", source.pk, target.pk, moved, name)

@@ -14,8 +14,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from .inbox import notification_reapply
 from .models import ExternalNumber, Integration, MttRequestLog, NotificationEvent, Terminal, Workplace
 from .mtt.errors import MttError
+from .parking import external_numbers_set_parking
 from .services import integration_oauth_start, integration_rotate_notify_token, integration_sync_directory
 from .views import OAUTH_SESSION_KEY
 
@@ -252,8 +254,6 @@ class ExternalNumberForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if "is_parking" in self.changed_data and self.instance.pk and "is_parking" in cleaned:
-            from calls.routing import external_numbers_set_parking
-
             try:
                 external_numbers_set_parking(
                     integration=self.instance.integration,
@@ -298,8 +298,6 @@ class ExternalNumberAdmin(admin.ModelAdmin):
     def _set_parking(
         self, request: HttpRequest, queryset: QuerySet[ExternalNumber], *, is_parking: bool
     ) -> None:
-        from calls.routing import external_numbers_set_parking
-
         # One setParkingNumbers per integration: the numbers of one PBX in one request.
         by_integration: dict[int, tuple[Integration, list[str]]] = {}
         for row in queryset.select_related("integration"):
@@ -337,8 +335,6 @@ class NotificationEventAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Apply the selected notifications again"))
     def reapply(self, request: HttpRequest, queryset: QuerySet[NotificationEvent]) -> None:
-        from .inbox import notification_reapply
-
         done, failed = 0, 0
         for pk in queryset.values_list("pk", flat=True):
             try:

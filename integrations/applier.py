@@ -1,50 +1,221 @@
-"""The applier process (``python manage.py mtt applier``; ``NOTIFY_APPLY_IN=applier``).
+"""The applier: the one process that applies stored notifications (``python manage.py mtt applier``).
 
-With it, a web process does for a notification only what MTT waits for: it checks it, stores it (one
-``INSERT``) and answers. The same statement wakes this process (PostgreSQL ``pg_notify`` on the
-``mttcrm_inbox`` channel, delivered when the row is committed, with the row's id), and the applier
-applies it a moment later — the call rows, the screen pop (through the Redis channel layer), the
-recording's download task. Why a process of its own and not a Celery task per notification: queueing a
-Celery message cost the web process 1.3 ms of CPU per notification (a third of what storing costs), the
-inbox table is a durable queue already, and NOTIFY is sent in the transaction that stores the row, so
-there is no window where a row is stored and its wake-up lost.
+The web process only checks a notification, stores it (integrations/inbox.py) and answers MTT. The applier
+takes the pending rows — what pops, updates or hides an operator's card first, then the ends of calls, then
+bookkeeping (``NotificationEvent.priority``), oldest first — and applies them: the call rows, the routing
+decision of a parked call, the screen pop, the recording's download, the callback queue
+(calls.services.call_apply_notification), or a directory sync (integrations.services).
 
-Nothing is lost when it is down or a wake-up is missed: it applies every pending row when it (re)starts
-and every ``poll`` seconds, and the Celery inbox sweep applies rows left pending for
-``INBOX_SWEEP_AFTER_SECONDS`` whatever happens to this process. Several appliers may run: each row is
-claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` and marked applied in the transaction that applies
-it (``inbox.notification_apply``), so a notification is applied once whoever gets there first.
+How it learns of new rows: on PostgreSQL it LISTENs on ``INBOX_CHANNEL`` (the storing statement notifies),
+on SQLite (make run) it looks every ``SQLITE_POLL_SECONDS``; on PostgreSQL it also looks every
+``LOOK_EVERY_SECONDS``, so nothing waits for a wake-up that was missed, and a row whose retry is due is taken.
+
+Exactly once: a batch of rows is claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` and marked in the
+transaction that applies them, so several appliers share the queue and a row is applied by one of them,
+once. One transaction per batch (one commit for many notifications under load); what must happen after the
+commit — the routing command, the screen-pop push, the download — is registered with ``on_commit`` by the
+apply itself. If anything in a batch fails, the batch is rolled back and its rows are applied one by one, so
+one bad notification costs only itself an attempt: it is tried again later (``retry_at``, with backoff), and
+set aside as failed after ``MAX_ATTEMPTS`` (Admin → Notifications shows the error).
+
+The applier also stores what the notify URL spooled while the database was away (integrations/spool.py).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
-import time
-from collections.abc import Iterable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connection, connections, transaction
+from django.db.models import F, QuerySet
 from django.db.utils import DatabaseError
 from django.utils import timezone
 
-from .inbox import INBOX_CHANNEL, notification_apply
+from calls.realtime.push import push_flush
+from calls.services import call_apply_notification
+from monitoring import metrics
+
+from .inbox import INBOX_CHANNEL, pending_due
 from .models import NotificationEvent
+from .mtt.notifications import CALL_EVENT, VPBX_EVENTS
+from .selectors import SECRET_FIELDS
+from .spool import spool_pending, spool_replay
+from .sync import integration_apply_directory_notification
 
 logger = logging.getLogger(__name__)
 
-# Rows found pending by the periodic look (not woken for: stored while this process was away, or
-# urgent ones a request is applying right now) must be at least this old, so a request's own apply
-# is not raced for nothing.
-CATCH_UP_MIN_AGE_SECONDS = 1.0
-MAX_BACKOFF_SECONDS = 30.0
+# Rows claimed and applied in one transaction at most: under load one commit serves many notifications,
+# and the first row of a batch still waits for at most this many before its card is pushed.
+BATCH = 20
+# A notification whose apply failed this many times is set aside (status failed) for a person to look at.
+MAX_ATTEMPTS = 10
+RETRY_BASE_SECONDS = 2.0
+RETRY_MAX_SECONDS = 300.0
+# How often the applier looks at the queue without being woken (PostgreSQL; also how soon a stop request is
+# seen), and how often it looks at all on SQLite, where nothing wakes it.
+LOOK_EVERY_SECONDS = 1.0
+SQLITE_POLL_SECONDS = 0.1
+# The database away: wait this long before trying again, doubling up to the maximum.
+RECONNECT_SECONDS = 1.0
+RECONNECT_MAX_SECONDS = 30.0
+
+Status = NotificationEvent.Status
+
+
+def apply_one(event: NotificationEvent) -> str:
+    """Apply one claimed notification, inside the caller's transaction; returns the status it ends in."""
+    if event.event == CALL_EVENT:
+        return call_apply_notification(event=event)
+    if event.event in VPBX_EVENTS:
+        return integration_apply_directory_notification(event=event)
+    logger.info("Notification %s: event %r is not one we apply; kept as ignored", event.pk, event.event)
+    return Status.IGNORED
+
+
+def _claim(limit: int) -> list[NotificationEvent]:
+    """Lock up to ``limit`` due rows of the best priority waiting, oldest first (SKIP LOCKED: rows another
+    applier holds are left to it). One priority per batch: a card never waits for bookkeeping to commit."""
+    for priority in NotificationEvent.Priority.values:
+        events = _locked(pending_due().filter(priority=priority), limit)
+        if events:
+            return events
+    return []
+
+
+def _locked(queue: QuerySet[NotificationEvent], limit: int) -> list[NotificationEvent]:
+    # Each row comes with its integration, secrets deferred: only an MTT request reads them, and
+    # decrypting them costs CPU on every notification.
+    return list(
+        queue.select_for_update(skip_locked=True, of=("self",))
+        .select_related("integration")
+        .defer(*(f"integration__{name}" for name in SECRET_FIELDS))
+        .order_by("received_at", "pk")[:limit]
+    )
+
+
+def _mark(events: list[NotificationEvent], outcomes: list[str]) -> None:
+    now = timezone.now()
+    for status in set(outcomes):
+        ids = [event.pk for event, outcome in zip(events, outcomes, strict=True) if outcome == status]
+        NotificationEvent.objects.filter(pk__in=ids).update(
+            status=status, applied_at=now, error="", retry_at=None, attempts=F("attempts") + 1
+        )
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    ignored: int = 0
+    failed: int = 0
+    ids: list[int] = field(default_factory=list)
+
+    @property
+    def taken(self) -> int:
+        return self.applied + self.ignored + self.failed
+
+
+def apply_batch(limit: int = BATCH) -> BatchResult:
+    """Claim and apply one batch of due notifications; an empty result means the queue has none."""
+    result = BatchResult()
+    try:
+        with transaction.atomic():
+            events = _claim(limit)
+            if not events:
+                return result
+            result.ids = [event.pk for event in events]
+            outcomes = [apply_one(event) for event in events]
+            _mark(events, outcomes)
+    except Exception:
+        if not result.ids:
+            raise  # the claim itself failed (the database): the caller backs off
+        logger.warning(
+            "Applying a batch of %d notifications failed; applying them one by one", len(result.ids)
+        )
+        return _apply_singly(result.ids)
+    _count(result, outcomes)
+    return result
+
+
+def _count(result: BatchResult, outcomes: list[str]) -> None:
+    for outcome in outcomes:
+        if outcome == Status.IGNORED:
+            result.ignored += 1
+        else:
+            result.applied += 1
+        metrics.notification_applied(outcome)
+
+
+def _apply_singly(ids: list[int]) -> BatchResult:
+    """The rows of a failed batch, each in its own transaction: a failure is that notification's alone."""
+    result = BatchResult(ids=ids)
+    for event_id in ids:
+        with transaction.atomic():
+            claimed = _locked(pending_due().filter(pk=event_id), 1)
+            if not claimed:
+                continue  # another applier took it meanwhile
+            try:
+                with transaction.atomic():
+                    outcome = apply_one(claimed[0])
+            except Exception as exc:
+                if isinstance(exc, DatabaseError) and not connection.is_usable():
+                    raise  # the database went away: the loop backs off, the row stays pending
+                _record_failure(claimed[0], exc)
+                result.failed += 1
+                continue
+            _mark(claimed, [outcome])
+        _count(result, [outcome])
+    return result
+
+
+def _record_failure(event: NotificationEvent, exc: Exception) -> None:
+    logger.exception("Notification %s: applying failed", event.pk)
+    metrics.notification_apply_failed()
+    attempts = event.attempts + 1
+    delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempts - 1))
+    changes: dict[str, object] = {
+        "attempts": attempts,
+        "error": f"{type(exc).__name__}: {exc}"[:2000],
+        # Jitter: rows that failed together (MTT away) do not all come back at the same moment.
+        "retry_at": timezone.now() + timedelta(seconds=delay * random.uniform(0.8, 1.2)),  # noqa: S311
+    }
+    if attempts >= MAX_ATTEMPTS:
+        changes["status"] = Status.FAILED
+        logger.error(
+            "Notification %s failed %d times and is set aside (Admin → Notifications)", event.pk, attempts
+        )
+    NotificationEvent.objects.filter(pk=event.pk).update(**changes)
+
+
+def applier_drain(*, limit: int = BATCH) -> BatchResult:
+    """Apply every due notification, batch after batch, then wait for the pushes in flight (tests, the
+    command's ``--once``)."""
+    total = BatchResult()
+    while True:
+        batch = apply_batch(limit)
+        if batch.taken == 0:
+            break
+        total.applied += batch.applied
+        total.ignored += batch.ignored
+        total.failed += batch.failed
+        total.ids += batch.ids
+        if batch.applied + batch.ignored == 0:
+            break  # everything it took failed: their retries are due later
+    push_flush()
+    return total
+
+
+# --- the process ------------------------------------------------------------------------------------------
 
 
 def _listen_connection() -> psycopg.Connection:
     """A connection of its own (not from the pool) that LISTENs on the inbox channel."""
     params = connections[DEFAULT_DB_ALIAS].get_connection_params()
-    for key in ("cursor_factory", "context", "prepare_threshold"):
+    for key in ("cursor_factory", "context", "prepare_threshold", "pool"):
         params.pop(key, None)
     conn = psycopg.connect(**params, autocommit=True)
     conn.execute(f"LISTEN {INBOX_CHANNEL}")
@@ -52,87 +223,50 @@ def _listen_connection() -> psycopg.Connection:
 
 
 class Applier:
-    def __init__(self, *, poll_seconds: float = 5.0, batch: int = 200, stop: threading.Event | None = None):
-        self.poll_seconds = poll_seconds
-        self.batch = batch
+    """The loop of ``manage.py mtt applier``: apply what is due, wait for more, until ``stop`` is set."""
+
+    def __init__(self, *, stop: threading.Event | None = None) -> None:
         self.stop = stop or threading.Event()
         self.applied = 0
 
-    # --- the loop -------------------------------------------------------------------------------------
-
     def run(self) -> None:
-        backoff = 1.0
+        backoff = RECONNECT_SECONDS
+        listen = connection.vendor == "postgresql"
         while not self.stop.is_set():
             try:
-                with _listen_connection() as conn:
-                    logger.info("Applier: listening on %s", INBOX_CHANNEL)
-                    backoff = 1.0
-                    self.catch_up(min_age_seconds=0.0)  # whatever was stored while nobody listened
-                    next_look = time.monotonic() + self.poll_seconds
-                    while not self.stop.is_set():
-                        self.apply_ids(self._woken(conn, until=next_look))
-                        if time.monotonic() >= next_look:
-                            self.catch_up(min_age_seconds=CATCH_UP_MIN_AGE_SECONDS)
-                            next_look = time.monotonic() + self.poll_seconds
+                if listen:
+                    with _listen_connection() as conn:
+                        logger.info("Applier: listening on %s", INBOX_CHANNEL)
+                        backoff = RECONNECT_SECONDS
+                        self._loop(lambda timeout: _wait_for_notify(conn, timeout), LOOK_EVERY_SECONDS)
+                else:
+                    logger.info("Applier: looking for new notifications every %g s", SQLITE_POLL_SECONDS)
+                    self._loop(lambda timeout: self.stop.wait(timeout), SQLITE_POLL_SECONDS)
             except (psycopg.Error, DatabaseError) as exc:
                 logger.warning("Applier: database unavailable (%s); again in %g s", exc, backoff)
                 self.stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                backoff = min(backoff * 2, RECONNECT_MAX_SECONDS)
             finally:
                 close_old_connections()
+        push_flush()
         logger.info("Applier: stopped after %s notification(s)", self.applied)
 
-    def _woken(self, conn: psycopg.Connection, *, until: float) -> list[int]:
-        # At most a second per wait, so that a stop request is seen soon.
-        timeout = max(0.0, min(1.0, until - time.monotonic()))
-        ids: list[int] = []
-        for note in conn.notifies(timeout=timeout, stop_after=1):
-            try:
-                ids.append(int(note.payload))
-            except ValueError:
-                logger.warning("Applier: ignored a wake-up with payload %r", note.payload[:40])
-        return ids
-
-    # --- the work ---------------------------------------------------------------------------------------
-
-    def apply_ids(self, ids: Iterable[int]) -> int:
-        """Apply these rows (if still pending), oldest first. Returns how many this call applied."""
-        done = 0
-        for event_id in sorted(set(ids)):
-            if self.stop.is_set():
-                break
-            try:
-                outcome = notification_apply(event_id=event_id)
-            except Exception:
-                # notification_apply logged it and counted the attempt on the row; the inbox sweep
-                # retries it at its own pace.
-                outcome = "failed"
-            finally:
-                close_old_connections()
-            if outcome not in ("gone", "failed"):
-                done += 1
-        self.applied += done
-        return done
-
-    def catch_up(self, *, min_age_seconds: float) -> int:
-        """Apply pending rows nobody woke us for, oldest first; failed ones are left to the sweep."""
-        total = 0
+    def _loop(self, wait: Callable[[float], object], idle_seconds: float) -> None:
         while not self.stop.is_set():
-            cutoff = timezone.now() - timedelta(seconds=min_age_seconds)
-            ids = list(
-                NotificationEvent.objects.filter(
-                    status=NotificationEvent.Status.PENDING, attempts=0, received_at__lte=cutoff
-                )
-                .order_by("received_at", "pk")
-                .values_list("pk", flat=True)[: self.batch]
-            )
-            close_old_connections()
-            if not ids:
-                break
-            applied = self.apply_ids(ids)
-            total += applied
-            if applied == 0:
-                break  # all locked by others or gone: nothing this process can do now
-        if total:
-            logger.info("Applier: applied %s pending notification(s) found in the inbox", total)
-        return total
+            if spool_pending():
+                spool_replay()
+            while not self.stop.is_set():
+                batch = apply_batch()
+                self.applied += batch.applied + batch.ignored
+                close_old_connections()
+                if batch.taken == 0 or batch.applied + batch.ignored == 0:
+                    break
+            wait(idle_seconds)
+
+
+def _wait_for_notify(conn: psycopg.Connection, timeout: float) -> None:
+    for _note in conn.notifies(timeout=timeout, stop_after=1):
+        break
+    # Several wake-ups may have queued meanwhile: one look at the queue answers them all.
+    for _note in conn.notifies(timeout=0):
+        pass

@@ -13,6 +13,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
+from contacts.selectors import contact_find_by_number
+from contacts.services import contact_create
+
 from .models import Integration, Workplace
 from .services import integration_oauth_complete, integration_oauth_start, integration_sync_directory
 
@@ -102,9 +105,6 @@ DEMO_CONTACTS = [
 
 
 def _demo_contacts() -> Iterator[str]:
-    from contacts.selectors import contact_find_by_number
-    from contacts.services import contact_create
-
     user_model = get_user_model()
     for name, company, number, manager in DEMO_CONTACTS:
         if contact_find_by_number(number=number) is None:

@@ -185,13 +185,25 @@ class ExternalNumber(models.Model):
 
 
 class NotificationEvent(models.Model):
-    """The inbox: every notification POSTed to a notify URL, stored before it is acknowledged."""
+    """The inbox: every notification POSTed to a notify URL, stored before it is acknowledged.
+
+    The applier process (integrations/applier.py) applies the pending ones, what an operator sees first
+    (``priority``), oldest first; a failed attempt is tried again at ``retry_at``.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
         APPLIED = "applied", _("Applied")
         FAILED = "failed", _("Failed")
         IGNORED = "ignored", _("Ignored")
+
+    class Priority(models.IntegerChoices):
+        # What pops, updates or hides an operator's card (and a parked call's trying: its routing).
+        CARD = 0, _("Screen pop")
+        # The end of a call: its card closes, the call log gets the result.
+        CALL_END = 1, _("End of a call")
+        # Recordings, directory changes, anything else.
+        BOOKKEEPING = 2, _("Bookkeeping")
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="notifications")
     received_at = models.DateTimeField(_("received"), default=timezone.now, db_index=True)
@@ -200,8 +212,14 @@ class NotificationEvent(models.Model):
     # sha256 of the canonical JSON: the same notification sent twice is stored once.
     fingerprint = models.CharField(_("fingerprint"), max_length=64)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), choices=Priority.choices, default=Priority.BOOKKEEPING
+    )
     applied_at = models.DateTimeField(_("applied"), null=True, blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    # After a failed attempt: not tried again before this time (backoff).
+    retry_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    # Why applying failed, or why the notification was ignored.
     error = models.TextField(_("error"), blank=True, default="")
 
     class Meta:
@@ -213,7 +231,15 @@ class NotificationEvent(models.Model):
                 fields=["integration", "fingerprint"], name="uniq_notification_fingerprint"
             ),
         ]
-        indexes = [models.Index(fields=["status", "received_at"], name="notification_status_idx")]
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="notification_status_idx"),
+            # The applier's queue: the pending rows, best priority first, oldest first.
+            models.Index(
+                fields=["priority", "received_at"],
+                condition=models.Q(status="pending"),
+                name="notification_queue_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event or '?'} @ {self.received_at:%Y-%m-%d %H:%M:%S}"

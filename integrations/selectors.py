@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import copy
 import logging
-import time
 from datetime import datetime
 
 from django.db.models import Q
@@ -43,50 +41,3 @@ def integration_for_notify_token(
             integration.previous_notify_token_expires_at,
         )
     return integration
-
-
-# token -> (integration, valid until: time.monotonic()). Notifications only: a busy line sends dozens a
-# second, and the lookup (an OR over two tokens, compiled by the ORM) was a third of the notify URL's
-# own CPU. An entry lives NOTIFY_TOKEN_CACHE_SECONDS at most, never past an old token's grace period;
-# this process forgets an integration as soon as it is saved or deleted (signals in apps.py), other
-# processes within that time. The admin's GET (OAuth) always reads the database.
-NOTIFY_TOKEN_CACHE_SECONDS = 5.0
-_NOTIFY_TOKENS: dict[str, tuple[Integration, float]] = {}
-
-
-def integration_for_notification_cached(token: str) -> Integration | None:
-    """The integration of ``token`` if this process has it cached, else None: no database (the notify
-    URL's fast lane runs on the event loop)."""
-    cached = _NOTIFY_TOKENS.get(token)
-    if cached is not None and cached[1] > time.monotonic():
-        return copy.copy(cached[0])  # callers may set attributes; the cached instance stays as read
-    return None
-
-
-def integration_for_notification(*, token: str, now: datetime) -> Integration | None:
-    """``integration_for_notify_token`` for a notification POST, through a short per-process cache."""
-    cached = integration_for_notification_cached(token)
-    if cached is not None:
-        return cached
-    clock = time.monotonic()
-    integration = integration_for_notify_token(token=token, now=now, with_secrets=False)
-    if integration is None:
-        _NOTIFY_TOKENS.pop(token, None)
-        return None
-    until = clock + NOTIFY_TOKEN_CACHE_SECONDS
-    if integration.notify_token != token and integration.previous_notify_token_expires_at is not None:
-        until = min(until, clock + (integration.previous_notify_token_expires_at - now).total_seconds())
-    if len(_NOTIFY_TOKENS) > 1000:  # tokens are few; junk tokens are never stored (None above)
-        _NOTIFY_TOKENS.clear()
-    _NOTIFY_TOKENS[token] = (integration, until)
-    return copy.copy(integration)
-
-
-def notify_tokens_forget(integration_id: int | None = None) -> None:
-    """Drop cached notify tokens: of one integration, or all (tests, a deleted integration)."""
-    if integration_id is None:
-        _NOTIFY_TOKENS.clear()
-        return
-    for token, (integration, _until) in list(_NOTIFY_TOKENS.items()):
-        if integration.pk == integration_id:
-            _NOTIFY_TOKENS.pop(token, None)

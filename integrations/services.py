@@ -1,36 +1,23 @@
-"""Writes on integrations: OAuth connect, tokens (single-flight refresh), directory sync."""
+"""Writes on integrations: OAuth connect, the directory sync, notify-token rotation (tokens: tokens.py)."""
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from .models import ExternalNumber, Integration, Terminal, Workplace, new_notify_token
 from .mtt import oauth
-from .mtt.errors import MttError, MttReconnectRequired
+from .mtt.client import MttClient
+from .mtt.errors import MttError
+from .tokens import integration_endpoints, integration_record_error, tokens_store
 
 logger = logging.getLogger(__name__)
-
-# Run after commit whenever an integration is (re)connected (calls: re-apply the parking flags).
-# Register once, from an AppConfig.ready(); a hook must not raise.
-ON_CONNECT_HOOKS: list[Callable[[Integration], None]] = []
-
-
-def integration_endpoints(*, integration: Integration) -> oauth.OAuthEndpoints:
-    return oauth.OAuthEndpoints(
-        client_id=integration.client_id,
-        client_secret=integration.client_secret,
-        oauth_url=integration.oauth_url,
-        redirect_uri=integration.notify_url,
-    )
 
 
 def integration_create(
@@ -57,19 +44,9 @@ def integration_oauth_start(*, integration: Integration) -> tuple[str, str]:
     return oauth.authorization_url(integration_endpoints(integration=integration), state=state), state
 
 
-def _store_tokens(integration: Integration, tokens: oauth.TokenSet) -> None:
-    integration.access_token = tokens.access_token
-    integration.access_token_expires_at = tokens.access_expires_at
-    integration.refresh_token = tokens.refresh_token
-    if tokens.refresh_expires_at is not None:
-        integration.refresh_token_expires_at = tokens.refresh_expires_at
-    integration.tokens_refreshed_at = timezone.now()
-    integration.status = Integration.Status.CONNECTED
-    integration.last_error = ""
-
-
 def integration_oauth_complete(*, integration: Integration, code: str) -> Integration:
-    """Exchange the authorization code and mark the integration connected (guide §8.2)."""
+    """Exchange the authorization code and mark the integration connected (guide §8.2). The caller starts
+    the directory sync (integrations.tasks.sync_integration), which re-applies the parking flags."""
     try:
         tokens = oauth.exchange_code(integration_endpoints(integration=integration), code=code)
     except MttError as exc:
@@ -77,112 +54,10 @@ def integration_oauth_complete(*, integration: Integration, code: str) -> Integr
         raise
     with transaction.atomic():
         locked = Integration.objects.select_for_update().get(pk=integration.pk)
-        _store_tokens(locked, tokens)
+        tokens_store(locked, tokens)
         locked.save()
     logger.info("Integration %s connected", integration.pk)
-    from .tasks import sync_integration
-
-    sync_integration.delay_on_commit(locked.pk)  # type: ignore[attr-defined]  # Celery 5.4+, not in the stubs
-    for hook in ON_CONNECT_HOOKS:
-        transaction.on_commit(lambda hook=hook: hook(locked))  # type: ignore[misc]
     return locked
-
-
-def integration_record_error(*, integration_id: int, message: str) -> None:
-    Integration.objects.filter(pk=integration_id).update(
-        last_error=message[:2000], last_error_at=timezone.now()
-    )
-
-
-def integration_access_token(*, integration: Integration) -> str:
-    """A valid access token, refreshed first when it is about to expire."""
-    margin = settings.MTT_TOKEN_REFRESH_MARGIN
-    if integration.status == Integration.Status.NEEDS_RECONNECT:
-        raise MttReconnectRequired("The integration needs to be reconnected")
-    if integration.access_token_valid(margin_seconds=margin):
-        return integration.access_token
-    return integration_refresh_tokens(
-        integration_id=integration.pk, stale_access_token=integration.access_token
-    )
-
-
-@dataclass
-class _RefreshOutcome:
-    token: str = ""
-    error: MttError | None = None
-    needs_reconnect: bool = False
-
-
-def integration_refresh_tokens(
-    *,
-    integration_id: int,
-    stale_access_token: str | None = None,
-    force: bool = False,
-) -> str:
-    """Refresh the tokens, single-flight across every process of the deployment.
-
-    The integration row is locked (SELECT … FOR UPDATE) for the duration of the refresh, so concurrent
-    callers queue on the lock; the ones that come after see the new token and return it without asking
-    MTT again. ``stale_access_token`` is the token a caller found unusable (expired, or answered 401):
-    if the row now holds a different valid token, someone else refreshed already.
-    """
-    margin = settings.MTT_TOKEN_REFRESH_MARGIN
-    outcome = _RefreshOutcome()
-    with transaction.atomic():
-        row = Integration.objects.select_for_update().get(pk=integration_id)
-        if row.status == Integration.Status.NEEDS_RECONNECT:
-            raise MttReconnectRequired("The integration needs to be reconnected")
-        if row.status == Integration.Status.NOT_CONNECTED or not row.refresh_token:
-            raise MttReconnectRequired("The integration is not connected")
-        fresh_elsewhere = (
-            stale_access_token is not None
-            and row.access_token
-            and row.access_token != stale_access_token
-            and row.access_token_valid(margin_seconds=0)
-        )
-        if fresh_elsewhere or (
-            not force and stale_access_token is None and row.access_token_valid(margin_seconds=margin)
-        ):
-            return row.access_token
-        try:
-            tokens = oauth.refresh(integration_endpoints(integration=row), refresh_token=row.refresh_token)
-        except MttReconnectRequired as exc:
-            outcome.error, outcome.needs_reconnect = exc, True
-        except MttError as exc:
-            outcome.error = exc
-        else:
-            _store_tokens(row, tokens)
-            row.save()
-            outcome.token = row.access_token
-    if outcome.needs_reconnect:
-        # Stop here for good: every later call fails fast until an admin reconnects.
-        Integration.objects.filter(pk=integration_id).update(
-            status=Integration.Status.NEEDS_RECONNECT,
-            last_error=str(outcome.error)[:2000],
-            last_error_at=timezone.now(),
-        )
-        logger.warning("Integration %s: token refresh refused, needs reconnect", integration_id)
-    elif outcome.error is not None:
-        integration_record_error(integration_id=integration_id, message=str(outcome.error))
-        logger.warning("Integration %s: token refresh failed: %s", integration_id, outcome.error)
-    if outcome.error is not None:
-        raise outcome.error
-    return outcome.token
-
-
-def integration_keep_alive(*, integration_id: int, within: timedelta) -> bool:
-    """Refresh when the access token expires within ``within`` (the beat task's horizon).
-
-    Refreshing the access token also renews the 3-day refresh token, so the integration never dies
-    for want of traffic. Returns whether a refresh happened.
-    """
-    integration = Integration.objects.get(pk=integration_id)
-    if integration.status != Integration.Status.CONNECTED:
-        return False
-    if integration.access_token_valid(margin_seconds=int(within.total_seconds())):
-        return False
-    integration_refresh_tokens(integration_id=integration_id, force=True)
-    return True
 
 
 # --- Directory sync ------------------------------------------------------------------------------
@@ -207,8 +82,6 @@ def integration_sync_directory(*, integration_id: int) -> SyncResult:
 
     Nothing is deleted: calls keep pointing at workplaces and numbers that left the PBX.
     """
-    from .mtt.client import MttClient
-
     integration = Integration.objects.get(pk=integration_id)
     client = MttClient(integration)
     try:
@@ -268,33 +141,6 @@ def integration_sync_directory(*, integration_id: int) -> SyncResult:
         Integration.objects.filter(pk=integration_id).update(last_sync_at=now, last_error="")
     logger.info("Integration %s synced: %s", integration_id, result)
     return result
-
-
-def integration_request_sync(*, integration_id: int) -> bool:
-    """Ask for a directory sync, debounced: a burst of change notifications gives one sync.
-
-    The first request of a burst claims ``sync_requested_at`` and schedules the sync a little later;
-    the others see the claim and do nothing. The sync task releases the claim when it starts, so a
-    change that arrives during a sync schedules another one. Returns whether a sync was scheduled.
-    """
-    from .tasks import sync_integration
-
-    now = timezone.now()
-    # A claim older than this is from a sync that never ran (lost task): take it over.
-    stale = now - timedelta(seconds=max(60.0, settings.MTT_SYNC_DEBOUNCE_SECONDS * 10))
-    claimed = (
-        Integration.objects.filter(pk=integration_id)
-        .filter(Q(sync_requested_at__isnull=True) | Q(sync_requested_at__lt=stale))
-        .update(sync_requested_at=now)
-    )
-    if claimed == 1:
-        transaction.on_commit(
-            lambda: sync_integration.apply_async(
-                args=(integration_id,), countdown=settings.MTT_SYNC_DEBOUNCE_SECONDS
-            )
-        )
-        return True
-    return False
 
 
 @dataclass(frozen=True)

@@ -1,27 +1,23 @@
-"""The notification spool: notifications that arrive while the database is down are kept on local disk.
+"""The notification spool: notifications that arrive while the database is away are kept on local disk.
 
-MTT's guide says nothing about resending a notification that got an error, so a notification refused
-while the database is down may be lost for good. Instead the notify URL (``spool_when_database_down``
-around the view) writes the raw request — the token from the URL, the body bytes, the headers the
-view looks at, the sender's address and the time it arrived — to ``NOTIFY_SPOOL_DIR`` and answers
-200 ``{"ok": true, "spooled": true}``. Each file appears whole or not at all (a temporary name,
-fsync, ``os.replace``, fsync of the folder), so a crash never leaves half a notification.
+MTT's guide says nothing about resending a notification that got an error, so one refused while the database
+is away may be lost for good. Instead the notify view writes what it received — the token from the URL, the
+body and the time it arrived — to ``NOTIFY_SPOOL_DIR`` and answers 200 ``{"ok": true, "spooled": true}``.
+Each file appears whole or not at all (a temporary name, fsync, ``os.replace``, fsync of the folder), so a
+crash never leaves half a notification.
 
-Without the database the token cannot be checked, so before writing the spool applies every check that
-needs none: the sender allow-list (``NOTIFY_ALLOWED_NETWORKS``), the token's shape, the size limit and
-the notification's shape — junk is refused exactly as the live view refuses it. What is left — a
-well-formed notification for a token that may not exist — is bounded by ``NOTIFY_SPOOL_MAX_FILES`` and
-``NOTIFY_SPOOL_MAX_BYTES``; past either, or when the folder cannot be written, the answer is 503.
+Without the database the token cannot be checked, so the view first applies every check that needs none (the
+sender allow-list, the token's shape, the size limit, JSON): junk is refused exactly as while the database
+answers. What is left — a notification for a token that may not exist — is bounded by
+``NOTIFY_SPOOL_MAX_FILES`` and ``NOTIFY_SPOOL_MAX_BYTES``; past either, or when the folder cannot be written,
+the answer is 503.
 
-``spool_replay()`` stores the spooled notifications through the same view as live ones, rebuilding each
-request (``inbox.receiving_at`` keeps its original arrival time): the token lookup, the allow-list, the
-fingerprint dedupe — a notification both spooled and delivered again is stored and applied once — and
-the apply. A file is deleted only after its notification is committed. A refused one (its token no
-longer exists: 404; a bad body: 400; …) goes to ``rejected/`` with a log line; while the database is
-still down the replay stops and keeps the rest. It runs on beat (``NOTIFY_SPOOL_REPLAY_EVERY_SECONDS``),
-when a worker starts, from ``python manage.py mtt spool-replay``, and in the web process that spooled as
-soon as its probe sees the database again (mttcrm/dbdown.py). One replay at a time per folder (a lock
-file), files in arrival order.
+``spool_replay()`` — run by the applier process when it finds files (integrations/applier.py), or by hand
+with ``python manage.py mtt spool-replay`` — stores each spooled notification with the one way in,
+``notification_store``, under its original arrival time: a notification both spooled and delivered again is
+stored once (its fingerprint). A file is deleted only after its notification is committed; one whose token no
+longer exists goes to ``rejected/`` with a log line; while the database is still away the replay stops and
+keeps the rest. One replay at a time per folder (a lock file), files in arrival order.
 """
 
 from __future__ import annotations
@@ -29,8 +25,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
-import functools
-import io
 import json
 import logging
 import os
@@ -38,50 +32,33 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
-from django.core.handlers.wsgi import WSGIRequest
-from django.db import DatabaseError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.urls import Resolver404, resolve
+from django.db import DatabaseError, IntegrityError
 from django.utils import timezone
 
-from mttcrm import metrics
-from mttcrm.clientip import client_ip
-from mttcrm.dbdown import (
-    database_gate,
-    database_note_error,
-    database_on_recovery,
-    describe,
-    handles_database_errors,
-    is_database_unavailable,
-)
+from mttcrm.middleware import database_unavailable, describe
 
-from .access import notify_source_allowed
-from .inbox import receiving_at
+from .inbox import notification_store
 from .mtt.notifications import NotificationError, parse_body
+from .selectors import integration_for_notify_token
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 REJECTED_DIR = "rejected"
 LOCK_FILE = ".replay.lock"
-RETRY_AFTER_SECONDS = 30
 # Notify tokens are secrets.token_urlsafe(32) (43 characters); the model allows 64.
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
-# Request headers kept for the replay: every HTTP_* header but credentials MTT never sends.
-_DROPPED_HEADERS = frozenset({"HTTP_COOKIE", "HTTP_AUTHORIZATION", "HTTP_PROXY_AUTHORIZATION"})
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 # The spool's size is counted again at most this often per process (counted up in between).
 _RECOUNT_EVERY = 1.0
 # A temporary file older than this belongs to a writer that died.
 _STALE_TEMP_SECONDS = 60.0
-REPLAY_ATTRIBUTE = "mtt_spool_replay"
 
 
 class SpoolFull(Exception):
@@ -117,6 +94,15 @@ def spool_usage(directory: Path | None = None) -> SpoolUsage:
                     continue  # replayed meanwhile
                 usage.files += 1
     return usage
+
+
+def spool_pending() -> bool:
+    """Whether any notification waits in the spool (cheap: stops at the first file)."""
+    try:
+        with os.scandir(spool_dir()) as entries:
+            return any(e.name.endswith(".json") and not e.name.startswith(".") for e in entries)
+    except FileNotFoundError:
+        return False
 
 
 class _Counter:
@@ -178,109 +164,20 @@ def _write_atomically(directory: Path, name: str, data: bytes) -> Path:
     return final
 
 
-def _record(request: HttpRequest, token: str, body: bytes, received_at: datetime) -> dict[str, Any]:
-    headers = {
-        key: str(value)
-        for key, value in request.META.items()
-        if key.startswith("HTTP_") and key not in _DROPPED_HEADERS
-    }
-    return {
+def notification_spool(*, token: str, body: bytes, received_at: datetime | None = None) -> Path:
+    """Keep one notification on disk for the replay. Raises SpoolFull or OSError when it cannot."""
+    record = {
         "version": FORMAT_VERSION,
-        "received_at": received_at.isoformat(),
+        "received_at": (received_at or timezone.now()).isoformat(),
         "token": token,
-        "path": request.path_info,
-        "query": request.META.get("QUERY_STRING", ""),
-        "scheme": request.scheme,
-        "remote_addr": str(request.META.get("REMOTE_ADDR") or ""),
-        "content_type": str(request.META.get("CONTENT_TYPE") or ""),
-        "headers": headers,
         "body": base64.b64encode(body).decode("ascii"),
     }
-
-
-def _refuse(status: int, reason: str, request: HttpRequest) -> JsonResponse:
-    logger.warning("Notify URL (database down): notification refused (%s): %s", status, reason)
-    metrics.notification_rejected(metrics.rejection_reason(status))
-    response = JsonResponse({"ok": False, "error": reason}, status=status)
-    if status == 503:
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
-
-
-def notification_spool(*, request: HttpRequest, token: str, why: str) -> HttpResponse:
-    """Keep one notification on disk for the replay; the answer MTT gets while the database is down."""
-    received_at = timezone.now()
-    if not notify_source_allowed(request):
-        logger.warning(
-            "Notify URL: POST from %s refused (not in NOTIFY_ALLOWED_NETWORKS)", client_ip(request) or "?"
-        )
-        metrics.notification_rejected("forbidden")
-        return JsonResponse({"ok": False, "error": "forbidden"}, status=403)
-    if not _TOKEN.fullmatch(token):
-        return _refuse(404, "not a notify URL", request)
-    limit = settings.MTT_NOTIFY_MAX_BYTES
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        # As the live view: no body can be read (Django's request.body would raise, a 500).
-        return _refuse(400, "Content-Length is not a number", request)
-    if declared > limit:
-        return _refuse(413, f"body larger than {limit} bytes", request)
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        return _refuse(413, f"body larger than {limit} bytes", request)
-    if len(body) > limit:
-        return _refuse(413, f"body larger than {limit} bytes", request)
-    try:
-        parse_body(body)
-    except NotificationError as exc:
-        return _refuse(400, str(exc), request)
-    data = json.dumps(_record(request, token, body, received_at)).encode("utf-8")
+    data = json.dumps(record).encode("utf-8")
     directory = spool_dir()
     name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
-    try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _counter.reserve(directory, len(data))
-        path = _write_atomically(directory, name, data)
-    except SpoolFull as exc:
-        logger.error("Notification spool full (%s): notification refused with 503", exc)
-        return _refuse(503, "temporarily unavailable", request)
-    except OSError as exc:
-        logger.error("Notification spool not writable (%s): notification refused with 503", exc)
-        return _refuse(503, "temporarily unavailable", request)
-    # Never the token in a log line: the file name says which notification it is.
-    logger.warning("Notification spooled (%s): %s, %d bytes", why, path.name, len(body))
-    # The process that spooled replays as soon as it sees the database again.
-    database_on_recovery(replay_in_background)
-    return JsonResponse({"ok": True, "spooled": True})
-
-
-def spool_when_database_down(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Around the notify view: a notification POSTed while the database is down goes to the spool.
-
-    Before the view (the database known down, or no pooled connection in time) and after it (the view
-    failed to store for want of the database). GET (the OAuth callback) is left to the 503 page, and a
-    replayed request is never spooled again.
-    """
-
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, token: str, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method != "POST" or getattr(request, REPLAY_ATTRIBUTE, False):
-            return view(request, token, *args, **kwargs)
-        try:
-            database_gate()
-        except DatabaseError as exc:
-            return notification_spool(request=request, token=token, why=describe(exc))
-        try:
-            return view(request, token, *args, **kwargs)
-        except DatabaseError as exc:
-            # Stored or not, the spool keeps it: the replay's dedupe drops the copy if it was.
-            database_note_error(exc)
-            logger.warning("Notify URL: storing failed (%s); spooling", describe(exc))
-            return notification_spool(request=request, token=token, why=describe(exc))
-
-    return handles_database_errors(wrapper)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _counter.reserve(directory, len(data))
+    return _write_atomically(directory, name, data)
 
 
 # --- replaying -----------------------------------------------------------------------------------
@@ -324,31 +221,6 @@ def _replay_lock(directory: Path) -> Iterator[bool]:
         os.close(fd)
 
 
-def _rebuild(record: dict[str, Any]) -> tuple[WSGIRequest, datetime]:
-    """The spooled request as Django would have built it, and when it arrived."""
-    if record.get("version") != FORMAT_VERSION:
-        raise ValueError(f"unknown spool format {record.get('version')!r}")
-    body = base64.b64decode(record["body"], validate=True)
-    received_at = datetime.fromisoformat(record["received_at"])
-    environ: dict[str, Any] = {
-        **{k: v for k, v in record["headers"].items() if k.startswith("HTTP_") and k not in _DROPPED_HEADERS},
-        "REQUEST_METHOD": "POST",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": record["path"],
-        "QUERY_STRING": record.get("query", ""),
-        "SERVER_NAME": "localhost",
-        "SERVER_PORT": "443" if record.get("scheme") == "https" else "80",
-        "REMOTE_ADDR": record.get("remote_addr", ""),
-        "CONTENT_TYPE": record.get("content_type", ""),
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.url_scheme": record.get("scheme", "http"),
-    }
-    request = WSGIRequest(environ)
-    setattr(request, REPLAY_ATTRIBUTE, True)
-    return request, received_at
-
-
 def _reject(path: Path, reason: str) -> None:
     rejected = path.parent / REJECTED_DIR
     rejected.mkdir(exist_ok=True, mode=0o700)
@@ -366,7 +238,7 @@ def _remove_stale_temporaries(directory: Path) -> None:
 
 
 def spool_replay(*, directory: Path | None = None, limit: int | None = None) -> ReplayResult:
-    """Store what the spool holds, oldest first, through the notify view; see the module docstring."""
+    """Store what the spool holds, oldest first; see the module docstring."""
     directory = directory or spool_dir()
     result = ReplayResult()
     if not directory.is_dir():
@@ -381,8 +253,7 @@ def spool_replay(*, directory: Path | None = None, limit: int | None = None) -> 
             if limit is not None and index >= limit:
                 result.left = len(files) - index
                 break
-            outcome = _replay_one(path, result)
-            if outcome == "stop":
+            if _replay_one(path, result) == "stop":
                 result.left = len(files) - index
                 break
     if result.stored or result.duplicates or result.rejected or result.failed or result.database_down:
@@ -391,26 +262,37 @@ def spool_replay(*, directory: Path | None = None, limit: int | None = None) -> 
     return result
 
 
+def _read(path: Path) -> tuple[str, bytes, datetime]:
+    record: dict[str, Any] = json.loads(path.read_bytes())
+    if record.get("version") != FORMAT_VERSION:
+        raise ValueError(f"unknown spool format {record.get('version')!r}")
+    body = base64.b64decode(record["body"], validate=True)
+    return str(record["token"]), body, datetime.fromisoformat(record["received_at"])
+
+
 def _replay_one(path: Path, result: ReplayResult) -> str:
     try:
-        record = json.loads(path.read_bytes())
-        request, received_at = _rebuild(record)
-        match = resolve(record["path"])
+        token, body, received_at = _read(path)
+        envelope = parse_body(body)
     except FileNotFoundError:
         return "gone"  # replayed by someone else between listing and reading
-    except Resolver404:
-        result.rejected += 1
-        _reject(path, "its URL is no notify URL")
-        return "rejected"
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, NotificationError) as exc:
         result.rejected += 1
         _reject(path, f"unreadable: {type(exc).__name__}")
         return "rejected"
     try:
-        with receiving_at(received_at):
-            response = match.func(request, *match.args, **match.kwargs)
+        integration = integration_for_notify_token(token=token, now=received_at)
+        if integration is None:
+            result.rejected += 1
+            _reject(path, "its notify URL is not one of ours (any more)")
+            return "rejected"
+        stored = notification_store(integration_id=integration.pk, envelope=envelope, received_at=received_at)
+    except IntegrityError:
+        result.rejected += 1
+        _reject(path, "its integration was deleted")
+        return "rejected"
     except DatabaseError as exc:
-        if is_database_unavailable(exc):
+        if database_unavailable(exc):
             result.database_down = True
             logger.info("Spool replay stopped: the database is still unavailable (%s)", describe(exc))
             return "stop"
@@ -418,55 +300,11 @@ def _replay_one(path: Path, result: ReplayResult) -> str:
         result.errors.append(f"{path.name}: {describe(exc)}")
         logger.exception("Spooled notification %s could not be stored", path.name)
         return "failed"
-    except (Http404, PermissionDenied, SuspiciousOperation) as exc:
-        # Answers, not failures: what the request would have got (an unknown token is a 404).
-        status = 404 if isinstance(exc, Http404) else 403 if isinstance(exc, PermissionDenied) else 400
-        result.rejected += 1
-        _reject(path, f"HTTP {status}")
-        return "rejected"
-    except Exception as exc:
-        result.failed += 1
-        result.errors.append(f"{path.name}: {describe(exc)}")
-        logger.exception("Spooled notification %s could not be stored", path.name)
-        return "failed"
-    status = response.status_code
-    if status == 200:
-        try:
-            duplicate = bool(json.loads(response.content).get("duplicate"))
-        except ValueError:
-            duplicate = False
-        if duplicate:
-            result.duplicates += 1
-        else:
-            result.stored += 1
-        # Stored and committed (the view answers after its INSERT): only now the file goes.
-        path.unlink()
-        _fsync_dir(path.parent)
-        return "stored"
-    if 400 <= status < 500:
-        result.rejected += 1
-        _reject(path, f"HTTP {status}")
-        return "rejected"
-    result.failed += 1
-    result.errors.append(f"{path.name}: HTTP {status}")
-    logger.warning(
-        "Spooled notification %s: the notify view answered %s; kept for the next replay", path.name, status
-    )
-    return "failed"
-
-
-def replay_in_background() -> None:
-    """Recovery hook (runs in the database probe's thread of the process that spooled)."""
-    try:
-        spool_replay()
-    except Exception:
-        logger.exception("Spool replay after the database came back failed")
-
-
-def spool_pending() -> bool:
-    """Whether any notification waits in the spool (cheap: stops at the first file)."""
-    try:
-        with os.scandir(spool_dir()) as entries:
-            return any(e.name.endswith(".json") and not e.name.startswith(".") for e in entries)
-    except FileNotFoundError:
-        return False
+    if stored.created:
+        result.stored += 1
+    else:
+        result.duplicates += 1
+    # Stored and committed (autocommit): only now the file goes.
+    path.unlink()
+    _fsync_dir(path.parent)
+    return "stored"

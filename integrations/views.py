@@ -6,11 +6,12 @@ GET with code+state completes OAuth in the admin's browser; POST receives notifi
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -18,95 +19,142 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from mttcrm import metrics
+from monitoring import metrics
 from mttcrm.clientip import client_ip
+from mttcrm.middleware import database_unavailable, describe
 
 from .access import notify_source_allowed
-from .inbox import notification_apply_here, notification_for_applier, notification_receive
-from .models import Integration
+from .inbox import notification_store
+from .models import Integration, NotificationEvent
 from .mtt.errors import MttError
 from .mtt.notifications import NotificationError, parse_body
-from .selectors import integration_for_notification, integration_for_notify_token, notify_tokens_forget
+from .selectors import integration_for_notify_token
 from .services import integration_oauth_complete
-from .spool import spool_when_database_down
+from .spool import TOKEN_SHAPE, SpoolFull, notification_spool
+from .tasks import sync_integration
 
 logger = logging.getLogger(__name__)
 
 OAUTH_SESSION_KEY = "mtt_oauth"
+# The spool full or not writable: MTT may try again after this many seconds.
+SPOOL_FULL_RETRY_AFTER = 30
 
 
 @csrf_exempt  # MTT cannot send a CSRF token; the unguessable URL is the credential.
 @require_http_methods(["GET", "POST"])
-@spool_when_database_down  # the database down: notifications go to the local spool (integrations/spool.py)
 def notify(request: HttpRequest, token: str) -> HttpResponse:
-    # Notifications come from MTT's servers (NOTIFY_ALLOWED_NETWORKS); the OAuth callback (GET) comes
-    # from the admin's browser, wherever it is. Checked first: a refused sender learns nothing of tokens.
-    if request.method == "POST" and not notify_source_allowed(request):
-        logger.warning(
-            "Notify URL: POST from %s refused (not in NOTIFY_ALLOWED_NETWORKS)", client_ip(request) or "?"
-        )
-        metrics.notification_rejected("forbidden")
-        return JsonResponse({"ok": False, "error": "forbidden"}, status=403)
-    if request.method == "POST":
-        integration = integration_for_notification(token=token, now=timezone.now())
-    else:
+    if request.method == "GET":
         integration = integration_for_notify_token(token=token, now=timezone.now())
-    if integration is None:
-        metrics.notification_rejected("unknown_token")
-        raise Http404
-    if request.method == "POST":
-        return _receive_notification(request, integration)
-    return _oauth_callback(request, integration)
+        if integration is None:
+            raise Http404
+        return _oauth_callback(request, integration)
+    return _receive(request, token)
 
 
-def _bad(integration: Integration, status: int, reason: str) -> JsonResponse:
+def _refuse(status: int, reason: str, *, integration_id: int | None = None) -> JsonResponse:
     metrics.notification_rejected(metrics.rejection_reason(status))
     logger.warning(
         "Integration %s: notification refused (%s): %s",
-        integration.pk,
+        integration_id or "?",
         status,
         reason,
-        extra={"integration_id": integration.pk, "status": status},
+        extra={"integration_id": integration_id, "status": status},
     )
-    return JsonResponse({"ok": False, "error": reason}, status=status)
+    response = JsonResponse({"ok": False, "error": reason}, status=status)
+    if status == 503:
+        response["Retry-After"] = str(SPOOL_FULL_RETRY_AFTER)
+    return response
 
 
-def _receive_notification(request: HttpRequest, integration: Integration) -> HttpResponse:
+def _read_body(request: HttpRequest) -> bytes | JsonResponse:
+    """The body, or the refusal of a body we cannot take (400, 413)."""
     limit = settings.MTT_NOTIFY_MAX_BYTES
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         # Django's request.body would raise on it too (a 500): no body can be read.
-        return _bad(integration, 400, "Content-Length is not a number")
+        return _refuse(400, "Content-Length is not a number")
     if declared > limit:
-        return _bad(integration, 413, f"body larger than {limit} bytes")
+        return _refuse(413, f"body larger than {limit} bytes")
     try:
         raw = request.body
     except RequestDataTooBig:
-        return _bad(integration, 413, f"body larger than {limit} bytes")
+        return _refuse(413, f"body larger than {limit} bytes")
     if len(raw) > limit:
-        return _bad(integration, 413, f"body larger than {limit} bytes")
+        return _refuse(413, f"body larger than {limit} bytes")
+    return raw
+
+
+def _receive(request: HttpRequest, token: str) -> HttpResponse:
+    """A notification: checked, stored (integrations/inbox.py, the one way in), answered. The applier
+    process applies it a moment later (integrations/applier.py)."""
+    # Notifications come from MTT's servers (NOTIFY_ALLOWED_NETWORKS). Checked first: a refused sender
+    # learns nothing of tokens.
+    if not notify_source_allowed(request):
+        logger.warning(
+            "Notify URL: POST from %s refused (not in NOTIFY_ALLOWED_NETWORKS)", client_ip(request) or "?"
+        )
+        metrics.notification_rejected("forbidden")
+        return JsonResponse({"ok": False, "error": "forbidden"}, status=403)
+    received_at = timezone.now()
+    try:
+        integration = integration_for_notify_token(token=token, now=received_at, with_secrets=False)
+    except DatabaseError as exc:
+        if not database_unavailable(exc):
+            raise
+        return _spool(request, token, received_at, why=describe(exc))
+    if integration is None:
+        metrics.notification_rejected("unknown_token")
+        raise Http404
+    raw = _read_body(request)
+    if isinstance(raw, JsonResponse):
+        return raw
     try:
         envelope = parse_body(raw)
     except NotificationError as exc:
-        return _bad(integration, 400, str(exc))
-    to_applier = notification_for_applier(integration=integration, envelope=envelope)
+        return _refuse(400, str(exc), integration_id=integration.pk)
     try:
-        event, created = notification_receive(
-            integration=integration, envelope=envelope, wake_applier=to_applier
-        )
+        stored = notification_store(integration_id=integration.pk, envelope=envelope, received_at=received_at)
     except IntegrityError:
-        # The integration was deleted (by another process) while its token was cached here.
-        notify_tokens_forget(integration.pk)
+        # The integration was deleted (by another process) after we read it.
         metrics.notification_rejected("unknown_token")
         raise Http404 from None
-    metrics.notification_received(duplicate=not created)
-    if created and to_applier:
-        metrics.notification_dispatched("applier")
-    elif created:
-        # Applied here once the row is committed (NOTIFY_APPLY_IN=request, or a parked call's trying).
-        transaction.on_commit(lambda: notification_apply_here(event))
-    return JsonResponse({"ok": True, "id": event.pk, "duplicate": not created})
+    except DatabaseError as exc:
+        if not database_unavailable(exc):
+            raise
+        # Stored or not, the spool keeps it: the replay stores a copy once (its fingerprint).
+        return _spool(request, token, received_at, why=describe(exc))
+    metrics.notification_received(duplicate=not stored.created)
+    answer: dict[str, object] = {"ok": True, "id": stored.id, "duplicate": not stored.created}
+    if stored.status == NotificationEvent.Status.IGNORED:
+        answer["ignored"] = True
+        if stored.created:
+            metrics.notification_applied(NotificationEvent.Status.IGNORED)
+    return JsonResponse(answer)
+
+
+def _spool(request: HttpRequest, token: str, received_at: datetime, *, why: str) -> HttpResponse:
+    """The database is away: keep the notification on disk (integrations/spool.py) after the checks that
+    need no database, and answer as if stored."""
+    if not TOKEN_SHAPE.fullmatch(token):
+        metrics.notification_rejected("unknown_token")
+        raise Http404
+    raw = _read_body(request)
+    if isinstance(raw, JsonResponse):
+        return raw
+    try:
+        parse_body(raw)
+    except NotificationError as exc:
+        return _refuse(400, str(exc))
+    try:
+        path = notification_spool(token=token, body=raw, received_at=received_at)
+    except (SpoolFull, OSError) as exc:
+        logger.error("Notification not spooled (%s): refused with 503", exc)
+        return _refuse(503, "temporarily unavailable")
+    # Never the token in a log line: the file name says which notification it is.
+    logger.warning("Notification spooled (%s): %s, %d bytes", why, path.name, len(raw))
+    metrics.notification_received(duplicate=False)
+    return JsonResponse({"ok": True, "spooled": True})
 
 
 def _oauth_callback(request: HttpRequest, integration: Integration) -> HttpResponse:
@@ -145,5 +193,6 @@ def _oauth_callback(request: HttpRequest, integration: Integration) -> HttpRespo
     except MttError as exc:
         messages.error(request, _("Connecting to MTT failed: %(error)s") % {"error": exc.user_message})
         return HttpResponseRedirect(change_url)
+    sync_integration.delay(integration.pk, reapply_parking=True)
     messages.success(request, _("Connected to MTT. The directory sync has started."))
     return HttpResponseRedirect(change_url)

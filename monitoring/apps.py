@@ -9,4 +9,4 @@ class MonitoringConfig(AppConfig):
     verbose_name = _("Monitoring")
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system check of HEALTH_BUSINESS_HOURS)
+        from . import checks  # noqa: F401, PLC0415 - registers the system check of HEALTH_BUSINESS_HOURS (Django's documented place)

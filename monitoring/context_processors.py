@@ -11,13 +11,13 @@ from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from .selectors import BadgeState, badge_state
+
 CACHE_KEY = "monitoring:badge:v1"
 CACHE_SECONDS = 30
 
 
 def _badge() -> dict[str, Any]:
-    from .selectors import BadgeState, badge_state
-
     state = cache.get(CACHE_KEY)
     if not isinstance(state, BadgeState):
         state = badge_state()

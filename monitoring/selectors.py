@@ -17,6 +17,7 @@ from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from calls.models import Recording
 from integrations.models import Integration, MttRequestLog, NotificationEvent
 
 from .hours import business_time_between, configured_business_hours
@@ -159,8 +160,6 @@ def _request_facts(integration_id: int, now: datetime) -> tuple[MethodStats, ...
 
 
 def _recording_facts(integration_id: int, now: datetime) -> dict[str, Any]:
-    from calls.models import Recording
-
     waiting = [Recording.Status.PENDING, Recording.Status.DOWNLOADING]
     failed = [Recording.Status.FAILED, Recording.Status.REFUSED]
     not_stored = [*waiting, Recording.Status.FAILED]

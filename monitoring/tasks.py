@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from .services import evaluate_health
+
 
 @shared_task(name="monitoring.tasks.check_health")
 def check_health() -> dict[str, int]:
     """Beat, every HEALTH_CHECK_EVERY_SECONDS: warning episodes and their mails (idempotent)."""
-    from .services import evaluate_health
-
     run = evaluate_health()
     return {
         "integrations": run.integrations,

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
+
+from . import sqlite
 
 
 class CoreConfig(AppConfig):
@@ -8,8 +11,4 @@ class CoreConfig(AppConfig):
     verbose_name = "mttcrm"
 
     def ready(self) -> None:
-        from django.db.backends.signals import connection_created
-
-        from . import sqlite
-
         connection_created.connect(sqlite.install, dispatch_uid="mttcrm.sqlite.unicode_like")

@@ -1,30 +1,34 @@
+"""The live connections (WebSockets), served by stock Daphne: ``daphne mttcrm.asgi:application``.
+
+Pages and the notify URL are served by gunicorn (``mttcrm.wsgi``); the proxy in front sends ``/ws/`` here
+(deploy/Caddyfile), `make run` points the pages at Daphne's own port (WEBSOCKET_URL). Plain HTTP that
+reaches Daphne anyway is answered by Django's stock ASGI handler (the container health check asks /ping).
+"""
+
 from __future__ import annotations
 
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mttcrm.settings")
 
-from mttcrm.asgi_handler import get_asgi_application
+from django.core.asgi import get_asgi_application
 
-# Django must be set up before anything imports models (consumers, routing).
+# Django must be set up before anything imports models (the consumers).
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import OriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
-from integrations.fastlane import NotifyFastLane  # noqa: E402
-from mttcrm.logs import AccessLogMiddleware, mask_daphne_access_log  # noqa: E402
-from mttcrm.routing import websocket_urlpatterns  # noqa: E402
-
-# Our access log (through logging: LOG_FORMAT, the notify URL's token masked) replaces Daphne's, which
-# prints raw paths to stdout: run Daphne with -v 0. Daphne's is masked as well, should it be on.
-mask_daphne_access_log()
+from calls.realtime.urls import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # Ordinary notifications are stored in front of Django (integrations/fastlane.py).
-        "http": AccessLogMiddleware(NotifyFastLane(django_asgi_app)),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "http": django_asgi_app,
+        # The page's origin must be one of WEBSOCKET_ALLOWED_ORIGINS exactly: scheme, host and port.
+        "websocket": OriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), settings.WEBSOCKET_ALLOWED_ORIGINS
+        ),
     }
 )

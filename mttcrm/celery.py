@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from django.conf import settings
 
 from mttcrm.logs import connect_celery
 
@@ -17,8 +18,6 @@ connect_celery()
 
 def _ensure_filesystem_broker_dirs() -> None:
     """kombu's filesystem transport expects its folders to exist (the embedded default broker)."""
-    from django.conf import settings
-
     options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
     for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         folder = options.get(key)

@@ -7,10 +7,10 @@
 - Both formatters pass their output through ``mask_secrets``: the notify URL ``/mtt/<token>/`` carries
   the integration's only credential (Django's own "Bad Request: /mtt/…/" warnings would print it), and
   a Bearer token or an OAuth token field must never reach a log line even by mistake.
-- ``AccessLogMiddleware`` replaces Daphne's access log (run Daphne with ``-v 0``; it prints the raw
-  path to stdout, token included): one ``mttcrm.access`` line per HTTP request, path masked, in the
-  chosen format. ``mask_daphne_access_log`` masks Daphne's own access log too, for a Daphne started
-  without ``-v 0``.
+- ``access_logger``: the access log (one line per request, written by mttcrm.middleware.AccessLogMiddleware
+  with the path masked); the servers' own access logs stay off (gunicorn's is off unless asked for, Daphne
+  runs with ``-v 0``).
+- ``NoTracebackBelow500``: Django's 4xx warnings keep their line but lose the traceback.
 - ``connect_celery``: Celery workers and beat log through Django's ``LOGGING`` (same format, same
   masking) instead of configuring logging themselves, and each task's lines carry ``task`` and
   ``task_id``.
@@ -23,11 +23,11 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
-import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from celery import signals
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
@@ -145,79 +145,19 @@ def _masked(value: Any) -> Any:
     return masked if masked != text else value
 
 
-# --- the access log -------------------------------------------------------------------------------------
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-# Loose on purpose: Django's ASGIHandler and channels' routers annotate scope/receive/send each their way.
-ASGIApp = Callable[..., Awaitable[None]]
+# --- filters -------------------------------------------------------------------------------------------
 
 
-class AccessLogMiddleware:
-    """ASGI middleware: one ``mttcrm.access`` INFO line per HTTP request, with the path masked."""
+class NoTracebackBelow500(logging.Filter):
+    """Django logs every 4xx answer with its exception (a PermissionDenied, an Http404): a traceback for
+    what is an ordinary answer. Keep the line, drop the traceback; 5xx keep theirs."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.monotonic()
-        status = 0
-        size = 0
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status, size
-            if message.get("type") == "http.response.start":
-                status = int(message.get("status") or 0)
-            elif message.get("type") == "http.response.body":
-                size += len(message.get("body") or b"")
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            client = scope.get("client") or ("-", 0)
-            method = str(scope.get("method") or "-")
-            path = mask_secrets(str(scope.get("path") or ""))
-            duration_ms = round((time.monotonic() - started) * 1000, 1)
-            access_logger.info(
-                '%s "%s %s" %s %s %.1fms',
-                client[0],
-                method,
-                path,
-                status or "-",
-                size,
-                duration_ms,
-                extra={
-                    "client": client[0],
-                    "method": method,
-                    "path": path,
-                    "status": status or None,
-                    "bytes": size,
-                    "duration_ms": duration_ms,
-                },
-            )
-
-
-def mask_daphne_access_log() -> None:
-    """Mask secrets in Daphne's own access log (printed to stdout when Daphne runs without ``-v 0``)."""
-    try:
-        from daphne.access import AccessLogGenerator
-    except ImportError:  # pragma: no cover - daphne is a dependency
-        return
-    original = AccessLogGenerator.write_entry
-    if getattr(original, "mttcrm_masked", False):
-        return
-
-    def write_entry(self: Any, host: Any, date: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        return original(self, host, date, mask_secrets(str(request)), *args, **kwargs)
-
-    write_entry.mttcrm_masked = True  # type: ignore[attr-defined]
-    AccessLogGenerator.write_entry = write_entry  # type: ignore[method-assign]
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and status < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 # --- Celery ---------------------------------------------------------------------------------------------
@@ -227,7 +167,6 @@ _task_tokens: dict[str, contextvars.Token[dict[str, Any] | None]] = {}
 
 def connect_celery() -> None:
     """Workers and beat keep Django's LOGGING; every task's log lines carry its name and id."""
-    from celery import signals
 
     def keep_django_logging(**_kwargs: Any) -> None:
         # Connected at all, this receiver stops Celery from replacing the root logger's handlers (its

@@ -1,32 +1,26 @@
+"""The project's URLs: each app's, under one namespace per app."""
+
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
-
-from . import health, views, views_metrics
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
+from django.urls import URLPattern, URLResolver, include, path
 
 admin.site.site_header = "mttcrm"
 admin.site.site_title = "mttcrm"
 
-urlpatterns = [
-    path("", views.home, name="home"),
-    path("healthz", health.healthz, name="healthz"),
-    path("ping", views.ping, name="ping"),
-    path("metrics", views_metrics.metrics, name="metrics"),
+urlpatterns: list[URLPattern | URLResolver] = [
+    # The operator's workspace (/), the call log, the live board, click-to-call, callbacks, recordings,
+    # reports.
+    path("", include("calls.urls")),
+    path("contacts/", include("contacts.urls")),
+    path("mtt/", include("integrations.urls")),
+    path("", include("monitoring.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    path("mtt/", include("integrations.urls")),
-    path("calls/", include("calls.urls_live")),
-    path("calls/", include("calls.urls_dial")),
-    path("calls/", include("calls.urls")),
-    path("contacts/", include("contacts.urls")),
-    path("recordings/", include("calls.urls_recordings")),
-    path("reports/", include("calls.reports.urls")),
 ]
 
 if settings.DEBUG:
-    from django.contrib.staticfiles.urls import staticfiles_urlpatterns
-
     urlpatterns += staticfiles_urlpatterns()

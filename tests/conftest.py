@@ -41,27 +41,16 @@ def _fast_password_hashing(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_directory_cache() -> Iterator[None]:
-    """The per-process directory cache is keyed by integration id, which tests reuse."""
-    from calls.services import directory_forget
-
-    directory_forget()
-    yield
-    directory_forget()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_inbox_process_state() -> Iterator[None]:
-    """Per-process state keyed by integration id: the inbox's last-seen writes, the notify URL's token
-    cache, the parking numbers of the urgency check."""
-    from calls.routing import parking_numbers_forget
+def _fresh_process_state() -> Iterator[None]:
+    """Per-process state keyed by integration id, which tests reuse: the directory cache of applying, the
+    inbox's last-seen writes."""
+    from calls.legs import directory_forget
     from integrations.inbox import inbox_process_state_reset
-    from integrations.selectors import notify_tokens_forget
 
-    for forget in (inbox_process_state_reset, notify_tokens_forget, parking_numbers_forget):
+    for forget in (directory_forget, inbox_process_state_reset):
         forget()
     yield
-    for forget in (inbox_process_state_reset, notify_tokens_forget, parking_numbers_forget):
+    for forget in (directory_forget, inbox_process_state_reset):
         forget()
 
 
@@ -74,13 +63,20 @@ def _isolated_var(settings: Any, tmp_path: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _database_breaker_closed() -> Iterator[None]:
-    """mttcrm/dbdown.py's per-process breaker: one test's simulated outage must not reach the next."""
-    from mttcrm.dbdown import database_breaker_reset
+def _channel_layer(request: Any, settings: Any) -> None:
+    """Without Redis, tests push into the in-memory layer (nobody listens); tests marked ``live_layer`` keep
+    the layer of the settings (channels-lite's SQLite file, or Redis), which crosses threads and processes."""
+    if settings.REDIS_URL or request.node.get_closest_marker("live_layer"):
+        return
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-    database_breaker_reset()
-    yield
-    database_breaker_reset()
+
+@pytest.fixture
+def apply_inbox(db: Any) -> Any:
+    """Run the applier over everything due, as the applier process does (integrations/applier.py)."""
+    from integrations.applier import applier_drain
+
+    return applier_drain
 
 
 @pytest.fixture

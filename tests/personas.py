@@ -27,8 +27,7 @@ from django.core.files.storage import storages
 from django.db import transaction
 from django.utils import timezone
 
-from calls.models import Call, CallLeg, Direction, Recording
-from calls.models_routing import CallbackTask
+from calls.models import Call, CallbackTask, CallLeg, Direction, Recording
 from contacts.models import Contact
 from contacts.services import contact_create
 from integrations.demo import OPERATOR_PERMISSIONS, OPERATORS_GROUP, REPORTS_GROUP, SUPERVISOR_PERMISSIONS

@@ -5,23 +5,23 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from integrations.models import NotificationEvent
 from integrations.mtt.errors import MttError
-from mttcrm import metrics
+from integrations.mtt.notifications import CallInfo
+from integrations.tokens import integration_access_token
+from monitoring import metrics
 
-from ..models import Recording, RecordingAccess
+from ..models import Call, CallLeg, Recording, RecordingAccess
 from . import mp3
 from .download import fetch_recording
 from .errors import RecordingPermanentError, RecordingRefused, RecordingTransientError
 from .storage import recording_file_delete, recording_storage_key, staged_file
-
-if TYPE_CHECKING:
-    from ..services import AppliedNotification
 
 logger = logging.getLogger(__name__)
 
@@ -46,69 +46,49 @@ def _exact_url_record(body: Any) -> str:
     return url if isinstance(url, str) and 0 < len(url) <= MAX_URL_LENGTH else ""
 
 
-# --- hooks of call_apply_notification (registered in CallsConfig.ready) --------------------------
+# --- a `recorded` notification (calls.services.call_apply_notification) -----------------------------
 
 
-def recording_register_from_notification(applied: AppliedNotification) -> None:
-    """IN_TRANSACTION hook: a `recorded` notification makes a pending Recording for its leg.
+def recording_register(*, call: Call, leg: CallLeg, info: CallInfo, event: NotificationEvent) -> int | None:
+    """A `recorded` notification makes a pending Recording for its leg; returns its id when it waits for a
+    download (the caller queues the download after the commit), else None.
 
-    call_apply_notification has already found or made the Call and the CallLeg of this Call-ID (a
-    `recorded` arriving first creates them; later notifications of the leg land on the same rows),
-    so the recording is linked from the start and stays with its call.
+    The Call and the CallLeg of this Call-ID exist by now (a `recorded` arriving first creates them; later
+    notifications of the leg land on the same rows), so the recording is linked from the start.
     """
-    if applied.info.state != RECORDED:
-        return
-    url = _exact_url_record(applied.event.body)
+    if info.state != RECORDED:
+        return None
+    url = _exact_url_record(event.body)
     if not url:
-        logger.warning("Notification %s: recorded without a usable urlRecord", applied.event.pk)
-        return
-    received = applied.event.received_at
+        logger.warning("Notification %s: recorded without a usable urlRecord", event.pk)
+        return None
+    received = event.received_at
     recording, created = Recording.objects.get_or_create(
-        integration_id=applied.event.integration_id,
+        integration_id=event.integration_id,
         source_url=url,
         defaults={
-            "call": applied.call,
-            "leg": applied.leg,
-            "notification": applied.event,
-            "leg_call_id": applied.info.call_id,
+            "call": call,
+            "leg": leg,
+            "notification": event,
+            "leg_call_id": info.call_id,
             "storage_key": recording_storage_key(
-                received_at=received, name=applied.call.call_key or applied.info.call_id, source_url=url
+                received_at=received, name=call.call_key or info.call_id, source_url=url
             ),
             "mtt_expires_at": received + timedelta(days=settings.RECORDINGS_MTT_KEEP_DAYS),
         },
     )
     if not created and recording.call_id is None:
-        Recording.objects.filter(pk=recording.pk, call__isnull=True).update(
-            call=applied.call, leg=applied.leg
-        )
+        Recording.objects.filter(pk=recording.pk, call__isnull=True).update(call=call, leg=leg)
     logger.info(
-        "Recording %s %s for call %s",
-        recording.pk,
-        "registered" if created else "already known",
-        applied.call.pk,
+        "Recording %s %s for call %s", recording.pk, "registered" if created else "already known", call.pk
     )
-
-
-def recording_enqueue_download(applied: AppliedNotification) -> None:
-    """ON_COMMIT hook: start the download of the recording a `recorded` notification registered."""
-    if applied.info.state != RECORDED:
-        return
-    from ..tasks import download_recording
-
-    url = _exact_url_record(applied.event.body)
-    pending = Recording.objects.filter(
-        integration_id=applied.event.integration_id, source_url=url, status=Recording.Status.PENDING
-    ).values_list("pk", flat=True)
-    for pk in pending:
-        download_recording.delay(pk)
+    return recording.pk if recording.status == Recording.Status.PENDING else None
 
 
 # --- the download --------------------------------------------------------------------------------
 
 
 def _access_token(recording: Recording) -> str:
-    from integrations.services import integration_access_token
-
     try:
         return integration_access_token(integration=recording.integration)
     except MttError as exc:
@@ -281,10 +261,8 @@ def recordings_apply_retention(*, now: datetime | None = None) -> int:
 
 
 def recordings_requeue(*, recording_ids: list[int]) -> list[int]:
-    """ "Download again": put the chosen rows (not stored, not being downloaded) back to pending and
-    enqueue them after commit. Returns the ids enqueued."""
-    from ..tasks import download_recording
-
+    """ "Download again": put the chosen rows (not stored, not being downloaded) back to pending. Returns the
+    ids for the caller to queue (calls.tasks.download_recording)."""
     rows = Recording.objects.filter(pk__in=recording_ids).exclude(
         status__in=[Recording.Status.STORED, Recording.Status.DOWNLOADING]
     )
@@ -292,8 +270,6 @@ def recordings_requeue(*, recording_ids: list[int]) -> list[int]:
     Recording.objects.filter(pk__in=ids).update(
         status=Recording.Status.PENDING, failure_reason="", claimed_at=None, deleted_at=None
     )
-    for pk in ids:
-        download_recording.delay_on_commit(pk)  # type: ignore[attr-defined]  # Celery 5.4+, not in the stubs
     return ids
 
 

@@ -32,9 +32,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from mttcrm import metrics
+from monitoring import metrics
 
 from ..models import Integration, MttRequestLog
+from ..tokens import integration_access_token, integration_refresh_tokens
 from . import ratelimit
 from .errors import (
     MttAuthError,
@@ -228,9 +229,6 @@ class MttClient:
         priority: bool,
         parse: Callable[[str, dict[str, Any]], T],
     ) -> T:
-        # Imported here: services imports this module lazily too (it runs the directory sync).
-        from ..services import integration_access_token, integration_refresh_tokens
-
         token = self._note_token(integration_access_token(integration=self.integration))
         try:
             return self._exchange(method, http_method, payload, token, priority, parse)

@@ -23,14 +23,28 @@ MAX_DEPTH = 32
 
 
 class NotificationError(ValueError):
-    """The body is not a notification we can store: answered 400 with this message."""
+    """The body is not JSON at all: answered 400 with this message, nothing stored."""
+
+
+# How soon the applier should take a call notification (NotificationEvent.Priority): what pops, updates
+# or hides an operator's card first (a parked call's trying among them: its routing command has 5 s),
+# then the end of calls, then the rest (recordings, directory changes).
+CARD_STATES = frozenset({"trying", "showing", "connected", "hiding"})
+PRIORITY_CARD, PRIORITY_CALL_END, PRIORITY_BOOKKEEPING = 0, 1, 2
 
 
 @dataclass(frozen=True)
 class Envelope:
+    """One notification as received: its event, its body, and whether we understand it.
+
+    A body that is JSON but not a notification we understand is kept all the same (stored as ignored,
+    ``ignored_because`` says why) and acknowledged: MTT promises no resend (API.md).
+    """
+
     event: str
     result: dict[str, Any]
-    body: dict[str, Any]
+    body: Any
+    ignored_because: str = ""
 
     @cached_property
     def canonical(self) -> str:
@@ -41,6 +55,20 @@ class Envelope:
     @cached_property
     def fingerprint(self) -> str:
         return hashlib.sha256(self.canonical.encode("utf-8")).hexdigest()
+
+    @property
+    def understood(self) -> bool:
+        return not self.ignored_because
+
+    @property
+    def priority(self) -> int:
+        if self.event.lower() != CALL_EVENT.lower():
+            return PRIORITY_BOOKKEEPING
+        info = self.result.get("callInfo") or {}
+        state = str(info.get("state") or "").strip().lower()
+        if state in CARD_STATES:
+            return PRIORITY_CARD
+        return PRIORITY_CALL_END if state == "finished" else PRIORITY_BOOKKEEPING
 
 
 def canonical_json(body: Any) -> str:
@@ -54,75 +82,110 @@ def fingerprint(body: Any) -> str:
 
 
 def parse_body(raw: bytes) -> Envelope:
+    """The notification in a POSTed body. Raises NotificationError only for what is not JSON at all;
+    any JSON comes back as an Envelope, understood or not."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise NotificationError("body is not UTF-8") from None
     try:
         data = json.loads(text)
-    except (ValueError, RecursionError):
+    except json.JSONDecodeError:
         raise NotificationError("body is not JSON") from None
-    return parse_envelope(data)
+    except (RecursionError, ValueError):
+        # JSON, but more than Python reads: nested too deep, or a number past int's 4300 digits.
+        return _unstorable(text, "body is nested too deep or holds a number too long to read")
+    return parse_envelope(data, text=text)
 
 
-def _check_storable(data: Any) -> None:
-    """Refuse what parses as JSON in Python but cannot be stored or fingerprinted: NaN and Infinity
-    (not JSON; PostgreSQL's jsonb and SQLite's JSON_VALID refuse them), NUL characters (jsonb cannot
-    hold "\\u0000"), lone surrogates (not UTF-8) and nesting deeper than MAX_DEPTH (MTT's are 5 deep;
-    deeper ones would hit the recursion limit when Django serialises the body again).
-    Iterative, so that depth itself cannot overflow the stack here."""
+def _unstorable(text: str, reason: str, *, event: str = "") -> Envelope:
+    # Kept as the text it came as: the database's JSON cannot hold it as a structure.
+    return Envelope(event=event[:64], result={}, body={"unreadable_body": text}, ignored_because=reason)
+
+
+def _as_text(data: Any) -> str:
+    try:
+        return json.dumps(data, ensure_ascii=True)
+    except (RecursionError, ValueError):
+        return "(too deeply nested to keep)"
+
+
+def _storage_problem(data: Any) -> str:
+    """Why a parsed body cannot be stored as JSON (or fingerprinted), or "": NaN and Infinity (not JSON;
+    PostgreSQL's jsonb and SQLite's JSON_VALID refuse them), NUL characters (jsonb cannot hold "\\u0000"),
+    lone surrogates (not UTF-8) and nesting deeper than MAX_DEPTH (MTT's are 5 deep). Iterative, so that
+    depth itself cannot overflow the stack here."""
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         value, depth = stack.pop()
         if isinstance(value, dict | list):
             if depth > MAX_DEPTH:
-                raise NotificationError(f"body is nested deeper than {MAX_DEPTH} levels")
+                return f"body is nested deeper than {MAX_DEPTH} levels"
             if isinstance(value, dict):
                 for key, item in value.items():
-                    _check_text(key)
+                    problem = _text_problem(key)
+                    if problem:
+                        return problem
                     stack.append((item, depth + 1))
             else:
                 stack.extend((item, depth + 1) for item in value)
         elif isinstance(value, str):
-            _check_text(value)
+            problem = _text_problem(value)
+            if problem:
+                return problem
         elif isinstance(value, float) and not math.isfinite(value):
-            raise NotificationError("body holds a number that is not finite (NaN or Infinity)")
+            return "body holds a number that is not finite (NaN or Infinity)"
+    return ""
 
 
-def _check_text(value: str) -> None:
+def _text_problem(value: str) -> str:
     if "\x00" in value:
-        raise NotificationError("body holds a NUL character")
+        return "body holds a NUL character"
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise NotificationError("body holds a lone surrogate (not UTF-8)") from None
+        return "body holds a lone surrogate (not UTF-8)"
+    return ""
 
 
-def parse_envelope(data: Any) -> Envelope:
+def _ignored(data: Any, event: str, reason: str) -> Envelope:
+    return Envelope(event=event[:64], result={}, body=data, ignored_because=reason)
+
+
+def parse_envelope(data: Any, *, text: str | None = None) -> Envelope:
+    """What a JSON body is: a notification we understand, or one kept as ignored (with the reason). A body
+    the database cannot hold as JSON is kept as ``text`` (the body as it came)."""
+    problem = _storage_problem(data)
+    if problem:
+        event = data.get("event") if isinstance(data, dict) else None
+        storable_event = event if isinstance(event, str) and not _text_problem(event) else ""
+        return _unstorable(text if text is not None else _as_text(data), problem, event=storable_event)
     if not isinstance(data, dict):
-        raise NotificationError("body is not a JSON object")
-    _check_storable(data)
+        return _ignored(data, "", "body is not a JSON object")
     event = data.get("event")
     if not isinstance(event, str) or not event.strip():
-        raise NotificationError("'event' is missing or not a string")
+        return _ignored(data, event if isinstance(event, str) else "", "'event' is missing or not a string")
     if len(event) > 64:
-        raise NotificationError("'event' is too long")
+        return _ignored(data, event, "'event' is too long")
     result = data.get("result")
     if not isinstance(result, dict):
-        raise NotificationError("'result' is missing or not an object")
+        return _ignored(data, event, "'result' is missing or not an object")
     if event == CALL_EVENT:
         info = result.get("callInfo")
         if not isinstance(info, dict):
-            raise NotificationError("'result.callInfo' is missing or not an object")
+            return _ignored(data, event, "'result.callInfo' is missing or not an object")
         call = info.get("call")
         if not isinstance(call, dict) or not isinstance(call.get("id"), str) or not call["id"]:
-            raise NotificationError("'result.callInfo.call.id' is missing")
+            return _ignored(data, event, "'result.callInfo.call.id' is missing")
         if len(call["id"]) > 255 or len(str(call.get("tag") or "")) > 255:
-            raise NotificationError("'result.callInfo.call' id or tag longer than 255 characters")
+            return _ignored(data, event, "'result.callInfo.call' id or tag longer than 255 characters")
         if not isinstance(info.get("state"), str):
-            raise NotificationError("'result.callInfo.state' is missing")
-    elif event in VPBX_EVENTS and not isinstance(result.get("eventType"), str):
-        raise NotificationError("'result.eventType' is missing")
+            return _ignored(data, event, "'result.callInfo.state' is missing")
+    elif event in VPBX_EVENTS:
+        if not isinstance(result.get("eventType"), str):
+            return _ignored(data, event, "'result.eventType' is missing")
+    else:
+        return _ignored(data, event, f"event {event!r} is not one the guide describes")
     return Envelope(event=event, result=result, body=data)
 
 

@@ -62,6 +62,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+import redis
 from django.conf import settings
 from pyrate_limiter import Rate, RateItem, SQLiteBucket, SQLiteQueries
 
@@ -142,8 +143,6 @@ _redis_clients: dict[tuple[int, str], Any] = {}
 
 
 def _redis_client(url: str) -> Any:
-    import redis
-
     key = (os.getpid(), url)
     client = _redis_clients.get(key)
     if client is None:
@@ -353,8 +352,6 @@ def _forget(integration_id: int) -> None:
 
 
 def _store_errors() -> tuple[type[BaseException], ...]:
-    import redis
-
     return (sqlite3.Error, OSError, redis.RedisError)
 
 

@@ -38,10 +38,10 @@ def data(db: Any) -> dict[str, Any]:
 
 def pages(data: dict[str, Any]) -> list[str]:
     paths = [
-        reverse("home"),
+        reverse("calls:workspace"),
         reverse("calls:log"),
-        reverse("calls_live:board"),
-        reverse("calls_dial:callbacks"),
+        reverse("calls:board"),
+        reverse("calls:callbacks"),
         reverse("contacts:list"),
         reverse("contacts:detail", args=[data["contact"].pk]),
         reverse("contacts:create"),
@@ -53,7 +53,7 @@ def pages(data: dict[str, Any]) -> list[str]:
         reverse("admin:monitoring_integrationhealth_changelist"),
     ]
     with contextlib.suppress(NoReverseMatch):  # another feature's page, when it is there
-        paths.append(reverse("reports:dashboard"))
+        paths.append(reverse("calls:reports"))
     return paths
 
 

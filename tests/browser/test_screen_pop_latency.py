@@ -11,7 +11,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox.testing import running_sandbox
-from tests.browser.asgi_stack import LINE, WORKPLACE, running_stack
+from tests.browser.stack import LINE, WORKPLACE, running_stack
 from tests.browser.test_screenpop import log_in
 
 pytestmark = pytest.mark.browser
@@ -32,7 +32,7 @@ def screen_pops(base: str) -> float:
 def test_a_shown_card_is_timed_and_the_token_stays_out_of_the_log(page: Any, tmp_path: Path) -> None:
     extra = {
         "METRICS_TOKEN": TOKEN,
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "METRICS_DIR": str(tmp_path / "metrics"),
         "LOG_LEVEL": "INFO",
     }
     with running_stack(tmp_path / "stack", extra_env=extra) as stack, running_sandbox() as sandbox:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from sandbox.testing import running_sandbox
-from tests.browser.asgi_stack import (
+from tests.browser.stack import (
     CLIENT_NAME,
     CLIENT_NUMBER,
     LINE,

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from integrations.applier import applier_drain
 from integrations.models import ExternalNumber, Integration, Terminal, Workplace
 from tests.calls.payloads import LINE, WP_INCOMING, WP_OUTGOING, WP_RECORDED
 
@@ -39,16 +40,18 @@ def directory(integration: Integration) -> dict[str, Any]:
 def notify(
     client: Client, integration: Integration, django_capture_on_commit_callbacks: Any
 ) -> Callable[[dict[str, Any]], Any]:
-    """POST a notification through the real notify URL and run what it schedules after commit."""
+    """The production path: POST a notification through the real notify URL (stored, answered), then let the
+    applier apply what is due (integrations/applier.py) and run what it sends after commit."""
 
     def post(body: dict[str, Any]) -> Any:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(
-                integration.notify_path,
-                data=json.dumps(body, ensure_ascii=False),
-                content_type="application/json",
-            )
+        response = client.post(
+            integration.notify_path,
+            data=json.dumps(body, ensure_ascii=False),
+            content_type="application/json",
+        )
         assert response.status_code == 200, response.content
+        with django_capture_on_commit_callbacks(execute=True):
+            applier_drain()
         return response
 
     return post

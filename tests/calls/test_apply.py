@@ -317,27 +317,24 @@ def test_leg_rows_are_unique_per_call_id(notify: Notify, directory: dict[str, An
     assert CallLeg.objects.count() == 2
 
 
-def test_hooks_see_each_applied_notification_and_a_failing_after_commit_hook_is_harmless(
+def test_what_leaves_after_the_commit_is_sent_once_per_notification_and_a_failure_is_harmless(
     notify: Notify, directory: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The pushes leave after the commit, one set per applied notification; one that fails to leave never
+    turns the applied notification into a failure (the page's resync shows the call)."""
     from calls import services
 
-    seen_inside: list[tuple[str, str]] = []
-    seen_after: list[str] = []
+    sent: list[list[str]] = []
 
-    def broken(applied: services.AppliedNotification) -> None:
-        seen_after.append(applied.info.state)
+    def broken_push(messages: list[Any], *, received_at: float | None = None) -> None:
+        sent.append([message["type"] for _group, message in messages])
         raise RuntimeError("push failed")
 
-    monkeypatch.setattr(
-        services, "IN_TRANSACTION_HOOKS", [lambda a: seen_inside.append((a.leg.leg_id, a.info.state))]
-    )
-    monkeypatch.setattr(services, "ON_COMMIT_HOOKS", [broken])
-    for body in p.outgoing(answered=True)[:3]:
-        notify(body)
-    assert seen_inside == [(p.OUT_ID, "trying"), (p.OUT_ID, "showing"), (p.OUT_ID, "connected")]
-    assert seen_after == ["trying", "showing", "connected"]
-    assert only_call().status == Call.Status.IN_PROGRESS
+    monkeypatch.setattr(services, "push", broken_push)
+    notify(p.outgoing(answered=True)[0])
+    notify(p.outgoing(answered=True)[1])
+    assert sent == [["call.show", "board.update"], ["call.show", "board.update"]]
+    assert only_call().status == Call.Status.RINGING
     assert set(NotificationEvent.objects.values_list("status", flat=True)) == {
         NotificationEvent.Status.APPLIED
     }

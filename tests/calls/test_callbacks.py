@@ -211,7 +211,7 @@ def test_page_lists_mine_first_then_unassigned_with_call_buttons(
     mine = _task("+79035550102", ivanova, 10)
     _task("+79035550103", petrov, 50)  # someone else's
     client.force_login(ivanova)
-    page = client.get(reverse("calls_dial:callbacks")).content.decode()
+    page = client.get(reverse("calls:callbacks")).content.decode()
     assert page.index(f'data-task="{mine.pk}"') < page.index(f'data-task="{unassigned.pk}"')
     assert "+79035550103" not in page
     assert '<span class="phone" data-e164="+79035550102">' in page
@@ -224,12 +224,12 @@ def test_page_lists_mine_first_then_unassigned_with_call_buttons(
 def test_taking_an_unassigned_task(directory: dict[str, Any], client: Client) -> None:
     task = _task("+79035550101", None, 30)
     client.force_login(directory["ivanova"])
-    response = client.post(reverse("calls_dial:callback_take", args=[task.pk]))
+    response = client.post(reverse("calls:callback_take", args=[task.pk]))
     assert response.status_code == 302
     task.refresh_from_db()
     assert task.assignee == directory["ivanova"]
     client.force_login(directory["petrov"])
-    client.post(reverse("calls_dial:callback_take", args=[task.pk]))
+    client.post(reverse("calls:callback_take", args=[task.pk]))
     task.refresh_from_db()
     assert task.assignee == directory["ivanova"]  # first click wins
 

@@ -18,10 +18,12 @@ from calls.dial import _record_call, call_dial
 from calls.models import Call, DialRequest
 from contacts.models import Contact
 from contacts.services import contact_add_number
+from integrations.applier import applier_drain
 from integrations.models import Integration, Workplace
 from integrations.mtt import ratelimit
 from integrations.mtt.errors import MttRateLimited
 from integrations.services import integration_oauth_complete
+from integrations.tasks import sync_integration
 from sandbox.testing import RunningSandbox, running_sandbox
 from tests.calls.payloads import note
 from tests.concurrency import at_once
@@ -60,8 +62,8 @@ def connect(sandbox: RunningSandbox, capture: Any) -> Integration:
         oauth_url=sandbox.url,
         api_url=sandbox.url,
     )
-    with capture(execute=True):
-        integration_oauth_complete(integration=integration, code=sandbox.authorize(integration.notify_url))
+    integration_oauth_complete(integration=integration, code=sandbox.authorize(integration.notify_url))
+    sync_integration.delay(integration.pk, reapply_parking=True)  # as the OAuth callback view does
     sandbox.control("DELETE", "requests")
     integration.refresh_from_db()
     return integration
@@ -155,9 +157,10 @@ def test_the_notifications_that_follow_fill_the_same_call(
     callee = {"displayId": "79219462761", "id": "79219462761", "forwarderList": []}
     for state in ("trying", "showing", "connected"):
         body = note(mtt_call_id, state, type="outgoing", caller=caller, callee=callee, tag="sdfеx-1")
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(mtt.notify_path, json.dumps(body), content_type="application/json")
+        response = client.post(mtt.notify_path, json.dumps(body), content_type="application/json")
         assert response.status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        applier_drain()
     call = Call.objects.get()
     assert call.pk == result.call_id
     assert call.status == Call.Status.IN_PROGRESS
@@ -308,7 +311,7 @@ def test_view_posts_with_csrf_and_answers_json(sandbox: RunningSandbox, view_set
     assert 'data-e164="+79219462761"' in page.content.decode()
     assert "click_to_call.js" in page.content.decode()
     token = browser.cookies["csrftoken"].value
-    url = reverse("calls_dial:dial")
+    url = reverse("calls:dial")
 
     refused = browser.post(url, {"number": CLIENT_E164})
     assert refused.status_code == 403  # no CSRF token
@@ -331,7 +334,7 @@ def test_view_json_body_and_rate_limit_header(sandbox: RunningSandbox, view_setu
     browser.force_login(view_setup["user"])
     sandbox.control("POST", "faults", {"path": "/makeCall", "status": 429})
     response = browser.post(
-        reverse("calls_dial:dial"), json.dumps({"number": CLIENT_E164}), content_type="application/json"
+        reverse("calls:dial"), json.dumps({"number": CLIENT_E164}), content_type="application/json"
     )
     assert response.status_code == 429
     assert response["Retry-After"] == "1"
@@ -341,13 +344,13 @@ def test_view_json_body_and_rate_limit_header(sandbox: RunningSandbox, view_setu
 def test_view_json_body_nested_too_deep_is_a_bad_number(db: Any, client: Client, operator_user: Any) -> None:
     # Found by fuzzing: json.loads raised RecursionError (a 500) on [[[[…
     client.force_login(operator_user)
-    response = client.post(reverse("calls_dial:dial"), b"[" * 100_000, content_type="application/json")
+    response = client.post(reverse("calls:dial"), b"[" * 100_000, content_type="application/json")
     assert response.status_code == 400
     assert response.json()["code"] == "bad_number"
 
 
 def test_view_refuses_anonymous_and_get(db: Any, client: Client) -> None:
-    url = reverse("calls_dial:dial")
+    url = reverse("calls:dial")
     response = client.post(url, {"number": CLIENT_E164})
     assert response.status_code == 401 and response.json()["ok"] is False
     assert client.get(url).status_code == 405

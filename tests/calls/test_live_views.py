@@ -53,14 +53,14 @@ def test_workspace_page_carries_the_socket_and_translated_texts(directory: dict[
     assert response.status_code == 200
     html = response.content.decode()
     assert "<h1>Рабочее место</h1>" in html
-    assert "js/workspace.js" in html and "css/workspace.css" in html
+    assert "js/live/main.js" in html and "css/workspace.css" in html
     config = page_config(response)
     assert config["mode"] == "workspace"
     assert config["ws_path"] == "/ws/workspace/"
-    assert config["data_url"] == reverse("calls_live:active") == "/calls/active.json"
+    assert config["data_url"] == reverse("calls:active") == "/calls/active.json"
     assert config["resync_every_ms"] == 30_000
     assert config["strings"]["status"]["missed"] == "Пропущен"
-    assert reverse("calls_live:board") not in html  # operators get no link to the live board
+    assert reverse("calls:board") not in html  # operators get no link to the live board
 
 
 def test_workspace_lists_the_operators_recent_calls(notify: Notify, directory: dict[str, Any]) -> None:
@@ -78,14 +78,14 @@ def test_workspace_lists_the_operators_recent_calls(notify: Notify, directory: d
 
 
 def test_staff_get_the_live_board_link(admin_user: Any) -> None:
-    assert reverse("calls_live:board") in logged_in(admin_user).get("/").content.decode()
+    assert reverse("calls:board") in logged_in(admin_user).get("/").content.decode()
 
 
 # --- GET /calls/active.json -----------------------------------------------------------------------------
 
 
 def test_active_calls_needs_login(client: Client) -> None:
-    response = client.get(reverse("calls_live:active"))
+    response = client.get(reverse("calls:active"))
     assert response.status_code == 401
     assert response.json()["ok"] is False
 
@@ -93,20 +93,20 @@ def test_active_calls_needs_login(client: Client) -> None:
 def test_active_calls_lists_only_the_users_live_cards(
     notify: Notify, directory: dict[str, Any], ringing: Call
 ) -> None:
-    body = logged_in(directory["ivanova"]).get(reverse("calls_live:active")).json()
+    body = logged_in(directory["ivanova"]).get(reverse("calls:active")).json()
     assert isinstance(body["server_time"], float)
     [card] = body["calls"]
     assert card["id"] == ringing.pk
     assert card["phase"] == "ringing"
     assert card["number_display"] == "+7 812 424-15-00"
-    assert logged_in(directory["petrov"]).get(reverse("calls_live:active")).json()["calls"] == []
+    assert logged_in(directory["petrov"]).get(reverse("calls:active")).json()["calls"] == []
     # A supervisor's own workspace shows their own cards only, not everyone's.
     staff = get_user_model().objects.create_user("boss", password="x-pass-123", is_staff=True)
-    assert logged_in(staff).get(reverse("calls_live:active")).json()["calls"] == []
+    assert logged_in(staff).get(reverse("calls:active")).json()["calls"] == []
 
     for body in p.incoming_answered()[3:]:
         notify(body)
-    assert logged_in(directory["ivanova"]).get(reverse("calls_live:active")).json()["calls"] == []
+    assert logged_in(directory["ivanova"]).get(reverse("calls:active")).json()["calls"] == []
 
 
 def test_a_withdrawn_leg_is_no_card_even_while_the_call_goes_on(
@@ -115,14 +115,14 @@ def test_a_withdrawn_leg_is_no_card_even_while_the_call_goes_on(
     for body in p.incoming_missed()[:4]:  # ... showing, hiding: the line leg still rings
         notify(body)
     assert Call.objects.get().status == Call.Status.RINGING
-    assert logged_in(directory["ivanova"]).get(reverse("calls_live:active")).json()["calls"] == []
+    assert logged_in(directory["ivanova"]).get(reverse("calls:active")).json()["calls"] == []
 
 
 def test_a_live_call_nobody_heard_of_for_half_a_day_is_dropped(
     directory: dict[str, Any], ringing: Call
 ) -> None:
     Call.objects.filter(pk=ringing.pk).update(updated_at=timezone.now() - timedelta(hours=13))
-    assert logged_in(directory["ivanova"]).get(reverse("calls_live:active")).json()["calls"] == []
+    assert logged_in(directory["ivanova"]).get(reverse("calls:active")).json()["calls"] == []
 
 
 # --- POST /calls/<id>/note/ ------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ def test_a_live_call_nobody_heard_of_for_half_a_day_is_dropped(
 def test_note_is_appended_to_the_contacts_notes(directory: dict[str, Any], ringing: Call) -> None:
     Contact.objects.filter(pk=ringing.contact_id).update(notes="Старая заметка")
     client = logged_in(directory["ivanova"])
-    url = reverse("calls_live:note", kwargs={"pk": ringing.pk})
+    url = reverse("calls:note", kwargs={"pk": ringing.pk})
     response = client.post(url, {"text": "  Хочет счёт на оплату  "})
     assert response.status_code == 200, response.content
     notes = Contact.objects.get(pk=ringing.contact_id).notes
@@ -143,20 +143,20 @@ def test_note_is_appended_to_the_contacts_notes(directory: dict[str, Any], ringi
 
 def test_note_needs_a_csrf_token(directory: dict[str, Any], ringing: Call) -> None:
     client = logged_in(directory["ivanova"], enforce_csrf_checks=True)
-    url = reverse("calls_live:note", kwargs={"pk": ringing.pk})
+    url = reverse("calls:note", kwargs={"pk": ringing.pk})
     assert client.post(url, {"text": "x"}).status_code == 403
     token = client.get("/").context["csrf_token"]
     assert client.post(url, {"text": "x"}, HTTP_X_CSRFTOKEN=str(token)).status_code == 200
 
 
 def test_note_refusals(client: Client, directory: dict[str, Any], ringing: Call) -> None:
-    url = reverse("calls_live:note", kwargs={"pk": ringing.pk})
+    url = reverse("calls:note", kwargs={"pk": ringing.pk})
     assert client.post(url, {"text": "x"}).status_code == 401
     ivanova = logged_in(directory["ivanova"])
     assert ivanova.get(url).status_code == 405
     assert ivanova.post(url, {"text": "   "}).status_code == 400
     assert ivanova.post(url, {"text": "x" * 2001}).status_code == 400
-    assert ivanova.post(reverse("calls_live:note", kwargs={"pk": 999999}), {"text": "x"}).status_code == 404
+    assert ivanova.post(reverse("calls:note", kwargs={"pk": 999999}), {"text": "x"}).status_code == 404
     # Another operator's call is none of petrov's business.
     assert logged_in(directory["petrov"]).post(url, {"text": "x"}).status_code == 404
     Call.objects.filter(pk=ringing.pk).update(contact=None)
@@ -166,7 +166,7 @@ def test_note_refusals(client: Client, directory: dict[str, Any], ringing: Call)
 
 def test_a_nul_in_a_note_is_dropped(directory: dict[str, Any], ringing: Call) -> None:
     # Found by fuzzing: on PostgreSQL a NUL made saving the notes a DataError (500).
-    url = reverse("calls_live:note", kwargs={"pk": ringing.pk})
+    url = reverse("calls:note", kwargs={"pk": ringing.pk})
     ivanova = logged_in(directory["ivanova"])
     assert ivanova.post(url, {"text": "\x00"}).status_code == 400  # nothing left: empty
     assert ivanova.post(url, {"text": "пере\x00звонить"}).status_code == 200
@@ -177,10 +177,10 @@ def test_a_nul_in_a_note_is_dropped(directory: dict[str, Any], ringing: Call) ->
 
 
 def test_live_board_is_for_supervisors(client: Client, directory: dict[str, Any], admin_user: Any) -> None:
-    url = reverse("calls_live:board")
+    url = reverse("calls:board")
     assert client.get(url).status_code == 302
     assert logged_in(directory["ivanova"]).get(url).status_code == 403
-    assert logged_in(directory["ivanova"]).get(reverse("calls_live:board_json")).status_code == 403
+    assert logged_in(directory["ivanova"]).get(reverse("calls:board_json")).status_code == 403
     response = logged_in(admin_user).get(url)
     assert response.status_code == 200
     config = page_config(response)
@@ -196,7 +196,7 @@ def test_live_board_json_lists_every_active_call(
 ) -> None:
     for body in p.outgoing(answered=True)[:3]:
         notify(body)
-    rows = logged_in(admin_user).get(reverse("calls_live:board_json")).json()["calls"]
+    rows = logged_in(admin_user).get(reverse("calls:board_json")).json()["calls"]
     assert [(r["direction"], r["status"], r["operators"]) for r in rows] == [
         ("incoming", "ringing", [{"name": "Мария Иванова", "phase": "ringing"}]),
         ("outgoing", "in_progress", [{"name": "Алексей Петров", "phase": "connected"}]),
@@ -208,5 +208,5 @@ def test_known_contact_on_the_board(notify: Notify, directory: dict[str, Any], a
     contact = Contact.objects.create(name="Ольга Смирнова")
     PhoneNumber.objects.create(contact=contact, e164="+78124241500", raw="78124241500")
     notify(p.incoming_answered()[1])
-    [row] = logged_in(admin_user).get(reverse("calls_live:board_json")).json()["calls"]
+    [row] = logged_in(admin_user).get(reverse("calls:board_json")).json()["calls"]
     assert row["contact"] == {"name": "Ольга Смирнова", "url": f"/contacts/{contact.pk}/"}

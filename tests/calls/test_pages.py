@@ -11,8 +11,8 @@ from django.urls import reverse
 
 from calls.models import Call
 from calls.views import CSV_COLUMNS
+from integrations.applier import applier_drain
 from integrations.models import NotificationEvent
-from integrations.tasks import sweep_inbox
 from tests.calls import payloads as p
 
 pytestmark = pytest.mark.django_db
@@ -168,44 +168,6 @@ def test_call_detail_shows_history(client: Client, operator: Any, calls: dict[st
     assert html.count("<tr><td>") == 6  # six events
 
 
-def test_sweep_applies_what_was_left_pending(integration: Any, directory: dict[str, Any]) -> None:
-    from django.utils import timezone
-
-    from integrations.mtt.notifications import fingerprint
-
-    body = p.incoming_answered()[0]
-    # Stored, but the process died before applying it.
-    event = NotificationEvent.objects.create(
-        integration=integration,
-        event="callNotifications",
-        body=body,
-        fingerprint=fingerprint(body),
-        received_at=timezone.now() - timezone.timedelta(minutes=1),
-    )
-    assert sweep_inbox() == 1
-    event.refresh_from_db()
-    assert event.status == NotificationEvent.Status.APPLIED
-    assert Call.objects.count() == 1
-    assert sweep_inbox() == 0
-
-
-def test_sweep_sets_aside_what_keeps_failing(integration: Any, settings: Any) -> None:
-    from django.utils import timezone
-
-    settings.INBOX_MAX_ATTEMPTS = 2
-    event = NotificationEvent.objects.create(
-        integration=integration,
-        event="callNotifications",
-        body={"event": "callNotifications", "result": {"callInfo": {"call": {"id": "x"}, "state": "trying"}}},
-        fingerprint="f" * 64,
-        received_at=timezone.now() - timezone.timedelta(minutes=1),
-        attempts=2,
-    )
-    assert sweep_inbox() == 0
-    event.refresh_from_db()
-    assert event.status == NotificationEvent.Status.FAILED
-
-
 def test_admin_reapply_action(
     client: Client, admin_user: Any, notify: Notify, directory: dict[str, Any]
 ) -> None:
@@ -219,6 +181,9 @@ def test_admin_reapply_action(
         follow=True,
     )
     assert response.status_code == 200
+    event.refresh_from_db()
+    assert event.status == NotificationEvent.Status.PENDING  # back in the applier's queue
+    applier_drain()
     assert Call.objects.count() == 1
 
 

@@ -60,7 +60,7 @@ def listener(client: Client, operator_user: Any) -> Any:
 
 
 def media(client: Client, recording: Recording, *, range_: str | None = None, download: bool = False) -> Any:
-    url = reverse("recordings:media", args=[recording.pk]) + ("?download=1" if download else "")
+    url = reverse("calls:recording", args=[recording.pk]) + ("?download=1" if download else "")
     headers = {"Range": range_} if range_ else {}
     return client.get(url, headers=headers)
 
@@ -99,7 +99,7 @@ def test_media_files_have_no_public_url(client: Client, stored: Recording, admin
 def test_only_stored_recordings_are_served(client: Client, listener: Any, stored: Recording) -> None:
     Recording.objects.filter(pk=stored.pk).update(status=Recording.Status.DELETED)
     assert media(client, stored).status_code == 404
-    assert client.get(reverse("recordings:media", args=[999999])).status_code == 404
+    assert client.get(reverse("calls:recording", args=[999999])).status_code == 404
 
 
 def test_missing_file_is_404(client: Client, listener: Any, stored: Recording) -> None:
@@ -108,7 +108,7 @@ def test_missing_file_is_404(client: Client, listener: Any, stored: Recording) -
 
 
 def test_only_get_and_head(client: Client, listener: Any, stored: Recording) -> None:
-    url = reverse("recordings:media", args=[stored.pk])
+    url = reverse("calls:recording", args=[stored.pk])
     assert client.post(url).status_code == 405
     assert client.head(url).status_code == 200
     assert RecordingAccess.objects.count() == 0  # HEAD is not a listen
@@ -333,7 +333,7 @@ def test_download_again_needs_the_change_permission(
 def test_the_screen_pop_card_plays_earlier_calls_recordings(
     integration: Integration, stored: Recording
 ) -> None:
-    from calls import realtime
+    from calls.realtime import cards as realtime
 
     earlier = Call.objects.get(pk=stored.call_id)
     Call.objects.filter(pk=earlier.pk).update(
@@ -368,7 +368,7 @@ def test_the_workspace_page_says_whether_the_user_may_listen(client: Client, ope
     import re
 
     def can_listen() -> bool:
-        page = client.get(reverse("home")).content.decode()
+        page = client.get(reverse("calls:workspace")).content.decode()
         match = re.search(r'<script id="live-config" type="application/json">(.*?)</script>', page)
         assert match, "no live-config on the page"
         return bool(json.loads(match.group(1))["can_listen"])

@@ -495,7 +495,7 @@ CUSTOM = {"period": "custom", "date_from": "2026-03-02", "date_to": "2026-03-04"
 
 
 def test_anonymous_goes_to_the_login_page(client: Client) -> None:
-    for url in (URL, reverse("reports:csv", args=["operators"])):
+    for url in (URL, reverse("calls:report_csv", args=["operators"])):
         response = client.get(url)
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("login"))
@@ -505,13 +505,13 @@ def test_without_the_permission_it_is_forbidden(data: dict[str, Any]) -> None:
     operator = logged_in(data["ivanova"])
     assert operator.get(URL).status_code == 403
     for table in ("series", "operators", "lines", "routing"):
-        assert operator.get(reverse("reports:csv", args=[table])).status_code == 403
-    assert reverse("reports:dashboard") not in operator.get(reverse("calls:log")).content.decode()
+        assert operator.get(reverse("calls:report_csv", args=[table])).status_code == 403
+    assert reverse("calls:reports") not in operator.get(reverse("calls:log")).content.decode()
 
 
 def test_supervisor_sees_the_dashboard(supervisor: Any) -> None:
     client = logged_in(supervisor)
-    assert reverse("reports:dashboard") in client.get(reverse("calls:log")).content.decode()  # menu link
+    assert reverse("calls:reports") in client.get(reverse("calls:log")).content.decode()  # menu link
     response = client.get(URL, CUSTOM)
     assert response.status_code == 200
     html = response.content.decode()
@@ -559,7 +559,7 @@ def read_csv(response: Any) -> list[list[str]]:
 
 
 def test_csv_operators(supervisor: Any) -> None:
-    response = logged_in(supervisor).get(reverse("reports:csv", args=["operators"]), CUSTOM)
+    response = logged_in(supervisor).get(reverse("calls:report_csv", args=["operators"]), CUSTOM)
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"] == 'attachment; filename="report-operators-20260302-20260304.csv"'
@@ -573,7 +573,7 @@ def test_csv_operators(supervisor: Any) -> None:
 
 def test_csv_lines_series_routing(supervisor: Any, data: dict[str, Any]) -> None:
     client = logged_in(supervisor)
-    lines = read_csv(client.get(reverse("reports:csv", args=["lines"]), CUSTOM))
+    lines = read_csv(client.get(reverse("calls:report_csv", args=["lines"]), CUSTOM))
     assert lines == [
         [
             "line",
@@ -590,7 +590,7 @@ def test_csv_lines_series_routing(supervisor: Any, data: dict[str, Any]) -> None
         ["78123330000", "0", "0", "0", "", "0", "", "0"],
         ["", "1", "1", "0", "0.0", "0", "4.0", "10"],
     ]
-    series = read_csv(client.get(reverse("reports:csv", args=["series"]), CUSTOM))
+    series = read_csv(client.get(reverse("calls:report_csv", args=["series"]), CUSTOM))
     assert series == [
         ["date", "incoming_answered", "incoming_missed", "outgoing"],
         ["2026-03-02", "2", "2", "0"],
@@ -598,12 +598,12 @@ def test_csv_lines_series_routing(supervisor: Any, data: dict[str, Any]) -> None
         ["2026-03-04", "3", "2", "2"],
     ]
     one_day = {"period": "custom", "date_from": "2026-03-04", "date_to": "2026-03-04", "line": data["l1"].pk}
-    response = client.get(reverse("reports:csv", args=["series"]), one_day)
+    response = client.get(reverse("calls:report_csv", args=["series"]), one_day)
     assert response["Content-Disposition"].endswith(f'-20260304-20260304-line{data["l1"].pk}.csv"')
     hourly = read_csv(response)
     assert hourly[0][0] == "hour" and len(hourly) == 25
     assert hourly[16] == ["2026-03-04T15:00:00+03:00", "0", "0", "1"]  # C6
-    routing = read_csv(client.get(reverse("reports:csv", args=["routing"]), CUSTOM))
+    routing = read_csv(client.get(reverse("calls:report_csv", args=["routing"]), CUSTOM))
     assert routing == [
         ["decision", "label", "count", "share_pct"],
         ["transfer", "Transferred", "2", "50.0"],
@@ -616,7 +616,7 @@ def test_csv_lines_series_routing(supervisor: Any, data: dict[str, Any]) -> None
 def test_csv_neutralises_formulas(supervisor: Any, data: dict[str, Any]) -> None:
     data["petrov"].first_name, data["petrov"].last_name = '=HYPERLINK("http://x")', ""
     data["petrov"].save()
-    rows = read_csv(logged_in(supervisor).get(reverse("reports:csv", args=["operators"]), CUSTOM))
+    rows = read_csv(logged_in(supervisor).get(reverse("calls:report_csv", args=["operators"]), CUSTOM))
     assert '\'=HYPERLINK("http://x")' in [row[0] for row in rows]
     assert [csv_text(v) for v in ["+74951234567", "-12", "@SUM(A1)", "+1+2", "-", "\tx", "Иванова"]] == [
         "+74951234567", "-12", "'@SUM(A1)", "'+1+2", "'-", "'\tx", "Иванова",
@@ -625,7 +625,9 @@ def test_csv_neutralises_formulas(supervisor: Any, data: dict[str, Any]) -> None
 
 def test_csv_refuses_bad_periods_and_unknown_tables(supervisor: Any) -> None:
     client = logged_in(supervisor)
-    bad = client.get(reverse("reports:csv", args=["lines"]), {"period": "custom", "date_from": "2026-03-04"})
+    bad = client.get(
+        reverse("calls:report_csv", args=["lines"]), {"period": "custom", "date_from": "2026-03-04"}
+    )
     assert bad.status_code == 400
     assert "Choose both dates of a custom period." in bad.content.decode()
     assert client.get("/reports/secrets.csv").status_code == 404

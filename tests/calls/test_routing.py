@@ -23,7 +23,8 @@ from calls.models import Call, RoutingDecision
 from calls.routing import routing_choose, routing_pool_shutdown, within_hours
 from contacts.models import Contact
 from contacts.services import contact_add_number
-from integrations.models import ExternalNumber, Integration, Workplace
+from integrations.applier import applier_drain
+from integrations.models import Integration, Workplace
 from sandbox.testing import Receiver, RunningSandbox, running_receiver, running_sandbox
 from tests.calls.test_dial import connect
 
@@ -54,10 +55,10 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(autouse=True)
-def _routing_settings(settings: Any) -> None:
+def _routing_settings(settings: Any) -> Iterator[None]:
     settings.MTT_RATE_LIMIT_KEY_PREFIX = f"test-routing:{uuid.uuid4().hex}:"
-    # Send in the applying thread: the test's database transaction is visible only there.
-    settings.ROUTING_WORKERS = 0
+    yield
+    routing_pool_shutdown()  # the sender threads' database connections must not outlive the test
 
 
 def _setup(sandbox: RunningSandbox, capture: Any) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def _setup(sandbox: RunningSandbox, capture: Any) -> dict[str, Any]:
     Workplace.objects.filter(integration=mtt, sip_id=WP2).update(user=petrov)
     client = Contact.objects.create(name="Пётр Клиентов", personal_manager=ivanova)
     contact_add_number(contact=client, number=CLIENT)
-    from calls.routing import external_numbers_set_parking
+    from integrations.parking import external_numbers_set_parking
 
     external_numbers_set_parking(integration=mtt, numbers=[LINE], is_parking=True)
     assert sandbox.state.is_parking(LINE)
@@ -78,16 +79,21 @@ def _setup(sandbox: RunningSandbox, capture: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def world(db: Any, sandbox: RunningSandbox, django_capture_on_commit_callbacks: Any) -> dict[str, Any]:
+def world(
+    transactional_db: Any, sandbox: RunningSandbox, django_capture_on_commit_callbacks: Any
+) -> dict[str, Any]:
+    # Committed rows: the applier's commit sends the command from the sender pool's own threads.
     return _setup(sandbox, django_capture_on_commit_callbacks)
 
 
 def post(client: Client, integration: Integration, body: Any, capture: Any) -> None:
-    with capture(execute=True):
-        response = client.post(
-            integration.notify_path, json.dumps(body, ensure_ascii=False), content_type="application/json"
-        )
+    """The notify URL stores it, the applier applies it, the routing command leaves after the commit."""
+    response = client.post(
+        integration.notify_path, json.dumps(body, ensure_ascii=False), content_type="application/json"
+    )
     assert response.status_code == 200, response.content
+    applier_drain()
+    routing_pool_shutdown()  # waits for the commands in flight
 
 
 def ring(
@@ -421,41 +427,6 @@ def test_blocklist_and_business_hours(world: dict[str, Any], settings: Any) -> N
     assert within_hours(now)
     settings.ROUTING_HOURS = "nonsense"
     assert within_hours(now)
-
-
-# --- The thread pool (the production path) -----------------------------------------------------------
-
-
-@pytest.mark.django_db(transaction=True)
-def test_commands_are_sent_from_the_thread_pool_after_commit(
-    sandbox: RunningSandbox, receiver: Receiver, django_capture_on_commit_callbacks: Any, settings: Any
-) -> None:
-    settings.ROUTING_WORKERS = 4
-    try:
-        _pool_sends(sandbox, receiver, django_capture_on_commit_callbacks)
-    finally:
-        routing_pool_shutdown()  # its threads' database connections must not outlive the test
-
-
-def _pool_sends(sandbox: RunningSandbox, receiver: Receiver, capture: Any) -> None:
-    world = _setup(sandbox, capture)
-    trying = ring(sandbox, receiver)
-    response = Client().post(
-        world["mtt"].notify_path, json.dumps(trying, ensure_ascii=False), content_type="application/json"
-    )
-    assert response.status_code == 200
-    assert routed_to(receiver) == WP1
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        decision = RoutingDecision.objects.get()
-        if decision.sent_at is not None:
-            break
-        time.sleep(0.05)
-    assert decision.decision == RoutingDecision.Decision.TRANSFER
-    assert decision.mtt_answer == "transferCall: success"
-    [command] = sandbox.state.snapshot()["commands"]
-    assert command["matched_leg"] is True
-    assert ExternalNumber.objects.get(number=LINE).is_parking
 
 
 @pytest.fixture(autouse=True)

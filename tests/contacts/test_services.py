@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import translation
+from django.utils import timezone, translation
 
-from contacts import services
+from calls.models import Call, CallbackTask
 from contacts.models import Contact, PhoneNumber
 from contacts.selectors import contact_find_by_number
 from contacts.services import (
@@ -169,9 +169,7 @@ def test_ten_simultaneous_notifications_make_one_contact(postgres_only: Any) -> 
 # --- merge -------------------------------------------------------------------------------------
 
 
-def test_merge_moves_numbers_fills_fields_and_leaves_a_tombstone(
-    operator_user: Any, admin_user: Any, _no_foreign_merge_hooks: list[services.MergeHook]
-) -> None:
+def test_merge_moves_numbers_fills_fields_and_leaves_a_tombstone(operator_user: Any, admin_user: Any) -> None:
     target = contact_create(name="Иван", notes="первый", numbers=["+79219462761"])
     source = contact_create(
         company="Ромашка",
@@ -182,13 +180,10 @@ def test_merge_moves_numbers_fills_fields_and_leaves_a_tombstone(
     )
     older = contact_create(name="Совсем старый")
     contact_merge(target=source, source=older)  # `older` now points at `source`...
-    calls: list[tuple[int, int]] = []
-    _no_foreign_merge_hooks.append(lambda t, s: calls.append((t.pk, s.pk)))
 
     result = contact_merge(target=target, source=source)
 
     assert result == target
-    assert calls == [(target.pk, source.pk)]
     target.refresh_from_db()
     source.refresh_from_db()
     assert set(target.numbers.values_list("raw", flat=True)) == {"+79219462761", "+78124241500", "12345"}
@@ -212,19 +207,20 @@ def test_merge_keeps_the_targets_personal_manager(operator_user: Any, admin_user
     assert target.name == "T"
 
 
-def test_a_failing_hook_rolls_the_merge_back(_no_foreign_merge_hooks: list[services.MergeHook]) -> None:
-    target = contact_create(name="T")
+def test_merge_moves_the_calls_and_callback_tasks_of_the_merged_contact(integration: Any) -> None:
+    """Whatever other apps attach to a contact follows it into the survivor (no app has to register)."""
+    target = contact_create(name="T", numbers=["+78124241500"])
     source = contact_create(name="S", numbers=["+79219462761"])
-
-    def broken(target: Contact, source: Contact) -> None:
-        raise RuntimeError("calls could not move")
-
-    _no_foreign_merge_hooks.append(broken)
-    with pytest.raises(RuntimeError):
-        contact_merge(target=target, source=source)
-    source.refresh_from_db()
-    assert source.merged_into is None
-    assert contact_find_by_number(number="+79219462761") == source
+    now = timezone.now()
+    call = Call.objects.create(integration=integration, call_key="c1", contact=source)
+    task = CallbackTask.objects.create(
+        client_number="+79219462761", contact=source, first_missed_at=now, last_missed_at=now
+    )
+    contact_merge(target=target, source=source)
+    call.refresh_from_db()
+    task.refresh_from_db()
+    assert call.contact == target
+    assert task.contact == target
 
 
 def test_merge_refuses_itself_and_tombstones() -> None:

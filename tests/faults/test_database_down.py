@@ -1,6 +1,6 @@
-"""PostgreSQL stopped under a running Daphne (a private cluster; short outage — the 30 s one is
-bench/faults.py): pages answer a friendly 503, the notify URL spools, and once PostgreSQL is back the
-web process replays the spool — every notification stored and applied exactly once."""
+"""PostgreSQL stopped under the running stack (gunicorn, Daphne, an applier; a private cluster; short outage —
+the 30 s one is bench/faults.py): pages answer a friendly 503, the notify URL spools, and once PostgreSQL is
+back the applier stores what was spooled — every notification stored and applied exactly once."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import requests
 
-from tests.browser.asgi_stack import OPERATOR, running_stack
+from tests.browser.stack import OPERATOR, running_stack
 from tests.calls.payloads import incoming_answered
 from tests.waiting import wait_until
 
@@ -84,9 +84,17 @@ def test_postgres_down_pages_503_and_notifications_spooled_then_applied_once(
         finally:
             postgres.start()
 
-        # The web process's probe sees PostgreSQL again and replays its spool by itself.
+        # The applier finds PostgreSQL again (it backs off and retries) and stores the spool by itself.
         wait_until(lambda: not spooled(stack_dir), 90, "the spool to be replayed")
         wait_until(lambda: operator.get(stack.url + "/", timeout=30).status_code == 200, 60, "pages again")
+        wait_until(
+            lambda: (
+                rows(db_url, "SELECT count(*) FROM integrations_notificationevent WHERE status = 'pending'")
+                == [(0,)]
+            ),
+            60,
+            "the applier to apply everything",
+        )
 
         statuses = rows(db_url, "SELECT status, count(*) FROM integrations_notificationevent GROUP BY status")
         assert statuses == [("applied", len(notes))]
@@ -104,5 +112,5 @@ def test_postgres_down_pages_503_and_notifications_spooled_then_applied_once(
         again = requests.post(stack.notify_url, json=notes[3], timeout=30)
         assert again.json()["duplicate"] is True
         log = stack.log.read_text(errors="replace")
-        assert "Notification spooled" in log and "Database available again" in log
+        assert "Notification spooled" in log and "Notification spool replayed" in log
         assert stack.notify_url.rsplit("/", 2)[-2] not in log  # the token never reaches the log

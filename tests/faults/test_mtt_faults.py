@@ -23,8 +23,8 @@ from integrations.models import Integration, MttRequestLog
 from integrations.mtt import ratelimit
 from integrations.mtt.client import MttClient
 from integrations.mtt.errors import MttRateLimited, MttTransientError
-from integrations.services import integration_refresh_tokens
 from integrations.tasks import sync_integration
+from integrations.tokens import integration_refresh_tokens
 from sandbox.testing import RunningSandbox, running_sandbox
 from tests.calls.test_dial import connect
 

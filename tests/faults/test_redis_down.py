@@ -1,7 +1,7 @@
-"""Redis stopped under a running Daphne whose channel layer, Celery broker and MTT limiter all use it (a
-private Redis; a few seconds — the 30 s outage is bench/faults.py).
+"""Redis stopped under the running stack (gunicorn, Daphne, an applier) whose channel layer, Celery broker
+and MTT limiter all use it (a private Redis; a few seconds — the 30 s outage is bench/faults.py).
 
-Notifications are still stored and applied (the notify URL applies them itself; a push or a task that
+Notifications are still stored and applied (the applier needs only the database; a push or a task that
 cannot be sent is logged, never an error of the notification), and in the browser the workspace's
 socket reconnects with backoff once Redis is back and resyncs its cards from /calls/active.json
 (tests/browser/test_faults_redis.py).
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.browser.asgi_stack import running_stack
+from tests.browser.stack import running_stack
 from tests.calls.payloads import incoming_answered, note
 from tests.waiting import wait_until
 
@@ -58,6 +58,18 @@ def test_notifications_are_stored_and_applied_while_redis_is_down(
         try:
             answers = [requests.post(stack.notify_url, json=body, timeout=30) for body in [*notes, recorded]]
             health = requests.get(stack.url + "/healthz", timeout=30).json()
+            wait_until(
+                lambda: (
+                    query(
+                        stack_dir,
+                        "SELECT count(*) FROM integrations_notificationevent WHERE status = 'applied'",
+                    )
+                    == [(len(notes) + 1,)]
+                ),
+                60,
+                "the applier to apply them all, Redis or not",
+                stack.log,
+            )
         finally:
             redis_server.start()
         # Stored (not spooled: the database is fine) and acknowledged.

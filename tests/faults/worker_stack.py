@@ -3,11 +3,10 @@
 ``python -m tests.faults.worker_stack setup|enqueue|report`` run in the environment of the worker under
 test (DATABASE_URL, CELERY_BROKER_URL, MEDIA_ROOT, …):
 
-* ``setup`` migrates, and stores ``--calls`` answered calls as notifications still pending (as if the web
-  process had died between storing and applying) and ``--recordings`` recordings still to download from
-  ``--record-base`` (the sandbox);
-* ``enqueue`` sends an ``apply_notification`` task per pending notification and a ``download_recording``
-  task per pending recording;
+* ``setup`` migrates, and stores ``--calls`` answered calls as notifications still pending (stored by the
+  notify URL, not applied yet) and ``--recordings`` recordings still to download from ``--record-base``
+  (the sandbox);
+* ``enqueue`` sends a ``download_recording`` task per pending recording;
 * ``report`` prints, as JSON, what a fault run checks: notifications per status, CallEvents per
   notification, recordings per status, the files in MEDIA_ROOT (partial ones included).
 
@@ -115,7 +114,7 @@ def _setup(calls: int, recordings: int, record_base: str) -> dict[str, Any]:
 
     from calls.models import Call, Recording
     from calls.recordings.storage import recording_storage_key
-    from integrations.inbox import notification_receive
+    from integrations.inbox import notification_store
     from integrations.models import Integration
     from integrations.mtt.notifications import parse_body
     from tests.calls.payloads import incoming_answered
@@ -125,7 +124,7 @@ def _setup(calls: int, recordings: int, record_base: str) -> dict[str, Any]:
     for _ in range(calls):
         for body in incoming_answered(base=uuid.uuid4().hex + "_00015ED635780FC7"):
             envelope = parse_body(json.dumps(body).encode())
-            notification_receive(integration=integration, envelope=envelope)
+            notification_store(integration_id=integration.pk, envelope=envelope)
     now = timezone.now()
     for index in range(recordings):
         url = f"{record_base}/records/faults/{index}-{uuid.uuid4().hex[:8]}.mp3"
@@ -144,21 +143,11 @@ def _setup(calls: int, recordings: int, record_base: str) -> dict[str, Any]:
 def _enqueue() -> dict[str, Any]:
     from calls.models import Recording
     from calls.tasks import download_recording
-    from integrations.models import NotificationEvent
-    from integrations.tasks import apply_notification
 
-    notifications = list(
-        NotificationEvent.objects.filter(status=NotificationEvent.Status.PENDING)
-        .order_by("received_at", "pk")
-        .values_list("pk", flat=True)
-    )
     recordings = list(Recording.objects.filter(status=Recording.Status.PENDING).values_list("pk", flat=True))
-    # Downloads first: they are the slow ones, so the kill finds them under way.
     for pk in recordings:
         download_recording.delay(pk)
-    for pk in notifications:
-        apply_notification.delay(pk)
-    return {"notifications": len(notifications), "recordings": len(recordings)}
+    return {"recordings": len(recordings)}
 
 
 def _report() -> dict[str, Any]:
@@ -202,7 +191,6 @@ def _worker(concurrency: int) -> None:
     import django
 
     django.setup()
-    _slow_apply_hook()
     from mttcrm.celery import app
 
     app.worker_main(
@@ -222,18 +210,24 @@ def _worker(concurrency: int) -> None:
     )
 
 
-def _slow_apply_hook() -> None:
+def _slow_apply() -> None:
+    """Fault injection (this test process only): a call notification's apply sleeps inside its transaction,
+    after leaving a mark, so that a kill lands mid-apply."""
     delay = float(os.environ.get("FAULTS_APPLY_DELAY") or 0)
-    if delay > 0:
-        from calls.services import IN_TRANSACTION_HOOKS
+    if delay <= 0:
+        return
+    from integrations import applier
 
-        marks = Path(os.environ.get("FAULTS_MARK_DIR") or ".")
+    marks = Path(os.environ.get("FAULTS_MARK_DIR") or ".")
+    real = applier.call_apply_notification
 
-        def slow_apply(applied: Any) -> None:
-            (marks / f"apply-{applied.event.pk}-{os.getpid()}").touch()
-            time.sleep(delay)
+    def slow_apply(*, event: Any) -> str:
+        status = real(event=event)
+        (marks / f"apply-{event.pk}-{os.getpid()}").touch()
+        time.sleep(delay)
+        return status
 
-        IN_TRANSACTION_HOOKS.append(slow_apply)
+    applier.call_apply_notification = slow_apply
 
 
 def _applier() -> None:
@@ -243,13 +237,13 @@ def _applier() -> None:
     import django
 
     django.setup()
-    _slow_apply_hook()
+    _slow_apply()
     from integrations.applier import Applier
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_args: stop.set())
     print("applier ready", flush=True)
-    Applier(poll_seconds=0.5, stop=stop).run()
+    Applier(stop=stop).run()
 
 
 def start_applier(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -18,8 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from calls.models import Call, DialRequest
-from calls.models_routing import CallbackTask
+from calls.models import Call, CallbackTask, DialRequest
 from calls.recordings.views import UNSATISFIABLE, parse_range
 from contacts.models import Contact, PhoneNumber
 from tests.conftest import load_fixture

@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from integrations.models import ExternalNumber, Integration, Terminal, Workplace
 from integrations.mtt.client import MttClient
-from integrations.services import integration_refresh_tokens
+from integrations.tokens import integration_refresh_tokens
 from sandbox.testing import RunningSandbox, running_sandbox
 from tests.concurrency import at_once
 
@@ -101,6 +101,9 @@ def test_full_oauth_round_trip_connects_and_syncs(
         sandbox.config.directory.numbers
     )
     assert integration.last_sync_at is not None
+    # ...and told MTT again which numbers park (none yet: all of them off).
+    parking = [r["json"] for r in sandbox.control("GET", "requests") if r["path"] == "/setParkingNumbers"]
+    assert parking and all(body["params"]["isParking"] is False for body in parking)
 
     page = client.get(
         reverse("admin:integrations_integration_change", args=[integration.pk])

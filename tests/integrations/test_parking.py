@@ -13,6 +13,7 @@ from django.utils import translation
 
 from integrations.models import ExternalNumber, Integration
 from integrations.services import integration_oauth_complete
+from integrations.tasks import sync_integration
 from sandbox.testing import RunningSandbox, running_sandbox
 from tests.calls.test_dial import connect
 
@@ -171,8 +172,8 @@ def test_a_reconnect_applies_the_parking_flags_again(
     ExternalNumber.objects.filter(number=LINE).update(is_parking=True)
     sandbox.control("POST", "reset")  # MTT forgot (a new account, or flags changed in its portal)
     assert sandbox.state.is_parking(LINE) is False
-    with django_capture_on_commit_callbacks(execute=True):
-        integration_oauth_complete(integration=mtt, code=sandbox.authorize(mtt.notify_url))
+    integration_oauth_complete(integration=mtt, code=sandbox.authorize(mtt.notify_url))
+    sync_integration.delay(mtt.pk, reapply_parking=True)  # what the OAuth callback starts
     bodies = [r["json"] for r in parking_requests(sandbox)]
     assert {"params": {"numbers": [LINE], "isParking": True}} in bodies
     assert {"params": {"numbers": [LINE_8800], "isParking": False}} in bodies
@@ -184,8 +185,8 @@ def test_a_failed_re_apply_is_recorded_on_the_integration(
 ) -> None:
     ExternalNumber.objects.filter(number=LINE).update(is_parking=True)
     sandbox.control("POST", "faults", {"path": "/setParkingNumbers", "status": 400, "count": 5})
-    with django_capture_on_commit_callbacks(execute=True):
-        connected = integration_oauth_complete(integration=mtt, code=sandbox.authorize(mtt.notify_url))
+    connected = integration_oauth_complete(integration=mtt, code=sandbox.authorize(mtt.notify_url))
+    sync_integration.delay(mtt.pk, reapply_parking=True)  # what the OAuth callback starts
     assert connected.status == Integration.Status.CONNECTED  # the connection itself stands
     mtt.refresh_from_db()
     assert mtt.last_error.startswith("Parking could not be re-applied")

@@ -14,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from integrations.models import Integration
-from integrations.services import integration_access_token
+from integrations.tokens import integration_access_token
 from tests.conftest import load_fixture
 
 pytestmark = pytest.mark.django_db

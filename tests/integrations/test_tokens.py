@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from integrations.models import Integration
 from integrations.mtt.errors import MttReconnectRequired, MttTransientError
-from integrations.services import integration_access_token
 from integrations.tasks import refresh_tokens
+from integrations.tokens import integration_access_token
 from tests.concurrency import at_once
 from tests.conftest import load_fixture
 

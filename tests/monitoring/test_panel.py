@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from integrations.models import Integration
-from monitoring import selectors
+from monitoring import context_processors, selectors
 from monitoring.models import HealthWarning
 from tests.monitoring.factories import request_log
 
@@ -136,7 +136,7 @@ def test_badge_is_cached(staff_client: Client, integration: Integration, monkeyp
         calls.append(1)
         return real()
 
-    monkeypatch.setattr(selectors, "badge_state", counting)
+    monkeypatch.setattr(context_processors, "badge_state", counting)
     staff_client.get("/")
     staff_client.get("/")
     assert len(calls) == 1

@@ -49,7 +49,7 @@ def fail(times: int, username: str = "ivanova", remote: str = "198.51.100.1", **
 def test_right_password_logs_in(users: dict[str, Any]) -> None:
     response = login("ivanova", GOOD)
     assert response.status_code == 302
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == reverse("calls:workspace")
 
 
 def test_below_the_limit_still_logs_in_and_clears_the_count(users: dict[str, Any]) -> None:

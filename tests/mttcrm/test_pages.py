@@ -19,7 +19,7 @@ def test_healthz_reports_each_dependency(client: Client) -> None:
 
 
 def test_healthz_is_503_when_the_database_does_not_answer(client: Client) -> None:
-    with mock.patch("mttcrm.health._check_database", side_effect=RuntimeError("connection refused")):
+    with mock.patch("monitoring.views._check_database", side_effect=RuntimeError("connection refused")):
         response = client.get("/healthz")
     assert response.status_code == 503
     body = response.json()
@@ -30,7 +30,7 @@ def test_healthz_is_503_when_the_database_does_not_answer(client: Client) -> Non
 
 
 def test_healthz_is_503_when_the_broker_does_not_answer(client: Client) -> None:
-    with mock.patch("mttcrm.health._check_broker", side_effect=ConnectionError("broker down")):
+    with mock.patch("monitoring.views._check_broker", side_effect=ConnectionError("broker down")):
         response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["broker"]["ok"] is False

@@ -34,7 +34,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from mttcrm.routing import websocket_urlpatterns
+from calls.realtime.urls import websocket_urlpatterns
 from tests.calls.test_realtime import TIMEOUT, own_loop, socket
 from tests.conftest import load_fixture
 from tests.personas import ROLES, World, build_world, rolled_back
@@ -119,7 +119,7 @@ def _notification(w: World) -> dict[str, Any]:
 
 MATRIX: dict[str, Entry] = {
     "": one(lambda w: "/", get=logged_in(200), post=logged_in(200)),
-    "healthz": one(lambda w: "/healthz", get=everyone(200), post=everyone(200)),
+    "healthz": one(lambda w: "/healthz", get=everyone(200), post=everyone(405)),
     "ping": one(lambda w: "/ping", get=everyone(200), post=everyone(405)),
     # Off without METRICS_TOKEN; with one: test_metrics_with_a_token.
     "metrics": one(lambda w: "/metrics", get=everyone(404), post=everyone(405)),
@@ -165,6 +165,13 @@ MATRIX: dict[str, Entry] = {
             ),
             Case(lambda w: "/mtt/not-the-token/", get=everyone(404), post=everyone(404), data=_notification),
         ]
+    ),
+    # The same URL pasted without its trailing slash: answered, not redirected (a POST would be lost).
+    "mtt/<str:token>": one(
+        lambda w: w.integration.notify_path.rstrip("/"),
+        get=everyone(403),
+        post=everyone(200),
+        data=_notification,
     ),
     # --- the screen pop
     "calls/active.json": one(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from argparse import ArgumentParser
 from datetime import timedelta
 from typing import Any
@@ -12,6 +14,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.applier import Applier, applier_drain
+from integrations.demo import demo_setup
 from integrations.models import Integration
 from integrations.mtt.errors import MttError
 from integrations.services import (
@@ -19,6 +23,8 @@ from integrations.services import (
     integration_rotate_notify_token,
     integration_sync_directory,
 )
+from integrations.spool import spool_replay
+from monitoring.report import health_report
 
 
 class Command(BaseCommand):
@@ -67,15 +73,13 @@ class Command(BaseCommand):
         )
 
         applier_help = (
-            "Apply stored notifications as they arrive (NOTIFY_APPLY_IN=applier): a long-running process "
-            "woken by PostgreSQL NOTIFY; stops on SIGTERM or Ctrl-C (integrations/applier.py)."
+            "Apply stored notifications as they arrive: the one process that applies them (run one or more). "
+            "Woken by PostgreSQL NOTIFY, or looking every 0.1 s on SQLite; stores what the notify URL "
+            "spooled; stops on SIGTERM or Ctrl-C (integrations/applier.py)."
         )
         applier = sub.add_parser("applier", help=applier_help, description=applier_help)
         applier.add_argument(
-            "--poll",
-            type=float,
-            default=5.0,
-            help="seconds between looks for pending notifications nobody woke it for (default 5)",
+            "--once", action="store_true", help="apply what is due now, then exit (no waiting)"
         )
 
         health_help = (
@@ -177,36 +181,24 @@ class Command(BaseCommand):
         self.stdout.write(rotation.new_url)
 
     def handle_spool_replay(self, **options: Any) -> None:
-        from integrations.spool import spool_replay
-
         result = spool_replay()
         self.stdout.write(f"Notification spool: {result}")
         if result.busy or result.database_down or result.failed:
             raise CommandError("Some spooled notifications are still waiting (see above and the log).")
 
-    def handle_applier(self, *, poll: float, **options: Any) -> None:
-        import signal
-        import threading
-
-        from integrations.applier import Applier
-
-        if transaction.get_connection().vendor != "postgresql":
-            raise CommandError(
-                "The applier needs PostgreSQL (LISTEN/NOTIFY); with SQLite keep NOTIFY_APPLY_IN=request."
+    def handle_applier(self, *, once: bool, **options: Any) -> None:
+        if once:
+            result = applier_drain()
+            self.stdout.write(
+                f"Applied {result.applied}, ignored {result.ignored}, failed {result.failed} notification(s)."
             )
-        if settings.NOTIFY_APPLY_IN != "applier":
-            self.stderr.write(
-                "Note: NOTIFY_APPLY_IN is not 'applier': the web processes apply notifications themselves "
-                "and wake nobody; this process only applies what it finds pending."
-            )
+            return
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_args: stop.set())
-        Applier(poll_seconds=poll, stop=stop).run()
+        Applier(stop=stop).run()
 
     def handle_health(self, *, integration: str | None, json: bool, **options: Any) -> None:
-        from monitoring.report import health_report
-
         report = health_report(integration=integration, as_json=json)
         if report.text:
             self.stdout.write(report.text)
@@ -216,7 +208,5 @@ class Command(BaseCommand):
             raise SystemExit(report.code)
 
     def handle_demo(self, **options: Any) -> None:
-        from integrations.demo import demo_setup
-
         for line in demo_setup(sandbox_url=options.get("sandbox_url"), wait=options["wait"]):
             self.stdout.write(line)

@@ -1,0 +1,264 @@
+"""What call notifications say, merged into the rows: a leg's facts from each notification (in any order,
+any number of times), and the call summarised from all its legs. Used by calls.services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+
+from contacts.phones import normalize
+from integrations.models import ExternalNumber, Integration, Terminal, Workplace
+from integrations.mtt.notifications import CallInfo, Party
+
+from .models import Call, CallLeg, Direction
+
+
+def pbx_time_to_utc(naive: datetime | None) -> datetime | None:
+    """startTime has no zone: it is the PBX's local time (MTT_TIMEZONE, Moscow by default)."""
+    if naive is None:
+        return None
+    return naive.replace(tzinfo=ZoneInfo(settings.MTT_TIMEZONE)).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Directory:
+    """One integration's SIP IDs (workplaces and their terminals) and external numbers, as ids.
+
+    Loaded in two queries and kept per process; the key includes the integration's last sync, so a
+    sync anywhere in the deployment makes every process reload on its next notification. Operators
+    are not cached: legs point at workplaces and the user is read with them.
+    """
+
+    workplace_ids: dict[str, int]
+    number_ids: dict[str, int]
+
+    def workplace_id(self, party: Party) -> int | None:
+        for sip_id in party.ids:
+            found = self.workplace_ids.get(sip_id)
+            if found is not None:
+                return found
+        return None
+
+    def is_staff(self, identifier: str) -> bool:
+        return identifier in self.workplace_ids
+
+    def external_number_id(self, *candidates: str) -> tuple[int | None, str]:
+        for raw in candidates:
+            number = bare_number(raw)
+            if number in self.number_ids:
+                return self.number_ids[number], number
+        return None, ""
+
+
+def bare_number(raw: str) -> str:
+    """A company number as the directory keys it: no ``@domain``, no leading ``+``."""
+    return raw.split("@", 1)[0].lstrip("+") if raw else ""
+
+
+_DIRECTORIES: dict[tuple[int, object], Directory] = {}
+
+
+def directory_for(integration: Integration) -> Directory:
+    key = (integration.pk, integration.last_sync_at)
+    cached = _DIRECTORIES.get(key)
+    if cached is None:
+        workplace_ids = dict(Workplace.objects.filter(integration=integration).values_list("sip_id", "pk"))
+        for sip_id, wp_id in Terminal.objects.filter(
+            integration=integration, workplace__isnull=False
+        ).values_list("sip_id", "workplace_id"):
+            workplace_ids.setdefault(sip_id, wp_id)
+        numbers = dict(ExternalNumber.objects.filter(integration=integration).values_list("number", "pk"))
+        cached = Directory(workplace_ids=workplace_ids, number_ids=numbers)
+        # Keep only the newest version per integration.
+        for old in [k for k in _DIRECTORIES if k[0] == integration.pk]:
+            del _DIRECTORIES[old]
+        _DIRECTORIES[key] = cached
+    return cached
+
+
+def directory_forget() -> None:
+    """Drop every cached directory (tests; after editing the directory outside a sync)."""
+    _DIRECTORIES.clear()
+
+
+def _earliest(current: datetime | None, new: datetime | None) -> datetime | None:
+    if new is None:
+        return current
+    return new if current is None or new < current else current
+
+
+STATE_RANK = {"trying": 0, "showing": 1, "connected": 2, "hiding": 3, "finished": 4, "recorded": 5}
+
+
+def _fill(leg: CallLeg, attr: str, value: Any, rank: int) -> None:
+    """Keep the value of the earliest state that carried one, so any arrival order gives the same leg."""
+    if not value:
+        return
+    current = leg.field_ranks.get(attr)
+    if current is None or rank < current:
+        setattr(leg, attr, value)
+        leg.field_ranks = {**leg.field_ranks, attr: rank}
+
+
+def leg_merge(leg: CallLeg, info: CallInfo, *, at: datetime, directory: Directory) -> None:
+    """Add what one notification says to the leg's facts (order-independent, idempotent)."""
+    rank = STATE_RANK[info.state]
+    _fill(leg, "tag", info.tag, rank)
+    _fill(leg, "transport_id", info.transport_id, rank)
+    if info.type in (Direction.INCOMING, Direction.OUTGOING):
+        _fill(leg, "direction", info.type, rank)
+    _fill(leg, "caller_id", info.caller.id or info.caller.display_id, rank)
+    _fill(leg, "caller_account", info.caller.account_id, rank)
+    _fill(leg, "callee_id", info.callee.id or info.callee.display_id, rank)
+    _fill(leg, "callee_account", info.callee.account_id, rank)
+    _fill(leg, "callee_display_name", info.callee.display_name, rank)
+    _fill(leg, "forwarders", list(info.callee.forwarders), rank)
+
+    if leg.workplace_id is None:
+        # The employee side of the leg: callee for incoming, caller for outgoing; recorded names it
+        # in a top-level accountId.
+        parties = (
+            [info.callee, info.caller] if leg.direction != Direction.OUTGOING else [info.caller, info.callee]
+        )
+        for party in [*parties, Party(account_id=info.account_id)]:
+            wp_id = directory.workplace_id(party)
+            if wp_id is not None:
+                leg.workplace_id = wp_id
+                break
+    if leg.direction == Direction.INCOMING and leg.workplace_id is None and info.state != "recorded":
+        # No employee on this leg: it rings the company's number (the parked leg, API.md).
+        leg.is_line_leg = True
+    elif leg.workplace_id is not None:
+        leg.is_line_leg = False
+
+    if info.state not in leg.states:
+        leg.states = sorted([*leg.states, info.state])
+    leg.last_state = info.state
+    if info.state == "finished":
+        leg.finished_at = _earliest(leg.finished_at, at)
+        if info.duration is not None:
+            leg.duration = info.duration
+        leg.reason = info.reason or leg.reason
+        leg.reason_code = info.reason_code or leg.reason_code
+        if info.duration is not None:
+            leg.started_at = _earliest(leg.started_at, at - timedelta(seconds=info.duration))
+        else:
+            leg.started_at = _earliest(leg.started_at, at)
+    elif info.state != "recorded":
+        leg.started_at = _earliest(leg.started_at, at)
+    if info.state == "showing":
+        leg.offered_at = _earliest(leg.offered_at, at)
+    elif info.state == "connected":
+        leg.connected_at = _earliest(leg.connected_at, at)
+    elif info.state == "hiding":
+        leg.hidden_at = _earliest(leg.hidden_at, at)
+
+
+def _client_party_numbers(leg: CallLeg) -> list[str]:
+    if leg.direction == Direction.OUTGOING:
+        return [leg.callee_id, leg.callee_account]
+    return [leg.caller_account, leg.caller_id]
+
+
+def call_summarise(call: Call, directory: Directory) -> None:
+    """Recompute the call from all its legs' facts: the same facts give the same call."""
+    legs = list(call.legs.select_related("workplace__user").order_by("leg_id"))
+    directions = {leg.direction for leg in legs} - {Direction.UNKNOWN}
+    call.direction = (
+        Direction.OUTGOING
+        if Direction.OUTGOING in directions
+        else Direction.INCOMING
+        if directions
+        else Direction.UNKNOWN
+    )
+    starts = [leg.started_at for leg in legs if leg.started_at]
+    call.started_at = min(starts) if starts else call.started_at
+
+    connected = sorted((leg for leg in legs if leg.connected_at), key=lambda leg: leg.connected_at)  # type: ignore[arg-type,return-value]
+    # Guide §6.1: with forwarding outside or IP SIP terminals only trying and finished arrive; a
+    # finished leg with a talk duration was answered even though no "connected" came.
+    talked = [leg for leg in legs if not leg.connected_at and leg.is_finished and (leg.duration or 0) > 0]
+    answered_leg = next((leg for leg in connected if leg.workplace_id), connected[0] if connected else None)
+    if answered_leg is None and talked:
+        answered_leg = max(talked, key=lambda leg: leg.duration or 0)
+
+    ended = bool(legs) and all(leg.is_finished for leg in legs)
+    talk: int | None = None
+    if answered_leg is not None:
+        talk = answered_leg.duration if answered_leg.is_finished else None
+        if answered_leg.connected_at:
+            call.answered_at = answered_leg.connected_at
+        elif answered_leg.finished_at and answered_leg.duration is not None:
+            call.answered_at = answered_leg.finished_at - timedelta(seconds=answered_leg.duration)
+    else:
+        call.answered_at = None
+
+    finishes = [leg.finished_at for leg in legs if leg.finished_at]
+    if ended:
+        if call.answered_at and talk is not None:
+            call.ended_at = call.answered_at + timedelta(seconds=talk)
+        else:
+            call.ended_at = max(finishes) if finishes else None
+        if call.answered_at:
+            call.status = Call.Status.ANSWERED
+        elif call.direction == Direction.INCOMING:
+            call.status = Call.Status.MISSED
+        elif call.direction == Direction.OUTGOING:
+            call.status = Call.Status.NOT_ANSWERED
+        else:
+            call.status = Call.Status.FINISHED
+    else:
+        call.ended_at = None
+        call.status = Call.Status.IN_PROGRESS if call.answered_at else Call.Status.RINGING
+
+    call.talk_seconds = talk if call.answered_at else (0 if ended else None)
+    reference = call.answered_at or (call.ended_at if ended else None)
+    if reference and call.started_at:
+        call.wait_seconds = max(0, int((reference - call.started_at).total_seconds()))
+    else:
+        call.wait_seconds = None
+
+    finished_legs = sorted(
+        (leg for leg in legs if leg.is_finished), key=lambda leg: leg.finished_at or leg.first_seen_at
+    )
+    reason_leg = answered_leg if answered_leg is not None and answered_leg.reason else None
+    if reason_leg is None:
+        reason_leg = next((leg for leg in reversed(finished_legs) if leg.reason), None)
+    call.end_reason = reason_leg.reason if reason_leg else ""
+    call.end_reason_code = reason_leg.reason_code if reason_leg else ""
+
+    # Who took it: the answering employee leg; for outgoing calls the employee who called.
+    staff_leg = answered_leg if answered_leg is not None and answered_leg.workplace_id else None
+    if staff_leg is None and call.direction == Direction.OUTGOING:
+        staff_leg = next((leg for leg in legs if leg.workplace_id), None)
+    call.workplace = staff_leg.workplace if staff_leg else None
+    call.operator = staff_leg.workplace.user if staff_leg and staff_leg.workplace else None
+
+    # The client's number: the line leg's caller first (it is the one the client dialled from).
+    call.client_number_raw = next(
+        (
+            candidate
+            for leg in sorted(legs, key=lambda leg: (not leg.is_line_leg, leg.leg_id))
+            for candidate in _client_party_numbers(leg)
+            if candidate and not directory.is_staff(candidate)
+        ),
+        "",
+    )
+    call.client_number = normalize(call.client_number_raw) or "" if call.client_number_raw else ""
+
+    line_candidates: list[str] = []
+    for leg in legs:
+        if leg.direction == Direction.OUTGOING:
+            line_candidates += [leg.caller_id]
+        elif leg.is_line_leg:
+            line_candidates += [leg.callee_id, leg.callee_account]
+        else:
+            # An employee leg names the dialled company number in the callee's display name (fixture 07).
+            line_candidates += [leg.callee_display_name]
+    call.line_id, call.line_number = directory.external_number_id(*line_candidates)
+    if call.line_id is None:
+        call.line_number = next((c for c in line_candidates if c and c.lstrip("+").isdigit()), "")

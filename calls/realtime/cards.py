@@ -1,0 +1,340 @@
+"""Screen pop: what a card and a live-board row say, built from the rows inside the apply's transaction.
+
+``screen_pop_messages`` (called by calls.services.call_apply_notification for every applied call
+notification) reads the rows as they are about to commit and builds small JSON-serialisable messages: a
+card for the operator whose workplace the notification's leg rings (``call.show`` / ``call.update`` /
+``call.hide``) and a row for the supervisors' live board (``board.update`` / ``board.remove``). They are
+sent after commit by ``realtime.push``. The resync views (calls/live.py) build the same cards from the ORM.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from contacts.models import Contact
+from contacts.phones import format_for_people, normalize
+from integrations.models import Workplace
+
+from ..models import Call, CallLeg, Recording
+from ..recordings.selectors import recording_url_for
+from .groups import SUPERVISORS_GROUP, operator_group
+
+logger = logging.getLogger(__name__)
+
+RINGING, CONNECTED, ENDED = "ringing", "connected", "ended"
+MESSAGE_TYPES = {RINGING: "call.show", CONNECTED: "call.update", ENDED: "call.hide"}
+RECENT_LIMIT = 5
+NOTES_LIMIT = 1000
+# A live call nobody has heard of for this long lost its last notifications: no card, no board row.
+ACTIVE_MAX_AGE = timedelta(hours=12)
+
+
+def leg_phase(leg: CallLeg) -> str:
+    """Where one leg stands for the operator it rings: ringing, connected or ended (withdrawn/over)."""
+    if leg.is_finished or "hiding" in leg.states:
+        return ENDED
+    if "connected" in leg.states:
+        return CONNECTED
+    return RINGING
+
+
+@dataclass(frozen=True)
+class LegView:
+    """What the screen pop needs of one leg (from the ORM or from the hot path's plain SQL)."""
+
+    pk: int
+    phase: str
+    connected_at: datetime | None
+    user_id: int | None
+    person: str  # the operator's name, else the workplace's; "" for a leg without a workplace
+
+
+def _full_name(first: str | None, last: str | None, username: str | None) -> str:
+    return f"{first or ''} {last or ''}".strip() or (username or "")
+
+
+def leg_view(leg: CallLeg) -> LegView:
+    """From an ORM leg with workplace__user loaded."""
+    workplace = leg.workplace
+    user = workplace.user if workplace is not None else None
+    person = ""
+    if workplace is not None:
+        person = (
+            (_full_name(user.first_name, user.last_name, user.get_username()) if user is not None else "")
+            or workplace.name
+            or workplace.sip_id
+        )
+    return LegView(
+        pk=leg.pk,
+        phase=leg_phase(leg),
+        connected_at=leg.connected_at,
+        user_id=workplace.user_id if workplace is not None else None,
+        person=person,
+    )
+
+
+def operator_phase(legs: Iterable[LegView]) -> tuple[str, datetime | None]:
+    """The phase of an operator's card over all their legs of one call, and when they connected."""
+    legs = list(legs)
+    if any(leg.phase == CONNECTED for leg in legs):
+        times = [leg.connected_at for leg in legs if leg.phase == CONNECTED and leg.connected_at]
+        return CONNECTED, min(times) if times else None
+    if any(leg.phase == RINGING for leg in legs):
+        return RINGING, None
+    return ENDED, None
+
+
+@dataclass(frozen=True)
+class ContactView:
+    pk: int
+    name: str
+    company: str
+    notes: str
+    manager: str
+
+
+def contact_view(contact: Contact | None) -> ContactView | None:
+    """From an ORM contact with personal_manager loaded."""
+    if contact is None:
+        return None
+    manager = contact.personal_manager
+    return ContactView(
+        pk=contact.pk,
+        name=contact.name,
+        company=contact.company,
+        notes=contact.notes,
+        manager=_full_name(manager.first_name, manager.last_name, manager.get_username()) if manager else "",
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _version(call: Call) -> int:
+    # Every applied notification saves the call under its row lock, so updated_at grows with each one:
+    # the page keeps the newest message of a call whatever order they arrive in.
+    return int(call.updated_at.timestamp() * 1_000_000) if call.updated_at else 0
+
+
+def _number_for_people(value: str) -> str:
+    if not value:
+        return ""
+    e164 = value if value.startswith("+") else normalize(value)
+    return format_for_people(e164) if e164 else value
+
+
+def _recording_url(call: Call) -> str | None:
+    """The call's own recording: only an ended call can have one (one indexed query, not on ringing cards)."""
+    return recording_url_for(call)
+
+
+def _recording_url_by_pk(recording_id: int | None) -> str | None:
+    return reverse("calls:recording", args=[recording_id]) if recording_id else None
+
+
+def _contact_part(contact: ContactView | None) -> dict[str, Any] | None:
+    if contact is None:
+        return None
+    notes = contact.notes or ""
+    if len(notes) > NOTES_LIMIT:
+        # Notes grow at the end (the note field appends): keep the newest part.
+        notes = "…" + notes[-NOTES_LIMIT:]
+    return {
+        "id": contact.pk,
+        "name": contact.name,
+        "company": contact.company,
+        "manager": contact.manager,
+        "notes": notes,
+        "url": reverse("contacts:detail", kwargs={"pk": contact.pk}),
+    }
+
+
+# The hot path (every call notification, inside its transaction) reads with plain SQL: the ORM's query
+# compilation costs three times the queries themselves here (about 3 ms against 1 ms per notification on
+# PostgreSQL). Identifiers come from the models' metadata, values are always bound parameters.
+@functools.cache
+def _sql() -> dict[str, str]:
+    user_model = get_user_model()
+
+    def table(model: Any) -> str:
+        return f'"{model._meta.db_table}"'
+
+    def col(model: Any, name: str) -> str:
+        return f'"{model._meta.get_field(name).column}"'
+
+    user, wp, leg, contact, call = (table(m) for m in (user_model, Workplace, CallLeg, Contact, Call))
+    recording = table(Recording)
+    first_stored_recording = (
+        f'(SELECT r."id" FROM {recording} r WHERE r.{col(Recording, "call")} = {call}."id" '  # noqa: S608
+        f"AND r.{col(Recording, 'status')} = '{Recording.Status.STORED.value}' "
+        f'ORDER BY r.{col(Recording, "created_at")}, r."id" LIMIT 1) AS rec_id'
+    )
+    name_cols = (
+        f"u.{col(user_model, 'first_name')} AS u_first, u.{col(user_model, 'last_name')} AS u_last, "
+        f"u.{col(user_model, user_model.USERNAME_FIELD)} AS u_login"
+    )
+    return {
+        "legs": (
+            f"SELECT l.*, w.{col(Workplace, 'user')} AS wp_user_id, w.{col(Workplace, 'name')} AS wp_name, "  # noqa: S608
+            f"w.{col(Workplace, 'sip_id')} AS wp_sip, {name_cols} FROM {leg} l "
+            f'LEFT JOIN {wp} w ON w."id" = l.{col(CallLeg, "workplace")} '
+            f'LEFT JOIN {user} u ON u."id" = w.{col(Workplace, "user")} '
+            f"WHERE l.{col(CallLeg, 'call')} = %s ORDER BY l.{col(CallLeg, 'leg_id')}"
+        ),
+        "contact": (
+            f"SELECT c.*, {name_cols} FROM {contact} c "  # noqa: S608
+            f'LEFT JOIN {user} u ON u."id" = c.{col(Contact, "personal_manager")} WHERE c."id" = %s'
+        ),
+        "recent_by_contact": (
+            f'SELECT "id", {col(Call, "started_at")}, {col(Call, "direction")}, {col(Call, "status")}, '  # noqa: S608
+            f"{col(Call, 'talk_seconds')}, {col(Call, 'updated_at')}, {first_stored_recording} FROM {call} "
+            f'WHERE {col(Call, "contact")} = %s AND "id" <> %s '
+            f'ORDER BY {col(Call, "started_at")} DESC, "id" DESC LIMIT {RECENT_LIMIT}'
+        ),
+        "recent_by_number": (
+            f'SELECT "id", {col(Call, "started_at")}, {col(Call, "direction")}, {col(Call, "status")}, '  # noqa: S608
+            f"{col(Call, 'talk_seconds')}, {col(Call, 'updated_at')}, {first_stored_recording} FROM {call} "
+            f'WHERE {col(Call, "client_number")} = %s AND "id" <> %s '
+            f'ORDER BY {col(Call, "started_at")} DESC, "id" DESC LIMIT {RECENT_LIMIT}'
+        ),
+    }
+
+
+def _legs_of(call_id: int) -> list[LegView]:
+    views = []
+    row: Any  # a CallLeg with the joined workplace and operator columns
+    for row in CallLeg.objects.raw(_sql()["legs"], [call_id]):
+        person = ""
+        if row.workplace_id is not None:
+            person = _full_name(row.u_first, row.u_last, row.u_login) if row.wp_user_id else ""
+            person = person or row.wp_name or row.wp_sip
+        views.append(
+            LegView(
+                pk=row.pk,
+                phase=leg_phase(row),
+                connected_at=row.connected_at,
+                user_id=row.wp_user_id,
+                person=person,
+            )
+        )
+    return views
+
+
+def _contact_by_id(contact_id: int | None) -> ContactView | None:
+    if not contact_id:
+        return None
+    # A Contact with its manager's name columns.
+    row: Any = next(iter(Contact.objects.raw(_sql()["contact"], [contact_id])), None)
+    if row is None:
+        return None
+    manager = _full_name(row.u_first, row.u_last, row.u_login) if row.personal_manager_id else ""
+    return ContactView(pk=row.pk, name=row.name, company=row.company, notes=row.notes, manager=manager)
+
+
+def _recent_calls(call: Call) -> list[dict[str, Any]]:
+    """The client's last calls before this one (their contact's, else their number's)."""
+    if call.contact_id:
+        rows = Call.objects.raw(_sql()["recent_by_contact"], [call.contact_id, call.pk])
+    elif call.client_number:
+        rows = Call.objects.raw(_sql()["recent_by_number"], [call.client_number, call.pk])
+    else:
+        return []
+    return [
+        {
+            "id": old.pk,
+            "started_at": _iso(old.started_at),
+            "direction": old.direction,
+            "status": old.status,
+            "talk_seconds": old.talk_seconds,
+            "url": reverse("calls:detail", kwargs={"pk": old.pk}),
+            # The first stored recording comes with the row (a correlated subquery): no query per call.
+            "recording_url": _recording_url_by_pk(getattr(old, "rec_id", None)),
+        }
+        for old in rows
+    ]
+
+
+def card(
+    call: Call, *, contact: ContactView | None, phase: str, connected_at: datetime | None, recent: bool = True
+) -> dict[str, Any]:
+    """One operator's card of one call (JSON-serialisable; codes, not labels: the page translates)."""
+    number = call.client_number or call.client_number_raw
+    known = contact is not None and bool(contact.name)
+    return {
+        "id": call.pk,
+        "version": _version(call),
+        "phase": phase,
+        "direction": call.direction,
+        "status": call.status,
+        "number": number,
+        "number_display": _number_for_people(number),
+        "line_display": _number_for_people(call.line_number),
+        "started_at": _iso(call.started_at),
+        "connected_at": _iso(connected_at),
+        "talk_seconds": call.talk_seconds,
+        "contact": _contact_part(contact),
+        "create_contact_url": (
+            None if known or not number else reverse("contacts:create") + "?" + urlencode({"number": number})
+        ),
+        "recent": _recent_calls(call) if recent and phase != ENDED else [],
+        "url": reverse("calls:detail", kwargs={"pk": call.pk}),
+        "note_url": reverse("calls:note", kwargs={"pk": call.pk}),
+        "recording_url": _recording_url(call) if phase == ENDED else None,
+    }
+
+
+def board_row(call: Call, legs: Iterable[LegView], contact: ContactView | None) -> dict[str, Any]:
+    """One active call on the supervisors' live board."""
+    return {
+        "id": call.pk,
+        "version": _version(call),
+        "direction": call.direction,
+        "status": call.status,
+        "number_display": _number_for_people(call.client_number or call.client_number_raw),
+        "line_display": _number_for_people(call.line_number),
+        "contact": (
+            {
+                "name": contact.name or _number_for_people(call.client_number or call.client_number_raw),
+                "url": reverse("contacts:detail", kwargs={"pk": contact.pk}),
+            }
+            if contact
+            else None
+        ),
+        "operators": [{"name": leg.person, "phase": leg.phase} for leg in legs if leg.person],
+        "started_at": _iso(call.started_at),
+        "answered_at": _iso(call.answered_at),
+        "url": reverse("calls:detail", kwargs={"pk": call.pk}),
+    }
+
+
+# --- what one applied notification pushes -----------------------------------------------------------
+
+Message = tuple[str, dict[str, Any]]
+
+
+def screen_pop_messages(*, call: Call, leg: CallLeg) -> list[Message]:
+    """The pushes one applied notification on ``leg`` causes: its operator's card and the board row."""
+    legs = _legs_of(call.pk)
+    contact = _contact_by_id(call.contact_id)
+    messages: list[Message] = []
+    owner = next((x.user_id for x in legs if x.pk == leg.pk), None)
+    if owner is not None:
+        phase, connected_at = operator_phase(x for x in legs if x.user_id == owner)
+        payload = card(call, contact=contact, phase=phase, connected_at=connected_at)
+        messages.append((operator_group(owner), {"type": MESSAGE_TYPES[phase], "call": payload}))
+    if call.status in Call.LIVE_STATUSES:
+        messages.append((SUPERVISORS_GROUP, {"type": "board.update", "call": board_row(call, legs, contact)}))
+    else:
+        gone = {"id": call.pk, "version": _version(call), "status": call.status}
+        messages.append((SUPERVISORS_GROUP, {"type": "board.remove", "call": gone}))
+    return messages
