@@ -1,5 +1,5 @@
-# One image for every role of the production stack (web, applier, worker, beat, sandbox); compose picks the
-# command. Every volume mount point exists in the image, owned by `app`: Docker copies its owner into a new
+# One image for every role of the production stack (web, ws, applier, worker, beat, sandbox); compose picks
+# the command. Every volume mount point exists in the image, owned by `app`: Docker copies its owner into a new
 # named volume, which is otherwise created root-owned and unwritable for the app.
 FROM python:3.11-slim-bookworm
 
@@ -25,5 +25,5 @@ RUN useradd --create-home --uid 10001 app \
     && chown -R app /app/var
 USER app
 EXPOSE 8000
-# -v 0: our access log (mttcrm.access) replaces Daphne's, which prints the notify URL's token.
-CMD ["daphne", "-v", "0", "-b", "0.0.0.0", "-p", "8000", "mttcrm.asgi:application"]
+# The web role (pages and the notify URL); compose gives the other roles their own command.
+CMD ["gunicorn", "--config", "python:mttcrm.gunicorn", "mttcrm.wsgi:application"]

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,14 +73,17 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 # --- the production stack of a benchmark -------------------------------------------------------------
 #
-# bench_stack() starts what the benchmarks used to start by hand, each in its own process(es):
+# bench_stack() starts the same kinds of process as `make run` and docker compose (mttcrm/devrun.py), each
+# in its own process(es):
 #
 # - a fresh PostgreSQL database `<DATABASE_URL's name><suffix>` (migrated; dropped at the end) and, with
 #   REDIS_URL, that Redis database emptied of our keys (the channel layer, the Celery broker and the MTT
 #   limiter live there in production);
-# - N Daphne processes (`DEBUG=false`, production settings, a psycopg pool each) — `start_web()`;
+# - gunicorn with N workers (`DEBUG=false`, production settings, Django's pool in each) — `start_web()`:
+#   pages and the notify URL, one port (gunicorn spreads the connections over its workers);
+# - N Daphne processes for the live connections — `start_ws()`;
+# - applier processes (`manage.py mtt applier`) — `start_applier()`;
 # - a Celery worker on the production broker (Redis), with beat — `start_worker()`;
-# - applier processes (`manage.py mtt applier`, for NOTIFY_APPLY_IN=applier) — `start_applier()`;
 # - the MTT sandbox, as its own process serving the API and the recordings (`start_sandbox()`) or in a
 #   thread of the benchmark (`sandbox_thread()`, for benchmarks that read its state directly);
 #
@@ -93,21 +96,23 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 #   SO_REUSEPORT (made here, handed over with `daphne --fd`): the kernel spreads new connections over the
 #   sockets by a hash of the client's address and port, whatever the processes are doing;
 # - "shared": one listening socket inherited by every process (`--fd` with the same descriptor): whichever
-#   process's event loop calls accept() first takes the connection (what bench/screenpop.py always did);
+#   process's event loop calls accept() first takes the connection;
 # - "ports": a port per process; the client spreads its connections over them round-robin.
 #
 # In a real deployment a reverse proxy sits in front instead (Caddy in docker-compose.yml, nginx, a cloud
-# load balancer), which spreads requests and WebSockets over the web processes; on one machine without a
-# proxy, SO_REUSEPORT is the simplest equivalent.
+# load balancer), which sends /ws/ to the Daphne processes and everything else to gunicorn; here the
+# client talks to each directly.
 
 BALANCES = ("reuseport", "shared", "ports")
 REDIS_PATTERNS = ("mttcrm:*", "asgi*", "celery*", "_kombu*", "unacked*")
 HOST = "127.0.0.1"
+# Threads of each gunicorn worker (mttcrm/gunicorn.py's default).
+WEB_THREADS = 4
 
 
 @dataclass
 class WebGroup:
-    """Daphne processes serving one set of ports (one port unless balance is "ports")."""
+    """Server processes of one role serving one set of ports (one port unless balance is "ports")."""
 
     ports: list[int]
     procs: list[subprocess.Popen[bytes]]
@@ -120,6 +125,10 @@ class WebGroup:
     @property
     def urls(self) -> list[str]:
         return [f"http://{HOST}:{port}" for port in self.ports]
+
+    @property
+    def ws_urls(self) -> list[str]:
+        return [f"ws://{HOST}:{port}" for port in self.ports]
 
 
 @dataclass
@@ -182,6 +191,7 @@ class Stack:
     env: dict[str, str]
     var_dir: Path
     webs: list[WebGroup] = field(default_factory=list)
+    wss: list[WebGroup] = field(default_factory=list)
     worker: subprocess.Popen[bytes] | None = None
     appliers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     sandbox: SandboxProcess | None = None
@@ -195,26 +205,35 @@ class Stack:
         self._logs.append(handle)
         return handle
 
-    def start_web(
-        self,
-        count: int = 1,
-        *,
-        balance: str = "reuseport",
-        verbosity: int | None = None,
-        extra: Sequence[str] = (),
-        wait: bool = True,
-    ) -> WebGroup:
-        """`count` Daphne processes on this stack's env; waits for /healthz unless `wait` is False."""
+    def start_web(self, count: int = 1, *, threads: int = WEB_THREADS, wait: bool = True) -> WebGroup:
+        """gunicorn (mttcrm/gunicorn.py) with `count` workers on one port; waits for /healthz unless
+        `wait` is False."""
+        port = free_port()
+        # The site's own address: the live connections accept pages of this origin only (the ws processes
+        # are started after it and inherit it).
+        self.env["SITE_URL"] = f"http://{HOST}:{port}"
+        command = [
+            sys.executable, "-m", "gunicorn", "mttcrm.wsgi:application", "--config", "python:mttcrm.gunicorn",
+            "--bind", f"{HOST}:{port}", "--workers", str(count), "--threads", str(threads),
+        ]  # fmt: skip
+        log = self.log("web")
+        proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        group = WebGroup(ports=[port], procs=[proc], balance="gunicorn")
+        self.webs.append(group)
+        if wait:
+            wait_http(f"{group.url}/healthz", timeout=90.0)
+        return group
+
+    def start_ws(self, count: int = 1, *, balance: str = "reuseport", wait: bool = True) -> WebGroup:
+        """`count` Daphne processes (the live connections, mttcrm.asgi) on this stack's env."""
         if balance not in BALANCES:
             raise ValueError(f"balance must be one of {BALANCES}")
-        command = [sys.executable, "-m", "daphne", *extra]
-        if verbosity is not None:
-            command += ["-v", str(verbosity)]
-        log = self.log("web")
+        command = [sys.executable, "-m", "daphne", "-v", "0"]
+        log = self.log("ws")
         common: dict[str, Any] = {"cwd": ROOT, "env": self.env, "stdout": log, "stderr": subprocess.STDOUT}
         app = "mttcrm.asgi:application"
         group = WebGroup(ports=[], procs=[], balance=balance)
-        self.webs.append(group)
+        self.wss.append(group)
         if count == 1 or balance == "ports":
             for _ in range(count):
                 port = free_port()
@@ -244,7 +263,7 @@ class Stack:
             group.ports.append(port)
         if wait:
             for url in group.urls:
-                wait_http(f"{url}/healthz", timeout=90.0)
+                wait_http(f"{url}/ping", timeout=90.0)
         return group
 
     def start_worker(self, concurrency: int = 2, *, beat: bool = True, wait: bool = True) -> None:
@@ -270,8 +289,8 @@ class Stack:
                     sys.exit(f"the Celery worker did not start; see {self.var_dir / 'worker.log'}")
 
     def start_applier(self, count: int = 1, *, nice: int = 0) -> None:
-        """`count` applier processes (`manage.py mtt applier`); the stack's env sets NOTIFY_APPLY_IN.
-        `nice` > 0 lowers their CPU priority below the web processes' (`nice -n`)."""
+        """`count` applier processes (`manage.py mtt applier`). `nice` > 0 lowers their CPU priority below
+        the web processes' (`nice -n`)."""
         log = self.log("applier")
         prefix = ["nice", "-n", str(nice)] if nice > 0 else []
         for _ in range(count):
@@ -284,9 +303,7 @@ class Stack:
                     stderr=subprocess.STDOUT,
                 )
             )
-        # Listening once its LISTEN shows in pg_stat_activity (what /healthz asks too).
-        from mttcrm.health import applier_sessions
-
+        # Listening once its LISTEN shows in pg_stat_activity.
         deadline = time.monotonic() + 60
         while applier_sessions() < count:
             if time.monotonic() > deadline or any(p.poll() is not None for p in self.appliers):
@@ -331,8 +348,12 @@ class Stack:
                 proc.send_signal(signum)
 
     def processes(self) -> dict[str, list[int]]:
-        """pid of every server process, by role (for CPU accounting)."""
-        out: dict[str, list[int]] = {"web": [p.pid for g in self.webs for p in g.procs]}
+        """pid of every server process, by role (for CPU accounting): gunicorn's workers with its master."""
+        out: dict[str, list[int]] = {
+            "web": [pid for g in self.webs for p in g.procs for pid in (p.pid, *_children(p.pid))]
+        }
+        if self.wss:
+            out["ws"] = [p.pid for g in self.wss for p in g.procs]
         if self.worker is not None:
             out["worker"] = [self.worker.pid, *_children(self.worker.pid)]
         if self.appliers:
@@ -342,7 +363,7 @@ class Stack:
         return out
 
     def stop(self) -> None:
-        procs = [p for g in self.webs for p in g.procs] + list(self.appliers)
+        procs = [p for g in [*self.webs, *self.wss] for p in g.procs] + list(self.appliers)
         if self.sandbox is not None:
             procs.append(self.sandbox.proc)
         for proc in procs:
@@ -386,6 +407,20 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
+def applier_sessions() -> int:
+    """Applier processes listening for new notifications now (their LISTEN sessions in PostgreSQL)."""
+    from django.db import connection
+
+    from integrations.inbox import INBOX_CHANNEL
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = %s",
+            [f"LISTEN {INBOX_CHANNEL}"],
+        )
+        return int(cursor.fetchone()[0])
+
+
 def clear_redis(url: str) -> int:
     """Delete the keys our stack writes (channel layer, broker, limiter) from that Redis database."""
     import redis
@@ -414,7 +449,7 @@ def bench_stack(
     DATABASE_URL must name a PostgreSQL server; the bench database is `<its name><suffix>`. With
     REDIS_URL (required when `needs_redis`), its database number must not be 0 (shared by `make run`
     and others): our keys are deleted there before and after. `env` adds or overrides settings of every
-    process; `metrics` sets PROMETHEUS_MULTIPROC_DIR as production does (compose), a folder of the run.
+    process; `metrics` sets METRICS_DIR as production does (compose), a folder of the run.
     Everything started is stopped in `finally`, then the database is dropped (unless `keep`).
     """
     from cryptography.fernet import Fernet
@@ -446,7 +481,7 @@ def bench_stack(
     }
     if metrics:
         (var_dir / "metrics").mkdir()
-        stack_env["PROMETHEUS_MULTIPROC_DIR"] = str(var_dir / "metrics")
+        stack_env["METRICS_DIR"] = str(var_dir / "metrics")
     os.environ.update(stack_env)
     stack = Stack(db_url=db_url, db_name=db_name, redis_url=redis_url, env=stack_env, var_dir=var_dir)
     ok = False
@@ -531,6 +566,19 @@ class CpuMeter:
         self.client = time.process_time()
         self.box = box_busy()
         self.started = time.perf_counter()
+
+    def per_call(self, calls: int) -> dict[str, float]:
+        """Core-seconds per call of each role of the stack between start() and now, and their "total":
+        the servers, PostgreSQL and Redis — not the sandbox (it stands for MTT) nor this process."""
+        wall = max(1e-9, time.perf_counter() - self.started)
+        used = {role: percent * wall / 100 for role, percent in self.stop().items()}
+        out = {
+            role: seconds / max(1, calls)
+            for role, seconds in used.items()
+            if role not in ("sandbox", "client", "box")
+        }
+        out["total"] = sum(out.values())
+        return out
 
     def stop(self) -> dict[str, float]:
         wall = max(1e-9, time.perf_counter() - self.started)

@@ -1,20 +1,20 @@
 """Faults (issue 8): Redis and PostgreSQL stopped for 30 s, the Celery worker SIGKILLed, MTT failing for 60 s.
 
-    .venv/bin/python bench/faults.py [--only redis,postgres,worker,mtt] [--outage 30] [--mtt-fault 60] \
-        [--apply-in request|applier]
+    .venv/bin/python bench/faults.py [--only redis,postgres,worker,mtt] [--outage 30] [--mtt-fault 60]
 
 Everything runs on PRIVATE servers this script starts and stops (tests/faults/servers.py): its own
 PostgreSQL cluster and Redis on free ports, never the machine's shared 5432/6379. Each scenario gets a
-fresh database, the real processes (Daphne, a Celery worker with beat — `make run`'s shape, on
-PostgreSQL + Redis like production), the MTT sandbox playing calls at a small steady rate, and the demo
-data (`mtt demo`: a real OAuth round trip with the sandbox, the directory, three operators).
+fresh database, the real processes (gunicorn, Daphne, an applier, a Celery worker and beat — `make run`'s
+processes, mttcrm/devrun.py, on PostgreSQL + Redis like production), the MTT sandbox playing calls at a
+small steady rate, and the demo data (`mtt demo`: a real OAuth round trip with the sandbox, the directory,
+three operators).
 
 1. redis — calls for 10 s, Redis stopped for --outage s, calls on for 20 s more. An operator's workspace
    is played by a WebSocket client behaving like static/js/live/connection.js (reconnect with backoff and
    jitter; on every (re)connect GET /calls/active.json).
 2. postgres — the same timeline with PostgreSQL stopped; a logged-in page is requested every second.
-3. worker — a worker with pending applies and slow downloads: its pool SIGKILLed mid-download and
-   mid-apply, then the whole worker SIGKILLed mid-download and started again.
+3. worker — a worker with slow downloads: its pool SIGKILLed mid-download, then the whole worker SIGKILLed
+   mid-download and started again. (The applier killed mid-apply: tests/faults/test_applier_killed.py.)
 4. mtt — parked calls routed to personal managers, directory syncs, token refresh and recordings while
    the sandbox answers 500s, then 429s (Retry-After 5), then hangs past MTT_READ_TIMEOUT, for --mtt-fault s.
 
@@ -39,6 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +50,7 @@ import requests  # noqa: E402
 from _common import free_port, wait_http  # noqa: E402
 from screenpop import Socket, ws_open, ws_read  # noqa: E402
 
+from mttcrm.devrun import commands  # noqa: E402
 from sandbox.testing import RunningSandbox, running_sandbox  # noqa: E402
 from tests.faults import worker_stack  # noqa: E402
 from tests.faults.servers import PrivatePostgres, PrivateRedis  # noqa: E402
@@ -59,17 +61,11 @@ MANAGED_CLIENTS = ["+79219462761", "+78124241500"]  # demo contacts with a perso
 MP3_BYTES = (ROOT / "sandbox" / "static" / "recording.mp3").stat().st_size
 # Faster sweeps than production so that the run ends in minutes; printed with the report.
 BENCH_ENV = {
-    "INBOX_SWEEP_EVERY_SECONDS": "10",
-    "INBOX_SWEEP_AFTER_SECONDS": "5",
-    "NOTIFY_SPOOL_REPLAY_EVERY_SECONDS": "10",
     "RECORDINGS_SWEEP_EVERY_SECONDS": "15",
     "RECORDINGS_STALE_CLAIM_SECONDS": "60",
     "CELERY_VISIBILITY_TIMEOUT": "20",
     "MTT_SYNC_DEBOUNCE_SECONDS": "1",
 }
-# --apply-in: where notifications are applied (NOTIFY_APPLY_IN). "applier" adds `mtt applier` to the
-# stack, as docker compose runs it.
-APPLY_IN = {"mode": "request"}
 
 
 def log(message: str) -> None:
@@ -93,7 +89,8 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float =
 
 
 class Stack:
-    """A deployment on the private servers: web (Daphne) + worker with beat, demo data, the sandbox."""
+    """A deployment on the private servers, as make run and compose run it (mttcrm/devrun.py): web
+    (gunicorn), ws (Daphne), an applier, a worker and beat; demo data; the sandbox."""
 
     def __init__(
         self, work: Path, pg: PrivatePostgres, redis: PrivateRedis, sandbox: RunningSandbox, name: str
@@ -101,6 +98,7 @@ class Stack:
         self.work = work / name
         self.work.mkdir(parents=True)
         self.port = free_port()
+        self.ws_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_url = pg.create_database(f"mttcrm_faults_{name}")
         db_index = {"redis": 1, "postgres": 2, "mtt": 3}.get(name, 4)
@@ -115,10 +113,10 @@ class Stack:
             "MEDIA_ROOT": str(self.work / "media"),
             "DEBUG": "true",
             "SITE_URL": self.url,
+            "WEBSOCKET_URL": f"ws://127.0.0.1:{self.ws_port}",
             "SANDBOX_URL": sandbox.url,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_LEVEL": "INFO",
-            "NOTIFY_APPLY_IN": APPLY_IN["mode"],
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.sandbox = sandbox
@@ -139,29 +137,14 @@ class Stack:
     def start(self, *, worker: bool = True) -> None:
         self.manage("migrate", "--noinput")
         self.manage("mtt", "demo", "--sandbox-url", self.sandbox.url)
-        if APPLY_IN["mode"] == "applier":
-            # First: the web process's /healthz asks for a listening applier.
-            self._spawn("applier", [sys.executable, "manage.py", "mtt", "applier"])
-        self._spawn(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "mttcrm.asgi:application",
-            ],
+        settings = SimpleNamespace(
+            PORT=self.port, WS_PORT=self.ws_port, SANDBOX_PORT=0, VAR_DIR=str(self.work / "var")
         )
-        if worker:
-            self._spawn(
-                "worker",
-                [sys.executable, "-m", "celery", "-A", "mttcrm", "worker", "--beat", "--loglevel", "INFO",
-                 "--concurrency", "2", "--schedule", str(self.work / "var" / "celerybeat-schedule")],
-            )  # fmt: skip
+        lines = commands(py=sys.executable, settings=settings, web_workers=1)
+        for role in ("applier", "web", "ws", *(("worker", "beat") if worker else ())):
+            self._spawn(role, lines[role])
         wait_http(self.url + "/healthz", timeout=60)
+        wait_http(f"http://127.0.0.1:{self.ws_port}/ping", timeout=60)
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
         (self.work / "var").mkdir(exist_ok=True)
@@ -294,7 +277,7 @@ def notification_report(stack: Stack, player: CallPlayer) -> dict[str, Any]:
 
 
 class Workspace:
-    """An operator's tab without a browser: static/js/live/connection.js's reconnect and resync, in asyncio."""
+    """An operator's tab without a browser: static/js/live/connection.js's reconnect and resync."""
 
     def __init__(self, stack: Stack, session: requests.Session) -> None:
         self.stack, self.session = stack, session
@@ -313,7 +296,10 @@ class Workspace:
             sock: Socket | None
             try:
                 sock = await asyncio.wait_for(
-                    ws_open("127.0.0.1", self.stack.port, "/ws/workspace/", self.cookie, 0), 10
+                    ws_open(
+                        "127.0.0.1", self.stack.ws_port, "/ws/workspace/", self.cookie, 0, self.stack.url
+                    ),
+                    10,
                 )
             except Exception:
                 sock = None
@@ -490,8 +476,8 @@ def scenario_postgres(work: Path, pg: PrivatePostgres, redis: PrivateRedis, outa
 
 def scenario_worker(work: Path, pg: PrivatePostgres, redis: PrivateRedis) -> dict[str, Any]:
     base = work / "worker"
-    media, marks = base / "media", base / "marks"
-    marks.mkdir(parents=True)
+    media = base / "media"
+    media.mkdir(parents=True)
     logfile = base / "worker.log"
     with running_sandbox() as sandbox:
         env = {
@@ -507,11 +493,9 @@ def scenario_worker(work: Path, pg: PrivatePostgres, redis: PrivateRedis) -> dic
             "SANDBOX_URL": sandbox.url,
             "RECORDINGS_ALLOW_SANDBOX": "true",
             "RECORDINGS_ALLOW_HTTP": "true",
-            "FAULTS_APPLY_DELAY": "1",
-            "FAULTS_MARK_DIR": str(marks),
             "LOG_LEVEL": "INFO",
         }
-        worker_stack.run(env, "setup", "--calls", "5", "--recordings", "6", "--record-base", sandbox.url)
+        worker_stack.run(env, "setup", "--calls", "0", "--recordings", "6", "--record-base", sandbox.url)
         # Four downloads trickle (~5 s each): the kills land while files are being written.
         sandbox.control("POST", "faults", {"path": "/records/*", "rate": MP3_BYTES // 5, "count": 4})
         worker = worker_stack.start_worker(env, logfile)
@@ -524,10 +508,6 @@ def scenario_worker(work: Path, pg: PrivatePostgres, redis: PrivateRedis) -> dic
             for pid in worker_stack.children(worker.pid):
                 os.kill(pid, signal.SIGKILL)
             kills.append(f"pool SIGKILLed mid-download ({partial_at_kill} partial files)")
-            mark, _ = wait_for(lambda: sorted(marks.glob("apply-*")), 60, "an apply under way", 0.05)
-            if mark:
-                os.kill(int(mark[-1].name.rsplit("-", 1)[1]), signal.SIGKILL)
-                kills.append("a pool process SIGKILLed mid-apply")
             # Then the whole worker, mid-download, and a new one started.
             wait_for(lambda: list(media.rglob("*.part")), 60, "another download under way", 0.05)
             since = logfile.stat().st_size
@@ -541,20 +521,17 @@ def scenario_worker(work: Path, pg: PrivatePostgres, redis: PrivateRedis) -> dic
 
             def done() -> dict[str, Any] | None:
                 report = worker_stack.run(env, "report")
-                finished = report["notifications"] == {"applied": sent["notifications"]} and report[
-                    "recordings"
-                ] == {"stored": sent["recordings"]}
-                return report if finished else None
+                return report if report["recordings"] == {"stored": sent["recordings"]} else None
 
             report, took = wait_for(done, 300, "every task to complete", 2)
         finally:
             worker_stack.stop_worker(worker)
         text = logfile.read_text(errors="replace")
         succeeded = Counter(re.findall(r"Task (\S+\[[0-9a-f-]+\]) succeeded", text))
-        tasks = {k: v for k, v in succeeded.items() if "apply_notification" in k or "download_recording" in k}
+        tasks = {k: v for k, v in succeeded.items() if "download_recording" in k}
         return {
             "kills": kills,
-            "tasks_sent": sent["notifications"] + sent["recordings"],
+            "tasks_sent": sent["recordings"],
             "tasks_completed": len(tasks),
             "tasks_completed_twice": sum(1 for n in tasks.values() if n > 1),
             "worker_lost_errors": text.count("WorkerLostError("),
@@ -684,14 +661,15 @@ def main() -> int:
     parser.add_argument(
         "--apply-in",
         choices=["request", "applier"],
-        default="request",
-        help="NOTIFY_APPLY_IN: in the request (make run's), or an applier process (docker compose's)",
+        default="applier",
+        help="kept for old command lines: the appliers are the one way to apply (request is refused)",
     )
     args = parser.parse_args()
-    APPLY_IN["mode"] = args.apply_in
+    if args.apply_in != "applier":
+        sys.exit("--apply-in request no longer exists: the applier processes are the one way to apply")
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     work = Path(tempfile.mkdtemp(prefix="mttcrm-faults-"))
-    log(f"work folder {work}; NOTIFY_APPLY_IN={args.apply_in}; bench settings {json.dumps(BENCH_ENV)}")
+    log(f"work folder {work}; bench settings {json.dumps(BENCH_ENV)}")
     results: dict[str, Any] = {}
     load_before = os.getloadavg()[0]
     with servers() as (pg, redis):

@@ -47,6 +47,7 @@ def main() -> int:
         Workplace.objects.create(integration=integration, sip_id=payloads.WP_INCOMING, name="Оператор")
         ExternalNumber.objects.create(integration=integration, number=payloads.LINE)
 
+        stack.start_applier(1)  # the one process that applies what the notify URL stores
         web = stack.start_web(1)
         notify_url = web.url + integration.notify_path
         calls = [

@@ -3,12 +3,14 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/mttcrm REDIS_URL=redis://127.0.0.1:6379/12 \\
         .venv/bin/python bench/load.py --duration 300 --calls-per-second 20 --operators 200 --web-processes 3
 
-The stack (bench/_common.py, `bench_stack`): a fresh PostgreSQL database and Redis database, N Daphne
-processes (`DEBUG=false`, production settings: psycopg pool, Redis channel layer, limiter and broker,
-Prometheus multiprocess counters, INFO logs to a file) on one port (SO_REUSEPORT, see `--balance`), a
-Celery worker with beat on the Redis broker, and the MTT sandbox in its own process (the API for routing
-commands and makeCall, the recordings). This process is the load generator (asyncio + aiohttp: a pooled
-HTTP client and one WebSocket per operator); it creates the data first with the ORM.
+The stack (bench/_common.py, `bench_stack`): the same kinds of process as `make run` and docker compose —
+a fresh PostgreSQL database and Redis database, gunicorn with `--web-processes` workers (`DEBUG=false`,
+production settings: Django's pool, Redis channel layer, limiter and broker, Prometheus multiprocess
+counters, INFO logs to a file), `--ws-processes` Daphne processes for the sockets (one port, see
+`--balance`), `--appliers` applier processes, a Celery worker with beat on the Redis broker, and the MTT
+sandbox in its own process (the API for routing commands and makeCall, the recordings). This process is the
+load generator (asyncio + aiohttp: a pooled HTTP client and one WebSocket per operator); it creates the
+data first with the ORM.
 
 Phases, all on the same server processes:
 
@@ -34,7 +36,9 @@ Phases, all on the same server processes:
 Measured: notify answer time (request written -> last byte read) and throughput; screen pop (the staff
 leg's `trying` leaves -> the operator's socket receives the card); routing (the parked leg's `trying`
 leaves -> the sandbox receives transferCall/terminateCall: wall clocks of two processes on one machine);
-click-to-call answer time; recordings stored; errors by kind; CPU of every process and of the box.
+click-to-call answer time; recordings stored; errors by kind; CPU of every process and of the box; CPU per
+call: every process of the stack (web, ws, appliers, worker, PostgreSQL, Redis; not the sandbox, which
+stands for MTT, nor this generator) from the start of the load until its backlog is applied, per call.
 """
 
 from __future__ import annotations
@@ -86,21 +90,22 @@ def parse_args() -> argparse.Namespace:
     add("--duration", type=float, default=300.0, help="seconds of the load phase")
     add("--calls-per-second", type=float, default=20.0, help="incoming calls started per second")
     add("--operators", type=int, default=200, help="operators, each with a workplace and a WebSocket")
-    add("--web-processes", type=int, default=3, help="Daphne processes")
+    add("--web-processes", type=int, default=3, help="gunicorn workers (pages, the notify URL)")
+    add("--ws-processes", type=int, default=1, help="Daphne processes (the operators' sockets)")
     add(
         "--balance",
         choices=["reuseport", "shared", "ports"],
         default="reuseport",
-        help="how the processes share the load (bench/_common.py)",
+        help="how the Daphne processes share the sockets (bench/_common.py)",
     )
     add("--worker-concurrency", type=int, default=2, help="Celery worker processes (prefork)")
     add(
         "--apply-in",
         choices=["applier", "request"],
         default="applier",
-        help="NOTIFY_APPLY_IN: applier processes apply (production's compose), or the notify URL itself",
+        help="kept for old command lines: the appliers are the one way to apply (request is refused)",
     )
-    add("--appliers", type=int, default=2, help="applier processes (with --apply-in applier)")
+    add("--appliers", type=int, default=2, help="applier processes")
     add(
         "--applier-nice",
         type=int,
@@ -221,9 +226,12 @@ class Phase:
 
 
 class Generator:
-    def __init__(self, args: argparse.Namespace, web: WebGroup, world: World, sandbox_url: str) -> None:
+    def __init__(
+        self, args: argparse.Namespace, web: WebGroup, ws: WebGroup, world: World, sandbox_url: str
+    ) -> None:
         self.args = args
         self.urls = web.urls
+        self.ws_urls = ws.ws_urls
         self.turn = 0
         self.world = world
         self.sandbox_url = sandbox_url
@@ -236,6 +244,7 @@ class Generator:
         self.click_ms: list[float] = []
         self.clicks: Counter[str] = Counter()
         self.phases: dict[str, Phase] = defaultdict(Phase)
+        self.cpu_per_call: dict[str, float] = {}
 
     def url(self) -> str:
         self.turn += 1
@@ -337,12 +346,13 @@ class Generator:
     # --- WebSockets ---
 
     async def socket(self, wsession: aiohttp.ClientSession, operator: int, opened: asyncio.Event) -> None:
-        base = self.urls[operator % len(self.urls)]
+        base = self.ws_urls[operator % len(self.ws_urls)]
         arrivals = self.sockets[operator]
-        headers = {"Origin": base, "Cookie": f"sessionid={self.world.sessions[operator]}"}
+        # The page's origin: the site (gunicorn's address here, SITE_URL), not Daphne's.
+        headers = {"Origin": self.urls[0], "Cookie": f"sessionid={self.world.sessions[operator]}"}
         try:
             async with wsession.ws_connect(
-                base.replace("http", "ws") + "/ws/workspace/", headers=headers, autoping=True, heartbeat=None
+                base + "/ws/workspace/", headers=headers, autoping=True, heartbeat=None
             ) as ws:
                 opened.set()
                 async for message in ws:
@@ -445,9 +455,9 @@ def http_session(limit: int) -> aiohttp.ClientSession:
 
 
 async def run(
-    args: argparse.Namespace, stack: Stack, web: WebGroup, world: World, sandbox: SandboxProcess
+    args: argparse.Namespace, stack: Stack, web: WebGroup, ws: WebGroup, world: World, sandbox: SandboxProcess
 ) -> int:
-    gen = Generator(args, web, world, sandbox.url)
+    gen = Generator(args, web, ws, world, sandbox.url)
     meter = CpuMeter(stack)
     wsession = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0), cookie_jar=aiohttp.DummyCookieJar()
@@ -473,6 +483,8 @@ async def run(
                 await response.read()
         print(f"load: {args.duration:.0f} s ...", flush=True)
         meter.start()
+        whole = CpuMeter(stack)  # the load and the drain of its backlog: what the calls cost in all
+        whole.start()
         await gen.load(http)
         gen.phases["load"].cpu = meter.stop()
     load_counts = {
@@ -482,6 +494,7 @@ async def run(
     }
     print("drain ...", flush=True)
     drained, left = await drain(stack, args.drain_timeout)
+    gen.cpu_per_call = whole.per_call(load_counts["calls"] + sum(gen.clicks.values()))
     for name in ("trivial", "saturation"):
         print(f"{name}: {args.saturation_seconds:.0f} s ...", flush=True)
         paused = name == "saturation" and args.saturation_appliers == "pause"
@@ -513,12 +526,13 @@ async def run(
 
 def main() -> int:
     args = parse_args()
+    if args.apply_in != "applier":
+        sys.exit("--apply-in request no longer exists: the applier processes are the one way to apply")
     env = {
         "LOG_LEVEL": "INFO",  # production's default: the access log and the app's lines, to files
         "MTT_ALLOW_INSECURE_OAUTH": "true",  # the sandbox speaks plain http
         "RECORDINGS_ALLOW_SANDBOX": "true",
         "RECORDINGS_ALLOW_HTTP": "true",
-        "NOTIFY_APPLY_IN": args.apply_in,
     }
     with bench_stack(suffix="_bench_load", env=env, metrics=True, keep=args.keep) as stack:
         sandbox = stack.start_sandbox(step_delay=args.step_delay)
@@ -526,15 +540,14 @@ def main() -> int:
         from django.db import connections
 
         connections.close_all()
-        if args.apply_in == "applier":
-            # First: the web processes' /healthz asks for it.
-            stack.start_applier(args.appliers, nice=args.applier_nice)
-        web = stack.start_web(args.web_processes, balance=args.balance, verbosity=0)
+        stack.start_applier(args.appliers, nice=args.applier_nice)
+        web = stack.start_web(args.web_processes)
+        ws = stack.start_ws(args.ws_processes, balance=args.balance)
         sandbox.control(
             "POST", "config", {"notify_url": web.url + world.notify_path, "auto_click_to_call": True}
         )
         stack.start_worker(args.worker_concurrency)
-        code = asyncio.run(run(args, stack, web, world, sandbox))
+        code = asyncio.run(run(args, stack, web, ws, world, sandbox))
         stack.keep_logs = code != 0
         return code
 

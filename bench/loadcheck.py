@@ -150,13 +150,10 @@ def report(
     )
     print(
         f"== load: {load.seconds:.1f} s, {args.calls_per_second:g} calls/s, {args.operators} operators, "
-        f"{args.web_processes} web process(es) ({args.balance}), "
+        f"{args.web_processes} web process(es) ({args.ws_processes} ws, {args.balance}), "
         f"worker concurrency {args.worker_concurrency}, "
-        + (
-            f"{args.appliers} applier(s)" + (f" at nice {args.applier_nice}" if args.applier_nice else "")
-            if args.apply_in == "applier"
-            else "applied in the request"
-        )
+        + f"{args.appliers} applier(s)"
+        + (f" at nice {args.applier_nice}" if args.applier_nice else "")
     )
     print(
         f"  calls                             {load_counts['calls']} incoming ({load_counts['parked']} "
@@ -189,6 +186,12 @@ def report(
     show("click-to-call answer", gen.click_ms)
     print(f"  clicks                            {dict(gen.clicks)}")
     print(f"  CPU (% of one core)               {fmt_cpu(load.cpu)}")
+    per_call = gen.cpu_per_call
+    print(
+        f"  CPU per call, all processes       {per_call.get('total', 0.0):.3f} core-seconds ("
+        + ", ".join(f"{role} {value:.3f}" for role, value in per_call.items() if role != "total")
+        + "; the load and its drain, the sandbox and this generator excluded)"
+    )
     print(f"== drain: {drained:.1f} s after the load{'' if not any(left.values()) else f', LEFT {left}'}")
     trivial, saturation = gen.phases["trivial"], gen.phases["saturation"]
     t_rate = trivial.answers / trivial.seconds if trivial.seconds else 0.0

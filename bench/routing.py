@@ -64,10 +64,10 @@ def main() -> int:
         from django.utils import timezone
 
         from calls.models import RoutingDecision
-        from calls.routing import external_numbers_set_parking
         from contacts.models import Contact
         from contacts.services import contact_add_number
         from integrations.models import ExternalNumber, Integration, NotificationEvent, Workplace
+        from integrations.parking import external_numbers_set_parking
         from sandbox.config import Directory, SandboxConfig
         from sandbox.scenarios import ScenarioRequest
 
@@ -115,6 +115,7 @@ def main() -> int:
         external_numbers_set_parking(integration=integration, numbers=[LINE], is_parking=True)
         assert sandbox.state.is_parking(LINE)
 
+        stack.start_applier(1)  # the one process that applies what the notify URL stores
         web = stack.start_web(1)
         base = web.url
         notify_url = base + integration.notify_path

@@ -5,9 +5,9 @@
 
 It creates `<that name>_bench_screenpop` (dropped afterwards), N operators each with a workplace and a
 logged-in session (made with Django's SessionStore, passed as the session cookie with an allowed
-Origin), starts Daphne on it in separate processes (bench/_common.py `bench_stack`; `--web-processes`
-sharing one listening socket through `--fd`, or `--balance`), opens one WebSocket per operator on
-/ws/workspace/ and plays calls at a steady rate, each call to one operator:
+Origin), starts the stack on it in separate processes (bench/_common.py `bench_stack`: gunicorn for the
+notify URL, Daphne for the sockets, the appliers), opens one WebSocket per operator on /ws/workspace/ and
+plays calls at a steady rate, each call to one operator:
 
 - `--notifications full` (default): the six notifications of an answered incoming call (the parked
   leg's trying, the operator leg's trying and showing, connected after 1 s, both legs' finished after
@@ -31,7 +31,6 @@ import json
 import os
 import random
 import struct
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -102,13 +101,17 @@ class Socket:
     closed: str = ""
 
 
-async def ws_open(host: str, port: int, path: str, cookie: str, operator: int) -> Socket:
+async def ws_open(
+    host: str, port: int, path: str, cookie: str, operator: int, origin: str | None = None
+) -> Socket:
+    """A WebSocket to Daphne; ``origin``: the page's (the site's address, not Daphne's)."""
     reader, writer = await asyncio.open_connection(host, port)
     key = base64.b64encode(os.urandom(16)).decode()
+    origin = origin or f"http://{host}:{port}"
     writer.write(
         (
             f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://{host}:{port}\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n"
             f"Cookie: sessionid={cookie}\r\n\r\n"
         ).encode()
     )
@@ -274,7 +277,7 @@ async def run(
     users: list[int],
     sips: list[str],
     sessions: list[str],
-    daphnes: list[subprocess.Popen[bytes]],
+    servers: list[int],
 ) -> int:
     from channels.layers import get_channel_layer
 
@@ -285,14 +288,15 @@ async def run(
     for start in range(0, len(users), 50):
         batch = range(start, min(start + 50, len(users)))
         sockets += await asyncio.gather(
-            *(ws_open(host, ws_port, "/ws/workspace/", sessions[i], i) for i in batch)
+            *(
+                ws_open(host, ws_port, "/ws/workspace/", sessions[i], i, f"http://{host}:{notify_port}")
+                for i in batch
+            )
         )
     readers = [asyncio.create_task(ws_read(s)) for s in sockets]
     await asyncio.sleep(1.0)
     refused = [s for s in sockets if s.closed]
-    layout = f"{args.web_processes} web process(es)" + (
-        " + 1 for the sockets" if args.split else ", sockets too"
-    )
+    layout = f"{args.web_processes} web process(es), {args.ws_processes} Daphne for the sockets"
     print(f"sockets open           {len(sockets) - len(refused)} of {len(users)} ({layout})")
     if refused:
         print(f"  refused: {refused[0].closed}")
@@ -306,7 +310,7 @@ async def run(
     tasks: list[asyncio.Task[None]] = []
     total = int(args.rate * args.seconds)
     interval = 1.0 / args.rate
-    cpu_before = [cpu_seconds(d.pid) for d in daphnes]
+    cpu_before = [cpu_seconds(pid) for pid in servers]
     client_cpu = time.process_time()
     box_before = box_busy()
     wall_start = time.perf_counter()
@@ -331,7 +335,7 @@ async def run(
         )
     await asyncio.gather(*tasks)
     load_seconds = time.perf_counter() - wall_start
-    cpu_after = [cpu_seconds(d.pid) for d in daphnes]
+    cpu_after = [cpu_seconds(pid) for pid in servers]
     client_cpu = time.process_time() - client_cpu
     box_after = box_busy()
     await asyncio.sleep(3.0)  # stragglers
@@ -372,7 +376,7 @@ async def run(
     used = [
         (after - before) / load_seconds * 100 for before, after in zip(cpu_before, cpu_after, strict=True)
     ]
-    print(f"daphne CPU             {', '.join(f'{u:.0f}%' for u in used)} of one core each")
+    print(f"server CPU             {', '.join(f'{u:.0f}%' for u in used)} of one core each")
     client_share = client_cpu / load_seconds * 100
     box_share = (box_after[0] - box_before[0]) / max(1.0, box_after[1] - box_before[1]) * 100
     print(f"whole box CPU busy     {box_share:.0f}% (PostgreSQL, Redis, Daphne, this client)")
@@ -397,17 +401,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--notifications", choices=["full", "pop"], default="full")
     parser.add_argument("--talk", type=float, default=3.0, help="seconds from connected to finished")
-    parser.add_argument("--web-processes", type=int, default=1, help="Daphne processes sharing the port")
+    parser.add_argument("--web-processes", type=int, default=1, help="gunicorn workers (the notify URL)")
+    parser.add_argument("--ws-processes", type=int, default=1, help="Daphne processes (the sockets)")
+    parser.add_argument("--appliers", type=int, default=1, help="applier processes")
     parser.add_argument(
         "--balance",
         choices=["shared", "reuseport", "ports"],
         default="shared",
-        help="how several processes share the port (bench/_common.py)",
-    )
-    parser.add_argument(
-        "--split",
-        action="store_true",
-        help="sockets on their own Daphne process; the notify URL on the --web-processes ones",
+        help="how several Daphne processes share the port (bench/_common.py)",
     )
     parser.add_argument("--http-connections", type=int, default=64, help="concurrent notification senders")
     parser.add_argument("--keep", action="store_true")
@@ -421,12 +422,14 @@ def main() -> int:
         from django.db import connections
 
         connections.close_all()
-        ping = ["--ping-interval", "20"]
-        notify = stack.start_web(args.web_processes, balance=args.balance, extra=ping)
-        sockets = stack.start_web(1, extra=ping) if args.split else notify
-        daphnes = [*notify.procs, *(sockets.procs if args.split else [])]
+        stack.start_applier(args.appliers)
+        notify = stack.start_web(args.web_processes)
+        sockets = stack.start_ws(args.ws_processes, balance=args.balance)
+        processes = [
+            pid for pids in stack.processes().values() for pid in pids
+        ]  # web, ws, appliers: the CPU of the whole path
         code = asyncio.run(
-            run(args, notify.ports[0], sockets.ports[0], notify_path, users, sips, sessions, daphnes)
+            run(args, notify.ports[0], sockets.ports[0], notify_path, users, sips, sessions, processes)
         )
         stack.keep_logs = code != 0
         return code

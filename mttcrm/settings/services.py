@@ -94,7 +94,9 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # A task taken by a worker that then died (SIGKILL, OOM) is delivered again after this long. It must
     # exceed the longest retry countdown (recording downloads: 30 min), or a task waiting for its retry
     # would be delivered twice.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    }
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
