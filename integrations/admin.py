@@ -13,6 +13,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
 from .models import ExternalNumber, Integration, MttRequestLog, NotificationEvent, Terminal, Workplace
 from .mtt.errors import MttError
@@ -162,12 +163,14 @@ class IntegrationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("actions"))
     def actions_panel(self, obj: Integration) -> str:
+        # Both act (a Connect overwrites one in progress, a sync spends MTT's request budget), so they
+        # POST with the CSRF token: a link from another site cannot press them. The buttons belong to
+        # small forms outside the change form (change_form.html), so Enter in a field still saves.
         connect_label = _("Connect") if obj.status == Integration.Status.NOT_CONNECTED else _("Reconnect")
         return format_html(
-            '<a class="button" href="{}">{}</a>&nbsp; <a class="button" href="{}">{}</a>',
-            reverse("admin:integrations_integration_connect", args=[obj.pk]),
+            '<button type="submit" class="button" form="integration-connect">{}</button>&nbsp; '
+            '<button type="submit" class="button" form="integration-sync">{}</button>',
             connect_label,
-            reverse("admin:integrations_integration_sync", args=[obj.pk]),
             _("Sync now"),
         )
 
@@ -175,12 +178,12 @@ class IntegrationAdmin(admin.ModelAdmin):
         custom = [
             path(
                 "<int:pk>/connect/",
-                self.admin_site.admin_view(self.connect_view),
+                self.admin_site.admin_view(require_POST(self.connect_view)),
                 name="integrations_integration_connect",
             ),
             path(
                 "<int:pk>/sync/",
-                self.admin_site.admin_view(self.sync_view),
+                self.admin_site.admin_view(require_POST(self.sync_view)),
                 name="integrations_integration_sync",
             ),
         ]
