@@ -7,7 +7,6 @@ streams the file in blocks and logs every listen or download.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any
 
@@ -16,6 +15,8 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpRe
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.http import require_safe
+
+from mttcrm.clientip import client_address
 
 from ..models import Recording, RecordingAccess
 from .services import recording_access_log
@@ -71,14 +72,6 @@ class _Slice:
         self._fh.close()
 
 
-def _client_ip(request: HttpRequest) -> str | None:
-    value = request.META.get("REMOTE_ADDR", "")
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
-
-
 @require_safe
 @login_required
 @permission_required("calls.listen_recording", raise_exception=True)
@@ -101,7 +94,11 @@ def recording_media(request: HttpRequest, pk: int) -> HttpResponseBase:
     if request.method == "GET" and first == 0:
         # Seeking asks for later ranges: one entry per listen, not one per seek.
         action = RecordingAccess.Action.DOWNLOAD if download else RecordingAccess.Action.LISTEN
-        recording_access_log(recording=recording, user=request.user, action=action, ip=_client_ip(request))
+        # The client's address, not the proxy's: X-Forwarded-For only from TRUSTED_PROXIES (as axes does).
+        address = client_address(request)
+        recording_access_log(
+            recording=recording, user=request.user, action=action, ip=str(address) if address else None
+        )
     filename = f"recording-{timezone.localtime(recording.created_at):%Y%m%d-%H%M%S}-{recording.pk}.mp3"
     if selected is None:
         response = FileResponse(fh, as_attachment=download, filename=filename, content_type="audio/mpeg")
