@@ -10,6 +10,6 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.backends.signals import connection_created
 
-        from . import sqlite
+        from . import checks, sqlite  # noqa: F401  (checks registers our system checks)
 
         connection_created.connect(sqlite.install, dispatch_uid="mttcrm.sqlite.unicode_like")

@@ -394,9 +394,17 @@ if not FIELD_ENCRYPTION_KEYS and DEBUG:
         base64.urlsafe_b64encode(hashlib.sha256(b"mttcrm-fields:" + SECRET_KEY.encode()).digest()).decode()
     ]
 
-# --- Mail (warnings to admins) -----------------------------------------------------------------
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+# --- Mail (warnings to admins, password resets) ------------------------------------------------
+# Never to the console: a password-reset link in the log lets whoever reads the logs take over the
+# account. Empty: with DEBUG (make run) every mail is a file in VAR_DIR/mail, to read there; without
+# DEBUG, Django's SMTP to localhost:25 (set EMAIL_URL to your provider's). `check --deploy` refuses the
+# console and file backends with DEBUG off (mttcrm/checks.py).
+_email_url = env.str("EMAIL_URL", default="")
+if _email_url:
+    vars().update(environ.Env.email_url_config(_email_url))
+elif DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(VAR_DIR / "mail")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="mttcrm@localhost")
 ADMINS = [tuple(a.split(":", 1)) for a in env.list("ADMINS", default=[]) if ":" in a]
 
