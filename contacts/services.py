@@ -147,6 +147,7 @@ def contact_create(
     numbers: Sequence[str] = (),
     personal_manager: User | None = None,
     source: str = Contact.Source.MANUAL,
+    created_by: User | None = None,
 ) -> Contact:
     """A new contact with its numbers, all or nothing (ValidationError names a taken number's owner)."""
     contact = Contact(
@@ -156,6 +157,7 @@ def contact_create(
         notes=notes,
         personal_manager=personal_manager,
         source=source,
+        created_by=created_by,
     )
     contact.full_clean()
     with transaction.atomic():

@@ -1,4 +1,5 @@
-"""The media view: a stored recording for logged-in users with ``calls.listen_recording`` only.
+"""The media view: a stored recording for logged-in users with ``calls.listen_recording`` only, of a
+call they may see (calls/visibility.py).
 
 The files are never reachable through a public URL (MEDIA_URL is not routed); this view checks the
 permission, answers single HTTP Range requests (206, so the player can seek; 416 when unsatisfiable),
@@ -19,6 +20,7 @@ from django.views.decorators.http import require_safe
 from mttcrm.clientip import client_address
 
 from ..models import Recording, RecordingAccess
+from ..visibility import recording_visible_to
 from .services import recording_access_log
 from .storage import recording_file_open
 
@@ -76,7 +78,12 @@ class _Slice:
 @login_required
 @permission_required("calls.listen_recording", raise_exception=True)
 def recording_media(request: HttpRequest, pk: int) -> HttpResponseBase:
-    recording = get_object_or_404(Recording, pk=pk, status=Recording.Status.STORED)
+    recording = get_object_or_404(
+        Recording.objects.select_related("call"), pk=pk, status=Recording.Status.STORED
+    )
+    if not recording_visible_to(request.user, recording):
+        # Team mode: another team's call. 404, like a recording that does not exist, and nothing logged.
+        raise Http404("No such recording")
     download = request.GET.get("download") == "1"
     try:
         fh = recording_file_open(key=recording.storage_key)

@@ -38,7 +38,9 @@ def test_a_get_on_sync_asks_mtt_nothing(admin_user: Any, integration: Integratio
     assert integration.last_sync_at is None
 
 
-def test_a_get_on_connect_leaves_a_connect_in_progress_alone(admin_user: Any, integration: Integration) -> None:
+def test_a_get_on_connect_leaves_a_connect_in_progress_alone(
+    admin_user: Any, integration: Integration
+) -> None:
     client = Client()
     client.force_login(admin_user)
     started = client.post(_urls(integration)["connect"])
@@ -52,7 +54,9 @@ def test_a_get_on_connect_leaves_a_connect_in_progress_alone(admin_user: Any, in
 
 
 @pytest.mark.parametrize("action", ["connect", "sync"])
-def test_a_post_without_the_csrf_token_is_refused(admin_user: Any, integration: Integration, action: str) -> None:
+def test_a_post_without_the_csrf_token_is_refused(
+    admin_user: Any, integration: Integration, action: str
+) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin_user)
     with responses.RequestsMock():
@@ -64,7 +68,9 @@ def test_a_post_without_the_csrf_token_is_refused(admin_user: Any, integration: 
 def test_the_page_has_buttons_that_post_with_the_token(admin_user: Any, integration: Integration) -> None:
     client = Client()
     client.force_login(admin_user)
-    page = client.get(reverse("admin:integrations_integration_change", args=[integration.pk])).content.decode()
+    page = client.get(
+        reverse("admin:integrations_integration_change", args=[integration.pk])
+    ).content.decode()
     urls = _urls(integration)
     for action in ("connect", "sync"):
         form_start = page.index(f'<form id="integration-{action}" method="post" action="{urls[action]}">')
