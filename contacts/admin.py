@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from auditlog.mixins import AuditlogHistoryAdminMixin
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -30,7 +31,9 @@ class PhoneNumberInline(admin.TabularInline):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+    # A "View" link per row to that row's audit trail (django-auditlog).
+    show_auditlog_history_link = True
     list_display = [
         "__str__",
         "company",
@@ -141,7 +144,9 @@ class PhoneNumberAdmin(admin.ModelAdmin):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+    # A "View" link per row to that row's audit trail (django-auditlog).
+    show_auditlog_history_link = True
     list_display = ["name", "member_names", "supervisor_names"]
     search_fields = ["name", "members__username", "members__last_name", "supervisors__username"]
     filter_horizontal = ["members", "supervisors"]

@@ -529,3 +529,38 @@ LOGGING = {
         "oauthlib": {"level": "WARNING"},
     },
 }
+
+# --- Security: teams, visibility, audit trail (issue 18) ---------------------------------------
+# Who sees what is not a setting here but a row edited in the admin (contacts.AccessSettings, README
+# "Security model"). The audit trail: django-auditlog records who changed what and when; our middleware
+# names the user and the client's address (TRUSTED_PROXIES honoured, mttcrm/clientip.py) on each entry.
+INSTALLED_APPS += ["auditlog"]
+MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"), "mttcrm.audit.AuditActorMiddleware")
+# Secrets are never written in plain text: a change of the client secret or the notify URL's token shows
+# as a fixed mask (mttcrm.audit.hide_secret); tokens (renewed every refresh) and timestamps are left out.
+_SECRET_MASK = {"mask_callable": "mttcrm.audit.hide_secret"}
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "contacts.Contact", "exclude_fields": ["created_at", "updated_at"]},
+    {"model": "contacts.PhoneNumber", "include_fields": ["contact", "raw", "e164", "kind"]},
+    {"model": "contacts.Team", "exclude_fields": ["created_at"], "m2m_fields": ["members", "supervisors"]},
+    {"model": "contacts.AccessSettings", "include_fields": ["visibility"]},
+    {
+        "model": "integrations.Integration",
+        "include_fields": [
+            "name", "client_id", "client_secret", "oauth_url", "api_url", "status", "notify_token",
+            "previous_notify_token_expires_at",
+        ],
+        "mask_fields": ["client_secret", "notify_token"],
+        **_SECRET_MASK,
+    },
+    # Parking is set through MTT with a bulk update: the admin writes its entries (mttcrm.audit.audit_change).
+    {"model": "integrations.ExternalNumber", "include_fields": ["is_parking", "is_active"]},
+    # Which workplace rings for an operator (a personal manager's calls are transferred there).
+    {"model": "integrations.Workplace", "include_fields": ["user"]},
+    {
+        "model": "auth.User",
+        "include_fields": ["username", "is_active", "is_staff", "is_superuser"],
+        "m2m_fields": ["groups", "user_permissions"],
+    },
+    {"model": "auth.Group", "include_fields": ["name"], "m2m_fields": ["permissions"]},
+)  # fmt: skip

@@ -324,6 +324,14 @@ ADMIN_PAGES: dict[str, tuple[Callable[[World], str], Roles]] = {
     "calls": (lambda w: "/admin/calls/call/", ADMIN_ONLY),
     "contacts": (lambda w: "/admin/contacts/contact/", ADMIN_ONLY),
     "users": (lambda w: "/admin/auth/user/", ADMIN_ONLY),
+    # Issue 18: teams, "who sees what" (one row: the list goes to its page) and the audit trail.
+    "teams": (lambda w: "/admin/contacts/team/", ADMIN_ONLY),
+    "access settings": (
+        lambda w: "/admin/contacts/accesssettings/",
+        roles(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 403, Redirect("/admin/contacts/accesssettings/add/")),
+    ),
+    "audit log": (lambda w: "/admin/auditlog/logentry/", ADMIN_ONLY),
+    "a contact's audit log": (lambda w: f"/admin/contacts/contact/{w.contact.pk}/auditlog/", ADMIN_ONLY),
     # The integration health panel and its history: any staff user (README "Integration health").
     "health": (lambda w: "/admin/monitoring/integrationhealth/", STAFF),
     "health warnings": (lambda w: "/admin/monitoring/healthwarning/", STAFF),
