@@ -357,3 +357,37 @@ def test_the_admin_lists_follow_the_mode_for_non_superusers(world: World) -> Non
     contacts = client.get("/admin/contacts/contact/")
     assert {c.pk for c in contacts.context["cl"].result_list} == {world.outsider_contact.pk}
     assert client.get(f"/admin/calls/call/{world.own_call.pk}/change/").status_code == 302  # "does not exist"
+
+
+# --- defaults: the demo, the migration ------------------------------------------------------------
+
+
+def test_the_demo_sets_up_both_modes(db: Any) -> None:
+    from integrations.demo import _ensure_users
+
+    _ensure_users()
+    users = get_user_model().objects
+    supervisor, ivanova, sidorova = (users.get(username=u) for u in ("supervisor", "ivanova", "sidorova"))
+    assert supervisor.is_staff and not supervisor.is_superuser
+    assert supervisor.has_perm("contacts.change_personal_manager") and supervisor.has_perm(
+        "calls.view_reports"
+    )
+    assert not ivanova.has_perm("contacts.change_personal_manager")
+    set_visibility(TEAM)
+    petrov = users.get(username="petrov")
+    assert users_visible_to(supervisor) == {supervisor.pk, ivanova.pk, petrov.pk}
+    assert users_visible_to(sidorova) == {sidorova.pk}
+    _ensure_users()  # again (every make run): nothing doubles
+    assert users_visible_to(supervisor) == {supervisor.pk, ivanova.pk, petrov.pk}
+
+
+def test_the_migration_grants_the_manager_permission_to_the_supervisors_group(db: Any) -> None:
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    migration = importlib.import_module("contacts.migrations.0003_teams")
+    group = Group.objects.create(name=migration.SUPERVISORS_GROUP)
+    migration.grant_supervisors(apps, None)
+    assert group.permissions.filter(codename="change_personal_manager").exists()
