@@ -12,6 +12,7 @@ from typing import Any
 
 from auditlog.context import set_actor
 from auditlog.models import LogEntry
+from django.conf import settings
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 
@@ -29,8 +30,10 @@ class AuditActorMiddleware:
     """Entries made while a logged-in user's request runs name that user and the client's address.
 
     auditlog's own middleware takes the left-most X-Forwarded-For, which any client can write; this one
-    uses mttcrm.clientip (TRUSTED_PROXIES). Anonymous requests (the notify URL, /healthz) change nothing
-    audited and skip the context altogether.
+    uses mttcrm.clientip (TRUSTED_PROXIES). The user stays lazy: it is loaded only when an entry is
+    written (a page answered without the database, mttcrm/dbdown.py, makes no query here). Requests
+    without a session cookie (the notify URL, /healthz, /metrics) cannot have a logged-in user and skip
+    the context altogether.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -38,8 +41,9 @@ class AuditActorMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if user is None or not user.is_authenticated:
+        if user is None or settings.SESSION_COOKIE_NAME not in request.COOKIES:
             return self.get_response(request)
+        # auditlog names the actor only when it is a user (an anonymous visitor's entries have none).
         with set_actor(user, remote_addr=client_ip(request)):
             return self.get_response(request)
 
