@@ -540,9 +540,16 @@ MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"), "mttcrm.au
 # as a fixed mask (mttcrm.audit.hide_secret); tokens (renewed every refresh) and timestamps are left out.
 _SECRET_MASK = {"mask_callable": "mttcrm.audit.hide_secret"}
 AUDITLOG_INCLUDE_TRACKING_MODELS = (
-    {"model": "contacts.Contact", "exclude_fields": ["created_at", "updated_at"]},
+    # Fields named: a new row's entry would otherwise list its reverse relations (calls, numbers) too.
+    {
+        "model": "contacts.Contact",
+        "include_fields": [
+            "name", "company", "email", "notes", "personal_manager", "source", "merged_into", "merged_at",
+            "created_by",
+        ],
+    },
     {"model": "contacts.PhoneNumber", "include_fields": ["contact", "raw", "e164", "kind"]},
-    {"model": "contacts.Team", "exclude_fields": ["created_at"], "m2m_fields": ["members", "supervisors"]},
+    {"model": "contacts.Team", "include_fields": ["name"], "m2m_fields": ["members", "supervisors"]},
     {"model": "contacts.AccessSettings", "include_fields": ["visibility"]},
     {
         "model": "integrations.Integration",
