@@ -17,6 +17,7 @@ joins and prefetches, so a view narrows its own selector's queryset: ``calls_vis
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -62,6 +63,26 @@ def call_visible_to(user: Any, call: Call) -> bool:
     if call.operator_id in ids or call.initiated_by_id in ids:
         return True
     return calls_visible_to(user, Call.objects.filter(pk=call.pk)).exists()
+
+
+def call_people(call: Call, *, leg_user_ids: Iterable[int | None] | None = None) -> frozenset[int]:
+    """The users a call belongs to (operator, initiated_by, its legs' workplace users, the contact's
+    personal manager): what a push decides on with ``people_visible``, once per call, not per socket.
+
+    ``leg_user_ids``: the legs' users when the caller has them already (the realtime push does), else one
+    query; the contact's manager is read from ``call.contact`` (one query unless it is loaded).
+    """
+    if leg_user_ids is None:
+        leg_user_ids = call.legs.values_list("workplace__user_id", flat=True)
+    manager = call.contact.personal_manager_id if call.contact_id and call.contact else None
+    people = {call.operator_id, call.initiated_by_id, manager, *leg_user_ids}
+    return frozenset(p for p in people if p is not None)
+
+
+def people_visible(visible: frozenset[int] | None, people: Iterable[int]) -> bool:
+    """``visible`` from ``users_visible_to(user)`` (computed once per socket), ``people`` from
+    ``call_people``: may that user see the call? No query."""
+    return visible is None or not visible.isdisjoint(people)
 
 
 def _contacts_q(ids: frozenset[int]) -> Q:

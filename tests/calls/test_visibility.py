@@ -20,11 +20,13 @@ from django.utils import timezone
 
 from calls.models import Call, CallbackTask, CallLeg, Direction, Recording
 from calls.visibility import (
+    call_people,
     call_visible_to,
     callbacks_visible_to,
     calls_visible_to,
     contact_visible_to,
     contacts_visible_to,
+    people_visible,
     recording_visible_to,
     recordings_visible_to,
 )
@@ -391,3 +393,20 @@ def test_the_migration_grants_the_manager_permission_to_the_supervisors_group(db
     group = Group.objects.create(name=migration.SUPERVISORS_GROUP)
     migration.grant_supervisors(apps, None)
     assert group.permissions.filter(codename="change_personal_manager").exists()
+
+
+# --- for the sockets: one decision per push, no query per supervisor ---------------------------------
+
+
+def test_call_people_and_people_visible_agree_with_call_visible_to(world: World) -> None:
+    set_visibility(TEAM)
+    calls = [world.own_call, world.other_call, world.outsider_call]
+    for role in ("operator", "supervisor", "admin", "outsider"):
+        user = world.users[role]
+        visible = users_visible_to(user)
+        for call in calls:
+            call = Call.objects.select_related("contact").get(pk=call.pk)
+            assert people_visible(visible, call_people(call)) == call_visible_to(user, call), (role, call)
+    other = world.other_call
+    assert call_people(other) == {world.other_operator.pk, world.users["manager"].pk}
+    assert call_people(other, leg_user_ids=[None]) == {world.other_operator.pk, world.users["manager"].pk}
