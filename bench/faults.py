@@ -553,7 +553,7 @@ def scenario_mtt(work: Path, pg: PrivatePostgres, redis: PrivateRedis, fault: fl
             stack.manage(
                 "shell",
                 "-c",
-                "from calls.routing import external_numbers_set_parking as p; "
+                "from integrations.parking import external_numbers_set_parking as p; "
                 "from integrations.models import Integration; "
                 f"p(integration=Integration.objects.get(), numbers=['{LINE}'], is_parking=True)",
             )

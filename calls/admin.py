@@ -9,9 +9,19 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from contacts.access import users_visible_to
+
 from .models import Call, CallEvent, CallLeg, Recording, RecordingAccess
 from .recordings.services import recordings_requeue
 from .tasks import download_recording
+from .visibility import callbacks_visible_to, calls_visible_to
+
+
+def _of_visible_calls(request: HttpRequest, queryset: QuerySet[Any], call_path: str) -> QuerySet[Any]:
+    """Rows of calls the admin user may see (team mode; superusers see everything)."""
+    if users_visible_to(request.user) is None:
+        return queryset
+    return queryset.filter(**{f"{call_path}__in": calls_visible_to(request.user).values("pk")})
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -74,6 +84,9 @@ class CallAdmin(admin.ModelAdmin):
     ]  # fmt: skip
     inlines = [CallLegInline, CallEventInline]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return _of_visible_calls(request, super().get_queryset(request), "pk")
+
 
 @admin.register(CallLeg)
 class CallLegAdmin(admin.ModelAdmin):
@@ -86,6 +99,9 @@ class CallLegAdmin(admin.ModelAdmin):
     raw_id_fields = ["call", "workplace"]
     readonly_fields = [f.name for f in CallLeg._meta.fields]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return _of_visible_calls(request, super().get_queryset(request), "call")
+
 
 @admin.register(CallEvent)
 class CallEventAdmin(admin.ModelAdmin):
@@ -97,6 +113,9 @@ class CallEventAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return _of_visible_calls(request, super().get_queryset(request), "call")
 
 
 # --- Recordings -----------------------------------------------------------------------------------
@@ -173,6 +192,9 @@ class RecordingAdmin(admin.ModelAdmin):
             messages.SUCCESS if ids else messages.WARNING,
         )
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return _of_visible_calls(request, super().get_queryset(request), "call")
+
 
 @admin.register(RecordingAccess)
 class RecordingAccessAdmin(admin.ModelAdmin):
@@ -191,6 +213,9 @@ class RecordingAccessAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return _of_visible_calls(request, super().get_queryset(request), "recording__call")
 
 
 # --- Click-to-call, routing decisions, callback queue -------------------------------------------------
@@ -212,6 +237,9 @@ class RoutingDecisionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return _of_visible_calls(request, super().get_queryset(request), "call")
 
 
 @admin.register(CallbackTask)
@@ -240,6 +268,9 @@ class CallbackTaskAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # missed calls make them
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return callbacks_visible_to(request.user, super().get_queryset(request))
 
 
 @admin.register(DialRequest)

@@ -180,6 +180,10 @@ def callback_list_for_user(*, user_id: int) -> QuerySet[CallbackTask]:
     )
 
 
+def callback_open_for_user(*, user_id: int) -> QuerySet[CallbackTask]:
+    """The menu badge's tasks: open ones assigned to the user plus unassigned ones."""
+    return _for_user(user_id)
+
+
 def callback_open_count_for_user(*, user_id: int) -> int:
-    """The menu badge: open tasks assigned to the user plus unassigned ones."""
-    return _for_user(user_id).count()
+    return callback_open_for_user(user_id=user_id).count()

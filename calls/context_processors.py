@@ -7,7 +7,8 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from .callbacks import callback_open_count_for_user
+from .callbacks import callback_open_for_user
+from .visibility import callbacks_visible_to
 
 
 def callbacks(request: HttpRequest) -> dict[str, Any]:
@@ -20,6 +21,7 @@ def callbacks(request: HttpRequest) -> dict[str, Any]:
         return {}
 
     def count() -> int:
-        return callback_open_count_for_user(user_id=user.pk)
+        # The same tasks as the list shows (team mode: the user's teams' clients only).
+        return callbacks_visible_to(user, callback_open_for_user(user_id=user.pk)).count()
 
     return {"callbacks_open_count": SimpleLazyObject(count)}

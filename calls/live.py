@@ -20,14 +20,27 @@ from .realtime.cards import (
     operator_phase,
 )
 from .realtime.groups import user_is_supervisor
+from .visibility import call_visible_to, calls_visible_to
 
 
 def _fresh(prefix: str = "") -> Q:
     return Q(**{f"{prefix}updated_at__gte": timezone.now() - ACTIVE_MAX_AGE})
 
 
-def cards_for_user(*, user_id: int) -> list[dict[str, Any]]:
+def _only_visible_recent(user: Any, cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop from each card's "last calls" those the user may not see (team mode: another team's)."""
+    listed = {old["id"] for c in cards for old in c.get("recent") or []}
+    if not listed:
+        return cards
+    visible = set(calls_visible_to(user, Call.objects.filter(pk__in=listed)).values_list("pk", flat=True))
+    for c in cards:
+        c["recent"] = [old for old in c.get("recent") or [] if old["id"] in visible]
+    return cards
+
+
+def cards_for_user(*, user: Any) -> list[dict[str, Any]]:
     """The cards an operator should see right now (the page's resync): their live legs' calls."""
+    user_id = int(user.pk)
     legs = (
         CallLeg.objects.filter(workplace__user_id=user_id, call__status__in=Call.LIVE_STATUSES)
         .filter(_fresh("call__"))
@@ -44,7 +57,7 @@ def cards_for_user(*, user_id: int) -> list[dict[str, Any]]:
             continue
         call = user_legs[0].call
         cards.append(card(call, contact=contact_view(call.contact), phase=phase, connected_at=connected_at))
-    return cards
+    return _only_visible_recent(user, cards)
 
 
 def recent_for_user(*, user_id: int, limit: int = RECENT_LIMIT) -> list[dict[str, Any]]:
@@ -61,10 +74,12 @@ def recent_for_user(*, user_id: int, limit: int = RECENT_LIMIT) -> list[dict[str
     ]
 
 
-def board_rows() -> list[dict[str, Any]]:
-    """Every active call of the company, oldest first (the live board's resync)."""
+def board_rows(*, user: Any) -> list[dict[str, Any]]:
+    """Every active call the supervisor may see (team mode: their teams'), oldest first (the board's
+    resync)."""
     calls = (
-        Call.objects.filter(status__in=Call.LIVE_STATUSES)
+        calls_visible_to(user)
+        .filter(status__in=Call.LIVE_STATUSES)
         .filter(_fresh())
         .select_related("contact")
         .prefetch_related("legs__workplace__user")
@@ -79,9 +94,9 @@ def board_rows() -> list[dict[str, Any]]:
 
 
 def user_may_see_call(user: Any, call: Call) -> bool:
-    """The call rang this user's workplace, they took or placed it, or they supervise."""
-    if user_is_supervisor(user):
-        return True
+    """The call rang this user's workplace, they took or placed it, or they supervise and may see it."""
     if user.pk in (call.operator_id, call.initiated_by_id):
         return True
-    return call.legs.filter(workplace__user_id=user.pk).exists()
+    if call.legs.filter(workplace__user_id=user.pk).exists():
+        return True
+    return user_is_supervisor(user) and call_visible_to(user, call)

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
@@ -15,6 +15,7 @@ from .forms import CallFilterForm
 from .models import Call
 from .recordings.selectors import recording_url_for
 from .selectors import call_list
+from .visibility import call_visible_to, calls_visible_to
 
 CSV_COLUMNS = [
     "call_id",
@@ -40,7 +41,7 @@ def _form(request: HttpRequest) -> CallFilterForm:
 @login_required
 def call_log(request: HttpRequest) -> HttpResponse:
     form = _form(request)
-    calls = call_list(filters=form.filters())
+    calls = calls_visible_to(request.user, call_list(filters=form.filters()))
     page = Paginator(calls, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -56,6 +57,8 @@ def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
     call = get_object_or_404(
         Call.objects.select_related("contact", "operator", "workplace", "line", "initiated_by"), pk=pk
     )
+    if not call_visible_to(request.user, call):
+        raise Http404("No such call")  # not 403: whether the call exists is not theirs to know either
     legs = call.legs.select_related("workplace").order_by("started_at", "leg_id")
     events = call.events.select_related("leg").order_by("occurred_at", "pk")
     return render(request, "calls/call_detail.html", {"call": call, "legs": legs, "events": events})
@@ -105,7 +108,7 @@ def _recording_url(call: Call) -> str:
 
 @login_required
 def call_export_csv(request: HttpRequest) -> StreamingHttpResponse:
-    calls = call_list(filters=_form(request).filters())
+    calls = calls_visible_to(request.user, call_list(filters=_form(request).filters()))
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(
         (writer.writerow(row) for row in _rows(calls)), content_type="text/csv; charset=utf-8"

@@ -111,9 +111,7 @@ def workspace(request: HttpRequest) -> HttpResponse:
 @require_GET
 def active_calls(request: HttpRequest) -> JsonResponse:
     """GET: the cards this operator should see now (asked on every (re)connect and every 30 s)."""
-    return JsonResponse(
-        {"calls": live.cards_for_user(user_id=int(request.user.pk or 0)), "server_time": _server_time()}
-    )
+    return JsonResponse({"calls": live.cards_for_user(user=request.user), "server_time": _server_time()})
 
 
 def contact_note_append(*, contact_id: int, text: str, author: str) -> str:
@@ -173,7 +171,7 @@ def live_board(request: HttpRequest) -> HttpResponse:
 def live_board_json(request: HttpRequest) -> JsonResponse:
     if not user_is_supervisor(request.user):
         return JsonResponse({"ok": False, "error": "forbidden"}, status=403)
-    return JsonResponse({"calls": live.board_rows(), "server_time": _server_time()})
+    return JsonResponse({"calls": live.board_rows(user=request.user), "server_time": _server_time()})
 
 
 def live_page_config(*, mode: str, ws_path: str, data_url: str, **extra: Any) -> dict[str, Any]:

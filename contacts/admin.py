@@ -1,15 +1,22 @@
 from __future__ import annotations
 
+from typing import Any
+
+from auditlog.mixins import AuditlogHistoryAdminMixin
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from calls.visibility import contacts_visible_to
+
+from .access import user_can_change_personal_manager
 from .forms import PhoneNumberAdminForm, PhoneNumberInlineFormSet
-from .models import Contact, PhoneNumber
+from .models import AccessSettings, Contact, PhoneNumber, Team
 from .selectors import contact_search, looks_like_number, user_can_merge_contacts
 from .services import contact_merge
 
@@ -24,7 +31,9 @@ class PhoneNumberInline(admin.TabularInline):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+    # A "View" link per row to that row's audit trail (django-auditlog).
+    show_auditlog_history_link = True
     list_display = [
         "__str__",
         "company",
@@ -37,7 +46,7 @@ class ContactAdmin(admin.ModelAdmin):
     list_filter = ["personal_manager", "source", "created_at", ("merged_into", admin.EmptyFieldListFilter)]
     search_fields = ["name", "company", "email", "numbers__e164", "numbers__raw"]
     list_select_related = ["personal_manager", "merged_into"]
-    readonly_fields = ["call_numbers", "created_at", "updated_at", "merged_into", "merged_at"]
+    readonly_fields = ["call_numbers", "created_at", "created_by", "updated_at", "merged_into", "merged_at"]
     raw_id_fields = ["personal_manager"]
     ordering = ["-id"]
     inlines = [PhoneNumberInline]
@@ -47,11 +56,23 @@ class ContactAdmin(admin.ModelAdmin):
             None,
             {"fields": ["name", "company", "email", "call_numbers", "personal_manager", "notes", "source"]},
         ),
-        (_("History"), {"fields": ["created_at", "updated_at", "merged_into", "merged_at"]}),
+        (_("History"), {"fields": ["created_at", "created_by", "updated_at", "merged_into", "merged_at"]}),
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
-        return super().get_queryset(request).prefetch_related("numbers")
+        # Team mode: an admin user who is not a superuser sees their teams' contacts only.
+        return contacts_visible_to(request.user, super().get_queryset(request).prefetch_related("numbers"))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not user_can_change_personal_manager(request.user):
+            fields.append("personal_manager")  # it routes the client's calls: a permission of its own
+        return fields
+
+    def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Contact], search_term: str
@@ -120,3 +141,49 @@ class PhoneNumberAdmin(admin.ModelAdmin):
     readonly_fields = ["e164", "raw_digits", "created_at"]
     fields = ["contact", "raw", "e164", "raw_digits", "kind", "created_at"]
     ordering = ["-id"]
+
+
+@admin.register(Team)
+class TeamAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+    # A "View" link per row to that row's audit trail (django-auditlog).
+    show_auditlog_history_link = True
+    list_display = ["name", "member_names", "supervisor_names"]
+    search_fields = ["name", "members__username", "members__last_name", "supervisors__username"]
+    filter_horizontal = ["members", "supervisors"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
+        return super().get_queryset(request).prefetch_related("members", "supervisors")
+
+    @admin.display(description=_("members"))
+    def member_names(self, obj: Team) -> str:
+        return ", ".join(u.get_full_name() or u.get_username() for u in obj.members.all())
+
+    @admin.display(description=_("supervisors"))
+    def supervisor_names(self, obj: Team) -> str:
+        return ", ".join(u.get_full_name() or u.get_username() for u in obj.supervisors.all())
+
+
+@admin.register(AccessSettings)
+class AccessSettingsAdmin(admin.ModelAdmin):
+    """One row: the list goes straight to its page (to the add page while there is none: the default)."""
+
+    fields = ["visibility", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        exists = AccessSettings.objects.filter(pk=AccessSettings.SINGLETON_ID).exists()
+        return not exists and super().has_add_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_view_or_change_permission(request):
+            return super().changelist_view(request, extra_context)  # Django's own refusal
+        if AccessSettings.objects.filter(pk=AccessSettings.SINGLETON_ID).exists():
+            url = reverse("admin:contacts_accesssettings_change", args=[AccessSettings.SINGLETON_ID])
+        else:
+            url = reverse("admin:contacts_accesssettings_add")
+        return HttpResponseRedirect(url)

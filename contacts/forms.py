@@ -6,10 +6,13 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from calls.visibility import contact_visible_to, contacts_visible_to
+
 from . import phones
+from .access import user_can_change_personal_manager
 from .models import Contact, PhoneNumber
 from .services import phone_number_check
 
@@ -43,11 +46,18 @@ class ContactForm(forms.ModelForm):
         fields = ["name", "company", "email", "personal_manager", "notes"]
         widgets = {"notes": forms.Textarea(attrs={"rows": 4})}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Who fills the form in (None: no restriction, e.g. the shell): what they may set and see.
+        self.user = user
         user_model = get_user_model()
         field = self.fields["personal_manager"]
         assert isinstance(field, forms.ModelChoiceField)
+        if user is not None and not user_can_change_personal_manager(user):
+            # The manager routes the client's calls: shown, locked, and a forged POST is ignored (a
+            # disabled field always takes its initial value).
+            field.disabled = True
+            field.help_text = _("Only supervisors may change the personal manager.")
         choices = Q(is_active=True)
         current = getattr(self.instance, "personal_manager_id", None)
         if current is not None:
@@ -73,7 +83,7 @@ class ContactForm(forms.ModelForm):
             try:
                 phone_number_check(number=number, allowed_owner=instance)
             except ValidationError as error:
-                errors.append(error)
+                errors.append(self._hide_invisible_owner(error, number))
                 continue
             key = phones.normalize(number) or phones.digits_only(number)
             if key not in keys:  # the same number typed twice in two formats
@@ -82,6 +92,20 @@ class ContactForm(forms.ModelForm):
         if errors:
             raise ValidationError(errors)
         return numbers
+
+    def _hide_invisible_owner(self, error: ValidationError, number: str) -> ValidationError:
+        """A taken number names its contact only to users who may see that contact (team mode)."""
+        owner_id = (error.params or {}).get("id") if error.code == "number_taken" else None
+        if self.user is None or owner_id is None:
+            return error
+        owner = Contact.objects.filter(pk=owner_id).first()
+        if owner is None or contact_visible_to(self.user, owner):
+            return error
+        return ValidationError(
+            _("The number %(number)s already belongs to a contact of another team."),
+            code="number_taken",
+            params={"number": number},
+        )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -93,6 +117,17 @@ class ContactForm(forms.ModelForm):
 
 class MergeForm(forms.Form):
     source = forms.ModelChoiceField(queryset=Contact.objects.current(), widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only contacts the user may see can be merged (either side); others do not exist for them.
+        self.contacts: QuerySet[Contact] = Contact.objects.current()
+        if user is not None:
+            self.contacts = contacts_visible_to(user, self.contacts)
+        source = self.fields["source"]
+        assert isinstance(source, forms.ModelChoiceField)
+        source.queryset = self.contacts
+
     target = forms.IntegerField(
         label=_("Merge into contact #"),
         min_value=1,
@@ -104,7 +139,7 @@ class MergeForm(forms.Form):
     def clean_target(self) -> Contact:
         pk = self.cleaned_data["target"]
         try:
-            return Contact.objects.current().get(pk=pk)
+            return self.contacts.get(pk=pk)
         except Contact.DoesNotExist:
             raise ValidationError(
                 _("There is no contact #%(id)s."), params={"id": pk}, code="missing"

@@ -53,13 +53,27 @@ class Contact(models.Model):
         editable=False,
     )
     merged_at = models.DateTimeField(_("merged"), null=True, blank=True, editable=False)
+    # Who typed it in (None: made from a call, or before teams existed): in team mode their team sees it.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
 
     objects = ContactQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("contact")
         verbose_name_plural = _("contacts")
-        permissions = [("merge_contact", _("Can merge contacts"))]
+        permissions = [
+            ("merge_contact", _("Can merge contacts")),
+            # The personal manager routes the client's calls (parking): not for every operator to set.
+            ("change_personal_manager", _("Can change a contact's personal manager")),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(merged_into=models.F("pk")), name="contact_not_merged_into_itself"
@@ -135,3 +149,64 @@ class PhoneNumber(models.Model):
     def dial(self) -> str:
         """The number for the PBX (makeCall `calleid`)."""
         return phones.dial_format(self.e164) if self.e164 else self.raw_digits
+
+
+class Team(models.Model):
+    """A group of users who share their calls, contacts and recordings when visibility is "team".
+
+    Members are the team's people (their calls are the team's calls); supervisors see the team's calls
+    too without being counted as its people. A user may be in several teams, as member or supervisor.
+    """
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, verbose_name=_("members"), related_name="teams", blank=True
+    )
+    supervisors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("supervisors"),
+        related_name="supervised_teams",
+        blank=True,
+        help_text=_("They see the calls, contacts and recordings of the team's members."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+        ordering = ["name"]
+        permissions = [("view_all_teams", _("Can see the calls, contacts and recordings of every team"))]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AccessSettings(models.Model):
+    """Who sees what: one row (id 1), edited in the admin. No row yet means the default (everyone)."""
+
+    SINGLETON_ID = 1
+
+    class Visibility(models.TextChoices):
+        ALL = "all", _("Everyone sees every call, contact and recording")
+        TEAM = "team", _("Operators see only their team's calls, contacts and recordings")
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID, editable=False)
+    visibility = models.CharField(
+        _("who sees what"),
+        max_length=8,
+        choices=Visibility.choices,
+        default=Visibility.ALL,
+        help_text=_(
+            "In team mode an operator sees the calls, contacts and recordings of their teams and their own; "
+            "a team's supervisors see those of the teams they supervise; administrators see everything."
+        ),
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("access settings")
+        verbose_name_plural = _("access settings")
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="accesssettings_single_row")]
+
+    def __str__(self) -> str:
+        return str(_("Access settings"))

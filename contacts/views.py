@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+
+from calls.visibility import contact_visible_to, contacts_visible_to
 
 from .forms import ContactForm, MergeForm
 from .models import Contact
@@ -23,7 +27,8 @@ PAGE_SIZE = 50
 def contact_list(request: HttpRequest) -> HttpResponse:
     # NUL cannot reach PostgreSQL in a query parameter (a DataError): nobody types it anyway.
     query = request.GET.get("q", "").replace("\x00", "").strip()[:100]
-    page = Paginator(contact_search(query=query), PAGE_SIZE).get_page(request.GET.get("page"))
+    contacts = contacts_visible_to(request.user, contact_search(query=query))
+    page = Paginator(contacts, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "contacts/contact_list.html", {"page": page, "query": query})
 
 
@@ -35,11 +40,13 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if contact.merged_into_id is not None:
         # A tombstone: old links (call records, bookmarks) lead to the contact it was merged into.
         return redirect("contacts:detail", pk=contact.merged_into_id)
+    if not contact_visible_to(request.user, contact):
+        raise Http404("No such contact")
     merge_form = MergeForm(initial={"source": contact.pk}) if user_can_merge_contacts(request.user) else None
     return render(request, "contacts/contact_detail.html", {"contact": contact, "merge_form": merge_form})
 
 
-def _save(form: ContactForm, contact: Contact | None) -> Contact | None:
+def _save(form: ContactForm, contact: Contact | None, user: Any) -> Contact | None:
     """Run the service for a valid form; put a service's ValidationError (a race) back on the form."""
     data = form.cleaned_data
     name, company = data.get("name") or "", data.get("company") or ""
@@ -54,6 +61,7 @@ def _save(form: ContactForm, contact: Contact | None) -> Contact | None:
                 notes=notes,
                 personal_manager=manager,
                 numbers=numbers,
+                created_by=user,
             )
         return contact_update(
             contact=contact,
@@ -77,16 +85,21 @@ def _save(form: ContactForm, contact: Contact | None) -> Contact | None:
 def contact_create_view(request: HttpRequest) -> HttpResponse:
     existing = None
     if request.method == "POST":
-        form = ContactForm(request.POST)
-        if form.is_valid() and (contact := _save(form, None)) is not None:
+        form = ContactForm(request.POST, user=request.user)
+        if form.is_valid() and (contact := _save(form, None, request.user)) is not None:
             messages.success(request, _("Contact created."))
             return redirect(contact)
     else:
         # ?number=… comes from the screen pop's "Create contact" (and ?name=… when the PBX knew one).
         number = request.GET.get("number", "").strip()[:100]
-        form = ContactForm(initial={"numbers": number, "name": request.GET.get("name", "").strip()[:200]})
-        # The number may have been saved since the pop showed it as unknown: offer the existing contact.
+        form = ContactForm(
+            initial={"numbers": number, "name": request.GET.get("name", "").strip()[:200]}, user=request.user
+        )
+        # The number may have been saved since the pop showed it as unknown: offer the existing contact
+        # (when the user may see it).
         existing = contact_find_by_number(number=number) if number else None
+        if existing is not None and not contact_visible_to(request.user, existing):
+            existing = None
     return render(
         request, "contacts/contact_form.html", {"form": form, "contact": None, "existing": existing}
     )
@@ -94,14 +107,14 @@ def contact_create_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    contact = get_object_or_404(Contact.objects.current(), pk=pk)
+    contact = get_object_or_404(contacts_visible_to(request.user, Contact.objects.current()), pk=pk)
     if request.method == "POST":
-        form = ContactForm(request.POST, instance=contact)
-        if form.is_valid() and _save(form, contact) is not None:
+        form = ContactForm(request.POST, instance=contact, user=request.user)
+        if form.is_valid() and _save(form, contact, request.user) is not None:
             messages.success(request, _("Contact saved."))
             return redirect(contact)
     else:
-        form = ContactForm(instance=contact)
+        form = ContactForm(instance=contact, user=request.user)
     return render(request, "contacts/contact_form.html", {"form": form, "contact": contact})
 
 
@@ -110,13 +123,13 @@ def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def contact_merge_view(request: HttpRequest) -> HttpResponse:
     if not user_can_merge_contacts(request.user):
         raise PermissionDenied
-    form = MergeForm(request.POST)
+    form = MergeForm(request.POST, user=request.user)
     if not form.is_valid():
         source_pk = request.POST.get("source", "")
         for errors in form.errors.values():
             for error in errors:
                 messages.error(request, str(error))
-        if source_pk.isdigit() and Contact.objects.filter(pk=source_pk).exists():
+        if source_pk.isdigit() and form.contacts.filter(pk=source_pk).exists():
             return redirect("contacts:detail", pk=int(source_pk))
         return redirect("contacts:list")
     source: Contact = form.cleaned_data["source"]

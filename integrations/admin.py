@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from auditlog.mixins import AuditlogHistoryAdminMixin
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -13,6 +14,9 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from mttcrm.audit import audit_change
 
 from .inbox import notification_reapply
 from .models import ExternalNumber, Integration, MttRequestLog, NotificationEvent, Terminal, Workplace
@@ -64,7 +68,9 @@ def _expiry(value: Any) -> str:
 
 
 @admin.register(Integration)
-class IntegrationAdmin(admin.ModelAdmin):
+class IntegrationAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+    # A "View" link per row to that row's audit trail (django-auditlog).
+    show_auditlog_history_link = True
     form = IntegrationForm
     list_display = ["name", "status", "access_expiry", "last_sync_at", "last_notification_at", "has_error"]
     list_filter = ["status"]
@@ -164,12 +170,14 @@ class IntegrationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("actions"))
     def actions_panel(self, obj: Integration) -> str:
+        # Both act (a Connect overwrites one in progress, a sync spends MTT's request budget), so they
+        # POST with the CSRF token: a link from another site cannot press them. The buttons belong to
+        # small forms outside the change form (change_form.html), so Enter in a field still saves.
         connect_label = _("Connect") if obj.status == Integration.Status.NOT_CONNECTED else _("Reconnect")
         return format_html(
-            '<a class="button" href="{}">{}</a>&nbsp; <a class="button" href="{}">{}</a>',
-            reverse("admin:integrations_integration_connect", args=[obj.pk]),
+            '<button type="submit" class="button" form="integration-connect">{}</button>&nbsp; '
+            '<button type="submit" class="button" form="integration-sync">{}</button>',
             connect_label,
-            reverse("admin:integrations_integration_sync", args=[obj.pk]),
             _("Sync now"),
         )
 
@@ -177,12 +185,12 @@ class IntegrationAdmin(admin.ModelAdmin):
         custom = [
             path(
                 "<int:pk>/connect/",
-                self.admin_site.admin_view(self.connect_view),
+                self.admin_site.admin_view(require_POST(self.connect_view)),
                 name="integrations_integration_connect",
             ),
             path(
                 "<int:pk>/sync/",
-                self.admin_site.admin_view(self.sync_view),
+                self.admin_site.admin_view(require_POST(self.sync_view)),
                 name="integrations_integration_sync",
             ),
         ]
@@ -218,7 +226,9 @@ class IntegrationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Workplace)
-class WorkplaceAdmin(admin.ModelAdmin):
+class WorkplaceAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+    # A "View" link per row to that row's audit trail (django-auditlog).
+    show_auditlog_history_link = True
     list_display = ["sip_id", "name", "user", "integration", "is_active", "synced_at"]
     list_filter = ["integration", "is_active", ("user", admin.EmptyFieldListFilter)]
     search_fields = ["sip_id", "name", "user__username", "user__first_name", "user__last_name"]
@@ -254,6 +264,9 @@ class ExternalNumberForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if "is_parking" in self.changed_data and self.instance.pk and "is_parking" in cleaned:
+            was = (
+                ExternalNumber.objects.filter(pk=self.instance.pk).values_list("is_parking", flat=True).get()
+            )
             try:
                 external_numbers_set_parking(
                     integration=self.instance.integration,
@@ -262,11 +275,16 @@ class ExternalNumberForm(forms.ModelForm):
                 )
             except MttError as exc:
                 self.add_error("is_parking", exc.user_message)
+            else:
+                # The service writes the flag with a bulk update, which the audit trail does not see.
+                audit_change(self.instance, {"is_parking": (was, bool(cleaned["is_parking"]))})
         return cleaned
 
 
 @admin.register(ExternalNumber)
-class ExternalNumberAdmin(admin.ModelAdmin):
+class ExternalNumberAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+    # A "View" link per row to that row's audit trail (django-auditlog).
+    show_auditlog_history_link = True
     form = ExternalNumberForm
     list_display = ["number", "type", "is_parking", "integration", "is_active", "synced_at"]
     list_display_links = ["number"]
@@ -300,11 +318,15 @@ class ExternalNumberAdmin(admin.ModelAdmin):
     ) -> None:
         # One setParkingNumbers per integration: the numbers of one PBX in one request.
         by_integration: dict[int, tuple[Integration, list[str]]] = {}
-        for row in queryset.select_related("integration"):
+        rows = list(queryset.select_related("integration"))
+        for row in rows:
             by_integration.setdefault(row.integration_id, (row.integration, []))[1].append(row.number)
         for integration, numbers in by_integration.values():
             try:
                 external_numbers_set_parking(integration=integration, numbers=numbers, is_parking=is_parking)
+                for row in rows:
+                    if row.integration_id == integration.pk:
+                        audit_change(row, {"is_parking": (row.is_parking, is_parking)})
             except MttError as exc:
                 messages.error(
                     request,

@@ -12,7 +12,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
+from django.db.models import Q, QuerySet
 
+from contacts.models import Team
 from contacts.selectors import contact_find_by_number
 from contacts.services import contact_create
 
@@ -21,21 +23,38 @@ from .services import integration_oauth_complete, integration_oauth_start, integ
 
 DEMO_INTEGRATION = "Sandbox"
 OPERATORS_GROUP = "Операторы"
-# What the demo operators may do beyond the pages every logged-in user sees.
-OPERATOR_PERMISSIONS = ["listen_recording"]
+# What the demo operators may do beyond the pages every logged-in user sees ("app_label.codename").
+OPERATOR_PERMISSIONS = ["calls.listen_recording"]
 # Supervisors: the call reports (operators do not see them).
 REPORTS_GROUP = "Руководители"
-# Supervisors review calls: the reports, and listening to recordings (quality control).
-SUPERVISOR_PERMISSIONS = ["view_reports", "listen_recording"]
-SUPERVISORS = ["admin"]
-# (username, password, first name, last name, staff); operators are linked to the sandbox's
-# workplaces in this order (sorted by SIP ID).
+# Supervisors review calls: the reports, and listening to recordings (quality control); they decide who
+# is a client's personal manager (it routes the client's calls: operators may not, issue 18).
+SUPERVISOR_PERMISSIONS = ["calls.view_reports", "calls.listen_recording", "contacts.change_personal_manager"]
+SUPERVISORS = ["admin", "supervisor"]
+# (username, password, first name, last name, role); operators are linked to the sandbox's workplaces in
+# this order (sorted by SIP ID). A supervisor is staff (the live board, the health badge), not superuser.
 DEMO_USERS = [
-    ("admin", "admin", "Админ", "Админов", True),
-    ("ivanova", "demo", "Мария", "Иванова", False),
-    ("petrov", "demo", "Алексей", "Петров", False),
-    ("sidorova", "demo", "Анна", "Сидорова", False),
+    ("admin", "admin", "Админ", "Админов", "admin"),
+    ("supervisor", "demo", "Ольга", "Руководитель", "supervisor"),
+    ("ivanova", "demo", "Мария", "Иванова", "operator"),
+    ("petrov", "demo", "Алексей", "Петров", "operator"),
+    ("sidorova", "demo", "Анна", "Сидорова", "operator"),
 ]
+# (team, members, supervisors): with "who sees what" set to teams (Admin → Access settings), Ivanova and
+# Petrov see each other's calls but not Sidorova's; the supervisor sees the sales team's.
+DEMO_TEAMS = [
+    ("Продажи", ["ivanova", "petrov"], ["supervisor"]),
+    ("Поддержка", ["sidorova"], []),
+]
+
+
+def permissions_named(names: list[str]) -> QuerySet[Permission]:
+    """Permissions by "app_label.codename"."""
+    condition = Q(pk__in=[])
+    for name in names:
+        app_label, codename = name.split(".", 1)
+        condition |= Q(content_type__app_label=app_label, codename=codename)
+    return Permission.objects.filter(condition)
 
 
 class DemoError(RuntimeError):
@@ -45,27 +64,30 @@ class DemoError(RuntimeError):
 def _ensure_users() -> list[str]:
     user_model = get_user_model()
     created = []
-    for username, password, first, last, staff in DEMO_USERS:
+    for username, password, first, last, role in DEMO_USERS:
         user, was_created = user_model.objects.get_or_create(
             username=username, defaults={"first_name": first, "last_name": last}
         )
         if was_created:
             user.set_password(password)
-            user.is_staff = user.is_superuser = staff
+            user.is_staff = role in ("admin", "supervisor")
+            user.is_superuser = role == "admin"
             user.save()
             created.append(username)
     operators, _ = Group.objects.get_or_create(name=OPERATORS_GROUP)
-    operators.permissions.add(
-        *Permission.objects.filter(content_type__app_label="calls", codename__in=OPERATOR_PERMISSIONS)
-    )
-    for user in user_model.objects.filter(username__in=[u for u, *_r, staff in DEMO_USERS if not staff]):
+    operators.permissions.add(*permissions_named(OPERATOR_PERMISSIONS))
+    for user in user_model.objects.filter(
+        username__in=[u for u, *_r, role in DEMO_USERS if role == "operator"]
+    ):
         user.groups.add(operators)
     supervisors, _ = Group.objects.get_or_create(name=REPORTS_GROUP)
-    supervisors.permissions.add(
-        *Permission.objects.filter(content_type__app_label="calls", codename__in=SUPERVISOR_PERMISSIONS)
-    )
+    supervisors.permissions.add(*permissions_named(SUPERVISOR_PERMISSIONS))
     for user in user_model.objects.filter(username__in=SUPERVISORS):
         user.groups.add(supervisors)
+    for name, members, heads in DEMO_TEAMS:
+        team, _ = Team.objects.get_or_create(name=name)
+        team.members.add(*user_model.objects.filter(username__in=members))
+        team.supervisors.add(*user_model.objects.filter(username__in=heads))
     return created
 
 
@@ -145,7 +167,7 @@ def demo_setup(*, sandbox_url: str | None = None, wait: float = 30.0) -> Iterato
     yield from _demo_contacts()
     user_model = get_user_model()
     workplaces = list(Workplace.objects.filter(integration=integration, is_active=True).order_by("sip_id"))
-    operators = [u for u, *_rest, staff in DEMO_USERS if not staff]
+    operators = [u for u, *_rest, role in DEMO_USERS if role == "operator"]
     for username, workplace in zip(operators, workplaces, strict=False):
         user = user_model.objects.get(username=username)
         if workplace.user_id is None and not Workplace.objects.filter(user=user).exists():

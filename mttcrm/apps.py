@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
 
-from . import sqlite
+from . import checks, sqlite  # noqa: F401  (checks registers our system checks)
 
 
 class CoreConfig(AppConfig):

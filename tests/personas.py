@@ -4,10 +4,15 @@
 - operator: in the operators group of the demo (integrations/demo.py: OPERATORS_GROUP, with its
   permissions), linked to a workplace;
 - manager: an operator who is some contacts' personal manager (the code gives them no extra rights);
-- supervisor: in the demo's supervisors group (REPORTS_GROUP: calls.view_reports and
-  calls.listen_recording) and staff (the
+- supervisor: in the demo's supervisors group (REPORTS_GROUP: calls.view_reports,
+  calls.listen_recording and contacts.change_personal_manager) and staff (the
   integration health badge and panel, the live board);
-- admin: a superuser.
+- admin: a superuser;
+- outsider: an operator like the first, but of another team (issue 18's team visibility).
+
+Teams (contacts.Team): "Команда А" has the operator, the manager and the other operator as members and
+the supervisor as its supervisor; "Команда Б" has the outsider. The visibility mode (AccessSettings) is
+the default ("all") unless a test sets it with ``set_visibility``.
 
 Passwords are unusable (no hashing: tests log in with ``force_login``).
 """
@@ -21,21 +26,29 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import transaction
 from django.utils import timezone
 
 from calls.models import Call, CallbackTask, CallLeg, Direction, Recording
-from contacts.models import Contact
+from contacts.models import AccessSettings, Contact, Team
 from contacts.services import contact_create
-from integrations.demo import OPERATOR_PERMISSIONS, OPERATORS_GROUP, REPORTS_GROUP, SUPERVISOR_PERMISSIONS
+from integrations.demo import (
+    OPERATOR_PERMISSIONS,
+    OPERATORS_GROUP,
+    REPORTS_GROUP,
+    SUPERVISOR_PERMISSIONS,
+    permissions_named,
+)
 from integrations.models import ExternalNumber, Integration, Workplace
 
-ROLES = ("anonymous", "operator", "manager", "supervisor", "admin")
+ROLES = ("anonymous", "operator", "manager", "supervisor", "admin", "outsider")
+MODES = (AccessSettings.Visibility.ALL, AccessSettings.Visibility.TEAM)
 CLIENT_NUMBER = "+79219462761"
 MANAGED_NUMBER = "+78124241500"
+OUTSIDER_NUMBER = "+74957001122"
 LINE = "74996497803"
 MP3 = b"ID3" + b"\x00" * 1021
 
@@ -51,12 +64,15 @@ class World:
     other_call: Call  # answered by the other operator
     recording: Recording  # of the other operator's call, stored
     callback: CallbackTask  # open, unassigned
+    outsider_contact: Contact  # the outsider's client (they are its personal manager)
+    outsider_call: Call  # answered by the outsider
+    teams: dict[str, Team] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _group(name: str, codenames: list[str]) -> Group:
+def _group(name: str, permissions: list[str]) -> Group:
     group, _ = Group.objects.get_or_create(name=name)
-    group.permissions.add(*Permission.objects.filter(content_type__app_label="calls", codename__in=codenames))
+    group.permissions.add(*permissions_named(permissions))
     return group
 
 
@@ -102,20 +118,31 @@ def build_world(integration: Integration) -> World:
     other = _user("other")
     for user in (operator, manager, other):
         user.groups.add(operators)
+    outsider = _user("outsider")
+    outsider.groups.add(operators)
     supervisor = _user("supervisor", is_staff=True)
     supervisor.groups.add(supervisors)
     admin = get_user_model().objects.create_superuser("admin", "admin@example.com", password=None)
+    team_a = Team.objects.create(name="Команда А")
+    team_a.members.add(operator, manager, other)
+    team_a.supervisors.add(supervisor)
+    team_b = Team.objects.create(name="Команда Б")
+    team_b.members.add(outsider)
     workplaces = {
         user.username: Workplace.objects.create(
             integration=integration, sip_id=f"88314000000000{n}", name=user.username, user=user
         )
-        for n, user in enumerate((operator, manager, other), start=1)
+        for n, user in enumerate((operator, manager, other, outsider), start=1)
     }
     ExternalNumber.objects.create(integration=integration, number=LINE)
     contact = contact_create(name="Ольга Смирнова", numbers=[CLIENT_NUMBER])
     managed = contact_create(name="Дмитрий Козлов", numbers=[MANAGED_NUMBER], personal_manager=manager)
+    outsider_contact = contact_create(
+        name="Сергей Орлов", numbers=[OUTSIDER_NUMBER], personal_manager=outsider
+    )
     own_call = _call(integration, "own-call", workplaces["operator"], contact)
     other_call = _call(integration, "other-call", workplaces["other"], managed)
+    outsider_call = _call(integration, "outsider-call", workplaces["outsider"], outsider_contact)
     now = timezone.now()
     recording = Recording.objects.create(
         integration=integration,
@@ -140,6 +167,7 @@ def build_world(integration: Integration) -> World:
             "manager": manager,
             "supervisor": supervisor,
             "admin": admin,
+            "outsider": outsider,
         },
         other_operator=other,
         contact=contact,
@@ -148,7 +176,15 @@ def build_world(integration: Integration) -> World:
         other_call=other_call,
         recording=recording,
         callback=callback,
+        outsider_contact=outsider_contact,
+        outsider_call=outsider_call,
+        teams={"A": team_a, "B": team_b},
     )
+
+
+def set_visibility(mode: str) -> None:
+    """The admin's "who sees what" setting (contacts.AccessSettings)."""
+    AccessSettings.objects.update_or_create(pk=AccessSettings.SINGLETON_ID, defaults={"visibility": mode})
 
 
 class _Rollback(Exception):

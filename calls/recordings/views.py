@@ -1,4 +1,5 @@
-"""The media view: a stored recording for logged-in users with ``calls.listen_recording`` only.
+"""The media view: a stored recording for logged-in users with ``calls.listen_recording`` only, of a
+call they may see (calls/visibility.py).
 
 The files are never reachable through a public URL (MEDIA_URL is not routed); this view checks the
 permission, answers single HTTP Range requests (206, so the player can seek; 416 when unsatisfiable),
@@ -7,7 +8,6 @@ streams the file in blocks and logs every listen or download.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any
 
@@ -17,7 +17,10 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from mttcrm.clientip import client_address
+
 from ..models import Recording, RecordingAccess
+from ..visibility import recording_visible_to
 from .services import recording_access_log
 from .storage import recording_file_open
 
@@ -71,19 +74,16 @@ class _Slice:
         self._fh.close()
 
 
-def _client_ip(request: HttpRequest) -> str | None:
-    value = request.META.get("REMOTE_ADDR", "")
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
-
-
 @require_safe
 @login_required
 @permission_required("calls.listen_recording", raise_exception=True)
 def recording_media(request: HttpRequest, pk: int) -> HttpResponseBase:
-    recording = get_object_or_404(Recording, pk=pk, status=Recording.Status.STORED)
+    recording = get_object_or_404(
+        Recording.objects.select_related("call"), pk=pk, status=Recording.Status.STORED
+    )
+    if not recording_visible_to(request.user, recording):
+        # Team mode: another team's call. 404, like a recording that does not exist, and nothing logged.
+        raise Http404("No such recording")
     download = request.GET.get("download") == "1"
     try:
         fh = recording_file_open(key=recording.storage_key)
@@ -101,7 +101,11 @@ def recording_media(request: HttpRequest, pk: int) -> HttpResponseBase:
     if request.method == "GET" and first == 0:
         # Seeking asks for later ranges: one entry per listen, not one per seek.
         action = RecordingAccess.Action.DOWNLOAD if download else RecordingAccess.Action.LISTEN
-        recording_access_log(recording=recording, user=request.user, action=action, ip=_client_ip(request))
+        # The client's address, not the proxy's: X-Forwarded-For only from TRUSTED_PROXIES (as axes does).
+        address = client_address(request)
+        recording_access_log(
+            recording=recording, user=request.user, action=action, ip=str(address) if address else None
+        )
     filename = f"recording-{timezone.localtime(recording.created_at):%Y%m%d-%H%M%S}-{recording.pk}.mp3"
     if selected is None:
         response = FileResponse(fh, as_attachment=download, filename=filename, content_type="audio/mpeg")

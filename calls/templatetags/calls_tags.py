@@ -7,6 +7,7 @@ from django import template
 from contacts.phones import format_for_people, normalize
 
 from ..selectors import call_list_for_contact
+from ..visibility import calls_visible_to
 
 register = template.Library()
 
@@ -32,7 +33,10 @@ def duration(seconds: int | None) -> str:
 @register.inclusion_tag("calls/_contact_calls.html", takes_context=True)
 def contact_calls(context: Any, contact: Any, limit: int = 50) -> dict[str, Any]:
     """The contact page's call history (newest first)."""
-    calls = list(call_list_for_contact(contact_id=contact.pk)[: limit + 1])
+    # Only the calls the viewer may see (team mode: another team's calls with this client stay hidden).
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    calls = list(calls_visible_to(user, call_list_for_contact(contact_id=contact.pk))[: limit + 1])
     # The call table shows players by permission: hand it the page's perms.
     return {
         "calls": calls[:limit],

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "sandbox",
     "monitoring",
     "axes",
+    # The audit trail: who changed what and when (README "Security model"; tracked models in security.py).
+    "auditlog",
 ]
 
 MIDDLEWARE = [
@@ -65,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Names the user and the client's address on each audit-trail entry (mttcrm/audit.py).
+    "mttcrm.audit.AuditActorMiddleware",
     # Last: turns django-axes' lockout into our login page with the reason (mttcrm/security.py).
     "axes.middleware.AxesMiddleware",
 ]

@@ -7,9 +7,10 @@ import hashlib
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import environ
 from csp.constants import NONE, SELF
 
-from .base import CSRF_TRUSTED_ORIGINS, DEBUG, SECRET_KEY, SITE_URL, WEBSOCKET_URL, env
+from .base import CSRF_TRUSTED_ORIGINS, DEBUG, SECRET_KEY, SITE_URL, VAR_DIR, WEBSOCKET_URL, env
 
 # --- Secrets at rest ---------------------------------------------------------------------------
 # Fernet keys (urlsafe base64, 32 bytes), comma-separated; the first encrypts, all decrypt.
@@ -22,9 +23,17 @@ if not FIELD_ENCRYPTION_KEYS and DEBUG:
         base64.urlsafe_b64encode(hashlib.sha256(b"mttcrm-fields:" + SECRET_KEY.encode()).digest()).decode()
     ]
 
-# --- Mail (warnings to admins) -----------------------------------------------------------------
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+# --- Mail (warnings to admins, password resets) ------------------------------------------------
+# Never to the console: a password-reset link in the log lets whoever reads the logs take over the
+# account. Empty: with DEBUG (make run) every mail is a file in VAR_DIR/mail, to read there; without
+# DEBUG, Django's SMTP to localhost:25 (set EMAIL_URL to your provider's). `check --deploy` refuses the
+# console and file backends with DEBUG off (mttcrm/checks.py).
+_email_url = env.str("EMAIL_URL", default="")
+if _email_url:
+    vars().update(environ.Env.email_url_config(_email_url))
+elif DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(VAR_DIR / "mail")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="mttcrm@localhost")
 ADMINS = [tuple(a.split(":", 1)) for a in env.list("ADMINS", default=[]) if ":" in a]
 
@@ -108,3 +117,43 @@ AXES_CLIENT_IP_CALLABLE = "mttcrm.clientip.client_ip"
 AXES_LOCKOUT_CALLABLE = "mttcrm.security.lockout_response"
 # Failed attempts are logged by axes at WARNING; successful logins need no row each.
 AXES_DISABLE_ACCESS_LOG = True
+
+# --- Audit trail --------------------------------------------------------------------------------
+# Who sees what is not a setting here but a row edited in the admin (contacts.AccessSettings, README
+# "Security model"). The audit trail: django-auditlog records who changed what and when; our middleware
+# (mttcrm.audit.AuditActorMiddleware, base.py) names the user and the client's address on each entry.
+# Secrets are never written in plain text: a change of the client secret or the notify URL's token shows
+# as a fixed mask (mttcrm.audit.hide_secret); tokens (renewed every refresh) and timestamps are left out.
+_SECRET_MASK = {"mask_callable": "mttcrm.audit.hide_secret"}
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    # Fields named: a new row's entry would otherwise list its reverse relations (calls, numbers) too.
+    {
+        "model": "contacts.Contact",
+        "include_fields": [
+            "name", "company", "email", "notes", "personal_manager", "source", "merged_into", "merged_at",
+            "created_by",
+        ],
+    },
+    {"model": "contacts.PhoneNumber", "include_fields": ["contact", "raw", "e164", "kind"]},
+    {"model": "contacts.Team", "include_fields": ["name"], "m2m_fields": ["members", "supervisors"]},
+    {"model": "contacts.AccessSettings", "include_fields": ["visibility"]},
+    {
+        "model": "integrations.Integration",
+        "include_fields": [
+            "name", "client_id", "client_secret", "oauth_url", "api_url", "status", "notify_token",
+            "previous_notify_token_expires_at",
+        ],
+        "mask_fields": ["client_secret", "notify_token"],
+        **_SECRET_MASK,
+    },
+    # Parking is set through MTT with a bulk update: the admin writes its entries (mttcrm.audit.audit_change).
+    {"model": "integrations.ExternalNumber", "include_fields": ["is_parking", "is_active"]},
+    # Which workplace rings for an operator (a personal manager's calls are transferred there).
+    {"model": "integrations.Workplace", "include_fields": ["user"]},
+    {
+        "model": "auth.User",
+        "include_fields": ["username", "is_active", "is_staff", "is_superuser"],
+        "m2m_fields": ["groups", "user_permissions"],
+    },
+    {"model": "auth.Group", "include_fields": ["name"], "m2m_fields": ["permissions"]},
+)  # fmt: skip

@@ -1,4 +1,5 @@
-"""Concurrency on PostgreSQL: duplicate storms and the legs of one call arriving at once."""
+"""Concurrency on PostgreSQL: duplicate storms at the notify URL, then several appliers applying the rows
+of one call (or one new number) at the same instant, one row per batch each."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.test import Client
 
 from calls.models import Call, CallEvent, CallLeg
 from contacts.models import Contact
+from integrations.applier import applier_drain
 from integrations.models import Integration, NotificationEvent
 from tests.calls import payloads as p
 from tests.concurrency import at_once
@@ -30,6 +32,13 @@ def storm(integration: Integration, bodies: list[dict[str, Any]]) -> list[int]:
     return at_once([poster(body) for body in bodies], timeout=60)
 
 
+def appliers(count: int = 4) -> None:
+    """``count`` appliers draining the queue at once, one notification per batch each (compose may run
+    several applier containers)."""
+    at_once([lambda: applier_drain(limit=1) for _ in range(count)], timeout=60)
+    assert not NotificationEvent.objects.filter(status=NotificationEvent.Status.PENDING).exists()
+
+
 def test_same_notification_ten_times_at_once_is_stored_and_applied_once(
     postgres_only: None, integration: Integration, directory: dict[str, Any]
 ) -> None:
@@ -37,6 +46,7 @@ def test_same_notification_ten_times_at_once_is_stored_and_applied_once(
     statuses = storm(integration, [body] * 10)
     assert statuses == [200] * 10
     assert NotificationEvent.objects.count() == 1
+    appliers()
     assert NotificationEvent.objects.get().status == NotificationEvent.Status.APPLIED
     assert CallEvent.objects.count() == 1
     assert Call.objects.count() == 1
@@ -51,6 +61,7 @@ def test_every_notification_of_a_call_at_once_gives_one_call(
     statuses = storm(integration, bodies + bodies)  # and each one doubled
     assert statuses == [200] * len(bodies) * 2
     assert NotificationEvent.objects.count() == len(bodies)
+    appliers()
     assert set(NotificationEvent.objects.values_list("status", flat=True)) == {
         NotificationEvent.Status.APPLIED
     }
@@ -67,6 +78,7 @@ def test_calls_from_one_new_number_at_once_create_one_contact(
 ) -> None:
     bodies = [p.incoming_answered(base=f"call{i}", client="+79990001122")[0] for i in range(8)]
     assert storm(integration, bodies) == [200] * 8
+    appliers()
     assert Call.objects.count() == 8
     assert Contact.objects.count() == 1
     assert set(Call.objects.values_list("contact", flat=True)) == {Contact.objects.get().pk}

@@ -377,3 +377,36 @@ def test_the_workspace_page_says_whether_the_user_may_listen(client: Client, ope
     assert can_listen() is False
     client.force_login(grant_listen(operator_user))
     assert can_listen() is True
+
+
+# --- the client's address behind the proxy (issue 18, probe 7) ----------------------------------
+
+
+def test_the_log_has_the_clients_address_from_a_trusted_proxy(
+    client: Client, listener: Any, stored: Recording, settings: Any
+) -> None:
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    # The proxy (10.0.0.2) appends the address it got the request from; a client-written entry before it
+    # is ignored.
+    body(
+        client.get(
+            reverse("calls:recording", args=[stored.pk]),
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7",
+        )
+    )
+    assert list(RecordingAccess.objects.values_list("ip", flat=True)) == ["203.0.113.7"]
+
+
+def test_a_client_cannot_write_its_own_address_into_the_log(
+    client: Client, listener: Any, stored: Recording, settings: Any
+) -> None:
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    body(
+        client.get(
+            reverse("calls:recording", args=[stored.pk]),
+            REMOTE_ADDR="198.51.100.4",  # not a proxy: its X-Forwarded-For is its own invention
+            HTTP_X_FORWARDED_FOR="1.2.3.4",
+        )
+    )
+    assert list(RecordingAccess.objects.values_list("ip", flat=True)) == ["198.51.100.4"]

@@ -132,7 +132,12 @@ def test_create_form_points_at_an_existing_owner(operator: Client, ivan: Contact
     assert ivan.get_absolute_url() in page
 
 
+def grant(user: Any, codename: str) -> None:
+    user.user_permissions.add(Permission.objects.get(codename=codename, content_type__app_label="contacts"))
+
+
 def test_create(operator: Client, operator_user: Any) -> None:
+    grant(operator_user, "change_personal_manager")  # a supervisor's permission
     response = operator.post(
         "/contacts/new/",
         {
@@ -176,7 +181,10 @@ def test_create_without_csrf_is_refused(operator_user: Any) -> None:
     assert client.post("/contacts/new/", {"name": "X"}).status_code == 403
 
 
-def test_personal_manager_choices_are_active_users(operator: Client, django_user_model: Any) -> None:
+def test_personal_manager_choices_are_active_users(
+    operator: Client, operator_user: Any, django_user_model: Any
+) -> None:
+    grant(operator_user, "change_personal_manager")
     django_user_model.objects.create_user("gone", password="x", is_active=False)
     page = operator.get("/contacts/new/").content.decode()
     assert ">operator<" in page
@@ -195,7 +203,8 @@ def test_edit(operator: Client, ivan: Contact) -> None:
     assert response["Location"] == f"/contacts/{ivan.pk}/"
     ivan.refresh_from_db()
     assert ivan.name == "Иван П."
-    assert ivan.personal_manager is None
+    # Not in the POST, and locked for an operator anyway: the manager stays.
+    assert ivan.personal_manager_id is not None
     assert set(ivan.numbers.values_list("e164", flat=True)) == {"+79219462761", "+74951234567"}
     assert contact_find_by_number(number="1234") is None  # the dropped number is free again
 
@@ -258,3 +267,55 @@ def test_search_with_a_nul(operator: Client, ivan: Contact) -> None:
     response = operator.get("/contacts/", {"q": "Иван\x00"})
     assert response.status_code == 200
     assert "Иван Петров" in response.content.decode()
+
+
+# --- the personal manager needs a permission (issue 18) ------------------------------------------
+
+
+def test_an_operator_cannot_make_themselves_a_vips_manager(
+    operator: Client, operator_user: Any, django_user_model: Any
+) -> None:
+    manager = django_user_model.objects.create_user("manager", password="x")
+    vip = contact_create(name="VIP", numbers=["+74957654321"], personal_manager=manager)
+    # A forged POST (the field is locked on the page) naming the operator as the manager.
+    response = operator.post(
+        f"/contacts/{vip.pk}/edit/",
+        {"name": "VIP", "numbers": "+74957654321", "personal_manager": operator_user.pk},
+    )
+    assert response.status_code == 302
+    vip.refresh_from_db()
+    assert vip.personal_manager == manager
+    # Nor on a new contact.
+    operator.post("/contacts/new/", {"name": "Новый VIP", "personal_manager": operator_user.pk})
+    assert Contact.objects.get(name="Новый VIP").personal_manager is None
+
+
+def test_the_field_is_locked_for_operators_and_open_for_supervisors(
+    client: Client, operator_user: Any, ivan: Contact
+) -> None:
+    client.force_login(operator_user)
+    field = _manager_select(client.get(f"/contacts/{ivan.pk}/edit/").content.decode())
+    assert " disabled" in field
+    grant(operator_user, "change_personal_manager")
+    field = _manager_select(client.get(f"/contacts/{ivan.pk}/edit/").content.decode())
+    assert " disabled" not in field
+
+
+def _manager_select(page: str) -> str:
+    start = page.index('<select name="personal_manager"')
+    return page[start : page.index(">", start)]
+
+
+def test_a_supervisor_changes_the_manager(
+    client: Client, operator_user: Any, django_user_model: Any, ivan: Contact
+) -> None:
+    supervisor = django_user_model.objects.create_user("boss", password="x")
+    grant(supervisor, "change_personal_manager")
+    client.force_login(supervisor)
+    response = client.post(
+        f"/contacts/{ivan.pk}/edit/",
+        {"name": ivan.name, "numbers": "+79219462761", "personal_manager": supervisor.pk},
+    )
+    assert response.status_code == 302
+    ivan.refresh_from_db()
+    assert ivan.personal_manager == supervisor

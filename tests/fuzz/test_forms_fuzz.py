@@ -295,7 +295,9 @@ def test_a_note_on_a_call(world: World, text: str, call: str) -> None:
 @example(pk=1)
 def test_taking_a_callback(world: World, pk: int) -> None:
     with rolled_back():
-        ok(login(world).post(f"/calls/callbacks/{pk}/take/"), 302)
+        response = ok(login(world).post(f"/calls/callbacks/{pk}/take/"), 302, 404)
+        # A task that does not exist (or that the user may not see) is a 404; one that does, a redirect.
+        assert (response.status_code == 302) == CallbackTask.objects.filter(pk=pk).exists()
         taken = CallbackTask.objects.filter(assignee=world.users["operator"]).values_list("pk", flat=True)
         assert list(taken) in ([], [pk])
 

@@ -39,7 +39,7 @@ def sandbox_integration(db: Any, sandbox: RunningSandbox) -> Integration:
 
 
 def start_connect(client: Client, integration: Integration) -> dict[str, str]:
-    response = client.get(reverse("admin:integrations_integration_connect", args=[integration.pk]))
+    response = client.post(reverse("admin:integrations_integration_connect", args=[integration.pk]))
     assert response.status_code == 302
     location = response["Location"]
     assert location.startswith(integration.oauth_url + "/oauth/authorize?")
@@ -234,7 +234,7 @@ def test_sync_now_button_and_deactivation(
 ) -> None:
     integration = connect(sandbox, sandbox_integration)
     client.force_login(admin_user)
-    response = client.get(reverse("admin:integrations_integration_sync", args=[integration.pk]), follow=True)
+    response = client.post(reverse("admin:integrations_integration_sync", args=[integration.pk]), follow=True)
     assert response.status_code == 200
     first_wp = sandbox.config.directory.workplaces[0]["workplace"]
     wp = Workplace.objects.get(integration=integration, sip_id=first_wp)
@@ -249,7 +249,7 @@ def test_sync_now_button_and_deactivation(
     directory["terminals"] = [t for t in directory["terminals"] if t["workplace"] != first_wp]
     directory["numbers"] = directory["numbers"][:1]
     sandbox.control("POST", "directory", directory)
-    client.get(reverse("admin:integrations_integration_sync", args=[integration.pk]))
+    client.post(reverse("admin:integrations_integration_sync", args=[integration.pk]))
 
     wp.refresh_from_db()
     assert wp.is_active is False
@@ -270,7 +270,7 @@ def test_sync_now_shows_mtt_errors_in_words(
     integration = connect(sandbox, sandbox_integration)
     sandbox.control("POST", "faults", {"path": "*", "status": 500, "count": 100})
     client.force_login(admin_user)
-    response = client.get(reverse("admin:integrations_integration_sync", args=[integration.pk]), follow=True)
+    response = client.post(reverse("admin:integrations_integration_sync", args=[integration.pk]), follow=True)
     text = response.content.decode()
     assert response.status_code == 200
     assert "MTT" in text

@@ -108,3 +108,25 @@ def test_a_weak_secret_key_warns(tmp_path: Path) -> None:
     output = run_check(tmp_path, settings)
     assert output.returncode != 0
     assert "security.W009" in output.stdout + output.stderr
+
+
+# --- mail (issue 18, probe 8): password-reset links must not reach the logs ------------------------
+
+
+def test_the_console_mail_backend_fails_the_deploy_check(tmp_path: Path) -> None:
+    for url in ("consolemail://", "filemail:///tmp/mttcrm-mail"):
+        settings = {**readme_production_settings(), **secrets_for_production(), "EMAIL_URL": url}
+        output = run_check(tmp_path, settings)
+        assert output.returncode != 0, url
+        assert "mttcrm.E001" in output.stdout + output.stderr, url
+
+
+def test_mail_that_goes_nowhere_warns(tmp_path: Path) -> None:
+    settings = {**readme_production_settings(), **secrets_for_production(), "EMAIL_URL": "dummymail://"}
+    output = run_check(tmp_path, settings)
+    assert output.returncode != 0
+    assert "mttcrm.W001" in output.stdout + output.stderr
+
+
+def test_the_readme_documents_a_real_smtp_server() -> None:
+    assert readme_production_settings()["EMAIL_URL"].startswith("smtp+tls://")

@@ -10,10 +10,14 @@ it must not be refused; the others must be refused. What the code intends, encod
 
 - every page but the reports, the live board and the admin is for any logged-in user; personal managers
   get no extra rights (a contact's manager may do what any operator may, no more);
-- the call log and call pages show every call to every logged-in user; the call-note endpoint of the
-  screen pop only takes notes on calls that rang the user (or any call, for supervisors);
-- recordings need ``calls.listen_recording`` (the demo's operators and supervisors groups have it),
-  whoever's call it was; the reports need ``calls.view_reports``; the live board needs staff
+- both visibility modes (contacts.AccessSettings, README "Security model") run the whole matrix: in "all"
+  every logged-in user sees every call, contact and recording; in "team" the outsider (an operator of
+  another team) gets 404 for team A's call, contact, recording and callback, and team A for the
+  outsider's (ByMode says where the answer depends on the mode); the admin sees everything in both;
+- the call-note endpoint of the screen pop only takes notes on calls that rang the user (or calls a
+  supervisor may see);
+- recordings need ``calls.listen_recording`` (the demo's operators and supervisors groups have it) and a
+  call the user may see; the reports need ``calls.view_reports``; the live board needs staff
   or ``calls.view_call``; merging contacts staff or ``contacts.merge_contact``;
 - JSON endpoints answer 401 to anonymous users (the page's script handles it) instead of a redirect;
 - the notify URL takes notifications from anyone with the token (MTT), its OAuth callback only the
@@ -37,7 +41,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from calls.realtime.urls import websocket_urlpatterns
 from tests.calls.test_realtime import TIMEOUT, own_loop, socket
 from tests.conftest import load_fixture
-from tests.personas import ROLES, World, build_world, rolled_back
+from tests.personas import MODES, ROLES, World, build_world, rolled_back, set_visibility
 
 pytestmark = pytest.mark.django_db
 
@@ -60,20 +64,42 @@ class Redirect:
         return f"302→{self.to or 'allowed'}"
 
 
+@dataclass(frozen=True)
+class ByMode:
+    """An answer that depends on the visibility mode ("all" / "team")."""
+
+    all: int | Redirect
+    team: int | Redirect
+
+    def __repr__(self) -> str:
+        return f"{self.all!r} (all) / {self.team!r} (team)"
+
+
 LOGIN = Redirect("/accounts/login/")
 ADMIN_LOGIN = Redirect("/admin/login/")
 ALLOWED = Redirect()
-Expect = int | Redirect
+Expect = int | Redirect | ByMode
 Roles = dict[str, Expect]
+# Team mode hides other teams' rows as if they did not exist.
+HIDDEN_IN_TEAM_MODE = ByMode(200, 404)
 
 
-def roles(anonymous: Expect, operator: Expect, manager: Expect, supervisor: Expect, admin: Expect) -> Roles:
+def roles(
+    anonymous: Expect,
+    operator: Expect,
+    manager: Expect,
+    supervisor: Expect,
+    admin: Expect,
+    outsider: Expect | None = None,
+) -> Roles:
+    """``outsider`` (an operator of another team) gets what the operator gets unless said otherwise."""
     return {
         "anonymous": anonymous,
         "operator": operator,
         "manager": manager,
         "supervisor": supervisor,
         "admin": admin,
+        "outsider": operator if outsider is None else outsider,
     }
 
 
@@ -83,6 +109,18 @@ def everyone(expect: Expect) -> Roles:
 
 def logged_in(expect: Expect, anonymous: Expect = LOGIN) -> Roles:
     return roles(anonymous, expect, expect, expect, expect)
+
+
+def team_a(expect: Expect) -> Roles:
+    """A row of team A (the operator's, manager's and other operator's team; the supervisor's)."""
+    hidden = ByMode(expect, 404)  # type: ignore[arg-type]
+    return roles(LOGIN, expect, expect, expect, expect, outsider=hidden)
+
+
+def team_b(expect: Expect) -> Roles:
+    """A row of team B (the outsider's)."""
+    hidden = ByMode(expect, 404)  # type: ignore[arg-type]
+    return roles(LOGIN, hidden, hidden, hidden, expect, outsider=expect)
 
 
 def supervisors_only(expect: Expect) -> Roles:
@@ -182,7 +220,7 @@ MATRIX: dict[str, Entry] = {
             Case(
                 lambda w: f"/calls/{w.own_call.pk}/note/",
                 get=logged_in(405, 401),
-                post=roles(401, 200, 404, 200, 200),
+                post=roles(401, 200, 404, 200, 200, outsider=404),
                 data=lambda w: {"text": "перезвонить"},
                 csrf=True,
                 note="the operator's own call",
@@ -213,14 +251,15 @@ MATRIX: dict[str, Entry] = {
     "calls/callbacks/<int:pk>/take/": one(
         lambda w: f"/calls/callbacks/{w.callback.pk}/take/",
         get=logged_in(405),
-        post=logged_in(ALLOWED),
+        post=roles(LOGIN, ALLOWED, ALLOWED, ALLOWED, ALLOWED, outsider=ByMode(ALLOWED, 404)),
         csrf=True,
     ),
     "calls/": one(lambda w: "/calls/", get=logged_in(200), post=logged_in(200)),
     "calls/export.csv": one(lambda w: "/calls/export.csv", get=logged_in(200), post=logged_in(200)),
     "calls/<int:pk>/": Entry(
         [
-            Case(lambda w: f"/calls/{w.other_call.pk}/", get=logged_in(200), post=logged_in(200)),
+            Case(lambda w: f"/calls/{w.other_call.pk}/", get=team_a(200), post=team_a(200)),
+            Case(lambda w: f"/calls/{w.outsider_call.pk}/", get=team_b(200), post=team_b(200)),
             Case(lambda w: "/calls/999999/", get=logged_in(404), post=logged_in(404)),
         ]
     ),
@@ -240,19 +279,32 @@ MATRIX: dict[str, Entry] = {
         data=lambda w: {"source": w.contact.pk, "target": w.managed_contact.pk},
         csrf=True,
     ),
-    "contacts/<int:pk>/": one(
-        lambda w: f"/contacts/{w.managed_contact.pk}/", get=logged_in(200), post=logged_in(200)
+    "contacts/<int:pk>/": Entry(
+        [
+            Case(lambda w: f"/contacts/{w.managed_contact.pk}/", get=team_a(200), post=team_a(200)),
+            Case(lambda w: f"/contacts/{w.outsider_contact.pk}/", get=team_b(200), post=team_b(200)),
+        ]
     ),
-    "contacts/<int:pk>/edit/": one(
-        lambda w: f"/contacts/{w.managed_contact.pk}/edit/",
-        get=logged_in(200),
-        post=logged_in(ALLOWED),
-        data=lambda w: {"name": "Дмитрий Козлов", "numbers": "+78124241500"},
-        csrf=True,
+    "contacts/<int:pk>/edit/": Entry(
+        [
+            Case(
+                lambda w: f"/contacts/{w.managed_contact.pk}/edit/",
+                get=team_a(200),
+                post=team_a(ALLOWED),
+                data=lambda w: {"name": "Дмитрий Козлов", "numbers": "+78124241500"},
+                csrf=True,
+            ),
+            Case(
+                lambda w: f"/contacts/{w.outsider_contact.pk}/edit/",
+                get=team_b(200),
+                post=team_b(ALLOWED),
+                data=lambda w: {"name": "Сергей Орлов", "numbers": "+74957001122"},
+            ),
+        ]
     ),
-    # --- recordings: the permission, not the call's owner, decides.
+    # --- recordings: the permission, and (team mode) a call the user may see.
     "recordings/<int:pk>/": one(
-        lambda w: f"/recordings/{w.recording.pk}/", get=roles(LOGIN, 200, 200, 200, 200), post=everyone(405)
+        lambda w: f"/recordings/{w.recording.pk}/", get=team_a(200), post=everyone(405)
     ),
     # --- reports
     "reports/": one(lambda w: "/reports/", get=supervisors_only(200), post=everyone(405)),
@@ -279,6 +331,14 @@ ADMIN_PAGES: dict[str, tuple[Callable[[World], str], Roles]] = {
     "calls": (lambda w: "/admin/calls/call/", ADMIN_ONLY),
     "contacts": (lambda w: "/admin/contacts/contact/", ADMIN_ONLY),
     "users": (lambda w: "/admin/auth/user/", ADMIN_ONLY),
+    # Issue 18: teams, "who sees what" (one row: the list goes to its page) and the audit trail.
+    "teams": (lambda w: "/admin/contacts/team/", ADMIN_ONLY),
+    "access settings": (
+        lambda w: "/admin/contacts/accesssettings/",
+        roles(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 403, Redirect("/admin/contacts/accesssettings/add/")),
+    ),
+    "audit log": (lambda w: "/admin/auditlog/logentry/", ADMIN_ONLY),
+    "a contact's audit log": (lambda w: f"/admin/contacts/contact/{w.contact.pk}/auditlog/", ADMIN_ONLY),
     # The integration health panel and its history: any staff user (README "Integration health").
     "health": (lambda w: "/admin/monitoring/integrationhealth/", STAFF),
     "health warnings": (lambda w: "/admin/monitoring/healthwarning/", STAFF),
@@ -345,7 +405,14 @@ def client_for(world: World, role: str, **kwargs: Any) -> Client:
     return client
 
 
-def _check(response: Any, expected: Expect) -> bool:
+def _in_mode(expected: Expect, mode: str) -> int | Redirect:
+    if isinstance(expected, ByMode):
+        return expected.team if mode == "team" else expected.all
+    return expected
+
+
+def _check(response: Any, expected: Expect, mode: str = "all") -> bool:
+    expected = _in_mode(expected, mode)
     if isinstance(expected, Redirect):
         return expected.matches(response)
     return bool(response.status_code == expected)
@@ -362,8 +429,10 @@ def _consume(response: Any) -> None:
         b"".join(response.streaming_content)
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("route", sorted(r for r, e in MATRIX.items() if e.cases))
-def test_the_matrix(world: World, route: str) -> None:
+def test_the_matrix(world: World, route: str, mode: str) -> None:
+    set_visibility(mode)
     wrong: list[str] = []
     for case in MATRIX[route].cases:
         url = case.url(world)
@@ -380,11 +449,15 @@ def test_the_matrix(world: World, route: str) -> None:
                     else:
                         response = client.post(url, case.data(world))
                     _consume(response)
-                    if not _check(response, expected):
+                    if not _check(response, expected, mode):
                         wrong.append(
-                            f"{method} {url} as {role}: expected {expected!r}, got {_outcome(response)}"
+                            f"{method} {url} as {role} ({mode}): expected {_in_mode(expected, mode)!r}, "
+                            f"got {_outcome(response)}"
                         )
     assert not wrong, "\n".join(wrong)
+
+
+# What the lists contain in each mode (which rows, not whether the page opens): tests/calls/test_visibility.py.
 
 
 @pytest.mark.parametrize("page", sorted(ADMIN_PAGES))
