@@ -374,3 +374,4 @@ class RecordingAccess(models.Model):
 
 
 from .models_routing import *  # noqa: E402,F403
+from .reports.models import *  # noqa: E402,F403

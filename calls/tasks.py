@@ -7,6 +7,7 @@ import logging
 from celery import Task, shared_task
 
 from .recordings.errors import RecordingTransientError
+from .reports.rollups import rollups_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -51,3 +52,10 @@ def recordings_retention() -> int:
     from .recordings.services import recordings_apply_retention
 
     return recordings_apply_retention()
+
+
+@shared_task(name="calls.tasks.refresh_report_rollups")
+def refresh_report_rollups() -> int:
+    """Beat: rebuild the report rollups of the recent hours (idempotent; skipped while another
+    rebuild runs)."""
+    return rollups_refresh().hour_rows
