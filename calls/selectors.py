@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -46,9 +47,19 @@ def period_bounds(filters: CallFilters) -> tuple[datetime | None, datetime | Non
     return None, None
 
 
-def call_list(*, filters: CallFilters) -> QuerySet[Call]:
-    qs = Call.objects.select_related("contact", "operator", "workplace", "line").prefetch_related(
-        recordings_prefetch(), routing_decisions_prefetch()
+def calls_visible_to(user: Any) -> QuerySet[Call] | None:
+    """The calls ``user`` may see, for every list, export and report: None is every call (today every
+    logged-in user sees every call). A visibility rule (teams, issue 18) returns its queryset here;
+    reports then count that set from the call tables instead of the rollups."""
+    return None
+
+
+def call_list(*, filters: CallFilters, calls: QuerySet[Call] | None = None) -> QuerySet[Call]:
+    """The call log: ``calls`` (default: every call) filtered, newest first, with what the page shows."""
+    qs = (
+        (calls if calls is not None else Call.objects.all())
+        .select_related("contact", "operator", "workplace", "line")
+        .prefetch_related(recordings_prefetch(), routing_decisions_prefetch())
     )
     start, end = period_bounds(filters)
     if start is not None:
