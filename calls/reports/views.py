@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import formats, timezone
 from django.utils.dates import WEEKDAYS_ABBR
@@ -123,7 +124,7 @@ def table_csv(request: HttpRequest, table: str) -> HttpResponse:
 @require_safe
 @login_required
 @permission_required(PERMISSION, raise_exception=True)
-def table_xlsx(request: HttpRequest, table: str) -> HttpResponse:
+def table_xlsx(request: HttpRequest, table: str) -> HttpResponseBase:
     """One table as a formatted XLSX workbook."""
     scope = _table_scope(request, table)
     if isinstance(scope, HttpResponse):
