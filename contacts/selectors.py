@@ -113,28 +113,42 @@ def _partial_number_q(query: str) -> Q:
     return condition
 
 
-def contact_search(*, query: str = "") -> QuerySet[Contact]:
-    """Current contacts matching a name, company, email or any number format; newest first.
+def contacts_visible_to(user: Any) -> QuerySet[Contact]:
+    """The contacts ``user`` may see (today: every current contact). A visibility rule (teams, issue 18)
+    narrows this queryset; every list and search starts from it."""
+    return Contact.objects.current()
+
+
+def contacts_search(*, queryset: QuerySet[Contact], query: str) -> QuerySet[Contact]:
+    """The contacts of ``queryset`` matching a name, company, email or any number format; newest first.
 
     A whole number (`89219462761`, `+7 921 946-27-61`, `…@pstn`) is one index probe, like a call's
-    lookup. Anything else is a substring match: name/company/email, and the digits of numbers when the
-    query looks like a partial number. Those scan the tables (about a second at a million contacts on
-    PostgreSQL, bench/contacts_lookup.py); pg_trgm indexes would be the next step if that matters.
-    Case-insensitive for Cyrillic on PostgreSQL; SQLite's LIKE folds ASCII letters only.
+    lookup. Anything else is a case-insensitive substring match on name/company/email, and on the
+    digits of the numbers when the query looks like a partial number (`946-27`, `8 921 946`,
+    `+7 (921)`). On PostgreSQL the substring matches use trigram indexes (pg_trgm, GIN on
+    ``UPPER(name)``… and on the numbers' digits; contacts/migrations/0002_search_trigram.py): the ids
+    come from one UNION of index scans, then ``queryset`` is filtered by them, so whatever narrowed
+    ``queryset`` (visibility) applies. SQLite runs the same query by scanning (same results; its LIKE
+    folds ASCII letters only).
     """
-    qs = Contact.objects.current().select_related("personal_manager").prefetch_related("numbers")
     query = (query or "").strip()
-    if query:
-        number_like = looks_like_number(query)
-        e164 = phones.normalize(query) if number_like else None
-        if e164:
-            matching = PhoneNumber.objects.filter(~Q(e164=""), e164=e164).values("contact_id")
-            qs = qs.filter(pk__in=matching)
-        else:
-            condition = Q(name__icontains=query) | Q(company__icontains=query) | Q(email__icontains=query)
-            if number_like:
-                condition |= Q(
-                    pk__in=PhoneNumber.objects.filter(_partial_number_q(query)).values("contact_id")
-                )
-            qs = qs.filter(condition)
-    return qs.order_by("-id")
+    if not query:
+        return queryset.order_by("-id")
+    number_like = looks_like_number(query)
+    e164 = phones.normalize(query) if number_like else None
+    if e164:
+        matching = PhoneNumber.objects.filter(~Q(e164=""), e164=e164).values("contact_id")
+        return queryset.filter(pk__in=matching).order_by("-id")
+    ids: QuerySet[Any] = Contact.objects.filter(
+        Q(name__icontains=query) | Q(company__icontains=query) | Q(email__icontains=query)
+    ).order_by().values("id")
+    if number_like:
+        by_number = PhoneNumber.objects.filter(_partial_number_q(query)).order_by().values("contact_id")
+        ids = ids.union(by_number)
+    return queryset.filter(pk__in=ids).order_by("-id")
+
+
+def contact_search(*, query: str = "") -> QuerySet[Contact]:
+    """The contact list's search over every current contact, with what the list shows of each."""
+    visible = Contact.objects.current().select_related("personal_manager").prefetch_related("numbers")
+    return contacts_search(queryset=visible, query=query)

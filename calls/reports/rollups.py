@@ -26,21 +26,41 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import BooleanField, Count, ExpressionWrapper, F, Min, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce, TruncDate, TruncHour
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    Case,
+    Count,
+    ExpressionWrapper,
+    F,
+    Min,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, ExtractHour, ExtractIsoWeekDay, TruncDate, TruncHour
 from django.utils import timezone
 
-from ..models import Call, CallLeg, RoutingDecision
+from ..models import Call, CallbackTask, CallLeg, RoutingDecision
 from .models import (
+    CALLBACK_FIELDS,
     WAIT_FIELDS,
+    CallbackDayRollup,
     CallDayRollup,
     CallHourRollup,
+    CallKey,
     OfferDayRollup,
+    OperatorDayRollup,
     ReportRollupState,
     RoutingDayRollup,
 )
-from .selectors.measures import wait_bucket_q
-from .selectors.scope import ANSWERED_IN, CALL
+from .selectors.measures import callback_bucket, wait_bucket
+from .selectors.scope import ANSWERED_ANY, ANSWERED_IN, CALL, OUTGOING
+
+# The tables rebuilt per local day.
+DAY_MODELS = (CallDayRollup, OperatorDayRollup, OfferDayRollup, RoutingDayRollup, CallbackDayRollup)
 
 logger = logging.getLogger(__name__)
 
@@ -114,55 +134,133 @@ def _insert(
         return cursor.rowcount
 
 
-def _call_measures(*, histogram: bool) -> dict[str, Any]:
-    measures: dict[str, Any] = {
+def _insert_histogram(
+    model: type[Any],
+    columns: dict[str, Any],
+    source: QuerySet[Any],
+    values: dict[str, Any],
+    aggregates: dict[str, str],
+    *,
+    histogram: tuple[str, ...],
+    distinct: str = "*",
+) -> int:
+    """Like ``_insert``, for the tables with a histogram: the rows of ``source`` with their key
+    ``columns``, the per-row ``values`` (``v_…``) and their bucket (``r_bucket``) go through a subquery,
+    so that each row's bucket is computed once; the outer GROUP BY adds up ``aggregates`` (target
+    field → SQL over the ``v_…`` columns) and one COUNT per bucket (of ``distinct`` when given)."""
+    keys = {f"r_{name}": expression for name, expression in columns.items()}
+    inner = source.order_by().annotate(**keys, **values).values(*keys, *values, "r_bucket")
+    sql, params = inner.query.sql_with_params()
+    quote = connection.ops.quote_name
+    counted = "*" if distinct == "*" else f"DISTINCT {quote(distinct)}"
+    selects = [
+        *(quote(key) for key in keys),
+        *aggregates.values(),
+        *(f"COUNT({counted}) FILTER (WHERE {quote('r_bucket')} = {i:d})" for i in range(len(histogram))),
+    ]
+    meta = model._meta
+    targets = [meta.get_field(name).column for name in [*columns, *aggregates, *histogram]]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in targets)}) "  # noqa: S608
+            f"SELECT {', '.join(selects)} FROM ({sql}) AS src GROUP BY {', '.join(quote(k) for k in keys)}",
+            params,
+        )
+        return cursor.rowcount
+
+
+def call_key_columns() -> dict[str, Any]:
+    """Every field of ``CallKey``, copied from the ``Call`` field of the same name."""
+    return {field.name: F(field.attname) for field in CallKey._meta.fields}
+
+
+def _measures() -> dict[str, Any]:
+    return {
         "calls": Count(CALL),
         "wait_count": Count("wait_seconds"),
         "wait_sum": Coalesce(Sum("wait_seconds"), 0),
         "talk_count": Count("talk_seconds"),
         "talk_sum": Coalesce(Sum("talk_seconds"), 0),
     }
-    if histogram:
-        for i, name in enumerate(WAIT_FIELDS):
-            measures[name] = Count(CALL, filter=ANSWERED_IN & wait_bucket_q(i))
-    return measures
+
+
+def _sql_sum(alias: str) -> str:
+    return f"COALESCE(SUM({connection.ops.quote_name(alias)}), 0)"
+
+
+def _sql_count(alias: str) -> str:
+    return f"COUNT({connection.ops.quote_name(alias)})"
+
+
+# The per-row values of the day tables' subquery, and what the rows of a group add up to.
+CALL_VALUES: dict[str, Any] = {"v_wait": F("wait_seconds"), "v_talk": F("talk_seconds")}
+CALL_AGGREGATES = {
+    "calls": "COUNT(*)",
+    "wait_count": _sql_count("v_wait"),
+    "wait_sum": _sql_sum("v_wait"),
+    "talk_count": _sql_count("v_talk"),
+    "talk_sum": _sql_sum("v_talk"),
+}
+OPERATOR_VALUES: dict[str, Any] = {
+    "v_taken": Case(When(ANSWERED_IN, then=Value(1))),
+    "v_outgoing": Case(When(OUTGOING, then=Value(1))),
+    "v_wait": Case(When(ANSWERED_IN, then=F("wait_seconds"))),
+    "v_talk": Case(When(ANSWERED_ANY, then=F("talk_seconds"))),
+}
+OPERATOR_AGGREGATES = {
+    "calls": "COUNT(*)",
+    "taken": _sql_count("v_taken"),
+    "outgoing": _sql_count("v_outgoing"),
+    "wait_count": _sql_count("v_wait"),
+    "wait_sum": _sql_sum("v_wait"),
+    "talk_count": _sql_count("v_talk"),
+    "talk_sum": _sql_sum("v_talk"),
+}
 
 
 def _rebuild_chunk(start: datetime, end: datetime) -> tuple[int, int]:
     """Hours [start, end) and the local days that end inside (start, end]: delete, insert."""
     tz = timezone.get_default_timezone()
     first_day, last_day = _local_day(start), _local_day(end) - timedelta(days=1)
+    outcome = {"direction": F("direction"), "status": F("status"), "answered": ANSWERED}
     CallHourRollup.objects.filter(hour__gte=start, hour__lt=end).delete()
     hour_rows = _insert(
         CallHourRollup,
         {
             "hour": TruncHour("started_at", tzinfo=UTC),
-            "line": F("line_id"),
-            "direction": F("direction"),
-            "status": F("status"),
-            "answered": ANSWERED,
+            "local_weekday": ExtractIsoWeekDay("started_at", tzinfo=tz),
+            "local_hour": ExtractHour("started_at", tzinfo=tz),
+            **call_key_columns(),
+            **outcome,
         },
         Call.objects.filter(started_at__gte=start, started_at__lt=end),
-        _call_measures(histogram=False),
+        _measures(),
     )
     day_rows = 0
     if first_day <= last_day:
         days = {"day__gte": first_day, "day__lte": last_day}
         day_start, day_end = local_midnight(first_day), local_midnight(last_day + timedelta(days=1))
-        for model in (CallDayRollup, OfferDayRollup, RoutingDayRollup):
+        for model in DAY_MODELS:
             model.objects.filter(**days).delete()
-        day_rows = _insert(
+        calls = Call.objects.filter(started_at__gte=day_start, started_at__lt=day_end).annotate(
+            r_bucket=wait_bucket()
+        )
+        local_day = TruncDate("started_at", tzinfo=tz)
+        day_rows = _insert_histogram(
             CallDayRollup,
-            {
-                "day": TruncDate("started_at", tzinfo=tz),
-                "line": F("line_id"),
-                "operator": F("operator_id"),
-                "direction": F("direction"),
-                "status": F("status"),
-                "answered": ANSWERED,
-            },
-            Call.objects.filter(started_at__gte=day_start, started_at__lt=day_end),
-            _call_measures(histogram=True),
+            {"day": local_day, **call_key_columns(), **outcome},
+            calls,
+            CALL_VALUES,
+            CALL_AGGREGATES,
+            histogram=WAIT_FIELDS,
+        )
+        day_rows += _insert_histogram(
+            OperatorDayRollup,
+            {"day": local_day, **call_key_columns(), "operator": F("operator_id")},
+            calls.filter(operator_id__isnull=False),
+            OPERATOR_VALUES,
+            OPERATOR_AGGREGATES,
+            histogram=WAIT_FIELDS,
         )
         # Offers not taken: any workplace (whose operator it is is read with the report).
         _insert(
@@ -190,6 +288,36 @@ def _rebuild_chunk(start: datetime, end: datetime) -> tuple[int, int]:
             },
             RoutingDecision.objects.filter(decided_at__gte=day_start, decided_at__lt=day_end),
             {"decisions": Count("decided_at")},
+        )
+        closed = CallbackTask.objects.filter(
+            closed_at__gte=day_start, closed_at__lt=day_end, closed_by__isnull=False
+        ).annotate(r_bucket=callback_bucket())
+        task = {"v_task": F("pk")}  # a task joined to its missed calls counts once per line
+        closed_count = {"closed": f"COUNT(DISTINCT {connection.ops.quote_name('v_task')})"}
+        closed_day = TruncDate("closed_at", tzinfo=tz)
+        no_line = Cast(Value(None), BigIntegerField())  # a typed NULL (the subquery passes it through)
+        _insert_histogram(
+            CallbackDayRollup,
+            {"day": closed_day, "closed_by": F("closed_by_id"), "all_lines": Value(True), "line": no_line},
+            closed,
+            task,
+            closed_count,
+            histogram=CALLBACK_FIELDS,
+            distinct="v_task",
+        )
+        _insert_histogram(
+            CallbackDayRollup,
+            {
+                "day": closed_day,
+                "closed_by": F("closed_by_id"),
+                "all_lines": Value(False),
+                "line": F("missed_calls__line_id"),
+            },
+            closed.filter(missed_calls__line_id__isnull=False),
+            task,
+            closed_count,
+            histogram=CALLBACK_FIELDS,
+            distinct="v_task",
         )
     return hour_rows, day_rows
 

@@ -16,6 +16,7 @@ from django.utils import translation
 
 from calls.models import Call, Direction
 from calls.reports.models import (
+    CALLBACK_BUCKETS,
     WAIT_BUCKETS,
     CallDayRollup,
     CallHourRollup,
@@ -25,6 +26,7 @@ from calls.reports.rollups import rollups_rebuild, rollups_refresh
 from calls.reports.selectors import (
     ReportScope,
     calls_series,
+    closed_callbacks,
     incoming_heatmap,
     line_stats,
     missed_share_by_hour,
@@ -74,19 +76,20 @@ def scopes(lines: list[Any]) -> list[ReportScope]:
     ]
 
 
-def _width(value: float) -> int:
-    index = max(i for i, edge in enumerate(WAIT_BUCKETS) if edge <= value)
-    return WAIT_BUCKETS[index + 1] - WAIT_BUCKETS[index] if index + 1 < len(WAIT_BUCKETS) else 0
+def _width(value: float, edges: tuple[int, ...]) -> int:
+    index = max(i for i, edge in enumerate(edges) if edge <= value)
+    return edges[index + 1] - edges[index] if index + 1 < len(edges) else 0
 
 
-def p90_tolerance(waits: list[int]) -> float:
-    """How far the p90 read from the histogram may be from the exact one: the bucket widths of the two
-    waits it lies between (each is placed within its bucket)."""
-    if not waits:
+def tolerance(values: list[float], fraction: float, edges: tuple[int, ...] = WAIT_BUCKETS) -> float:
+    """How far a percentile read from the histogram may be from the exact one: the bucket widths of the
+    two values it lies between (each is placed within its bucket)."""
+    if not values:
         return 0.0
-    waits = sorted(waits)
-    position = (len(waits) - 1) * WAIT_PERCENTILE
-    return float(max(_width(waits[math.floor(position)]), _width(waits[math.ceil(position)])))
+    values = sorted(values)
+    position = (len(values) - 1) * fraction
+    low, high = values[math.floor(position)], values[math.ceil(position)]
+    return float(max(_width(low, edges), _width(high, edges)))
 
 
 def figures(scope: ReportScope) -> dict[str, Any]:
@@ -98,8 +101,9 @@ def figures(scope: ReportScope) -> dict[str, Any]:
         "series": calls_series(scope),
         "heatmap": incoming_heatmap(scope),
         "hours": missed_share_by_hour(scope),
-        "operators": [dataclasses.replace(r, wait_p90=None) for r in operators],
+        "operators": [dataclasses.replace(r, wait_p90=None, callback_median=None) for r in operators],
         "operators_p90": {r.user_id: r.wait_p90 for r in operators},
+        "callback_median": {r.user_id: r.callback_median for r in operators},
         "lines": line_stats(scope),
         "routing": routing_outcomes(scope),
     }
@@ -112,11 +116,21 @@ def assert_same(rolled: dict[str, Any], exact: dict[str, Any], scope: ReportScop
         ), name
     answered = scope_calls(scope).filter(ANSWERED_IN, wait_seconds__isnull=False)
     waits = list(answered.values_list("wait_seconds", flat=True))
-    assert rolled["wait_p90"] == pytest.approx(exact["wait_p90"], abs=p90_tolerance(waits))
+    assert rolled["wait_p90"] == pytest.approx(exact["wait_p90"], abs=tolerance(waits, WAIT_PERCENTILE))
     assert rolled["operators_p90"].keys() == exact["operators_p90"].keys()
     for user_id, value in exact["operators_p90"].items():
         mine = list(answered.filter(operator_id=user_id).values_list("wait_seconds", flat=True))
-        assert rolled["operators_p90"][user_id] == pytest.approx(value, abs=p90_tolerance(mine))
+        assert rolled["operators_p90"][user_id] == pytest.approx(value, abs=tolerance(mine, WAIT_PERCENTILE))
+    assert rolled["callback_median"].keys() == exact["callback_median"].keys()
+    for user_id, value in exact["callback_median"].items():
+        delays = [
+            (closed - first).total_seconds()
+            for closed, first in closed_callbacks(scope)
+            .filter(closed_by_id=user_id)
+            .values_list("closed_at", "first_missed_at")
+        ]
+        bound = tolerance(delays, 0.5, CALLBACK_BUCKETS)
+        assert rolled["callback_median"][user_id] == pytest.approx(value, abs=bound)
 
 
 def exact_figures(scope: ReportScope) -> dict[str, Any]:
@@ -160,12 +174,13 @@ def test_rollups_and_calls_combine_inside_a_day(generated: dict[str, Any], cut_h
 
 def test_histogram_percentile_interpolates_like_percentile_cont() -> None:
     histogram = [0] * len(WAIT_BUCKETS)
-    assert histogram_percentile(histogram, 0.9) is None
+    assert histogram_percentile(histogram, 0.9, WAIT_BUCKETS) is None
     for wait in (4, 1, 7, 9):  # one-second buckets: exact
         histogram[wait] += 1
-    assert histogram_percentile(histogram, 0.5) == pytest.approx(5.5)  # [1, 4, 7, 9]
-    assert histogram_percentile(histogram, 0.9) == pytest.approx(8.4)
-    assert histogram_percentile(histogram, 0.0) == 1.0 and histogram_percentile(histogram, 1.0) == 9.0
+    assert histogram_percentile(histogram, 0.5, WAIT_BUCKETS) == pytest.approx(5.5)  # [1, 4, 7, 9]
+    assert histogram_percentile(histogram, 0.9, WAIT_BUCKETS) == pytest.approx(8.4)
+    assert histogram_percentile(histogram, 0.0, WAIT_BUCKETS) == 1.0
+    assert histogram_percentile(histogram, 1.0, WAIT_BUCKETS) == 9.0
 
 
 # --- Keeping them current -------------------------------------------------------------------------

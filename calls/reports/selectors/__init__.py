@@ -21,8 +21,8 @@ from .calls import (
 )
 from .dashboard import Dashboard, report_dashboard
 from .lines import LineRow, RoutingRow, line_stats, routing_decisions, routing_outcomes
-from .operators import CALLBACK_DELAY, OperatorRow, closed_callbacks, missed_offers, operator_stats
-from .scope import MAX_DAYS, WAIT_PERCENTILE, ReportScope
+from .operators import OperatorRow, closed_callbacks, missed_offers, operator_stats
+from .scope import CALLBACK_DELAY, MAX_DAYS, WAIT_PERCENTILE, ReportScope
 
 __all__ = [
     "CALLBACK_DELAY",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from django.db.models import F
 
@@ -77,9 +78,9 @@ def calls_series(scope: ReportScope) -> list[SeriesPoint]:
     """Incoming answered, incoming missed and outgoing calls per local day (per hour for one day);
     every bucket of the period is present, zeros where there were no calls."""
     if scope.hourly:
-        found = call_measures(scope, by=("hour",), grain="hour")
+        found = call_measures(scope, by=("hour",), kind="hour")
     else:
-        found = call_measures(scope, by=("day",), grain="day")
+        found = call_measures(scope, by=("day",), kind="day")
     points = []
     for bucket in scope.buckets():
         row = found.get((bucket,))
@@ -95,14 +96,23 @@ def calls_series(scope: ReportScope) -> list[SeriesPoint]:
 # --- When clients call ----------------------------------------------------------------------------
 
 
+GridMeasures = dict[tuple[Any, ...], Measures]
+
+
+def weekday_hour_measures(scope: ReportScope) -> GridMeasures:
+    """Incoming calls' measures by local ISO weekday × hour of the day (what the two grids read)."""
+    return call_measures(scope, by=("weekday", "local_hour"), kind="hour", where=INCOMING)
+
+
 @analytic
-def incoming_heatmap(scope: ReportScope) -> list[list[int]]:
-    """Incoming calls (any outcome) by local ISO weekday × hour: 7 rows (Monday first) of 24 counts."""
-    found = call_measures(scope, by=("weekday", "local_hour"), grain="hour", where=INCOMING)
-    grid = [[0] * 24 for _ in range(7)]
+def incoming_heatmap(scope: ReportScope, grid: GridMeasures | None = None) -> list[list[int]]:
+    """Incoming calls (any outcome) by local ISO weekday × hour: 7 rows (Monday first) of 24 counts.
+    ``grid``: ``weekday_hour_measures`` already read (the dashboard reads it once for both grids)."""
+    found = weekday_hour_measures(scope) if grid is None else grid
+    heatmap = [[0] * 24 for _ in range(7)]
     for (weekday, hour), row in found.items():
-        grid[int(weekday) - 1][int(hour)] += row.incoming  # type: ignore[call-overload]
-    return grid
+        heatmap[int(weekday) - 1][int(hour)] += row.incoming
+    return heatmap
 
 
 @dataclass(frozen=True)
@@ -114,19 +124,22 @@ class HourShare:
 
 
 @analytic
-def missed_share_by_hour(scope: ReportScope) -> list[HourShare]:
+def missed_share_by_hour(scope: ReportScope, grid: GridMeasures | None = None) -> list[HourShare]:
     """For each local hour of the day (0–23, all days of the period together): incoming answered,
     missed, and the missed share (``None`` for an hour without answered or missed calls)."""
-    found = {
-        int(key[0]): row  # type: ignore[call-overload]
-        for key, row in call_measures(scope, by=("local_hour",), grain="hour", where=INCOMING).items()
-    }
+    by_hour: dict[int, Measures] = {}
+    for (_, hour), row in (weekday_hour_measures(scope) if grid is None else grid).items():
+        summed = by_hour.setdefault(int(hour), Measures())
+        summed.answered += row.answered
+        summed.missed += row.missed
     result = []
     for hour in range(24):
-        row = found.get(hour)
+        total = by_hour.get(hour)
         result.append(
             HourShare(hour=hour)
-            if row is None
-            else HourShare(hour=hour, answered=row.answered, missed=row.missed, missed_share=row.missed_share)
+            if total is None
+            else HourShare(
+                hour=hour, answered=total.answered, missed=total.missed, missed_share=total.missed_share
+            )
         )
     return result

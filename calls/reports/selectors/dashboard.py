@@ -13,6 +13,7 @@ from .calls import (
     incoming_heatmap,
     missed_share_by_hour,
     report_summary,
+    weekday_hour_measures,
 )
 from .lines import LineRow, RoutingRow, line_stats, routing_outcomes
 from .operators import OperatorRow, operator_stats
@@ -33,12 +34,13 @@ class Dashboard:
 
 @analytic
 def report_dashboard(scope: ReportScope) -> Dashboard:
+    grid = weekday_hour_measures(scope)  # one read for both grids
     return Dashboard(
         scope=scope,
         summary=report_summary(scope),
         series=calls_series(scope),
-        heatmap=incoming_heatmap(scope),
-        hours=missed_share_by_hour(scope),
+        heatmap=incoming_heatmap(scope, grid),
+        hours=missed_share_by_hour(scope, grid),
         operators=operator_stats(scope),
         lines=line_stats(scope),
         routing=routing_outcomes(scope),

@@ -8,14 +8,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, DurationField, Exists, F, OuterRef, Q, QuerySet, Sum
 
 from ...models import CallbackTask, CallLeg
 from ..aggregates import PercentileCont, analytic, percentile_by_group, uses_percentile_cont
-from ..models import OfferDayRollup
-from .measures import call_measures, uses_rollups
-from .plan import rollup_plan
-from .scope import ANSWERED_IN, WAIT_PERCENTILE, ReportScope, Span, scope_calls, span_q
+from ..models import CALLBACK_BUCKETS, CALLBACK_FIELDS, CallbackDayRollup, OfferDayRollup
+from .measures import call_measures, callback_bucket, histogram_percentile, uses_rollups
+from .plan import RollupPlan, rollup_plan
+from .scope import ANSWERED_IN, CALLBACK_DELAY, WAIT_PERCENTILE, ReportScope, Span, scope_calls, span_q
 
 
 @dataclass
@@ -58,11 +58,11 @@ def missed_offers(scope: ReportScope, spans: Iterable[Span] | None = None) -> Qu
     return qs.order_by()
 
 
-def closed_callbacks(scope: ReportScope) -> QuerySet[CallbackTask]:
-    """Callback tasks closed in the period by an operator (the operator of the call that reached the
-    client). With a line: tasks with a missed call on that line."""
+def closed_callbacks(scope: ReportScope, spans: Iterable[Span] | None = None) -> QuerySet[CallbackTask]:
+    """Callback tasks closed in the period (or in ``spans`` of it) by an operator (the operator of the
+    call that reached the client). With a line: tasks with a missed call on that line."""
     qs = CallbackTask.objects.filter(
-        closed_at__gte=scope.start, closed_at__lt=scope.end, closed_by__isnull=False
+        span_q([(scope.start, scope.end)] if spans is None else spans, "closed_at"), closed_by__isnull=False
     )
     if scope.calls is not None:
         qs = qs.filter(closed_call__in=scope.calls)
@@ -72,13 +72,6 @@ def closed_callbacks(scope: ReportScope) -> QuerySet[CallbackTask]:
             Exists(through.objects.filter(callbacktask_id=OuterRef("pk"), call__line_id=scope.line_id))
         )
     return qs.order_by()
-
-
-# Time to callback: from the client's FIRST missed call to the connected call that closed the task.
-# The first miss, not the last: the client has been waiting for us since then, and each new attempt
-# by the client must not reset the clock (measuring from the last miss would reward not calling back
-# until the client gives up calling).
-CALLBACK_DELAY = ExpressionWrapper(F("closed_at") - F("first_missed_at"), output_field=DurationField())
 
 
 def _offers_by_operator(scope: ReportScope) -> dict[int, int]:
@@ -100,6 +93,60 @@ def _offers_by_operator(scope: ReportScope) -> dict[int, int]:
         for user_id, n in exact:
             counts[user_id] = counts.get(user_id, 0) + n
     return counts
+
+
+def _callbacks_by_operator(scope: ReportScope, plan: RollupPlan) -> dict[int, tuple[int, float | None]]:
+    """{operator: (callbacks closed, median time to callback in seconds)}: from the callback rollups
+    (the median from their histogram) for the days they hold and the tasks for the rest, or from the
+    tasks alone (the exact median) when the rollups hold none of the period."""
+    result: dict[int, tuple[int, float | None]] = {}
+    if plan.days is None:
+        aggregates: dict[str, Any] = {"n": Count("closed_at")}
+        if uses_percentile_cont():
+            aggregates["median"] = PercentileCont(CALLBACK_DELAY, 0.5, output_field=DurationField())
+        medians: dict[Any, float | None] = {}
+        if not uses_percentile_cont():
+            medians = percentile_by_group(
+                closed_callbacks(scope), group="closed_by_id", value=CALLBACK_DELAY, fraction=0.5
+            )
+        found: dict[str, Any]
+        for found in closed_callbacks(scope).values("closed_by_id").annotate(**aggregates):  # type: ignore[assignment]
+            median = found.get("median")
+            seconds = median.total_seconds() if median is not None else medians.get(found["closed_by_id"])
+            result[found["closed_by_id"]] = (found["n"], seconds)
+        return result
+
+    histograms: dict[int, list[int]] = {}
+
+    def take(user_id: int, n: int, counts: list[int]) -> None:
+        histogram = histograms.setdefault(user_id, [0] * len(CALLBACK_BUCKETS))
+        for i, count in enumerate(counts):
+            histogram[i] += count or 0
+        closed, _ = result.get(user_id, (0, None))
+        result[user_id] = (closed + n, None)
+
+    rolled = CallbackDayRollup.objects.filter(day__gte=plan.days[0], day__lte=plan.days[1])
+    rolled = (
+        rolled.filter(line_id=scope.line_id) if scope.line_id is not None else rolled.filter(all_lines=True)
+    )
+    sums = {name: Sum(name) for name in CALLBACK_FIELDS}
+    for found in rolled.order_by().values("closed_by_id").annotate(n=Sum("closed"), **sums):  # type: ignore[assignment]
+        take(found["closed_by_id"], found["n"], [found[name] for name in CALLBACK_FIELDS])
+    if plan.exact_days:
+        exact = (
+            closed_callbacks(scope, plan.exact_days)
+            .annotate(r_bucket=callback_bucket())
+            .values_list("closed_by_id", "r_bucket")
+            .annotate(n=Count("pk"))
+        )
+        for user_id, bucket, n in exact:
+            counts = [0] * len(CALLBACK_BUCKETS)
+            counts[bucket] = n
+            take(user_id, n, counts)
+    return {
+        user_id: (closed, histogram_percentile(histograms[user_id], 0.5, CALLBACK_BUCKETS))
+        for user_id, (closed, _) in result.items()
+    }
 
 
 @analytic
@@ -126,7 +173,7 @@ def operator_stats(scope: ReportScope) -> list[OperatorRow]:
     plan = rollup_plan(scope)
     rolled = uses_rollups(plan, "day")
     by_operator = call_measures(
-        scope, by=("operator",), where=Q(operator__isnull=False), histogram=rolled, plan=plan
+        scope, by=("operator",), kind="operator", where=Q(operator__isnull=False), histogram=rolled, plan=plan
     )
     for (user_id,), measures in by_operator.items():
         target = row(int(user_id))  # type: ignore[call-overload]
@@ -148,21 +195,9 @@ def operator_stats(scope: ReportScope) -> list[OperatorRow]:
     for user_id, n in _offers_by_operator(scope).items():
         row(user_id).offered_missed = n
 
-    callback_aggregates: dict[str, Any] = {"n": Count("closed_at")}
-    if uses_percentile_cont():
-        callback_aggregates["median"] = PercentileCont(CALLBACK_DELAY, 0.5, output_field=DurationField())
-    found: dict[str, Any]
-    for found in closed_callbacks(scope).values("closed_by_id").annotate(**callback_aggregates):  # type: ignore[assignment]
-        target = row(found["closed_by_id"])
-        target.callbacks_closed = found["n"]
-        if "median" in found:
-            target.callback_median = found["median"].total_seconds() if found["median"] is not None else None
-    if not uses_percentile_cont():
-        medians = percentile_by_group(
-            closed_callbacks(scope), group="closed_by_id", value=CALLBACK_DELAY, fraction=0.5
-        )
-        for user_id, value in medians.items():
-            row(int(user_id)).callback_median = value  # type: ignore[call-overload]
+    for user_id, (closed, median) in _callbacks_by_operator(scope, plan).items():
+        target = row(user_id)
+        target.callbacks_closed, target.callback_median = closed, median
 
     users = (
         get_user_model().objects.filter(pk__in=list(rows)).values("pk", "username", "first_name", "last_name")

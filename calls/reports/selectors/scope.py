@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from django.db.models import Q, QuerySet
+from django.db.models import DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
 
 from ...models import Call, Direction
@@ -39,6 +39,12 @@ ANSWERED_IN = Q(direction=Direction.INCOMING, answered_at__isnull=False)
 MISSED_IN = Q(direction=Direction.INCOMING, status=Call.Status.MISSED)
 OUTGOING = Q(direction=Direction.OUTGOING)
 ANSWERED_ANY = Q(answered_at__isnull=False)
+
+# Time to callback: from the client's FIRST missed call to the connected call that closed the task.
+# The first miss, not the last: the client has been waiting for us since then, and each new attempt
+# by the client must not reset the clock (measuring from the last miss would reward not calling back
+# until the client gives up calling).
+CALLBACK_DELAY = ExpressionWrapper(F("closed_at") - F("first_missed_at"), output_field=DurationField())
 
 Span = tuple[datetime, datetime]  # [start, end)
 
