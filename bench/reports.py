@@ -5,11 +5,12 @@
 
 It never touches the database named in DATABASE_URL: it creates `<that name>_bench_reports` next to it
 (dropping a leftover one first), migrates it, seeds it server-side with generate_series (no Python loop
-over rows), runs VACUUM ANALYZE, builds the report rollups from scratch (timed; ``--rollups off`` skips them, so every
-figure is counted from the call tables as before issue 19), then times every dashboard query
-(``calls.reports.selectors``) and the whole dashboard page (Django test client: form, all queries, template) for today, 30 days and the whole
-year, all lines and one line, each --repeat times, and prints p50 / max; --explain prints the plans. The
-database is dropped at the end (--keep keeps it). The role needs CREATEDB.
+over rows), runs VACUUM ANALYZE, builds the report rollups from scratch (timed; ``--rollups off`` skips
+them: every figure is then counted from the call tables, as before issue 19), then times every dashboard
+query (``calls.reports.selectors``) and the whole dashboard page (Django test client: form, all queries,
+template) for today, 30 days and the whole year, all lines and one line, each --repeat times, and prints
+p50 / max; --explain prints the plans. The database is dropped at the end (--keep keeps it). The role
+needs CREATEDB.
 
 Seeded shape (ending today, Moscow time): 70 % incoming (85 % answered, 15 % missed), 30 % outgoing
 (60 % answered); 90 % of calls between 08:00 and 19:00; 40 operators with workplaces, 5 lines (the

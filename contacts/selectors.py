@@ -139,9 +139,13 @@ def contacts_search(*, queryset: QuerySet[Contact], query: str) -> QuerySet[Cont
     if e164:
         matching = PhoneNumber.objects.filter(~Q(e164=""), e164=e164).values("contact_id")
         return queryset.filter(pk__in=matching).order_by("-id")
-    ids: QuerySet[Any] = Contact.objects.filter(
-        Q(name__icontains=query) | Q(company__icontains=query) | Q(email__icontains=query)
-    ).order_by().values("id")
+    ids: QuerySet[Any] = (
+        Contact.objects.filter(
+            Q(name__icontains=query) | Q(company__icontains=query) | Q(email__icontains=query)
+        )
+        .order_by()
+        .values("id")
+    )
     if number_like:
         by_number = PhoneNumber.objects.filter(_partial_number_q(query)).order_by().values("contact_id")
         ids = ids.union(by_number)
