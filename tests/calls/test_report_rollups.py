@@ -292,3 +292,13 @@ def test_the_hand_worked_data_set_gives_its_figures_from_the_rollups(data: dict[
     assert (summary.incoming, summary.answered, summary.missed, summary.outgoing) == (10, 5, 4, 2)
     assert summary.talk_total == 610 and summary.wait_avg == pytest.approx(134 / 5)
     assert summary.wait_p90 == pytest.approx(52.0, abs=10)  # exact: 52.0; 40 and 60 s in 5 and 10 s buckets
+
+
+def test_beat_runs_the_refresh(generated: dict[str, Any], settings: Any) -> None:
+    from calls.tasks import refresh_report_rollups
+
+    entry = settings.CELERY_BEAT_SCHEDULE["report-rollups"]
+    assert entry["task"] == refresh_report_rollups.name
+    assert entry["schedule"] == settings.REPORTS_ROLLUP_EVERY_SECONDS
+    assert refresh_report_rollups.delay().get() > 0  # eager in the tests: hour rows written
+    assert ReportRollupState.objects.get().time_zone == "Europe/Moscow"
