@@ -245,3 +245,24 @@ def test_report_xlsx_needs_the_permission(operator: Any) -> None:
     assert logged_in(operator).get(reverse("reports:xlsx", args=["lines"])).status_code == 403
     supervisor = get_user_model().objects.create_superuser("root", "r@example.com", "x-pass-123")
     assert logged_in(supervisor).get("/reports/nothing.xlsx").status_code == 404
+
+
+def test_the_contact_column_is_what_the_contact_page_calls_it(
+    integration: Integration, operator: Any
+) -> None:
+    from contacts.services import contact_create
+
+    named = hostile_call(integration, operator, 0, "Мария")
+    nameless = hostile_call(integration, operator, 1, "Мария")
+    nameless.contact = contact_create(name="", numbers=["89219462761"])
+    nameless.save()
+    bare = hostile_call(integration, operator, 2, "Мария")
+    Contact.objects.filter(pk=bare.contact_id).update(name="")
+    header, *rows = csv_rows(logged_in(operator).get(reverse("calls:export_csv"), ALL))
+    contacts = {row[0]: row[header.index("contact")] for row in rows}
+    assert contacts["Мария"] == str(named.contact) == "Мария"
+    # A number with spaces would start a formula: neutralised like any text (a plain +7… would not be).
+    assert (
+        contacts["Мария#1"] == "'" + str(Contact.objects.get(pk=nameless.contact_id)) == "'+7 921 946-27-61"
+    )
+    assert contacts["Мария#2"] == str(Contact.objects.get(pk=bare.contact_id))  # "Contact #…", translated
