@@ -274,6 +274,58 @@ def search_sample(n: int) -> None:
         print(f"  {label:<22} {query!r:<16} {total:>7} found  {elapsed:8.1f} ms")
 
 
+def search_queries(n: int, count: int, rng: random.Random) -> dict[str, list[str]]:
+    """What operators type into the contact list's search box, per kind, ``count`` of each."""
+
+    def fragment(g: int) -> str:
+        digits = mobile_e164(g)[1:]
+        start = rng.randrange(2, 7)
+        part = digits[start : start + rng.randrange(5, 8)]
+        return rng.choice([f"{part[:3]}-{part[3:]}", part, f"{part[:3]} {part[3:]}"])
+
+    def prefix(g: int) -> str:
+        national = mobile_e164(g)[2:]
+        return rng.choice(
+            [
+                f"8 {national[:3]} {national[3:6]}",
+                f"+7 ({national[:3]})",
+                f"+7 {national[:3]} {national[3:5]}",
+            ]
+        )
+
+    return {
+        "name substring": [f"иент {rng.randint(1, n)}" for _ in range(count)],
+        "company substring": [f"пания {rng.randint(0, 4999)}" for _ in range(count)],
+        "partial number": [fragment(rng.randint(1, n)) for _ in range(count)],
+        "number prefix": [prefix(rng.randint(1, n)) for _ in range(count)],
+        "whole number": [rng.choice(formats(mobile_e164(rng.randint(1, n)))) for _ in range(count)],
+    }
+
+
+def search_timing(n: int, count: int, seed_value: int) -> None:
+    """The contact list's search as the page runs it (count + first page of 50), ``count`` different
+    queries per kind: p50 / p95 / p99 / max."""
+    from django.core.paginator import Paginator
+
+    from contacts.selectors import contacts_search, contacts_visible_to
+
+    rng = random.Random(seed_value + 1)
+    print(
+        f"\ncontacts_search, the list page's work (count + first page of 50), {count} queries per kind, "
+        f"load average {os.getloadavg()}:"
+    )
+    for kind, queries in search_queries(n, count, rng).items():
+        samples, found = [], []
+        for query in queries:
+            started = time.perf_counter()
+            page = Paginator(contacts_search(queryset=contacts_visible_to(None), query=query), 50).get_page(1)
+            list(page.object_list)
+            samples.append((time.perf_counter() - started) * 1000)
+            found.append(page.paginator.count)
+        report(kind, samples)
+        print(f"  {'':<22} found per query: median {statistics.median(found):.0f}, max {max(found)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -284,6 +336,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20241126, help="random seed of the lookups")
     parser.add_argument("--keep", action="store_true", help="keep the <db>_bench database afterwards")
     parser.add_argument("--skip-search", action="store_true", help="do not time the search query")
+    parser.add_argument("--searches", type=int, default=200, help="search queries timed per kind")
     args = parser.parse_args()
 
     source_url = os.environ.get("DATABASE_URL", "")
@@ -322,6 +375,7 @@ def main() -> int:
         ok = measure(args.contacts, args.lookups, args.seed)
         if not args.skip_search:
             search_sample(args.contacts)
+            search_timing(args.contacts, args.searches, args.seed)
     finally:
         from django.db import connections
 

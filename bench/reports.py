@@ -5,10 +5,12 @@
 
 It never touches the database named in DATABASE_URL: it creates `<that name>_bench_reports` next to it
 (dropping a leftover one first), migrates it, seeds it server-side with generate_series (no Python loop
-over rows), runs VACUUM ANALYZE, then times every dashboard query (``calls.reports.selectors``) and the
-whole dashboard page (Django test client: form, all queries, template) for today, 30 days and the whole
-year, all lines and one line, each --repeat times, and prints p50 / max; --explain prints the plans. The
-database is dropped at the end (--keep keeps it). The role needs CREATEDB.
+over rows), runs VACUUM ANALYZE, builds the report rollups from scratch (timed; ``--rollups off`` skips
+them: every figure is then counted from the call tables, as before issue 19), then times every dashboard
+query (``calls.reports.selectors``) and the whole dashboard page (Django test client: form, all queries,
+template) for today, 30 days and the whole year, all lines and one line, each --repeat times, and prints
+p50 / max; --explain prints the plans. The database is dropped at the end (--keep keeps it). The role
+needs CREATEDB.
 
 Seeded shape (ending today, Moscow time): 70 % incoming (85 % answered, 15 % missed), 30 % outgoing
 (60 % answered); 90 % of calls between 08:00 and 19:00; 40 operators with workplaces, 5 lines (the
@@ -242,6 +244,35 @@ def vacuum() -> None:
             cursor.execute(f"VACUUM (ANALYZE) {table}")
 
 
+def build_rollups() -> None:
+    """The report rollups from scratch (what `manage.py reports_rollup` does on an empty state)."""
+    from django.db import connection
+
+    from calls.models.reports import (
+        CallDayRollup,
+        CallHourRollup,
+        OfferDayRollup,
+        ReportRollupState,
+        RoutingDayRollup,
+    )
+    from calls.reports.rollups import rollups_rebuild
+
+    tables = [m._meta.db_table for m in (CallHourRollup, CallDayRollup, OfferDayRollup, RoutingDayRollup)]
+    ReportRollupState.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE " + ", ".join(tables))
+    started = time.perf_counter()
+    result = rollups_rebuild()
+    print(
+        f"  rollups rebuilt from scratch: {time.perf_counter() - started:.1f} s "
+        f"({result.hour_rows:,} hour rows, {result.day_rows:,} day rows)",
+        flush=True,
+    )
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"VACUUM (ANALYZE) {table}")
+
+
 def measure(directory: dict[str, Any], last_day: date, days: int, repeat: int, explain: bool) -> list[str]:
     from django.db import connection
     from django.test import Client
@@ -356,6 +387,13 @@ def main() -> int:
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the queries")
     parser.add_argument("--keep", action="store_true", help="keep the <db>_bench_reports database afterwards")
     parser.add_argument("--reuse", action="store_true", help="time an existing kept database, do not seed")
+    parser.add_argument(
+        "--rollups",
+        choices=["on", "off"],
+        default="on",
+        help="on: build the report rollups from scratch (timed) before measuring; off: no rollups, every "
+        "figure counted from the call tables (the reports before issue 19)",
+    )
     args = parser.parse_args()
 
     source_url = os.environ.get("DATABASE_URL", "")
@@ -410,6 +448,12 @@ def main() -> int:
             counts = seed(directory, args.days, args.per_day, args.chunk_days, last_day)
             print(f"  seeded {counts} in {time.perf_counter() - started:.1f} s")
             timed("vacuum analyze", vacuum)
+        if args.rollups == "on":
+            build_rollups()
+        else:
+            from calls.models.reports import ReportRollupState
+
+            ReportRollupState.objects.all().delete()  # the reports then read the call tables only
         slow = measure(directory, last_day, args.days, args.repeat, args.explain)
         print("\nover 1 s: " + ("; ".join(slow) if slow else "nothing"))
     finally:

@@ -46,9 +46,12 @@ def period_bounds(filters: CallFilters) -> tuple[datetime | None, datetime | Non
     return None, None
 
 
-def call_list(*, filters: CallFilters) -> QuerySet[Call]:
-    qs = Call.objects.select_related("contact", "operator", "workplace", "line").prefetch_related(
-        recordings_prefetch(), routing_decisions_prefetch()
+def call_list(*, filters: CallFilters, calls: QuerySet[Call] | None = None) -> QuerySet[Call]:
+    """The call log: ``calls`` (default: every call) filtered, newest first, with what the page shows."""
+    qs = (
+        (calls if calls is not None else Call.objects.all())
+        .select_related("contact", "operator", "workplace", "line")
+        .prefetch_related(recordings_prefetch(), routing_decisions_prefetch())
     )
     start, end = period_bounds(filters)
     if start is not None:

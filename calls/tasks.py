@@ -8,6 +8,7 @@ from celery import Task, shared_task
 
 from .recordings.errors import RecordingTransientError
 from .recordings.services import recording_download, recordings_apply_retention, recordings_sweep
+from .reports.rollups import rollups_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -46,3 +47,10 @@ def sweep_recordings() -> int:
 def recordings_retention() -> int:
     """Beat, daily: delete local copies older than RECORDINGS_KEEP_DAYS."""
     return recordings_apply_retention()
+
+
+@shared_task(name="calls.tasks.refresh_report_rollups")
+def refresh_report_rollups() -> int:
+    """Beat: rebuild the report rollups of the recent hours (idempotent; skipped while another
+    rebuild runs)."""
+    return rollups_refresh().hour_rows

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", views_live.workspace, name="workspace"),
     path("calls/", views.call_log, name="log"),
     path("calls/export.csv", views.call_export_csv, name="export_csv"),
+    path("calls/export.xlsx", views.call_export_xlsx, name="export_xlsx"),
     path("calls/<int:pk>/", views.call_detail, name="detail"),
     path("calls/active.json", views_live.active_calls, name="active"),
     path("calls/<int:pk>/note/", views_live.call_note, name="note"),
@@ -26,4 +27,5 @@ urlpatterns = [
     path("recordings/<int:pk>/", recording_views.recording_media, name="recording"),
     path("reports/", report_views.dashboard, name="reports"),
     path("reports/<slug:table>.csv", report_views.table_csv, name="report_csv"),
+    path("reports/<slug:table>.xlsx", report_views.table_xlsx, name="report_xlsx"),
 ]

@@ -53,6 +53,14 @@ def calls_visible_to(user: Any, queryset: QuerySet[Call] | None = None) -> Query
     return qs.filter(_calls_q(ids))
 
 
+def calls_restricted_for(user: Any) -> QuerySet[Call] | None:
+    """For the reports: None when ``user`` sees every call (the reports may read the rollups), else the
+    calls they may see (counted from the call tables)."""
+    if users_visible_to(user) is None:
+        return None
+    return calls_visible_to(user)
+
+
 def call_visible_to(user: Any, call: Call) -> bool:
     """May ``user`` see this one call (its page, its recordings, a note on it)?"""
     ids = users_visible_to(user)

@@ -5,14 +5,29 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import F, Lookup, Q, QuerySet
 
 from . import phones
 from .models import Contact, PhoneNumber
 
+# A search matching up to this many contacts reads them by their ids (contacts_search).
+SEARCH_ID_LIST_LIMIT = 20_000
 # A search query made only of these characters (and with enough digits) is treated as a number.
 _MIN_DIGITS_FOR_NUMBER_SEARCH = 3
 _NUMBERISH = re.compile(r"\+?\d+")
+
+
+class EqualsAny(Lookup):  # type: ignore[type-arg]
+    """``lhs = ANY(%s)`` with a Python list as one array parameter (PostgreSQL)."""
+
+    lookup_name = "equals_any"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", (*lhs_params, *rhs_params)
 
 
 def _lookup_key(number: str) -> tuple[str, str] | None:
@@ -113,28 +128,49 @@ def _partial_number_q(query: str) -> Q:
     return condition
 
 
-def contact_search(*, query: str = "") -> QuerySet[Contact]:
-    """Current contacts matching a name, company, email or any number format; newest first.
+def contacts_search(*, queryset: QuerySet[Contact], query: str) -> QuerySet[Contact]:
+    """The contacts of ``queryset`` matching a name, company, email or any number format; newest first.
 
     A whole number (`89219462761`, `+7 921 946-27-61`, `…@pstn`) is one index probe, like a call's
-    lookup. Anything else is a substring match: name/company/email, and the digits of numbers when the
-    query looks like a partial number. Those scan the tables (about a second at a million contacts on
-    PostgreSQL, bench/contacts_lookup.py); pg_trgm indexes would be the next step if that matters.
-    Case-insensitive for Cyrillic on PostgreSQL; SQLite's LIKE folds ASCII letters only.
+    lookup. Anything else is a case-insensitive substring match on name/company/email, and on the
+    digits of the numbers when the query looks like a partial number (`946-27`, `8 921 946`,
+    `+7 (921)`). On PostgreSQL the substring matches use trigram indexes (pg_trgm, GIN on
+    ``UPPER(name)``… and on the numbers' digits; contacts/migrations/0002_search_trigram.py): the ids
+    come from one UNION of index scans, then ``queryset`` is filtered by them, so whatever narrowed
+    ``queryset`` (visibility) applies. SQLite runs the same query by scanning (same results; its LIKE
+    folds ASCII letters only).
     """
-    qs = Contact.objects.current().select_related("personal_manager").prefetch_related("numbers")
     query = (query or "").strip()
-    if query:
-        number_like = looks_like_number(query)
-        e164 = phones.normalize(query) if number_like else None
-        if e164:
-            matching = PhoneNumber.objects.filter(~Q(e164=""), e164=e164).values("contact_id")
-            qs = qs.filter(pk__in=matching)
-        else:
-            condition = Q(name__icontains=query) | Q(company__icontains=query) | Q(email__icontains=query)
-            if number_like:
-                condition |= Q(
-                    pk__in=PhoneNumber.objects.filter(_partial_number_q(query)).values("contact_id")
-                )
-            qs = qs.filter(condition)
-    return qs.order_by("-id")
+    if not query:
+        return queryset.order_by("-id")
+    number_like = looks_like_number(query)
+    e164 = phones.normalize(query) if number_like else None
+    if e164:
+        matching = PhoneNumber.objects.filter(~Q(e164=""), e164=e164).values("contact_id")
+        return queryset.filter(pk__in=matching).order_by("-id")
+    ids: QuerySet[Any] = (
+        Contact.objects.filter(
+            Q(name__icontains=query) | Q(company__icontains=query) | Q(email__icontains=query)
+        )
+        .order_by()
+        .values("id")
+    )
+    if number_like:
+        by_number = PhoneNumber.objects.filter(_partial_number_q(query)).order_by().values("contact_id")
+        ids = ids.union(by_number)
+    if connection.vendor == "postgresql":
+        # The ids first, as a list, when there are not too many: PostgreSQL then knows how many rows
+        # match and reads just those by primary key. Given the subquery instead, it guesses from the
+        # trigram statistics — often thousands of rows for one — and then reads the whole contact table
+        # for the count, or walks it newest first for the page (seconds at a million contacts).
+        # One array parameter (`id = ANY(%s)`), not thousands of IN parameters to build and parse.
+        found = list(ids[: SEARCH_ID_LIST_LIMIT + 1].values_list("id", flat=True))
+        if len(found) <= SEARCH_ID_LIST_LIMIT:
+            return queryset.filter(EqualsAny(F("pk"), sorted(found))).order_by("-id")  # in index order
+    return queryset.filter(pk__in=ids).order_by("-id")
+
+
+def contact_search(*, query: str = "") -> QuerySet[Contact]:
+    """The contact list's search over every current contact, with what the list shows of each."""
+    visible = Contact.objects.current().select_related("personal_manager").prefetch_related("numbers")
+    return contacts_search(queryset=visible, query=query)

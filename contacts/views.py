@@ -17,7 +17,7 @@ from calls.visibility import contact_visible_to, contacts_visible_to
 
 from .forms import ContactForm, MergeForm
 from .models import Contact
-from .selectors import contact_find_by_number, contact_search, user_can_merge_contacts
+from .selectors import contact_find_by_number, contacts_search, user_can_merge_contacts
 from .services import contact_create, contact_merge, contact_update
 
 PAGE_SIZE = 50
@@ -27,8 +27,12 @@ PAGE_SIZE = 50
 def contact_list(request: HttpRequest) -> HttpResponse:
     # NUL cannot reach PostgreSQL in a query parameter (a DataError): nobody types it anyway.
     query = request.GET.get("q", "").replace("\x00", "").strip()[:100]
-    contacts = contacts_visible_to(request.user, contact_search(query=query))
-    page = Paginator(contacts, PAGE_SIZE).get_page(request.GET.get("page"))
+    contacts = contacts_visible_to(
+        request.user,
+        Contact.objects.current().select_related("personal_manager").prefetch_related("numbers"),
+    )
+    found = contacts_search(queryset=contacts, query=query)
+    page = Paginator(found, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "contacts/contact_list.html", {"page": page, "query": query})
 
 

@@ -4,12 +4,14 @@ from datetime import date, timedelta
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from integrations.models import ExternalNumber
 
 from ..forms import day_field
+from ..models import Call
 from .selectors import MAX_DAYS, ReportScope
 
 DEFAULT_PERIOD = "30d"
@@ -63,11 +65,14 @@ class ReportFilterForm(forms.Form):
             )
         return data
 
-    def scope(self) -> ReportScope:
-        """The period and line of a valid form (the default period for an unbound form)."""
+    def scope(self, calls: QuerySet[Call] | None = None) -> ReportScope:
+        """The period and line of a valid form (the default period for an unbound form), over ``calls``
+        (the calls the user may see; None: every call)."""
         if not self.is_bound:
             return ReportScope(
-                first_day=self.today - timedelta(days=PRESET_DAYS_BACK[DEFAULT_PERIOD]), last_day=self.today
+                first_day=self.today - timedelta(days=PRESET_DAYS_BACK[DEFAULT_PERIOD]),
+                last_day=self.today,
+                calls=calls,
             )
         if not self.is_valid():
             raise ValueError("an invalid report form has no scope")
@@ -75,6 +80,10 @@ class ReportFilterForm(forms.Form):
         line = data.get("line")
         line_id = line.pk if line is not None else None
         if data["period"] == "custom":
-            return ReportScope(first_day=data["date_from"], last_day=data["date_to"], line_id=line_id)
+            return ReportScope(
+                first_day=data["date_from"], last_day=data["date_to"], line_id=line_id, calls=calls
+            )
         back = PRESET_DAYS_BACK[data["period"]]
-        return ReportScope(first_day=self.today - timedelta(days=back), last_day=self.today, line_id=line_id)
+        return ReportScope(
+            first_day=self.today - timedelta(days=back), last_day=self.today, line_id=line_id, calls=calls
+        )

@@ -9,13 +9,16 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import formats, timezone
 from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
-from .exports import TABLES, csv_filename, report_csv
+from ..spreadsheets import csv_lines, dialect_of, xlsx_response
+from ..visibility import calls_restricted_for
+from .exports import TABLES, report_filename, report_table
 from .forms import ReportFilterForm
 from .selectors import Dashboard, ReportScope, report_dashboard
 
@@ -81,7 +84,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     form = _form(request)
     context: dict[str, Any] = {"form": form, "query": request.GET.urlencode(), "tables": list(TABLES)}
     if not form.is_bound or form.is_valid():
-        data = report_dashboard(form.scope())
+        data = report_dashboard(form.scope(calls_restricted_for(request.user)))
         context.update(
             data=data,
             line=form.cleaned_data.get("line") if form.is_bound else None,
@@ -92,17 +95,39 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "calls/reports/dashboard.html", context)
 
 
-@require_safe
-@login_required
-@permission_required(PERMISSION, raise_exception=True)
-def table_csv(request: HttpRequest, table: str) -> HttpResponse:
+def _table_scope(request: HttpRequest, table: str) -> ReportScope | HttpResponse:
     if table not in TABLES:
         raise Http404("no such report table")
     form = _form(request)
     if form.is_bound and not form.is_valid():
         errors = [str(e) for errors in form.errors.values() for e in errors]
         return HttpResponseBadRequest(" ".join(errors), content_type="text/plain; charset=utf-8")
-    scope = form.scope()
-    response = HttpResponse(report_csv(table, scope), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{csv_filename(table, scope)}"'
+    return form.scope(calls_restricted_for(request.user))
+
+
+@require_safe
+@login_required
+@permission_required(PERMISSION, raise_exception=True)
+def table_csv(request: HttpRequest, table: str) -> HttpResponse:
+    """One table as CSV: comma-separated, or ``?sep=semicolon`` (decimal commas) for Excel."""
+    scope = _table_scope(request, table)
+    if isinstance(scope, HttpResponse):
+        return scope
+    columns, rows = report_table(table, scope)
+    response = HttpResponse(
+        "".join(csv_lines(columns, rows, dialect_of(request))), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{report_filename(table, scope, "csv")}"'
     return response
+
+
+@require_safe
+@login_required
+@permission_required(PERMISSION, raise_exception=True)
+def table_xlsx(request: HttpRequest, table: str) -> HttpResponseBase:
+    """One table as a formatted XLSX workbook."""
+    scope = _table_scope(request, table)
+    if isinstance(scope, HttpResponse):
+        return scope
+    columns, rows = report_table(table, scope)
+    return xlsx_response(columns, rows, filename=report_filename(table, scope, "xlsx"), sheet=table)

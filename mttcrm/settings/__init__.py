@@ -10,5 +10,6 @@ and the local sandbox as MTT. Production sets ``DATABASE_URL`` (PostgreSQL) and 
 from .base import *
 from .mtt import *
 from .observability import *
+from .reports import *
 from .security import *
 from .services import *

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from contacts import selectors
 from contacts.models import Contact, PhoneNumber
-from contacts.selectors import contact_find_by_number, contact_search
+from contacts.selectors import contact_find_by_number, contact_search, contacts_search
 from contacts.services import contact_create, contact_merge
 
 from .test_phones import SAME_CLIENT
@@ -118,3 +121,52 @@ def test_search_is_case_insensitive_for_cyrillic(ivan: Contact) -> None:
     # PostgreSQL folds Unicode case itself; on SQLite mttcrm.sqlite replaces like() to do the same.
     assert list(contact_search(query="иван")) == [ivan]
     assert list(contact_search(query="РОМАШКА")) == [ivan]
+
+
+# --- contacts_search: the queryset to search in, and both ways of reading the matches -------------
+
+
+@pytest.fixture(params=["ids", "subquery"])
+def search_path(request: Any, monkeypatch: Any) -> str:
+    """PostgreSQL reads up to SEARCH_ID_LIST_LIMIT matches by their ids, more through a subquery: both
+    give the same contacts (elsewhere there is only the subquery)."""
+    if request.param == "subquery":
+        monkeypatch.setattr(selectors, "SEARCH_ID_LIST_LIMIT", 0)
+    return str(request.param)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("946-27", {"ivan"}),
+        ("8 921 946", {"ivan"}),
+        ("+7 (921)", {"ivan", "anna"}),
+        ("+7 (495)", {"olga"}),
+        ("921", {"ivan", "anna"}),
+        ("иван", {"ivan"}),
+        ("ООО", {"ivan", "olga"}),
+        ("ромашка", {"ivan"}),
+        ("зzz", set()),
+    ],
+)
+def test_contacts_search_in_any_format(search_path: str, query: str, expected: set[str]) -> None:
+    people = {
+        "ivan": contact_create(name="Иван Петров", company="ООО Ромашка", numbers=["+79219462761"]),
+        "anna": contact_create(name="Анна", numbers=["8 (921) 555-00-11"]),
+        "olga": contact_create(name="Ольга", company="ООО Лютик", numbers=["+74951234567"]),
+    }
+    found = contacts_search(queryset=Contact.objects.current(), query=query)
+    assert {name for name, c in people.items() if c in found} == expected
+    assert found.count() == len(expected)
+    assert list(found) == sorted(found, key=lambda c: -c.pk)  # newest first
+
+
+def test_contacts_search_stays_inside_the_queryset_it_is_given(search_path: str) -> None:
+    mine = contact_create(name="Иван Мой", numbers=["+79210000001"])
+    theirs = contact_create(name="Иван Чужой", numbers=["+79210000002"])
+    visible = Contact.objects.filter(pk=mine.pk)  # e.g. a team's contacts
+    for query in ("Иван", "921000", "+79210000002", "89210000002", ""):
+        found = set(contacts_search(queryset=visible, query=query))
+        assert theirs not in found, query
+    assert list(contacts_search(queryset=visible, query="Иван")) == [mine]
+    assert list(contacts_search(queryset=visible, query="+79210000002")) == []

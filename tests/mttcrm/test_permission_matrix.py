@@ -256,6 +256,7 @@ MATRIX: dict[str, Entry] = {
     ),
     "calls/": one(lambda w: "/calls/", get=logged_in(200), post=logged_in(200)),
     "calls/export.csv": one(lambda w: "/calls/export.csv", get=logged_in(200), post=logged_in(200)),
+    "calls/export.xlsx": one(lambda w: "/calls/export.xlsx", get=logged_in(200), post=logged_in(200)),
     "calls/<int:pk>/": Entry(
         [
             Case(lambda w: f"/calls/{w.other_call.pk}/", get=team_a(200), post=team_a(200)),
@@ -312,6 +313,12 @@ MATRIX: dict[str, Entry] = {
         [
             Case(lambda w: "/reports/series.csv", get=supervisors_only(200), post=everyone(405)),
             Case(lambda w: "/reports/nothing.csv", get=supervisors_only(404), post=everyone(405)),
+        ]
+    ),
+    "reports/<slug:table>.xlsx": Entry(
+        [
+            Case(lambda w: "/reports/lines.xlsx", get=supervisors_only(200), post=everyone(405)),
+            Case(lambda w: "/reports/nothing.xlsx", get=supervisors_only(404), post=everyone(405)),
         ]
     ),
     # Only with DEBUG (mttcrm/urls.py): django.contrib.staticfiles' own view.
