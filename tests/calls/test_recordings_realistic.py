@@ -32,12 +32,6 @@ recordings_settings = shared.recordings_settings
 RECORDS = frozenset({"records_need_token", "records_rate_limited", "octet_stream_records"})
 
 
-def allow_sandbox(settings: Any, sandbox: RunningSandbox) -> None:
-    """What RECORDINGS_ALLOW_SANDBOX does for the demo: the sandbox's records, with the token."""
-    allow_local(settings, sandbox.url)
-    settings.RECORDINGS_TOKEN_HOSTS = [*settings.RECORDINGS_TOKEN_HOSTS, sandbox.url.split("://", 1)[1]]
-
-
 @pytest.fixture(autouse=True)
 def _own_limiter_keys(settings: Any) -> None:
     settings.MTT_RATE_LIMIT_KEY_PREFIX = f"test-records:{uuid.uuid4().hex}:"
@@ -46,7 +40,7 @@ def _own_limiter_keys(settings: Any) -> None:
 @pytest.fixture
 def realistic(settings: Any) -> Iterator[RunningSandbox]:
     with running_sandbox(step_delay=0.01, auto_click_to_call=False, mode="realistic") as sandbox:
-        allow_sandbox(settings, sandbox)
+        allow_local(settings, sandbox.url)
         yield sandbox
 
 
@@ -85,7 +79,7 @@ def test_a_sweep_of_100_downloads_never_delays_a_routing_command(
     the integration's 5 requests/s; meanwhile routing commands go out the way calls/routing.py sends
     them (a priority permit; a refusal waits and tries again) and each reaches MTT well within 4.5 s."""
     with running_sandbox(step_delay=0.01, auto_click_to_call=False, quirks=RECORDS) as sandbox:
-        allow_sandbox(settings, sandbox)
+        allow_local(settings, sandbox.url)
         mtt = connect(sandbox, django_capture_on_commit_callbacks)
         ids = deque(
             make_recording(mtt, f"{sandbox.url}/records/sweep/{i}.mp3", call_key=f"sweep-{i}").pk
