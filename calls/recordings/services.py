@@ -137,9 +137,10 @@ def _permit(recording: Recording) -> None:
     """A permit of the shared MTT limiter at the lowest priority: record links are on MTT's API host
     and its 5 requests/s are per integration (guide §6.7), so a sweep must not starve routing."""
     try:
-        ratelimit.acquire(recording.integration_id, priority=Priority.DOWNLOAD)
+        waited = ratelimit.acquire(recording.integration_id, priority=Priority.DOWNLOAD)
     except MttError as exc:
         raise RecordingTransientError(f"no permit from the MTT rate limiter: {exc.message}") from exc
+    metrics.mtt_limiter_wait(waited)
 
 
 def _access(recording: Recording) -> Access:

@@ -21,6 +21,7 @@ from calls.recordings.services import recording_download
 from integrations.models import Integration
 from integrations.mtt import ratelimit
 from integrations.mtt.ratelimit import Priority
+from mttcrm.metrics import REGISTRY
 from tests.calls import test_recordings as shared
 from tests.calls.test_recordings import MP3_BYTES, PUBLIC_IP, leftovers, make_recording, media_path
 from tests.conftest import load_fixture
@@ -181,6 +182,7 @@ def test_every_request_of_a_download_takes_a_permit_at_the_lowest_priority(
     settings: Any, integration: Integration, rsps: responses.RequestsMock, permits: list[tuple[int, Any]]
 ) -> None:
     settings.REDIS_URL = ""
+    observed_before = REGISTRY.get_sample_value("mttcrm_mtt_limiter_wait_seconds_count") or 0
     moved = MTT_URL.replace("/records/", "/moved/")
     rsps.add(responses.GET, MTT_URL, status=302, headers={"Location": moved})
     rsps.add(responses.GET, moved, status=401, match=[bearer(OLD)])
@@ -192,6 +194,8 @@ def test_every_request_of_a_download_takes_a_permit_at_the_lowest_priority(
 
     # The first request, the redirect's hop and the request after the refresh: three requests to MTT.
     assert permits == [(integration.pk, Priority.DOWNLOAD)] * 3
+    # Their waits are in the limiter's histogram (/metrics), with the API client's.
+    assert REGISTRY.get_sample_value("mttcrm_mtt_limiter_wait_seconds_count") == observed_before + 3
 
 
 def test_no_permit_in_time_keeps_the_recording_pending(
