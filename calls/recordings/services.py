@@ -14,6 +14,7 @@ from django.utils import timezone
 from integrations.mtt import ratelimit
 from integrations.mtt.errors import MttError
 from integrations.mtt.ratelimit import Priority
+from integrations.services import integration_access_token, integration_refresh_tokens
 from mttcrm import metrics
 
 from ..models import Recording, RecordingAccess
@@ -109,8 +110,6 @@ def recording_enqueue_download(applied: AppliedNotification) -> None:
 
 
 def _access_token(recording: Recording) -> str:
-    from integrations.services import integration_access_token
-
     try:
         return integration_access_token(integration=recording.integration)
     except MttError as exc:
@@ -121,8 +120,6 @@ def _access_token(recording: Recording) -> str:
 def _refreshed_token(recording: Recording, stale: str) -> str:
     """A new access token after the record host answered 401 to ``stale``: the same single-flight
     refresh the API client uses (whoever refreshed first wins; the others get that token)."""
-    from integrations.services import integration_refresh_tokens
-
     try:
         return integration_refresh_tokens(integration_id=recording.integration_id, stale_access_token=stale)
     except MttError as exc:
