@@ -314,8 +314,6 @@ if env.bool("RECORDINGS_ALLOW_SANDBOX", default=DEBUG):
     _sandbox_entry = f"{_sandbox_host}:{_sandbox.port or (443 if _sandbox.scheme == 'https' else 80)}"
     RECORDINGS_ALLOWED_HOSTS = [*RECORDINGS_ALLOWED_HOSTS, _sandbox_entry]
     RECORDINGS_ALLOW_PRIVATE_HOSTS = [*RECORDINGS_ALLOW_PRIVATE_HOSTS, _sandbox_entry]
-    # Its records may need the token, like MTT's (SANDBOX_MODE=realistic); it issued that token.
-    RECORDINGS_TOKEN_HOSTS = [*RECORDINGS_TOKEN_HOSTS, _sandbox_entry]
 RECORDINGS_ALLOW_HTTP = env.bool("RECORDINGS_ALLOW_HTTP", default=DEBUG)
 RECORDINGS_MAX_BYTES = env.int("RECORDINGS_MAX_BYTES", default=200 * 1024 * 1024)
 RECORDINGS_CONNECT_TIMEOUT = env.float("RECORDINGS_CONNECT_TIMEOUT", default=5.0)
