@@ -108,6 +108,21 @@ def normalize(raw: str) -> str | None:
     return found
 
 
+def line_key(raw: str) -> str:
+    """One key for a company number (our line, an ``ExternalNumber``) in any form MTT sends it.
+
+    Guide §6.4: the PBX passes numbers in the form it received them, ours included, so the line
+    ``74996497803`` may arrive as ``+74996497803``, ``84996497803``, ``0074996497803``,
+    ``74996497803@pstn`` or ``sip:74996497803@host``: all give ``+74996497803`` (``normalize``). A
+    number that is not a phone number to libphonenumber (a short service number, the guide's
+    ``880023213``) keys by its digits, the same way on both sides. "" when nothing is left (no digits).
+    """
+    cleaned = clean(raw)
+    if not cleaned:
+        return ""
+    return normalize(cleaned) or digits_only(cleaned)
+
+
 def format_for_people(e164: str) -> str:
     """`+79219462761` → `+7 921 946-27-61`; anything unreadable comes back unchanged."""
     if not e164:

@@ -292,7 +292,7 @@ class ExternalNumberAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
     list_editable = ["is_parking"]
     list_filter = ["integration", "is_active", "is_parking"]
     search_fields = ["number"]
-    readonly_fields = ["integration", "number", "type", "synced_at"]
+    readonly_fields = ["integration", "number", "normalized", "type", "synced_at"]
     actions = ["parking_on", "parking_off"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from contacts.phones import line_key
 
 from .fields import EncryptedTextField
 
@@ -163,10 +166,18 @@ class Terminal(models.Model):
 
 
 class ExternalNumber(models.Model):
-    """A public number of the company (a line)."""
+    """A public number of the company (a line).
+
+    ``number`` is exactly what externalNumbersInfo lists (and what setParkingNumbers is sent);
+    ``normalized`` is its lookup key (``contacts.phones.line_key``): notifications name the line in any
+    form the network gave (guide §6.4), ``84996497803`` or ``0074996497803`` for ``74996497803``.
+    """
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="external_numbers")
     number = models.CharField(_("number"), max_length=32)
+    normalized = models.CharField(
+        _("normalized number"), max_length=32, blank=True, default="", editable=False
+    )
     type = models.CharField(_("type"), max_length=64, blank=True, default="")
     is_parking = models.BooleanField(_("route to personal manager (parking)"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
@@ -179,9 +190,21 @@ class ExternalNumber(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["integration", "number"], name="uniq_external_number"),
         ]
+        # Not unique: should MTT ever list one line in two forms, both rows stay (the selector
+        # prefers the active one).
+        indexes = [models.Index(fields=["integration", "normalized"], name="external_number_norm_idx")]
 
     def __str__(self) -> str:
         return self.number
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The key follows the number on every write of a row (the sync, the demo, tests); a bulk
+        # update() of ``number`` would bypass this, and nothing does one.
+        self.normalized = line_key(self.number)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "number" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "normalized"}
+        super().save(*args, **kwargs)
 
 
 class NotificationEvent(models.Model):

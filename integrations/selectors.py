@@ -7,7 +7,9 @@ from datetime import datetime
 
 from django.db.models import Q
 
-from .models import Integration
+from contacts.phones import line_key
+
+from .models import ExternalNumber, Integration
 
 logger = logging.getLogger(__name__)
 
@@ -41,3 +43,36 @@ def integration_for_notify_token(
             integration.previous_notify_token_expires_at,
         )
     return integration
+
+
+# --- Our lines in whatever form MTT names them -------------------------------------------------------
+
+
+def external_number_for(*, integration_id: int, raw: str) -> ExternalNumber | None:
+    """The line (external number) ``raw`` names, in any form MTT sends it (guide §6.4:
+    ``84996497803``, ``0074996497803``, ``+74996497803``, ``74996497803@pstn``, ``sip:…@…``), or None.
+
+    One indexed lookup on ``normalized``; an active row wins over one the PBX no longer lists.
+    """
+    key = line_key(raw or "")
+    if not key:
+        return None
+    return (
+        ExternalNumber.objects.filter(integration_id=integration_id, normalized=key)
+        .order_by("-is_active", "pk")
+        .first()
+    )
+
+
+def external_number_ids_by_key(*, integration_id: int, parking_only: bool = False) -> dict[str, int]:
+    """``line_key`` → ExternalNumber id for every line of the integration (``parking_only``: those
+    with parking on), for callers that keep the directory in memory and look up with
+    ``line_key(raw)``. An active row wins over an inactive one with the same key."""
+    rows = ExternalNumber.objects.filter(integration_id=integration_id).exclude(normalized="")
+    if parking_only:
+        rows = rows.filter(is_parking=True)
+    found: dict[str, int] = {}
+    # Inactive first, so that an active row with the same key overwrites it.
+    for key, pk in rows.order_by("is_active", "-pk").values_list("normalized", "pk"):
+        found[key] = pk
+    return found

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .models import Integration, NotificationEvent
-from .mtt.notifications import DIRECTORY_EVENT_TYPES
+from .mtt.notifications import directory_event_type
 from .tasks import sync_integration
 
 logger = logging.getLogger(__name__)
@@ -45,9 +45,13 @@ def integration_request_sync(*, integration_id: int) -> bool:
 
 def integration_apply_directory_notification(*, event: NotificationEvent) -> str:
     """Apply one stored ``vpbxNotifications`` row (the applier): a directory change asks for a sync."""
-    event_type = (event.body.get("result") or {}).get("eventType")
-    if event_type in DIRECTORY_EVENT_TYPES:
+    event_type = directory_event_type(event.body)  # any casing MTT writes it in (guide §9.4)
+    if event_type is not None:
         integration_request_sync(integration_id=event.integration_id)
         return NotificationEvent.Status.APPLIED
-    logger.info("Notification %s: unknown vpbx eventType %r stored and ignored", event.pk, event_type)
+    logger.info(
+        "Notification %s: vpbx eventType %r is not a directory change; stored and ignored",
+        event.pk,
+        (event.body.get("result") or {}).get("eventType") if isinstance(event.body, dict) else None,
+    )
     return NotificationEvent.Status.IGNORED

@@ -182,6 +182,12 @@ def mtt_request(*, method: str, status_code: int | None, duration: float, waited
 
 
 @_never_raises
+def mtt_limiter_wait(waited: float) -> None:
+    """A permit taken outside the API client (a recording download's request to MTT's record host)."""
+    MTT_LIMITER_WAIT.observe(max(0.0, waited))
+
+
+@_never_raises
 def recording_download(result: str) -> None:
     RECORDING_DOWNLOADS.labels(result=_bounded(str(result), DOWNLOAD_RESULTS)).inc()
 

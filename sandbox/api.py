@@ -11,7 +11,8 @@ from typing import Any
 from oauthlib.oauth2 import WebApplicationServer
 from werkzeug.wrappers import Request, Response
 
-from .scenarios import ScenarioError, ScenarioRequest, ScenarioRunner, new_make_call_id
+from .payloads import new_make_call_id, new_outgoing_call_id
+from .scenarios import ScenarioError, ScenarioRequest, ScenarioRunner
 from .state import SandboxState, now_iso
 from .web import apply_fault, error_response, json_response
 
@@ -132,11 +133,13 @@ class ApiEndpoints:
 
     def terminals_info(self, body: Any) -> dict[str, Any]:
         with self.state.lock:
+            # The guide's table (§9.3) says terminalsList[].terminale, its example terminals_list[].terminal.
+            table = self.state.config.has("terminale_key")
             items = [
-                {"terminal": str(t["terminal"]), "workplace": str(t["workplace"])}
+                {"terminale" if table else "terminal": str(t["terminal"]), "workplace": str(t["workplace"])}
                 for t in self.state.config.directory.terminals
             ]
-            key = self.state.config.terminals_key
+            key = "terminalsList" if table else self.state.config.terminals_key
         return {"result": {"total": len(items), key: items}}
 
     # --- calls (guide §10.2, §10.3) --------------------------------------------------------------
@@ -171,16 +174,25 @@ class ApiEndpoints:
             raise ApiError(400, f"callerId {caller_id} is {what}")
         callee = _number(params, "calleid")
         call_id = new_make_call_id()
+        # The guide's makeCall answer (§10.3.1) and the call's notifications (§10.1.2) show different
+        # ids, and nothing says they are one: the friendly mode uses the answer's id for both.
+        notified = new_outgoing_call_id() if self.state.config.has("foreign_call_ids") else call_id
         with self.state.lock:
             self.state.calls.append(
-                {"call_id": call_id, "callerId": caller_id, "calleid": callee, "time": now_iso()}
+                {
+                    "call_id": call_id,
+                    "notified_call_id": notified,
+                    "callerId": caller_id,
+                    "calleid": callee,
+                    "time": now_iso(),
+                }
             )
-        logger.info("Sandbox: makeCall %s -> %s as %s", caller_id, callee, call_id)
+        logger.info("Sandbox: makeCall %s -> %s as %s (notified as %s)", caller_id, callee, call_id, notified)
         if self.state.config.auto_click_to_call:
             try:
                 self.runner.start(
                     ScenarioRequest(
-                        scenario="click_to_call", caller=callee, workplace=caller_id, call_id=call_id
+                        scenario="click_to_call", caller=callee, workplace=caller_id, call_id=notified
                     )
                 )
             except ScenarioError as exc:
@@ -192,7 +204,8 @@ class ApiEndpoints:
         params = _params(body)
         call = _call_ref(params)
         transport_id = _string(params, "transportId")
-        self._record("terminateCall", call, transport_id)
+        if refused := self._record("terminateCall", call, transport_id):
+            return refused
         self.state.resolve_parked(call["id"], call["tag"], "terminate")
         return {"result": {"success": 1}}
 
@@ -201,19 +214,33 @@ class ApiEndpoints:
         call = _call_ref(params)
         target = _number(params, "calleid")
         transport_id = _string(params, "transportId")
-        self._record("transferCall", call, transport_id, calleid=target)
+        if refused := self._record("transferCall", call, transport_id, calleid=target):
+            return refused
         self.state.resolve_parked(call["id"], call["tag"], "transfer", target)
         return {"result": {"success": 1}}
 
-    def _record(self, command: str, call: dict[str, str], transport_id: str, **extra: str) -> None:
+    def _record(
+        self, command: str, call: dict[str, str], transport_id: str, **extra: str
+    ) -> dict[str, Any] | None:
+        """Log the command; with refuse_gone_legs, the refusal of a command for a leg that is not live."""
         matched = self.state.leg_matches(call["id"], call["tag"])
+        live = self.state.leg_live(call["id"], call["tag"])
+        refused = self.state.config.has("refuse_gone_legs") and not live
         entry = {
             "command": command,
             "call": call,
             "transportId": transport_id,
             "matched_leg": matched,
+            "live_leg": live,
+            "refused": refused,
             "time": now_iso(),
             **extra,
         }
         self.state.record_command(entry)
-        logger.info("Sandbox: %s call=%s matched_leg=%s %s", command, call["id"], matched, extra or "")
+        logger.info(
+            "Sandbox: %s call=%s matched_leg=%s live=%s %s", command, call["id"], matched, live, extra or ""
+        )
+        if not refused:
+            return None
+        # A 200 that did nothing: a client reading only the status line would believe it worked.
+        return {"result": {"success": 0, "message": f"Call leg {call['id']} not found"}}

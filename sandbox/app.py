@@ -36,6 +36,7 @@ CONTROL_NAMES = (
     "notifications",
     "faults",
     "config",
+    "mode",
     "expire-tokens",
     "directory",
     "scenario",
@@ -110,20 +111,39 @@ class SandboxApp:
         faulted, fault = play_fault(self.state, request.path)
         if faulted is not None:
             return faulted
+        refused = self._record_access(request)
+        if refused is not None:
+            return refused
+        # The guide says "*.mp3" (§10.1.3), never which Content-Type.
+        mimetype = "application/octet-stream" if self.config.has("octet_stream_records") else "audio/mpeg"
         if fault is not None and fault.rate and request.method == "GET":
             data = RECORDING.read_bytes()
             slow = Response(
-                trickle(data, fault.rate, self.state.stopping), mimetype="audio/mpeg", direct_passthrough=True
+                trickle(data, fault.rate, self.state.stopping), mimetype=mimetype, direct_passthrough=True
             )
             slow.headers["Content-Length"] = str(len(data))
             return slow
         # conditional=True answers Range and If-None-Match requests, as a real file server does.
-        response = send_file(
-            RECORDING, request.environ, mimetype="audio/mpeg", conditional=True, max_age=3600
-        )
+        response = send_file(RECORDING, request.environ, mimetype=mimetype, conditional=True, max_age=3600)
         # make_conditional stamps a Date header and the dev server adds its own: keep one.
         response.headers.pop("Date", None)
         return response
+
+    def _record_access(self, request: Request) -> Response | None:
+        """The realistic record host: a live Bearer token (§7.6), and the integration's 5 requests/s
+        (§6.7) — the guide's record links are on the API host. None: go ahead."""
+        if not self.config.has("records_need_token"):
+            return None
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        client_id = self.state.client_for_access_token(token.strip()) if scheme.lower() == "bearer" else None
+        if client_id is None:
+            self.state.log_request(request.method, request.path, None, 401)
+            return error_response(401, "Unauthorized")
+        if self.config.has("records_rate_limited") and not self.state.rate_allow(client_id):
+            self.state.log_request(request.method, request.path, None, 429)
+            return error_response(429, f"Too Many Requests: limit is {self.config.rate_limit} per second")
+        self.state.log_request(request.method, request.path, None, 200)
+        return None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)

@@ -6,6 +6,8 @@ import copy
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .quirks import MODES, check_quirks, mode_of
+
 # Guide §8.1 asks clients to request this scope; the token endpoint answers with other strings (§8.2, §8.3).
 REQUESTED_SCOPE = "https://mtt.ru/auth.tokens.readwrite"
 CODE_GRANT_SCOPE = "https://mtt.ru/auth/openapi.readwrite"
@@ -86,6 +88,9 @@ PATCHABLE: dict[str, tuple[type, ...]] = {
     "refuse_refresh": (bool,),
     "parking_timeout": (int, float),
     "notify_timeout": (int, float),
+    # Not fields: "quirks" (a list of names, sandbox/quirks.py) and "mode" ("friendly"/"realistic").
+    "quirks": (list,),
+    "mode": (str,),
 }
 
 
@@ -123,6 +128,22 @@ class SandboxConfig:
     parking_timeout: float = 5.0
     # Timeout of each notification POST to the CRM.
     notify_timeout: float = 5.0
+    # What real MTT may do that the friendly sandbox does not (sandbox/quirks.py); empty: friendly.
+    quirks: frozenset[str] = frozenset()
+
+    @property
+    def mode(self) -> str:
+        """ "friendly" (no quirks), "realistic" (all of them) or "custom"."""
+        return mode_of(self.quirks)
+
+    @mode.setter
+    def mode(self, name: str) -> None:
+        if name not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        self.quirks = MODES[name]
+
+    def has(self, quirk: str) -> bool:
+        return quirk in self.quirks
 
     @property
     def base_url(self) -> str:
@@ -139,8 +160,13 @@ class SandboxConfig:
                 raise ValueError(f"{key} must be {' or '.join(t.__name__ for t in allowed)}")
             if not isinstance(value, allowed):
                 raise ValueError(f"{key} must be {' or '.join(t.__name__ for t in allowed)}")
+        if "mode" in changes and changes["mode"] not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        if "mode" in changes and "quirks" in changes:
+            raise ValueError("give mode or quirks, not both")
+        quirks = check_quirks(changes["quirks"]) if "quirks" in changes else None
         for key, value in changes.items():
-            setattr(self, key, value)
+            setattr(self, key, quirks if key == "quirks" else value)
         return dict(changes)
 
     def public_dict(self) -> dict[str, Any]:
@@ -148,4 +174,6 @@ class SandboxConfig:
         hidden = {"client_secret", "password", "directory"}
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
         data["base_url"] = self.base_url
+        data["quirks"] = sorted(self.quirks)
+        data["mode"] = self.mode
         return data

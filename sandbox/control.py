@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from werkzeug.wrappers import Request, Response
 
+from .quirks import QUIRKS
 from .scenarios import ScenarioError, ScenarioRequest, ScenarioRunner
 from .state import Fault, SandboxState
 from .web import json_response
@@ -159,6 +160,28 @@ class ControlEndpoints:
         logger.info("Sandbox: config patched %s", changed)
         return self.config_get(request)
 
+    def mode_get(self, request: Request) -> Response:
+        with self.state.lock:
+            config = self.state.config
+            return json_response({"mode": config.mode, "quirks": sorted(config.quirks), "available": QUIRKS})
+
+    def mode_post(self, request: Request) -> Response:
+        """``{"mode": "friendly" | "realistic"}`` or ``{"quirks": [names]}`` (sandbox/quirks.py); the
+        demo page's buttons post ``mode`` as a form."""
+        from_form = request.mimetype in _FORM_MIMETYPES
+        data = dict(request.form.items()) if from_form else _body(request)
+        if set(data) - {"mode", "quirks"} or len(data) != 1:
+            raise ControlError('give one of "mode" or "quirks"')
+        with self.state.lock:
+            try:
+                self.state.config.patch(data)
+            except ValueError as exc:
+                raise ControlError(str(exc)) from exc
+        logger.info("Sandbox: mode %s, quirks %s", self.state.config.mode, sorted(self.state.config.quirks))
+        if from_form:
+            return self._back(f"mode: {self.state.config.mode}")
+        return self.mode_get(request)
+
     def expire_tokens_post(self, request: Request) -> Response:
         return json_response({"expired": self.state.expire_access_tokens()})
 
@@ -211,8 +234,9 @@ class ControlEndpoints:
         if from_form:
             # The demo page's forms: empty fields mean "default", a checkbox means true.
             data = {k: v for k, v in request.form.items() if v}
-            if "duplicate" in data:
-                data["duplicate"] = True
+            for checkbox in ("duplicate", "lose_finished"):
+                if checkbox in data:
+                    data[checkbox] = True
         else:
             data = _body(request)
         try:

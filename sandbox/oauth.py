@@ -201,6 +201,9 @@ class SandboxRequestValidator(RequestValidator):
             self.state.access_tokens[token["access_token"]] = IssuedToken(
                 token["access_token"], client_id, scopes, user, now + int(token["expires_in"])
             )
+            if request.refresh_token and cfg.has("refresh_revokes_tokens"):
+                # The access tokens issued before this refresh answer 401 from now on.
+                self.state.revoke_access_tokens(client_id, keep=token["access_token"])
             if token.get("refresh_token"):
                 # Rotation: the refresh token just used dies as the new one is born.
                 if request.refresh_token:

@@ -104,6 +104,7 @@ def index_page(config: SandboxConfig, snapshot: dict[str, Any], message: str | N
   {caller} {number}
   <label>Сотрудник / Workplace <select name='workplace'>{_options(workplaces)}</select></label>
   <label><input type='checkbox' name='duplicate' value='1'> дубли / duplicate (§6.5)</label>
+  <label><input type='checkbox' name='lose_finished' value='1'> без finished / finished never comes</label>
   <div><button type='submit'>Запустить / Run</button></div>
 </form>"""
 
@@ -111,6 +112,7 @@ def index_page(config: SandboxConfig, snapshot: dict[str, Any], message: str | N
         [
             scenario_form("incoming_answered", "Входящий, отвечен / Incoming, answered"),
             scenario_form("incoming_missed", "Входящий, пропущен / Incoming, missed"),
+            scenario_form("incoming_ip_sip", "Входящий на IP SIP: только trying и finished (§6.1)"),
             scenario_form("click_to_call", "Исходящий click-to-call / Outgoing click-to-call"),
             scenario_form("recorded", "Только запись / Recording only", with_caller=False, with_number=False),
         ]
@@ -125,6 +127,12 @@ def index_page(config: SandboxConfig, snapshot: dict[str, Any], message: str | N
   access token {config.access_token_lifetime}s · rate limit {config.rate_limit}/s ·
   step delay {config.step_delay}s · parking: {escape(parking)}
 </div>
+<form class='card' method='post' action='/_sandbox/mode'>
+  Режим / Mode: <strong>{escape(config.mode)}</strong>
+  <span class='hint'>({escape(", ".join(sorted(config.quirks)) or "no quirks")})</span>
+  <button name='mode' value='friendly'>friendly</button>
+  <button name='mode' value='realistic'>realistic — как позволяет руководство / as the guide allows</button>
+</form>
 <h2>Сценарии / Scenarios</h2>
 {forms}
 <h2>Отправленные нотификации / Notifications sent</h2>

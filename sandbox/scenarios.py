@@ -2,125 +2,56 @@
 
 A scenario is a plan of steps. Each step builds its payload only when it is due, so a leg's
 ``startTime`` is the moment it is sent and a parked call can be redirected by the CRM's transferCall
-while the plan runs (guide §10.2).
+while the plan runs (guide §10.2). What goes on the wire is then bent by the sandbox's quirks
+(sandbox/quirks.py: spellings, number forms, copies, order).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import secrets
-import string
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import requests
 
+from .payloads import (
+    CENTREX_ID,
+    DEFAULT_ROUTE,
+    INCOMING_TRANSPORT,
+    MOSCOW,
+    OUTGOING_TRANSPORT,
+    Leg,
+    call_notification,
+    incoming_tag,
+    msk_now,
+    new_incoming_base,
+    new_outgoing_call_id,
+    outgoing_tag,
+    party,
+    settings_notification,
+    without_plus,
+)
+from .quirks import Delivery, dress, number_in_form
 from .state import SandboxState, now_iso
 
 logger = logging.getLogger(__name__)
 
-# The PBX runs on Moscow time and writes startTime without a zone; Moscow has had no DST since 2014.
-MOSCOW = timezone(timedelta(hours=3), "MSK")
-CENTREX_ID = "67821426"
-INCOMING_TRANSPORT = "10.133.33.136:5073"
-OUTGOING_TRANSPORT = "10.133.51.137:5070"
-# forwarderList of a call that reached a workplace through the PBX's routing (guide §10.1.7 example).
-DEFAULT_ROUTE = [{"id": "an_prd100275045-3881851"}, {"id": "scheme_prd100275045-3885981"}]
-CALL_SCENARIOS = ("incoming_answered", "incoming_missed", "click_to_call", "recorded")
+CALL_SCENARIOS = ("incoming_answered", "incoming_missed", "incoming_ip_sip", "click_to_call", "recorded")
 SETTINGS_SCENARIOS = {"numbers_changed": "numbersChanged", "workplaces_changed": "workplacesChanged"}
 SCENARIOS = CALL_SCENARIOS + tuple(SETTINGS_SCENARIOS)
-_ALNUM = string.ascii_letters + string.digits
-_LOWER = string.ascii_lowercase + string.digits
-CYRILLIC_E = "\u0435"  # looks like Latin "e"; the guide's own tag "sdfе2n901-…" holds one
+# A scenario's number_form: how numbers are written in its notifications (guide §6.4).
+NUMBER_FORM_NAMES = {"as_is": "", "8": "8", "00": "00"}
 
 
 class ScenarioError(ValueError):
     """A scenario request that cannot run (answered with HTTP 400)."""
-
-
-def _rand(alphabet: str, n: int) -> str:
-    return "".join(secrets.choice(alphabet) for _ in range(n))
-
-
-def msk_now() -> str:
-    return datetime.now(MOSCOW).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def new_incoming_base() -> str:
-    # Shaped like the guide's "c166e238a4c211ea9d373863bb43daf8_00015ED635780FC7".
-    return f"{uuid.uuid4().hex}_{secrets.token_hex(8).upper()}"
-
-
-def new_outgoing_call_id() -> str:
-    # Shaped like the guide's "SDfe2n901-b510751695c9e53584301f0c0e8d98c9200@127.0.0.1".
-    return f"SD{_rand(_ALNUM, 7)}-{secrets.token_hex(20)}200@127.0.0.1"
-
-
-def new_make_call_id() -> str:
-    # Shaped like makeCall's answer "7NKe6!8fa1FMSlc6ypZdb1GSV6ZN@10.133.51.137".
-    return f"{_rand(_ALNUM, 5)}!{_rand(_ALNUM, 22)}@10.133.51.137"
-
-
-def incoming_tag(cyrillic: bool = False) -> str:
-    # Shaped like "hswdfry52vmykfla____.o"; optionally with a Cyrillic letter so consumers must echo bytes.
-    body = _rand(_LOWER, 16)
-    if cyrillic:
-        pos = 3 + secrets.randbelow(10)
-        body = body[:pos] + CYRILLIC_E + body[pos + 1 :]
-    return f"{body}____.o"
-
-
-def outgoing_tag() -> str:
-    # Shaped like the guide's "sdfе2n901-281028329", Cyrillic "е" included.
-    return f"sdf{CYRILLIC_E}{_rand(_LOWER, 5)}-{secrets.randbelow(900_000_000) + 100_000_000}"
-
-
-def _without_plus(number: str) -> str:
-    # Numbers arrive as the network gave them (§6.4): the guide's own legs alternate "+7921…" and "7921…".
-    return number[1:] if number.startswith("+") else number
-
-
-def _party(**fields: Any) -> dict[str, Any]:
-    return dict(sorted(fields.items()))
-
-
-@dataclass
-class Leg:
-    call_id: str
-    tag: str
-    type: str
-    transport_id: str
-    caller: dict[str, Any]
-    callee: dict[str, Any]
-    start_time: str | None = None
-
-    def payload(self, state: str, *, start_time: str | None = None, **finished: Any) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "call": {"id": self.call_id, "tag": self.tag},
-            "callee": dict(self.callee),
-            "caller": dict(self.caller),
-            "state": state,
-            "transportId": self.transport_id,
-            "type": self.type,
-        }
-        if state == "finished":
-            info.update(finished)  # duration, reason, reasonCode; the guide's finished has no startTime
-        else:
-            info["startTime"] = start_time or self.start_time or msk_now()
-        return call_notification(info)
-
-
-def call_notification(info: dict[str, Any]) -> dict[str, Any]:
-    return {"event": "callNotifications", "result": {"callInfo": dict(sorted(info.items()))}}
-
-
-def settings_notification(event_type: str) -> dict[str, Any]:
-    return {"event": "vpbxNotifications", "result": {"eventType": event_type}}
 
 
 @dataclass
@@ -135,6 +66,10 @@ class ScenarioRequest:
     call_id: str | None = None
     duration: int | None = None
     cyrillic_tags: bool = True
+    # The call's finished never comes (the guide promises no resend, nor an order).
+    lose_finished: bool = False
+    # "as_is", "8" or "00"; None: as_is, or alternating 8/00 with the number_forms quirk.
+    number_form: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ScenarioRequest:
@@ -146,7 +81,7 @@ class ScenarioRequest:
         if "scenario" not in data:
             raise ScenarioError(f"scenario is required: one of {', '.join(SCENARIOS)}")
         req = cls(**data)
-        for name in ("duplicate", "cyrillic_tags"):
+        for name in ("duplicate", "cyrillic_tags", "lose_finished"):
             if not isinstance(getattr(req, name), bool):
                 raise ScenarioError(f"{name} must be true or false")
         for name in ("scenario", "caller"):
@@ -155,6 +90,8 @@ class ScenarioRequest:
         for name in ("external_number", "workplace", "notify_url", "call_id"):
             if getattr(req, name) is not None and not isinstance(getattr(req, name), str):
                 raise ScenarioError(f"{name} must be a string")
+        if req.number_form is not None and req.number_form not in NUMBER_FORM_NAMES:
+            raise ScenarioError(f"number_form must be one of {', '.join(NUMBER_FORM_NAMES)}")
         if req.step_delay is not None and (
             isinstance(req.step_delay, bool)
             or not isinstance(req.step_delay, int | float)
@@ -168,7 +105,12 @@ class ScenarioRequest:
         return req
 
 
-Step = Callable[[], dict[str, Any]]
+@dataclass
+class Note:
+    """One notification of a plan: its state, and how to build it when it is due."""
+
+    state: str
+    build: Callable[[], dict[str, Any]]
 
 
 @dataclass
@@ -182,11 +124,14 @@ class Wait:
 class Plan:
     scenario: str
     call_id: str
-    steps: list[Step | Wait] = field(default_factory=list)
+    steps: list[Note | Wait] = field(default_factory=list)
 
     @property
     def count(self) -> int:
-        return sum(1 for s in self.steps if not isinstance(s, Wait))
+        return sum(1 for s in self.steps if isinstance(s, Note))
+
+    def without(self, state: str) -> Plan:
+        return Plan(self.scenario, self.call_id, [s for s in self.steps if getattr(s, "state", "") != state])
 
 
 class ScenarioRunner:
@@ -195,11 +140,13 @@ class ScenarioRunner:
     def __init__(self, state: SandboxState) -> None:
         self.state = state
         self.session_headers = {"Content-Type": "application/json", "User-Agent": "mtt-sandbox/1.0"}
+        # Calls so far: the number_forms quirk alternates 8… and 00… call by call (deterministic).
+        self._calls = itertools.count()
 
     # --- entry point -----------------------------------------------------------------------------
 
     def start(self, req: ScenarioRequest) -> dict[str, Any]:
-        """Validate, plan and start delivering; returns ``{"call_id", "notifications"}``."""
+        """Validate, plan and start delivering; returns ``{"call_id", "notifications"}`` (POSTs)."""
         if req.scenario not in SCENARIOS:
             raise ScenarioError(f"unknown scenario {req.scenario!r}; expected one of {', '.join(SCENARIOS)}")
         url = self.state.notify_url(req.notify_url)
@@ -209,11 +156,14 @@ class ScenarioRunner:
                 "with POST /_sandbox/config, or pass notify_url"
             )
         plan = self._plan(req)
+        if req.lose_finished:
+            plan = plan.without("finished")
         delay = self.state.config.step_delay if req.step_delay is None else float(req.step_delay)
-        copies = 2 if req.duplicate else 1
+        quirks = self.state.config.quirks
+        copies = (2 if req.duplicate else 1) * Delivery.factor(quirks)
         thread = threading.Thread(
             target=self._run,
-            args=(plan, url, delay, copies),
+            args=(plan, url, delay, 2 if req.duplicate else 1, quirks),
             name=f"sandbox-{req.scenario}",
             daemon=True,
         )
@@ -221,10 +171,17 @@ class ScenarioRunner:
         logger.info("Sandbox: scenario %s call %s -> %s", req.scenario, plan.call_id, url)
         return {"call_id": plan.call_id, "notifications": plan.count * copies}
 
+    def _form(self, req: ScenarioRequest) -> str:
+        if req.number_form is not None:
+            return NUMBER_FORM_NAMES[req.number_form]
+        if not self.state.config.has("number_forms"):
+            return ""
+        return "8" if next(self._calls) % 2 == 0 else "00"
+
     def _plan(self, req: ScenarioRequest) -> Plan:
         if req.scenario in SETTINGS_SCENARIOS:
             event = SETTINGS_SCENARIOS[req.scenario]
-            return Plan(req.scenario, "", [lambda: settings_notification(event)])
+            return Plan(req.scenario, "", [Note("", lambda: settings_notification(event))])
         directory = self.state.config.directory
         first_workplace = str(directory.workplaces[0]["workplace"]) if directory.workplaces else ""
         workplace = req.workplace or first_workplace
@@ -238,10 +195,11 @@ class ScenarioRunner:
         duration = req.duration if req.duration is not None else 5 + secrets.randbelow(115)
         if req.scenario == "recorded":
             call_id = req.call_id or new_outgoing_call_id()
-            return Plan(req.scenario, call_id, [lambda: self.recorded(call_id, workplace)])
+            return Plan(req.scenario, call_id, [Note("recorded", lambda: self.recorded(call_id, workplace))])
+        form = self._form(req)
         if req.scenario == "click_to_call":
-            return self._click_to_call(req, workplace, number, duration)
-        return self._incoming(req, workplace, number, duration, answered=req.scenario == "incoming_answered")
+            return self._click_to_call(req, workplace, number, duration, form)
+        return self._incoming(req, workplace, number, duration, form)
 
     # --- plans -----------------------------------------------------------------------------------
 
@@ -256,31 +214,30 @@ class ScenarioRunner:
         self.state.announce_leg(leg.call_id, leg.tag)
         if state == "trying":
             leg.start_time = msk_now()
+        elif state == "finished":
+            self.state.end_leg(leg.call_id)
         return leg.payload(state, **kwargs)
 
-    def _click_to_call(self, req: ScenarioRequest, workplace: str, number: str, duration: int) -> Plan:
+    def _note(self, leg: Leg, state: str, **kwargs: Any) -> Note:
+        return Note(state, lambda: self._announce(leg, state, **kwargs))
+
+    def _click_to_call(
+        self, req: ScenarioRequest, workplace: str, number: str, duration: int, form: str
+    ) -> Plan:
         call_id = req.call_id or new_outgoing_call_id()
-        client = req.caller
-        caller = _party(
-            accountId=workplace, centrexId=CENTREX_ID, displayId=number, forwarderList=[], id=number
-        )
-        leg = Leg(
-            call_id,
-            outgoing_tag(),
-            "outgoing",
-            OUTGOING_TRANSPORT,
-            caller,
-            _party(displayId=client, forwarderList=[], id=client),
-        )
+        client, line = number_in_form(req.caller, form), number_in_form(number, form)
+        caller = party(accountId=workplace, centrexId=CENTREX_ID, displayId=line, forwarderList=[], id=line)
+        dialled = party(displayId=client, forwarderList=[], id=client)
+        leg = Leg(call_id, outgoing_tag(), "outgoing", OUTGOING_TRANSPORT, caller, dialled)
         # After the answer the network reports the number without "+", as in the guide's examples.
-        answered = _party(displayId=_without_plus(client), forwarderList=[], id=_without_plus(client))
+        answered = party(displayId=without_plus(client), forwarderList=[], id=without_plus(client))
 
         def connected() -> dict[str, Any]:
             leg.callee = answered
             return self._announce(leg, "connected", start_time=msk_now())
 
         def hiding() -> dict[str, Any]:
-            leg.callee = _party(displayId=client, forwarderList=[], id=client)
+            leg.callee = dialled
             return self._announce(leg, "hiding")
 
         def finished() -> dict[str, Any]:
@@ -289,23 +246,24 @@ class ScenarioRunner:
                 leg, "finished", duration=duration, reason="Originate leg disconnected", reasonCode=None
             )
 
-        steps: list[Step | Wait] = [
-            lambda: self._announce(leg, "trying"),
-            lambda: self._announce(leg, "showing"),
-            connected,
-            hiding,
-            finished,
-            lambda: self.recorded(call_id, workplace),
+        steps: list[Note | Wait] = [
+            self._note(leg, "trying"),
+            self._note(leg, "showing"),
+            Note("connected", connected),
+            Note("hiding", hiding),
+            Note("finished", finished),
+            Note("recorded", lambda: self.recorded(call_id, workplace)),
         ]
         return Plan(req.scenario, call_id, steps)
 
-    def _incoming(
-        self, req: ScenarioRequest, workplace: str, number: str, duration: int, *, answered: bool
-    ) -> Plan:
+    def _incoming(self, req: ScenarioRequest, workplace: str, number: str, duration: int, form: str) -> Plan:
         base = req.call_id or new_incoming_base()
-        client = req.caller
-        caller = _party(
-            accountId=f"{_without_plus(client)}@pstn", displayId=client, forwarderList=[], id=client
+        client, line = number_in_form(req.caller, form), number_in_form(number, form)
+        caller = party(
+            accountId=f"{without_plus(req.caller)}@pstn", displayId=client, forwarderList=[], id=client
+        )
+        line_party = party(
+            accountId=line, centrexId=CENTREX_ID, displayId=line, displayName="", forwarderList=[], id=line
         )
         parked = Leg(
             f"{base}~1o",
@@ -313,22 +271,15 @@ class ScenarioRunner:
             "incoming",
             INCOMING_TRANSPORT,
             caller,
-            _party(
-                accountId=number,
-                centrexId=CENTREX_ID,
-                displayId=number,
-                displayName="",
-                forwarderList=[],
-                id=number,
-            ),
+            line_party,
         )
 
         def employee_callee(target: str, route: list[dict[str, str]]) -> dict[str, Any]:
-            return _party(
+            return party(
                 accountId=target,
                 centrexId=CENTREX_ID,
                 displayId=target,
-                display_name=number,
+                display_name=line,
                 extensionId="",
                 forwarderList=[dict(r) for r in route],
                 id=target,
@@ -359,57 +310,69 @@ class ScenarioRunner:
                 call.event.wait(self.state.config.parking_timeout)
             finally:
                 self.state.unpark(parked.call_id)
+                # The PBX routed the call (the CRM's way or its own): the parked leg takes no command now.
+                self.state.end_leg(parked.call_id)
             if call.action == "transfer" and call.target:
                 logger.info("Sandbox: parked call %s transferred to %s", parked.call_id, call.target)
                 employee.callee = employee_callee(call.target, [])
             elif call.action == "terminate":
                 logger.info("Sandbox: parked call %s released to the PBX routing", parked.call_id)
 
-        steps: list[Step | Wait] = [
-            parked_trying,
-            Wait(wait_for_crm),
-            lambda: self._announce(employee, "trying"),
-            lambda: self._announce(employee, "showing"),
-        ]
-        if answered:
+        def finished(leg: Leg, seconds: int, reason: str, code: str | None) -> Note:
+            return self._note(leg, "finished", duration=seconds, reason=reason, reasonCode=code)
+
+        steps: list[Note | Wait] = [Note("trying", parked_trying), Wait(wait_for_crm)]
+        if req.scenario == "incoming_ip_sip":
+            # Guide §6.1: with an IP SIP terminal (or forwarding outside) only trying and finished come;
+            # §6.3: no recording either, the call did not pass through a workplace.
+            reason, code = ("Answer leg disconnected", None) if duration else ("No answer", "19")
             steps += [
-                lambda: self._announce(employee, "connected", start_time=msk_now()),
-                lambda: self._announce(
-                    parked, "finished", duration=duration, reason="Normal call clearing", reasonCode="16"
-                ),
-                lambda: self._announce(
-                    employee, "finished", duration=duration, reason="Answer leg disconnected", reasonCode=None
-                ),
-                lambda: self.recorded(employee.call_id, str(employee.callee["id"])),
+                self._note(employee, "trying"),
+                finished(employee, duration, reason, code),
+                finished(parked, duration, "Normal call clearing", "16"),
+            ]
+        elif req.scenario == "incoming_answered":
+            steps += [
+                self._note(employee, "trying"),
+                self._note(employee, "showing"),
+                Note("connected", lambda: self._announce(employee, "connected", start_time=msk_now())),
+                finished(parked, duration, "Normal call clearing", "16"),
+                finished(employee, duration, "Answer leg disconnected", None),
+                Note("recorded", lambda: self.recorded(employee.call_id, str(employee.callee["id"]))),
             ]
         else:
             steps += [
-                lambda: self._announce(employee, "hiding"),
-                lambda: self._announce(employee, "finished", duration=0, reason="No answer", reasonCode="19"),
-                lambda: self._announce(
-                    parked, "finished", duration=0, reason="Originate leg disconnected", reasonCode=None
-                ),
+                self._note(employee, "trying"),
+                self._note(employee, "showing"),
+                self._note(employee, "hiding"),
+                finished(employee, 0, "No answer", "19"),
+                finished(parked, 0, "Originate leg disconnected", None),
             ]
         return Plan(req.scenario, base, steps)
 
     # --- delivery --------------------------------------------------------------------------------
 
-    def _run(self, plan: Plan, url: str, delay: float, copies: int) -> None:
-        sent = 0
+    def _run(self, plan: Plan, url: str, delay: float, duplicates: int, quirks: frozenset[str]) -> None:
+        def send(payload: dict[str, Any]) -> None:
+            for _ in range(duplicates):
+                self._post(url, payload, plan)
+
+        delivery = Delivery(send, quirks)
+        built = 0
         try:
             for step in plan.steps:
                 if self.state.stopping.is_set():
                     return
                 if isinstance(step, Wait):
+                    delivery.flush()  # a parked call's trying must be out before the CRM can act
                     step.run()
                     continue
                 # Event.wait doubles as an interruptible sleep so a stopping sandbox ends the thread at once.
-                if sent and delay > 0 and self.state.stopping.wait(delay):
+                if built and delay > 0 and self.state.stopping.wait(delay):
                     return
-                payload = step()
-                for _ in range(copies):
-                    self._post(url, payload, plan)
-                sent += 1
+                delivery.emit(dress(step.build(), quirks))
+                built += 1
+            delivery.finish()
         except Exception:
             logger.exception("Sandbox: scenario %s (call %s) crashed", plan.scenario, plan.call_id)
 

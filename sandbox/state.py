@@ -141,6 +141,8 @@ class SandboxState:
         self.record_downloads: list[str] = []
         # Call-ID -> tag of every leg the sandbox announced, to tell whether commands echo them exactly.
         self.legs: dict[str, str] = {}
+        # Call-IDs of legs that are over (finished, or parked and routed): no command reaches them.
+        self.ended_legs: set[str] = set()
         self.parked: dict[str, ParkedCall] = {}
         self.faults: list[Fault] = []
         self._rate: dict[str, deque[float]] = {}
@@ -187,6 +189,14 @@ class SandboxState:
             if record is None or record.expires_at <= self.clock():
                 return None
             return record.client_id
+
+    def revoke_access_tokens(self, client_id: str, *, keep: str) -> int:
+        """End every access token of ``client_id`` but ``keep`` (the refresh_revokes_tokens quirk)."""
+        with self.lock:
+            old = [t for t, r in self.access_tokens.items() if r.client_id == client_id and t != keep]
+            for token in old:
+                del self.access_tokens[token]
+            return len(old)
 
     def expire_access_tokens(self) -> int:
         with self.lock:
@@ -310,6 +320,15 @@ class SandboxState:
     def leg_matches(self, call_id: str, tag: str) -> bool:
         with self.lock:
             return self.legs.get(call_id) == tag
+
+    def end_leg(self, call_id: str) -> None:
+        with self.lock:
+            self.ended_legs.add(call_id)
+
+    def leg_live(self, call_id: str, tag: str) -> bool:
+        """Announced with this exact tag and not over yet."""
+        with self.lock:
+            return self.legs.get(call_id) == tag and call_id not in self.ended_legs
 
     def park(self, call_id: str, tag: str) -> ParkedCall:
         parked = ParkedCall(call_id, tag)

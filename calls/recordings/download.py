@@ -6,6 +6,13 @@ public one unless the host is explicitly allow-listed as private (the local sand
 is then pinned to the address that was checked, so a second DNS answer (rebinding) cannot send it
 elsewhere; redirects are followed by hand, only on the same host, each hop checked again. The body is
 streamed in chunks into a file the caller owns: memory does not grow with the file.
+
+What the guide does not promise (API.md "What the guide does not promise"), so not assumed here:
+* a record link answers without the Bearer token: an expired token gets 401 like any method (§7.6), so a
+  401 is answered by one refresh of the token (the caller's, single-flight) and one more request;
+* a record is served as ``audio/mpeg``: the guide only says "*.mp3" (§10.1.3), so the BYTES decide (an
+  ID3 tag or an MPEG frame sync), whatever the Content-Type says — ``application/octet-stream``, none;
+* a record is outside the 5 requests/s (§6.7): every request takes a permit first (``permit``).
 """
 
 from __future__ import annotations
@@ -31,7 +38,6 @@ from .errors import RecordingPermanentError, RecordingRefused, RecordingTransien
 
 logger = logging.getLogger(__name__)
 
-AUDIO_TYPES = frozenset({"audio/mpeg", "audio/mp3"})
 MAX_REDIRECTS = 3
 CHUNK_BYTES = 64 * 1024
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
@@ -51,6 +57,17 @@ class Target:
     port: int
     address: str
     send_token: bool
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a download needs from the integration: ``token()`` the current access token,
+    ``refreshed(stale)`` a new one after ``stale`` was answered 401 (single-flight), ``permit()`` a
+    permit of the MTT rate limiter before each request. Each raises a RecordingError when it cannot."""
+
+    token: Callable[[], str]
+    refreshed: Callable[[str], str]
+    permit: Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -162,7 +179,11 @@ def check_url(url: str) -> Target:
             unsafe = _unsafe_reason(address)
             if unsafe:
                 raise RecordingRefused(f"host {shown} resolves to a {unsafe} address ({address})")
-    send_token = scheme == "https" and host_matches(host, port, settings.RECORDINGS_TOKEN_HOSTS)
+    # The token goes to MTT's hosts over https; over plain http only to a host allow-listed as private
+    # too (a local stand-in of MTT, the sandbox: RECORDINGS_ALLOW_SANDBOX), never across the internet.
+    send_token = host_matches(host, port, settings.RECORDINGS_TOKEN_HOSTS) and (
+        scheme == "https" or host_matches(host, port, settings.RECORDINGS_ALLOW_PRIVATE_HOSTS)
+    )
     return Target(
         url=url, scheme=scheme, host=host, port=port, address=str(addresses[0]), send_token=send_token
     )
@@ -213,19 +234,23 @@ class _PinnedAdapter(HTTPAdapter):
 # --- the download --------------------------------------------------------------------------------
 
 
-def fetch_recording(url: str, *, out: BinaryIO, token: Callable[[], str], max_bytes: int) -> Fetched:
+def fetch_recording(url: str, *, out: BinaryIO, access: Access, max_bytes: int) -> Fetched:
     """Stream the mp3 at ``url`` into ``out``; Fetched on success, a RecordingError otherwise.
 
-    ``token`` is called only when the (checked) host is an MTT host reached over https.
+    The token is asked for only when the (checked) host gets it (``Target.send_token``). A 401 is
+    answered once per download by a refreshed token and the same request again; a second 401 is final.
     """
     deadline = time.monotonic() + settings.RECORDINGS_DOWNLOAD_MAX_SECONDS
     timeout = (settings.RECORDINGS_CONNECT_TIMEOUT, settings.RECORDINGS_READ_TIMEOUT)
     current = url
+    bearer = ""
+    refreshed = False
     with requests.Session() as session:
         # No proxies from the environment: the connection must go to the address we checked.
         session.trust_env = False
         adapter: _PinnedAdapter | None = None
-        for _hop in range(MAX_REDIRECTS + 1):
+        hops = 0
+        while hops <= MAX_REDIRECTS:
             target = check_url(current)
             if adapter is not None:
                 adapter.close()
@@ -234,7 +259,9 @@ def fetch_recording(url: str, *, out: BinaryIO, token: Callable[[], str], max_by
             session.mount("https://", adapter)
             headers = {"User-Agent": USER_AGENT, "Accept": "audio/mpeg", "Accept-Encoding": "identity"}
             if target.send_token:
-                headers["Authorization"] = f"Bearer {token()}"
+                bearer = bearer or access.token()
+                headers["Authorization"] = f"Bearer {bearer}"
+            access.permit()
             try:
                 response = session.get(
                     current, headers=headers, stream=True, allow_redirects=False, timeout=timeout
@@ -242,12 +269,36 @@ def fetch_recording(url: str, *, out: BinaryIO, token: Callable[[], str], max_by
             except requests.RequestException as exc:
                 raise RecordingTransientError(f"{type(exc).__name__} talking to {target.host}") from exc
             with response:
+                if response.status_code == 401:
+                    _unauthorized(target, refreshed=refreshed)
+                    # Guide §7.6: an expired access token gets 401. Refresh (single-flight: whoever
+                    # refreshed first wins) and send the same request once more.
+                    logger.info("Record host %s answered 401; refreshing the access token", target.host)
+                    bearer, refreshed = access.refreshed(bearer), True
+                    continue
                 if response.status_code in _REDIRECT_STATUSES:
                     current = _redirect_target(response, target)
+                    hops += 1
                     continue
                 _check_response(response, target, max_bytes)
                 return _stream(response, out, max_bytes=max_bytes, deadline=deadline, url=current)
     raise RecordingRefused(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _unauthorized(target: Target, *, refreshed: bool) -> None:
+    """Raise unless a refreshed token may still help with this 401."""
+    if not target.send_token:
+        # Nothing to refresh: the host was not given the token, and is not trusted with it.
+        raise RecordingPermanentError(
+            f"HTTP 401 from {target.host}: it wants a token, and the token goes only to "
+            "RECORDINGS_TOKEN_HOSTS over https",
+            status_code=401,
+        )
+    if refreshed:
+        # A token MTT has just issued is refused too: repeating (and refreshing) again will not help.
+        raise RecordingPermanentError(
+            f"HTTP 401 from {target.host} even with a freshly refreshed access token", status_code=401
+        )
 
 
 def _redirect_target(response: requests.Response, target: Target) -> str:
@@ -274,9 +325,7 @@ def _check_response(response: requests.Response, target: Target, max_bytes: int)
         raise RecordingTransientError(f"HTTP {status} from {target.host}")
     if status != 200:
         raise RecordingPermanentError(f"HTTP {status} from {target.host}")
-    content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-    if content_type not in AUDIO_TYPES:
-        raise RecordingPermanentError(f"content type {content_type or '(none)'!r} is not audio/mpeg")
+    # No check of the Content-Type: the guide promises "*.mp3", not a header; the bytes decide (_stream).
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise RecordingPermanentError(f"{int(declared)} bytes is over the {max_bytes}-byte limit")
@@ -298,9 +347,9 @@ def _stream(
             if size > max_bytes:
                 raise RecordingPermanentError(f"over the {max_bytes}-byte limit")
             if not checked:
-                head += chunk[: 10 - len(head)]
-                if len(head) >= 4:
-                    _check_magic(head)
+                head += chunk[: 16 - len(head)]
+                if len(head) >= 16:
+                    _check_magic(head, content_type)
                     checked = True
             digest.update(chunk)
             out.write(chunk)
@@ -311,7 +360,7 @@ def _stream(
     if size == 0:
         raise RecordingPermanentError("the record is empty")
     if not checked:
-        _check_magic(head)
+        _check_magic(head, content_type)
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) != size:
         raise RecordingTransientError(f"got {size} of {declared} bytes")
@@ -319,6 +368,16 @@ def _stream(
     return Fetched(size=size, sha256=digest.hexdigest(), content_type=content_type, url=url)
 
 
-def _check_magic(head: bytes) -> None:
-    if not mp3.looks_like_mp3(head):
-        raise RecordingPermanentError(f"not an mp3 (starts with {head[:4].hex()})")
+def _check_magic(head: bytes, content_type: str) -> None:
+    """The first bytes must be an mp3's (an ID3 tag or an MPEG frame sync), whatever the header said."""
+    if mp3.looks_like_mp3(head):
+        return
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")  # a UTF-8 BOM, white space
+    if start[:1] == b"<":
+        what = "an HTML or XML page"
+    elif start[:1] in (b"{", b"["):
+        what = "JSON"
+    else:
+        what = f"it starts with {head[:4].hex()}"
+    served = f", served as {content_type}" if content_type else ""
+    raise RecordingPermanentError(f"not an mp3 ({what}{served})")

@@ -12,14 +12,16 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from integrations.models import NotificationEvent
+from integrations.mtt import ratelimit
 from integrations.mtt.errors import MttError
 from integrations.mtt.notifications import CallInfo
-from integrations.tokens import integration_access_token
+from integrations.mtt.ratelimit import Priority
+from integrations.tokens import integration_access_token, integration_refresh_tokens
 from monitoring import metrics
 
 from ..models import Call, CallLeg, Recording, RecordingAccess
 from . import mp3
-from .download import fetch_recording
+from .download import Access, fetch_recording
 from .errors import RecordingPermanentError, RecordingRefused, RecordingTransientError
 from .storage import recording_file_delete, recording_storage_key, staged_file
 
@@ -96,6 +98,37 @@ def _access_token(recording: Recording) -> str:
         raise RecordingTransientError(f"no MTT access token: {exc.message}") from exc
 
 
+def _refreshed_token(recording: Recording, stale: str) -> str:
+    """A new access token after the record host answered 401 to ``stale``: the same single-flight
+    refresh the API client uses (whoever refreshed first wins; the others get that token)."""
+    try:
+        return integration_refresh_tokens(integration_id=recording.integration_id, stale_access_token=stale)
+    except MttError as exc:
+        # The refresh was refused (the integration needs reconnecting) or MTT is unreachable: an
+        # admin's Reconnect or time fixes it, so the recording stays pending (the sweep re-queues it).
+        raise RecordingTransientError(
+            f"the record host answered 401 and the token could not be refreshed: {exc.message}"
+        ) from exc
+
+
+def _permit(recording: Recording) -> None:
+    """A permit of the shared MTT limiter at the lowest priority: record links are on MTT's API host
+    and its 5 requests/s are per integration (guide §6.7), so a sweep must not starve routing."""
+    try:
+        waited = ratelimit.acquire(recording.integration_id, priority=Priority.DOWNLOAD)
+    except MttError as exc:
+        raise RecordingTransientError(f"no permit from the MTT rate limiter: {exc.message}") from exc
+    metrics.mtt_limiter_wait(waited)
+
+
+def _access(recording: Recording) -> Access:
+    return Access(
+        token=lambda: _access_token(recording),
+        refreshed=lambda stale: _refreshed_token(recording, stale),
+        permit=lambda: _permit(recording),
+    )
+
+
 def recording_download(*, recording_id: int, claim_token: str = "") -> str:
     """Copy one recording into storage; returns the status it ends in.
 
@@ -130,7 +163,7 @@ def recording_download(*, recording_id: int, claim_token: str = "") -> str:
             fetched = fetch_recording(
                 recording.source_url,
                 out=staged.file,
-                token=lambda: _access_token(recording),
+                access=_access(recording),
                 max_bytes=settings.RECORDINGS_MAX_BYTES,
             )
             duration = mp3.duration_seconds(staged.file, fetched.size)

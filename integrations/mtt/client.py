@@ -1,6 +1,7 @@
 """The MTT Open API client: the ONLY place that talks HTTP to the API methods (API.md "API methods").
 
-Every request: a permit from the shared 5 req/s limiter (``ratelimit``), the Bearer token from
+Every request: a permit from the shared 5 req/s limiter (``ratelimit``) in its method's class (routing
+commands first, then makeCall, then the directory reads and setParkingNumbers), the Bearer token from
 ``integration_access_token`` (refreshed first when about to expire), timeouts
 ``(MTT_CONNECT_TIMEOUT, MTT_READ_TIMEOUT)``, one ``MttRequestLog`` row, and typed errors:
 
@@ -46,6 +47,7 @@ from .errors import (
     MttTransientError,
     mtt_error_text,
 )
+from .ratelimit import Priority
 
 logger = logging.getLogger(__name__)
 
@@ -143,13 +145,17 @@ class MttClient:
     # --- API methods (API.md "API methods") -------------------------------------------------------
 
     def external_numbers_info(self) -> list[ExternalNumberInfo]:
-        return self._call("externalNumbersInfo", "GET", retry=True, parse=_parse_numbers)
+        return self._call(
+            "externalNumbersInfo", "GET", retry=True, priority=Priority.SYNC, parse=_parse_numbers
+        )
 
     def workplaces_info(self) -> list[WorkplaceInfo]:
-        return self._call("workplacesInfo", "GET", retry=True, parse=_parse_workplaces)
+        return self._call(
+            "workplacesInfo", "GET", retry=True, priority=Priority.SYNC, parse=_parse_workplaces
+        )
 
     def terminals_info(self) -> list[TerminalInfo]:
-        return self._call("terminalsinfo", "GET", retry=True, parse=_parse_terminals)
+        return self._call("terminalsinfo", "GET", retry=True, priority=Priority.SYNC, parse=_parse_terminals)
 
     def set_parking_numbers(self, numbers: Sequence[str], *, is_parking: bool) -> None:
         if isinstance(numbers, str):
@@ -157,14 +163,30 @@ class MttClient:
         if not numbers:
             return
         payload = {"params": {"numbers": list(numbers), "isParking": bool(is_parking)}}
-        self._call("setParkingNumbers", "POST", payload=payload, retry=True, parse=_require_success)
+        self._call(
+            "setParkingNumbers",
+            "POST",
+            payload=payload,
+            retry=True,
+            priority=Priority.SYNC,
+            parse=_require_success,
+        )
 
     def make_call(self, *, caller_id: str, callee: str) -> str:
         # API.md: the key is "calleid" (the provider's spelling); callerId is a workplace SIP ID.
         payload = {"params": {"callerId": caller_id, "calleid": callee}}
-        return self._call("makeCall", "POST", payload=payload, retry=False, parse=_parse_call_id)
+        return self._call(
+            "makeCall",
+            "POST",
+            payload=payload,
+            retry=False,
+            priority=Priority.CLICK_TO_CALL,
+            parse=_parse_call_id,
+        )
 
-    def terminate_call(self, *, call_id: str, tag: str, transport_id: str, priority: bool = True) -> None:
+    def terminate_call(
+        self, *, call_id: str, tag: str, transport_id: str, priority: Priority | bool = Priority.ROUTING
+    ) -> None:
         # id and tag are echoed byte for byte: the guide's own tag holds a Cyrillic letter (API.md).
         payload = {"params": {"call": {"id": call_id, "tag": tag}, "transportId": transport_id}}
         self._call(
@@ -172,7 +194,13 @@ class MttClient:
         )
 
     def transfer_call(
-        self, *, call_id: str, tag: str, callee: str, transport_id: str, priority: bool = True
+        self,
+        *,
+        call_id: str,
+        tag: str,
+        callee: str,
+        transport_id: str,
+        priority: Priority | bool = Priority.ROUTING,
     ) -> None:
         # API.md: the guide's example writes " calleid " with spaces, a typo; the key is "calleid".
         payload = {
@@ -192,14 +220,15 @@ class MttClient:
         parse: Callable[[str, dict[str, Any]], T],
         payload: dict[str, Any] | None = None,
         retry: bool,
-        priority: bool = False,
+        priority: Priority | bool,
     ) -> T:
         """Send one API call (with the retries the method allows); return what ``parse`` made of it."""
         attempts = RETRY_ATTEMPTS if retry else 1
         attempt = 1
+        klass = ratelimit.as_priority(priority)
         while True:
             try:
-                return self._authorized(method, http_method, payload, priority, parse)
+                return self._authorized(method, http_method, payload, klass, parse)
             except MttError as exc:
                 # The limiter and the token services do not know which API method was meant.
                 if exc.method in ("", "ratelimit"):
@@ -226,7 +255,7 @@ class MttClient:
         method: str,
         http_method: str,
         payload: dict[str, Any] | None,
-        priority: bool,
+        priority: Priority,
         parse: Callable[[str, dict[str, Any]], T],
     ) -> T:
         token = self._note_token(integration_access_token(integration=self.integration))
@@ -261,11 +290,12 @@ class MttClient:
         http_method: str,
         payload: dict[str, Any] | None,
         token: str,
-        priority: bool,
+        priority: Priority,
         parse: Callable[[str, dict[str, Any]], T],
     ) -> T:
         """One HTTP request: a permit, the request, the answer read; one MttRequestLog row."""
-        max_wait = min(settings.MTT_RATE_LIMIT_MAX_WAIT, PRIORITY_MAX_WAIT) if priority else None
+        routing = priority is Priority.ROUTING
+        max_wait = min(settings.MTT_RATE_LIMIT_MAX_WAIT, PRIORITY_MAX_WAIT) if routing else None
         waited = ratelimit.acquire(self.integration.pk, priority=priority, max_wait=max_wait)
         url = self.integration.api_url.rstrip("/") + "/" + method
         started = time.monotonic()

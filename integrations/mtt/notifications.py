@@ -1,6 +1,12 @@
 """Parsing of the notifications MTT POSTs to the notify URL (API.md "Notifications").
 
 Only the envelope is checked here; what a call notification means is the calls app's business.
+
+MTT's values are compared case-insensitively, once, here: the guide writes the event
+``vpbxNotifications`` in its examples and ``vrbxNotifications`` in its table (§9.4), ``type`` as
+``incoming`` in its examples and ``Incoming`` in its table (§10.1), and promises no case for the rest.
+``Envelope.event`` and ``Envelope.result`` carry our canonical spellings; ``Envelope.body`` stays
+exactly as received (stored and fingerprinted as it came).
 """
 
 from __future__ import annotations
@@ -15,9 +21,13 @@ from typing import Any
 
 CALL_EVENT = "callNotifications"
 VPBX_EVENT = "vpbxNotifications"
-# The guide's table misspells the event (API.md §9.4): accept both spellings.
+# The guide's table misspells the event (guide §9.4): both spellings name one event. Rows stored
+# before the parser canonicalised names may still say "vrbxNotifications".
 VPBX_EVENTS = frozenset({VPBX_EVENT, "vrbxNotifications"})
 DIRECTORY_EVENT_TYPES = frozenset({"numbersChanged", "workplacesChanged"})
+# Lower-cased name -> our spelling, for every event and eventType we act on.
+_EVENT_NAMES = {CALL_EVENT.lower(): CALL_EVENT, **{name.lower(): VPBX_EVENT for name in VPBX_EVENTS}}
+_EVENT_TYPE_NAMES = {name.lower(): name for name in DIRECTORY_EVENT_TYPES}
 # Deepest nesting of a body we store (the guide's notifications are 5 levels deep).
 MAX_DEPTH = 32
 
@@ -37,8 +47,11 @@ PRIORITY_CARD, PRIORITY_CALL_END, PRIORITY_BOOKKEEPING = 0, 1, 2
 class Envelope:
     """One notification as received: its event, its body, and whether we understand it.
 
-    A body that is JSON but not a notification we understand is kept all the same (stored as ignored,
-    ``ignored_because`` says why) and acknowledged: MTT promises no resend (API.md).
+    ``event``: our spelling of the event name (``canonical_event``); ``result``: the body's ``result``
+    with MTT's values in our spelling (``callInfo.state``/``type`` lower case, a known ``eventType`` as
+    we write it); ``body``: the notification exactly as received. A body that is JSON but not a
+    notification we understand is kept all the same (stored as ignored, ``ignored_because`` says why)
+    and acknowledged: MTT promises no resend (API.md).
     """
 
     event: str
@@ -62,10 +75,10 @@ class Envelope:
 
     @property
     def priority(self) -> int:
-        if self.event.lower() != CALL_EVENT.lower():
+        if self.event != CALL_EVENT:
             return PRIORITY_BOOKKEEPING
         info = self.result.get("callInfo") or {}
-        state = str(info.get("state") or "").strip().lower()
+        state = info.get("state")
         if state in CARD_STATES:
             return PRIORITY_CARD
         return PRIORITY_CALL_END if state == "finished" else PRIORITY_BOOKKEEPING
@@ -148,6 +161,63 @@ def _text_problem(value: str) -> str:
     return ""
 
 
+def canonical_event(value: str) -> str:
+    """An event name in our spelling: ``CallNotifications`` → ``callNotifications``, the guide's
+    ``vrbxNotifications`` (§9.4 table) → ``vpbxNotifications``. Names we do not know come back as sent."""
+    return _EVENT_NAMES.get(value.strip().lower(), value)
+
+
+def canonical_event_type(value: Any) -> str:
+    """A ``vpbxNotifications`` eventType in our spelling (``NumbersChanged`` → ``numbersChanged``);
+    an unknown one as sent, anything not a string as ""."""
+    if not isinstance(value, str):
+        return ""
+    return _EVENT_TYPE_NAMES.get(value.strip().lower(), value)
+
+
+def canonical_value(value: Any) -> str:
+    """``state`` and ``type`` of a call notification as we compare them: stripped, lower case
+    (the guide's table writes ``Incoming`` and ``Outgoing``, §10.1)."""
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
+def directory_event_type(body: Any) -> str | None:
+    """``numbersChanged`` or ``workplacesChanged`` when ``body`` is a directory-change notification
+    (guide §9.4, §9.5; any case, either spelling of the event), else None."""
+    if not isinstance(body, dict):
+        return None
+    event = _field(body, "event")
+    result = body.get("result")
+    if not isinstance(event, str) or canonical_event(event) != VPBX_EVENT or not isinstance(result, dict):
+        return None
+    event_type = canonical_event_type(result.get("eventType"))
+    return event_type if event_type in DIRECTORY_EVENT_TYPES else None
+
+
+def _field(data: dict[str, Any], name: str) -> Any:
+    """``data[name]``, or the value of a key equal to it but for case (the guide's tables write
+    parameter names capitalised: "Event")."""
+    if name in data:
+        return data[name]
+    for key, value in data.items():
+        if isinstance(key, str) and key.lower() == name:
+            return value
+    return None
+
+
+def _canonical_result(event: str, result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` with the values we compare in our spelling (copies: the body is never changed)."""
+    if event == CALL_EVENT:
+        info = dict(result["callInfo"])
+        for key in ("state", "type"):
+            if isinstance(info.get(key), str):
+                info[key] = canonical_value(info[key])
+        return {**result, "callInfo": info}
+    if event == VPBX_EVENT and isinstance(result.get("eventType"), str):
+        return {**result, "eventType": canonical_event_type(result["eventType"])}
+    return result
+
+
 def _ignored(data: Any, event: str, reason: str) -> Envelope:
     return Envelope(event=event[:64], result={}, body=data, ignored_because=reason)
 
@@ -157,16 +227,17 @@ def parse_envelope(data: Any, *, text: str | None = None) -> Envelope:
     the database cannot hold as JSON is kept as ``text`` (the body as it came)."""
     problem = _storage_problem(data)
     if problem:
-        event = data.get("event") if isinstance(data, dict) else None
+        event = _field(data, "event") if isinstance(data, dict) else None
         storable_event = event if isinstance(event, str) and not _text_problem(event) else ""
         return _unstorable(text if text is not None else _as_text(data), problem, event=storable_event)
     if not isinstance(data, dict):
         return _ignored(data, "", "body is not a JSON object")
-    event = data.get("event")
-    if not isinstance(event, str) or not event.strip():
-        return _ignored(data, event if isinstance(event, str) else "", "'event' is missing or not a string")
-    if len(event) > 64:
-        return _ignored(data, event, "'event' is too long")
+    sent = _field(data, "event")
+    if not isinstance(sent, str) or not sent.strip():
+        return _ignored(data, sent if isinstance(sent, str) else "", "'event' is missing or not a string")
+    if len(sent) > 64:
+        return _ignored(data, sent, "'event' is too long")
+    event = canonical_event(sent)
     result = data.get("result")
     if not isinstance(result, dict):
         return _ignored(data, event, "'result' is missing or not an object")
@@ -181,12 +252,12 @@ def parse_envelope(data: Any, *, text: str | None = None) -> Envelope:
             return _ignored(data, event, "'result.callInfo.call' id or tag longer than 255 characters")
         if not isinstance(info.get("state"), str):
             return _ignored(data, event, "'result.callInfo.state' is missing")
-    elif event in VPBX_EVENTS:
+    elif event == VPBX_EVENT:
         if not isinstance(result.get("eventType"), str):
             return _ignored(data, event, "'result.eventType' is missing")
     else:
         return _ignored(data, event, f"event {event!r} is not one the guide describes")
-    return Envelope(event=event, result=result, body=data)
+    return Envelope(event=event, result=_canonical_result(event, result), body=data)
 
 
 # --- Call notifications (API.md "Calls", guide §10.1) ------------------------------------------------
@@ -291,9 +362,9 @@ def parse_call_info(body: dict[str, Any]) -> CallInfo:
         call_id=str(call["id"]),
         # Echoed back byte for byte in terminateCall/transferCall: never trimmed or truncated.
         tag=call["tag"] if isinstance(call.get("tag"), str) else "",
-        state=_text(info.get("state")).strip().lower(),
-        # Lower case in the examples, capitalised in the guide's table.
-        type=_text(info.get("type")).strip().lower(),
+        state=canonical_value(_text(info.get("state"))),
+        # Lower case in the examples, capitalised in the guide's table (§10.1).
+        type=canonical_value(_text(info.get("type"))),
         start_time=_start_time(info.get("startTime")),
         transport_id=info["transportId"] if isinstance(info.get("transportId"), str) else "",
         caller=_party(info.get("caller")),

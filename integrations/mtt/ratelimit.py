@@ -21,18 +21,22 @@ uses pyrate-limiter's bucket API (``put``, ``waiting``, ``leak``) with its own s
 The window is a little longer than one second (``WINDOW_MS``): MTT counts arrivals, not our grants,
 and requests reach it with network jitter; the margin keeps a burst from landing inside one second.
 
-Priority (``priority=True``) is for the time-critical routing commands (transferCall/terminateCall must
-reach MTT within the 5 s a call stays parked, API.md "Parking and smart routing"). It works by a
-reserve: ordinary and priority requests count the SAME entries, but an ordinary request is admitted
-only while fewer than ``limit - 1`` are in the window, a priority one while fewer than ``limit`` are.
-Ordinary traffic alone never takes more than 4 of the 5 permits, so one per window is always left for a
-routing command: a priority request waits at most one window even when ordinary requests saturate the
-budget. (With ``MTT_RATE_LIMIT=1`` there is nothing to reserve; both kinds then share the one permit.)
+Priority: when permits are short, who goes first. Four classes (``Priority``), most urgent first:
+routing commands (transferCall/terminateCall must reach MTT within the 5 s a call stays parked, API.md
+"Parking and smart routing"), click-to-call (makeCall: a person waits for the phone to ring), sync
+(the directory reads, setParkingNumbers) and recording downloads (a sweep may fetch hundreds). It works
+by ceilings: every class counts the SAME entries, but a class is admitted only while fewer than its
+ceiling are in the window: ``limit`` for routing, ``limit - 1`` for click-to-call, ``limit - 2`` for sync,
+``limit - 3`` for downloads (never below 1; with the default 5: 5, 4, 3, 2). Each lower class leaves one
+more permit of every window to the classes above it, so downloads alone never take more than 2 of the 5,
+and a routing command waits at most one window whatever the lower classes do. ``priority=True`` is
+routing, ``priority=False`` (the default) click-to-call: the "ordinary" share (``limit - 1``) of before
+the ladder. (With ``MTT_RATE_LIMIT=1`` there is nothing to reserve; all classes share the one permit.)
 
 ``penalize()`` is called when MTT answers 429 with Retry-After: it stores "hold off until T" beside the
-entries, and every process's ordinary requests wait until T (or fail fast with ``MttRateLimited`` when T
-is beyond their ``max_wait``). Priority requests do not wait for it: a routing command that comes after
-the 5 s of parking is worthless, and one request per parked call does not hammer MTT.
+entries, and every process's requests wait until T (or fail fast with ``MttRateLimited`` when T is beyond
+their ``max_wait``) — all but routing commands: one that comes after the 5 s of parking is worthless, and
+one request per parked call does not hammer MTT.
 
 Redis unreachable (stopped, restarting): rather than failing every request to MTT — routing commands
 included — each process falls back to the local backend (the SQLite file in ``VAR_DIR/ratelimit/``,
@@ -58,6 +62,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from enum import Enum
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -82,10 +87,35 @@ _LOCAL_TABLE = "mtt_permits"
 REDIS_RETRY_SECONDS = 5.0
 
 
+class Priority(Enum):
+    """Classes of requests to MTT, most urgent first (see the module docstring)."""
+
+    ROUTING = "routing"  # transferCall, terminateCall
+    CLICK_TO_CALL = "click_to_call"  # makeCall
+    SYNC = "sync"  # externalNumbersInfo, workplacesInfo, terminalsinfo, setParkingNumbers
+    DOWNLOAD = "download"  # call records
+
+    @property
+    def rank(self) -> int:
+        """0 for the most urgent class: the class leaves this many permits of a window to those above."""
+        return list(Priority).index(self)
+
+
+# What priority=False meant before the ladder: ordinary requests, one permit left to routing.
+ORDINARY = Priority.CLICK_TO_CALL
+
+
+def as_priority(priority: Priority | bool) -> Priority:
+    """``True`` (the routing commands' old spelling) → ROUTING, ``False`` → ORDINARY."""
+    if isinstance(priority, Priority):
+        return priority
+    return Priority.ROUTING if priority else ORDINARY
+
+
 class _Store(Protocol):
     """Where one integration's entries and its 429 penalty live."""
 
-    def try_acquire(self, *, priority: bool) -> int:
+    def try_acquire(self, *, priority: Priority) -> int:
         """Take a permit now if one is free: 0 when granted, else milliseconds until one may be."""
         ...
 
@@ -94,10 +124,10 @@ class _Store(Protocol):
     def close(self) -> None: ...
 
 
-def _limits(limit: int) -> tuple[int, int]:
-    """(ordinary, priority) limits per window: ordinary requests keep one permit in reserve."""
+def _ceilings(limit: int) -> dict[Priority, int]:
+    """How many entries a window may hold for each class still to be admitted (see the docstring)."""
     limit = max(1, limit)
-    return max(1, limit - 1), limit
+    return {p: max(1, limit - p.rank) for p in Priority}
 
 
 # --- Redis ------------------------------------------------------------------------------------------
@@ -156,7 +186,7 @@ class _RedisStore:
     def __init__(self, url: str, prefix: str, integration_id: int, limit: int) -> None:
         redis = _redis_client(url)
         self.keys = [f"{prefix}{integration_id}", f"{prefix}{integration_id}:penalty"]
-        self.ordinary_limit, self.priority_limit = _limits(limit)
+        self.ceilings = _ceilings(limit)
         # register_script reloads the script by itself when Redis restarted and forgot it.
         self._acquire = redis.register_script(_ACQUIRE_LUA)
         self._penalize = redis.register_script(_PENALIZE_LUA)
@@ -164,9 +194,9 @@ class _RedisStore:
         self._member = f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._counter = itertools.count()
 
-    def try_acquire(self, *, priority: bool) -> int:
-        limit = self.priority_limit if priority else self.ordinary_limit
-        args = [limit, WINDOW_MS, 0 if priority else 1, f"{self._member}:{next(self._counter)}"]
+    def try_acquire(self, *, priority: Priority) -> int:
+        honour_penalty = 0 if priority is Priority.ROUTING else 1
+        args = [self.ceilings[priority], WINDOW_MS, honour_penalty, f"{self._member}:{next(self._counter)}"]
         return int(self._acquire(keys=self.keys, args=args))
 
     def set_penalty(self, seconds: float) -> None:
@@ -243,14 +273,16 @@ class _LocalStore:
             conn.execute("CREATE TABLE IF NOT EXISTS mtt_penalty (id INTEGER PRIMARY KEY, until_ms INTEGER)")
             conn.commit()
         self.conn = conn
-        ordinary, priority = _limits(limit)
-        # Two bucket objects over ONE table and ONE lock: both count the same rows, with different limits.
-        self.ordinary = SQLiteBucket([Rate(ordinary, WINDOW_MS)], conn, _LOCAL_TABLE, lock=self.lock)
-        self.priority = SQLiteBucket([Rate(priority, WINDOW_MS)], conn, _LOCAL_TABLE, lock=self.lock)
+        # One bucket object per class over ONE table and ONE lock: all count the same rows, each with
+        # its own ceiling.
+        self.buckets = {
+            p: SQLiteBucket([Rate(ceiling, WINDOW_MS)], conn, _LOCAL_TABLE, lock=self.lock)
+            for p, ceiling in _ceilings(limit).items()
+        }
         self._last_leak_ms = 0
 
-    def try_acquire(self, *, priority: bool) -> int:
-        bucket = self.priority if priority else self.ordinary
+    def try_acquire(self, *, priority: Priority) -> int:
+        bucket = self.buckets[priority]
         # The whole step under the lock, the clock read included (see the module docstring); the
         # buckets take the same lock again inside put() and leak(), which is why it is re-entrant.
         with self.lock:
@@ -258,7 +290,7 @@ class _LocalStore:
             if now - self._last_leak_ms >= _LEAK_EVERY_MS:
                 bucket.leak(now)
                 self._last_leak_ms = now
-            if not priority:
+            if priority is not Priority.ROUTING:
                 row = self.conn.execute("SELECT until_ms FROM mtt_penalty WHERE id = 1").fetchone()
                 if row and row[0] > now:
                     return int(row[0]) - now
@@ -358,13 +390,18 @@ def _store_errors() -> tuple[type[BaseException], ...]:
 # --- The interface ----------------------------------------------------------------------------------
 
 
-def acquire(integration_id: int, *, priority: bool = False, max_wait: float | None = None) -> float:
+def acquire(
+    integration_id: int, *, priority: Priority | bool = False, max_wait: float | None = None
+) -> float:
     """Block until a permit for one request to MTT is granted; return the seconds waited.
+
+    ``priority``: the request's class (``Priority``); ``True`` is ROUTING, ``False`` ORDINARY.
 
     Raises ``MttRateLimited`` (with ``retry_after``) as soon as it is clear that no permit can be had
     within ``max_wait`` seconds (default ``settings.MTT_RATE_LIMIT_MAX_WAIT``; 0 = do not wait), and
     ``MttTransientError`` when the local store cannot be used (an unreachable Redis falls back to it).
     """
+    priority = as_priority(priority)
     budget = max(0.0, float(settings.MTT_RATE_LIMIT_MAX_WAIT if max_wait is None else max_wait))
     started = time.monotonic()
     deadline = started + budget
@@ -394,11 +431,11 @@ def acquire(integration_id: int, *, priority: bool = False, max_wait: float | No
         if wait > deadline - time.monotonic():
             # The next permit comes too late (entries only ever leave the window): fail now.
             logger.info(
-                "MTT rate limit: no permit for integration %s within %.1f s (next in %.2f s, priority=%s)",
+                "MTT rate limit: no permit for integration %s within %.1f s (next in %.2f s, %s)",
                 integration_id,
                 budget,
                 wait,
-                priority,
+                priority.value,
             )
             raise MttRateLimited(
                 "No permit from the MTT rate limiter in time", retry_after=round(wait, 3), method="ratelimit"
@@ -407,7 +444,7 @@ def acquire(integration_id: int, *, priority: bool = False, max_wait: float | No
 
 
 def penalize(integration_id: int, seconds: float) -> None:
-    """Hold off every process's ordinary requests for ``seconds`` (MTT answered 429 with Retry-After).
+    """Hold off every process's requests but routing for ``seconds`` (MTT answered 429 with Retry-After).
 
     Best effort: a failure to record the penalty is logged, never raised (the caller is already
     handling a 429).
@@ -429,4 +466,4 @@ def penalize(integration_id: int, seconds: float) -> None:
     except _store_errors() as exc:
         logger.warning("Could not record the MTT 429 penalty: %s", type(exc).__name__)
         return
-    logger.info("MTT rate limit: integration %s holds off ordinary requests %.1f s", integration_id, seconds)
+    logger.info("MTT rate limit: integration %s holds off requests %.1f s", integration_id, seconds)

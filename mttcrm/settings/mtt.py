@@ -69,6 +69,10 @@ SANDBOX_CLIENT_ID = env.str("SANDBOX_CLIENT_ID", default="demo-client")
 SANDBOX_CLIENT_SECRET = env.str("SANDBOX_CLIENT_SECRET", default="demo-secret")
 SANDBOX_LOGIN = env.str("SANDBOX_LOGIN", default="demo")
 SANDBOX_PASSWORD = env.str("SANDBOX_PASSWORD", default="demo")
+# The sandbox's behaviour (manage.py mtt_sandbox): "friendly" agrees with the CRM wherever the guide
+# leaves room (make run's demo); "realistic" does everything the guide allows (ids, spellings, number
+# forms, records behind the token, copies, order: sandbox/quirks.py); or quirk names, commas.
+SANDBOX_MODE = env.str("SANDBOX_MODE", default="friendly")
 # --- Call recordings ---------------------------------------------------------------------------
 # MTT keeps a record only 90 days (guide §10.1.3): the worker copies each one into our storage.
 # Host entries are "host", "host:port" or "*.domain" (any subdomain of domain).

@@ -64,9 +64,11 @@ def recordings_settings(settings: Any) -> Any:
 
 
 def allow_local(settings: Any, base_url: str) -> None:
-    """Put a local test server on the allow-lists, as RECORDINGS_ALLOW_SANDBOX does in the demo."""
+    """Put a local test server on the allow-lists, as RECORDINGS_ALLOW_SANDBOX does in the demo, and on
+    the token's hosts (the realistic sandbox's records need the token)."""
     entry = base_url.split("://", 1)[1]
     settings.RECORDINGS_ALLOWED_HOSTS = [*settings.RECORDINGS_ALLOWED_HOSTS, entry]
+    settings.RECORDINGS_TOKEN_HOSTS = [*settings.RECORDINGS_TOKEN_HOSTS, entry]
     settings.RECORDINGS_ALLOW_PRIVATE_HOSTS = [entry]
     settings.RECORDINGS_ALLOW_HTTP = True
 

@@ -218,10 +218,13 @@ def test_no_token_keeps_the_recording_pending(
 @pytest.mark.parametrize(
     ("content_type", "body", "reason"),
     [
-        ("text/html", b"<html>login</html>", "content type 'text/html' is not audio/mpeg"),
-        ("application/octet-stream", MP3_BYTES, "is not audio/mpeg"),
-        ("audio/mpeg", b"<html>not audio</html>", "not an mp3"),
-        ("audio/mpeg", b"RIFF\x00\x00\x00\x00WAVEfmt ", "not an mp3"),
+        # The bytes decide, not the header (the guide promises "*.mp3", no Content-Type).
+        ("text/html", b"<html>login</html>", "not an mp3 (an HTML or XML page, served as text/html)"),
+        ("audio/mpeg", b"<!DOCTYPE html><html>not audio</html>", "not an mp3 (an HTML or XML page, served"),
+        ("audio/mpeg", b'\xef\xbb\xbf {"error": {"code": 403}}', "not an mp3 (JSON, served as audio/mpeg)"),
+        ("application/octet-stream", b"[1, 2, 3]", "not an mp3 (JSON, served as application/octet-stream)"),
+        ("audio/mpeg", b"RIFF\x00\x00\x00\x00WAVEfmt ", "not an mp3 (it starts with 52494646"),
+        ("audio/mpeg", b"<", "not an mp3 (an HTML or XML page"),  # shorter than the bytes looked at
         ("audio/mpeg", b"", "empty"),
         ("audio/mpeg", b"ID3\x04\x00\x00\x00\x00\x00\x10" + b"\x00" * 64, "no MPEG audio frame"),
     ],
@@ -244,12 +247,44 @@ def test_wrong_content_is_failed_permanently(
     assert leftovers(settings) == []
 
 
-def test_audio_mp3_content_type_is_accepted(
-    integration: Integration, public_dns: dict[str, list[str]], rsps: responses.RequestsMock
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "audio/mpeg",
+        "audio/mp3; charset=binary",
+        "application/octet-stream",
+        "binary/octet-stream",
+        "text/html",
+        None,
+    ],
+)
+def test_mp3_bytes_are_stored_whatever_the_content_type(
+    content_type: str | None,
+    integration: Integration,
+    public_dns: dict[str, list[str]],
+    rsps: responses.RequestsMock,
 ) -> None:
-    mp3_reply(rsps, MTT_URL, content_type="audio/mp3; charset=binary")
+    """The guide says "*.mp3" (§10.1.3), not which header: an octet-stream, or no header at all, is
+    fine when the bytes are an mp3 (an MPEG frame sync here; an ID3 tag below)."""
+    if content_type is None:
+        rsps.add(responses.GET, MTT_URL, body=MP3_BYTES, content_type=None)
+    else:
+        mp3_reply(rsps, MTT_URL, content_type=content_type)
     recording = make_recording(integration, MTT_URL)
     assert recording_download(recording_id=recording.pk) == Recording.Status.STORED
+    recording.refresh_from_db()
+    assert recording.size == len(MP3_BYTES)
+    assert recording.content_type == (content_type or "").split(";")[0]  # as the host declared it
+
+
+def test_an_id3_tagged_mp3_as_octet_stream_is_stored(
+    integration: Integration, public_dns: dict[str, list[str]], rsps: responses.RequestsMock
+) -> None:
+    tag = b"ID3\x03\x00\x00" + bytes([0, 0, 0, 20]) + b"\x00" * 20
+    mp3_reply(rsps, MTT_URL, body=tag + MP3_BYTES, content_type="application/octet-stream")
+    recording = make_recording(integration, MTT_URL)
+    assert recording_download(recording_id=recording.pk) == Recording.Status.STORED
+    assert media_path(recording.storage_key).read_bytes() == tag + MP3_BYTES
 
 
 @pytest.mark.parametrize("declared", [True, False])

@@ -90,3 +90,53 @@ def test_dial_format() -> None:
 def test_digits_only_ignores_uri_decoration() -> None:
     assert phones.digits_only("sip:12-34@host;user=phone") == "1234"
     assert phones.digits_only("anonymous") == ""
+
+
+# --- Our own lines (guide §6.4: the company's numbers arrive in any form too) ---------------------
+
+SAME_LINE = [
+    "74996497803",  # externalNumbersInfo's form (guide §9.1) and the parked leg's callee (§10.1.1)
+    "+74996497803",
+    "84996497803",
+    "0074996497803",
+    "74996497803@pstn",
+    "sip:74996497803@pstn",
+    "sip:74996497803@10.133.33.136:5073;user=phone",
+    "sips:+74996497803@sip.mtt.ru",
+    "tel:+7-499-649-78-03",
+    "+7 (499) 649-78-03",
+]
+
+
+@pytest.mark.parametrize("raw", SAME_LINE)
+def test_every_form_of_our_line_gives_one_key(raw: str) -> None:
+    assert phones.line_key(raw) == "+74996497803"
+
+
+@pytest.mark.parametrize(
+    "raw", ["78005560251", "88005560251", "+78005560251", "0078005560251", "78005560251@pstn"]
+)
+def test_an_8800_line_in_every_form(raw: str) -> None:
+    assert phones.line_key(raw) == "+78005560251"
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        # The guide's setParkingNumbers example: not a phone number to libphonenumber, keyed by digits.
+        ("880023213", "880023213"),
+        ("880023213@pstn", "880023213"),
+        ("101", "101"),
+        ("", ""),
+        ("   ", ""),
+        ("anonymous", ""),
+        ("sip:@pstn", ""),
+    ],
+)
+def test_lines_that_are_not_phone_numbers(raw: str, key: str) -> None:
+    assert phones.line_key(raw) == key
+
+
+def test_a_line_key_differs_from_other_lines() -> None:
+    assert phones.line_key("74996497803") != phones.line_key("74996497804")
+    assert phones.line_key("84996497803") != phones.line_key("78005560251")

@@ -29,6 +29,7 @@ from integrations.mtt.errors import (
     MttReconnectRequired,
     MttTransientError,
 )
+from integrations.mtt.ratelimit import Priority
 from tests.conftest import load_fixture
 
 pytestmark = pytest.mark.django_db
@@ -401,13 +402,16 @@ def test_routing_commands_are_not_retried(client: MttClient, sleeps: list[float]
 
 
 @responses.activate
-def test_routing_commands_take_priority_permits(client: MttClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real limiter (local backend in the test's VAR_DIR), spied on."""
+def test_each_method_asks_the_limiter_in_its_class(
+    client: MttClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real limiter (local backend in the test's VAR_DIR), spied on: routing commands first, then
+    makeCall, then the directory reads and setParkingNumbers (downloads are the recordings')."""
     monkeypatch.undo()  # drop the LimiterSpy: this test uses the real limiter
     calls: list[dict[str, Any]] = []
     real_acquire = ratelimit.acquire
 
-    def spy(integration_id: int, *, priority: bool = False, max_wait: float | None = None) -> float:
+    def spy(integration_id: int, *, priority: Any = False, max_wait: float | None = None) -> float:
         calls.append({"priority": priority, "max_wait": max_wait})
         return real_acquire(integration_id, priority=priority, max_wait=max_wait)
 
@@ -415,13 +419,29 @@ def test_routing_commands_take_priority_permits(client: MttClient, monkeypatch: 
     responses.post(f"{API}/terminateCall", json={"result": {"success": 1}})
     responses.post(f"{API}/transferCall", json={"result": {"success": 1}})
     responses.post(f"{API}/makeCall", json=load_fixture("api/makeCall_response.json"))
-    with override_settings(REDIS_URL=""):
+    responses.post(f"{API}/setParkingNumbers", json={"success": 1})
+    for name in ("externalNumbersInfo", "workplacesInfo", "terminalsinfo"):
+        responses.get(f"{API}/{name}", json={"result": {"total": 0}})
+    # Eight requests in a row: a budget large enough that none waits for the window.
+    with override_settings(REDIS_URL="", MTT_RATE_LIMIT=50):
         client.terminate_call(call_id=CALL_ID, tag="1", transport_id=TRANSPORT)
         client.transfer_call(call_id=CALL_ID, tag="1", callee="883140582526566", transport_id=TRANSPORT)
+        client.terminate_call(call_id=CALL_ID, tag="1", transport_id=TRANSPORT, priority=True)  # the old way
         client.make_call(caller_id="883140582526566", callee="89219462761")
-    assert [c["priority"] for c in calls] == [True, True, False]
+        client.set_parking_numbers(["74996497803"], is_parking=True)
+        client.external_numbers_info()
+        client.workplaces_info()
+        client.terminals_info()
+    assert [ratelimit.as_priority(c["priority"]) for c in calls] == [
+        Priority.ROUTING,
+        Priority.ROUTING,
+        Priority.ROUTING,
+        Priority.CLICK_TO_CALL,
+        *[Priority.SYNC] * 4,
+    ]
     # A permit later than the 5 s of parking is useless: routing commands do not wait long.
-    assert all(c["max_wait"] is not None and c["max_wait"] <= 3.0 for c in calls[:2])
+    assert all(c["max_wait"] is not None and c["max_wait"] <= 3.0 for c in calls[:3])
+    assert all(c["max_wait"] is None for c in calls[3:])
 
 
 # --- Request log, secrecy ---------------------------------------------------------------------------

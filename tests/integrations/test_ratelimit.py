@@ -283,3 +283,96 @@ def test_a_broken_local_store_is_a_transient_error(tmp_path: Path) -> None:
     with override_settings(REDIS_URL="", VAR_DIR=blocker), pytest.raises(MttTransientError) as info:
         ratelimit.acquire(1)
     assert not isinstance(info.value, MttRateLimited)
+
+
+# --- The priority ladder: routing, then click-to-call, then sync, then downloads -------------------
+
+Priority = ratelimit.Priority
+
+
+def test_each_class_leaves_one_more_permit_to_the_classes_above(backend: dict[str, Any]) -> None:
+    # The ceilings with the default 5: downloads 2, sync 3, click-to-call 4, routing 5.
+    granted = []
+    for priority in (Priority.DOWNLOAD, Priority.SYNC, Priority.CLICK_TO_CALL, Priority.ROUTING):
+        while True:
+            try:
+                ratelimit.acquire(1, priority=priority, max_wait=0)
+            except MttRateLimited:
+                break
+            granted.append(priority)
+    assert granted == [
+        Priority.DOWNLOAD,
+        Priority.DOWNLOAD,
+        Priority.SYNC,
+        Priority.CLICK_TO_CALL,
+        Priority.ROUTING,
+    ]
+
+
+def test_the_old_boolean_priority_still_means_routing_and_ordinary(backend: dict[str, Any]) -> None:
+    assert ratelimit.as_priority(True) is Priority.ROUTING
+    assert ratelimit.as_priority(False) is ratelimit.ORDINARY is Priority.CLICK_TO_CALL
+    for _ in range(LIMIT - 1):
+        ratelimit.acquire(1, priority=False, max_wait=0)
+    with pytest.raises(MttRateLimited):
+        ratelimit.acquire(1, priority=Priority.CLICK_TO_CALL, max_wait=0)
+    assert ratelimit.acquire(1, priority=True, max_wait=0) < 0.5
+
+
+@pytest.mark.parametrize(
+    ("limit", "ceilings"),
+    [(5, [5, 4, 3, 2]), (10, [10, 9, 8, 7]), (3, [3, 2, 1, 1]), (1, [1, 1, 1, 1])],
+)
+def test_ceilings_never_fall_below_one(limit: int, ceilings: list[int]) -> None:
+    assert list(ratelimit._ceilings(limit).values()) == ceilings
+
+
+def test_a_429_holds_off_every_class_but_routing(backend: dict[str, Any]) -> None:
+    ratelimit.penalize(1, 2.0)
+    for priority in (Priority.CLICK_TO_CALL, Priority.SYNC, Priority.DOWNLOAD):
+        with pytest.raises(MttRateLimited):
+            ratelimit.acquire(1, priority=priority, max_wait=0)
+    assert ratelimit.acquire(1, priority=Priority.ROUTING, max_wait=0) < 0.5
+
+
+def test_a_sweep_of_100_downloads_never_delays_a_routing_command(backend: dict[str, Any]) -> None:
+    """Issue 17's acceptance on the limiter itself: 100 downloads queued for permits at once take at
+    most 2 of each window's 5, so the classes above get theirs at once (``max_wait=0``: no waiting at
+    all, whatever the threads' timing), and a routing command arriving on a full window waits at most
+    one window."""
+    stop = threading.Event()
+    granted: list[float] = []
+    lock = threading.Lock()
+
+    def download() -> None:
+        while not stop.is_set():
+            try:
+                ratelimit.acquire(1, priority=Priority.DOWNLOAD, max_wait=2.0)
+            except MttRateLimited:
+                continue
+            with lock:
+                granted.append(time.monotonic())
+            return
+
+    threads = [threading.Thread(target=download) for _ in range(100)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(granted) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(granted) >= 2  # the downloads are taking their share
+        # Whatever the downloads hold (at most 2), one of each class above still goes at once...
+        ratelimit.acquire(1, priority=Priority.SYNC, max_wait=0)
+        ratelimit.acquire(1, priority=Priority.CLICK_TO_CALL, max_wait=0)
+        ratelimit.acquire(1, priority=Priority.ROUTING, max_wait=0)
+        # ...and with the window now full, the next routing command still gets the first permit that
+        # frees up: the downloads (2 or more in the window) cannot take it.
+        waited = ratelimit.acquire(1, priority=Priority.ROUTING, max_wait=WINDOW + 0.5)
+        assert waited <= WINDOW + 0.1
+        still_queued = 100 - len(granted)
+        assert still_queued > 80  # a sweep, not a trickle: the routing commands did not wait for it
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=15)

@@ -6,11 +6,12 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from werkzeug.serving import run_simple
 
 from sandbox.app import create_app
 from sandbox.config import SandboxConfig
+from sandbox.quirks import MODES, check_quirks
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +39,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--step-delay", type=float, default=0.3, help="Seconds between scenario notifications."
         )
+        parser.add_argument(
+            "--mode",
+            default=None,
+            help="friendly, realistic, or quirks separated by commas (sandbox/quirks.py); "
+            "default SANDBOX_MODE.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        quirks = _quirks(options["mode"] if options["mode"] is not None else settings.SANDBOX_MODE)
         config = SandboxConfig(
             host=options["host"],
             port=options["port"],
@@ -52,11 +60,12 @@ class Command(BaseCommand):
             access_token_lifetime=options["access_token_lifetime"],
             public_url=options["public_url"],
             step_delay=options["step_delay"],
+            quirks=quirks,
         )
         app = create_app(config)
         self.stdout.write(
             f"MTT sandbox running at http://{config.host}:{config.port}/ "
-            f"(client_id={config.client_id}, portal login={config.login})"
+            f"(client_id={config.client_id}, portal login={config.login}, mode {config.mode})"
         )
         # Whoever started us (make run) may be waiting for this line on a pipe.
         self.stdout.flush()
@@ -64,3 +73,14 @@ class Command(BaseCommand):
             run_simple(config.host, config.port, app, threaded=True, use_reloader=False)
         finally:
             app.shutdown()
+
+
+def _quirks(mode: str) -> frozenset[str]:
+    """A mode's quirks: a preset's name, or quirk names separated by commas."""
+    mode = mode.strip()
+    if mode in MODES:
+        return MODES[mode]
+    try:
+        return check_quirks(name.strip() for name in mode.split(",") if name.strip())
+    except ValueError as exc:
+        raise CommandError(f"SANDBOX_MODE / --mode: {exc}; or one of {', '.join(MODES)}") from exc

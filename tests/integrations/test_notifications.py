@@ -1,0 +1,186 @@
+"""MTT's values compared case-insensitively, with the guide's own spellings (guide §9.4, §9.5, §10.1).
+
+The guide's examples write ``"type": "incoming"`` and ``"event": "vpbxNotifications"``; its tables write
+``Incoming – входящий``, ``Outgoing - исходящий`` and ``vrbxNotifications``, and name parameters
+``Event`` and ``display_name``. Each spelling must mean the same thing to us.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from integrations.mtt.notifications import (
+    CALL_EVENT,
+    PRIORITY_BOOKKEEPING,
+    PRIORITY_CALL_END,
+    PRIORITY_CARD,
+    VPBX_EVENT,
+    canonical_event,
+    canonical_event_type,
+    canonical_value,
+    directory_event_type,
+    fingerprint,
+    parse_body,
+    parse_call_info,
+    parse_envelope,
+)
+from tests.conftest import load_fixture
+
+
+def _call(name: str, **info: Any) -> dict[str, Any]:
+    body = copy.deepcopy(load_fixture(f"notifications/{name}.json"))
+    body["result"]["callInfo"].update(info)
+    return dict(body)
+
+
+@pytest.mark.parametrize(
+    ("sent", "ours"),
+    [
+        ("callNotifications", CALL_EVENT),
+        ("CallNotifications", CALL_EVENT),
+        ("CALLNOTIFICATIONS", CALL_EVENT),
+        (" callNotifications ", CALL_EVENT),
+        ("vpbxNotifications", VPBX_EVENT),
+        ("vrbxNotifications", VPBX_EVENT),  # the guide's table, §9.4
+        ("VrbxNotifications", VPBX_EVENT),
+        ("VPBXNOTIFICATIONS", VPBX_EVENT),
+        ("somethingElse", "somethingElse"),  # unknown names are kept as sent
+    ],
+)
+def test_event_names(sent: str, ours: str) -> None:
+    assert canonical_event(sent) == ours
+
+
+@pytest.mark.parametrize(
+    ("sent", "ours"),
+    [
+        ("numbersChanged", "numbersChanged"),
+        ("NumbersChanged", "numbersChanged"),
+        ("numberschanged", "numbersChanged"),
+        ("workplacesChanged", "workplacesChanged"),
+        ("WorkplacesChanged", "workplacesChanged"),
+        ("tariffChanged", "tariffChanged"),
+        (None, ""),
+    ],
+)
+def test_event_types(sent: Any, ours: str) -> None:
+    assert canonical_event_type(sent) == ours
+
+
+@pytest.mark.parametrize(
+    ("sent", "ours"),
+    [
+        ("incoming", "incoming"),
+        ("Incoming", "incoming"),  # the guide's table, §10.1
+        ("Outgoing", "outgoing"),
+        ("OUTGOING", "outgoing"),
+        ("Trying", "trying"),
+        (" finished ", "finished"),
+        ("Recorded", "recorded"),
+        (None, ""),
+        (1, ""),
+    ],
+)
+def test_state_and_type_values(sent: Any, ours: str) -> None:
+    assert canonical_value(sent) == ours
+
+
+def test_the_tables_event_spelling_is_a_vpbx_notification() -> None:
+    body = {"event": "vrbxNotifications", "result": {"eventType": "numbersChanged"}}
+    envelope = parse_envelope(body)
+    assert envelope.event == VPBX_EVENT
+    assert directory_event_type(envelope.body) == "numbersChanged"
+    # The body is kept exactly as received: stored and fingerprinted as it came.
+    assert envelope.body == body
+    assert envelope.fingerprint == fingerprint(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"event": "vpbxNotifications", "result": {"eventType": "WorkplacesChanged"}},
+        {"event": "VrbxNotifications", "result": {"eventType": "workplaceschanged"}},
+        {"Event": "vpbxNotifications", "result": {"eventType": "workplacesChanged"}},  # the table's "Event"
+    ],
+)
+def test_directory_changes_in_any_spelling(body: dict[str, Any]) -> None:
+    envelope = parse_envelope(body)
+    assert envelope.event == VPBX_EVENT
+    assert envelope.result["eventType"] == "workplacesChanged"
+    assert directory_event_type(body) == "workplacesChanged"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"event": "vpbxNotifications", "result": {"eventType": "tariffChanged"}},
+        {"event": "callNotifications", "result": {"eventType": "numbersChanged"}},
+        {"event": "vpbxNotifications", "result": []},
+        {"event": 1},
+        [],
+    ],
+)
+def test_what_is_not_a_directory_change(body: Any) -> None:
+    assert directory_event_type(body) is None
+
+
+def test_a_vpbx_notification_without_event_type_is_kept_as_ignored_in_any_spelling() -> None:
+    envelope = parse_envelope({"event": "VRBXNotifications", "result": {}})
+    assert envelope.event == VPBX_EVENT
+    assert not envelope.understood
+    assert "eventType" in envelope.ignored_because
+
+
+def test_capitalised_type_and_state_are_lower_case_after_parsing() -> None:
+    body = _call("01_incoming_trying", type="Incoming", state="Trying")
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    envelope = parse_body(raw)
+    assert envelope.event == CALL_EVENT
+    assert envelope.result["callInfo"]["type"] == "incoming"
+    assert envelope.result["callInfo"]["state"] == "trying"
+    assert envelope.body["result"]["callInfo"]["type"] == "Incoming"  # the stored body is untouched
+    info = parse_call_info(envelope.body)
+    assert (info.type, info.state) == ("incoming", "trying")
+
+
+def test_outgoing_in_the_tables_spelling() -> None:
+    info = parse_call_info(_call("02_outgoing_trying", type="Outgoing"))
+    assert info.type == "outgoing"
+
+
+def test_an_event_name_in_capitals_is_a_call_notification() -> None:
+    body = _call("07_incoming_finished")
+    body["event"] = "CallNotifications"
+    envelope = parse_envelope(body)
+    assert envelope.event == CALL_EVENT
+    assert envelope.understood
+    # The call checks apply to it as to the usual spelling.
+    del body["result"]["callInfo"]["state"]
+    missing_state = parse_envelope(body)
+    assert (missing_state.event, missing_state.understood) == (CALL_EVENT, False)
+    assert "state" in missing_state.ignored_because
+
+
+def test_display_name_in_either_spelling() -> None:
+    # §10.1 table: displayName; §10.1.7 example: display_name.
+    finished = parse_call_info(load_fixture("notifications/07_incoming_finished.json"))
+    assert finished.callee.display_name == "74996497803"
+    trying = _call("01_incoming_trying")
+    trying["result"]["callInfo"]["callee"]["displayName"] = "Линия продаж"
+    assert parse_call_info(trying).callee.display_name == "Линия продаж"
+
+
+def test_a_capitalised_trying_is_applied_first() -> None:
+    """The issue's case: a parked "Incoming" call must be decided at once, not wait in the queue behind
+    bookkeeping: its trying is in the applier's first class whatever the casing."""
+    for type_, state in (("incoming", "trying"), ("Incoming", "trying"), ("INCOMING", "Trying")):
+        envelope = parse_envelope(_call("01_incoming_trying", type=type_, state=state))
+        assert envelope.priority == PRIORITY_CARD, (type_, state)
+    finished = parse_envelope(_call("01_incoming_trying", type="Incoming", state="FINISHED"))
+    assert finished.priority == PRIORITY_CALL_END
+    recorded = parse_envelope(_call("01_incoming_trying", type="Incoming", state="Recorded"))
+    assert recorded.priority == PRIORITY_BOOKKEEPING
