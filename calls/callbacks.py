@@ -8,8 +8,10 @@
 - The first later call with that number that connects (either direction) closes it, recording when and
   who reached the client (the call's operator).
 
-``callback_on_call`` runs inside the call's transaction (calls.services.call_apply_notification) and only
-on ``connected`` and ``finished``, the states after which a call can have connected or been missed.
+``callback_on_call`` runs inside the call's transaction (calls.services.call_apply_notification) and acts
+only when the notification changed the call: when it became missed, or became answered. Each change
+happens once per call (its facts only grow), so a call opens or closes tasks once, whatever the order and
+repetition of its notifications.
 """
 
 from __future__ import annotations
@@ -29,8 +31,6 @@ from .models import Call, CallbackTask, Direction
 
 logger = logging.getLogger(__name__)
 
-_STATES = frozenset({"connected", "finished"})
-
 
 def callback_key(call: Call) -> str:
     """The number a task is kept under: E.164, else the digits as received."""
@@ -47,14 +47,12 @@ def _manager_id(contact_id: int | None) -> int | None:
     return Contact.objects.filter(pk=contact_id).values_list("personal_manager_id", flat=True).first()
 
 
-def callback_on_call(*, call: Call, state: str) -> None:
-    """Keep the queue in step with the call (calls.services.call_apply_notification, in its transaction):
-    only ``connected`` and ``finished`` can change whether the call connected or was missed."""
-    if state not in _STATES:
-        return
-    if call.status == Call.Status.MISSED and call.direction == Direction.INCOMING:
+def callback_on_call(*, call: Call, was_missed: bool, was_answered: bool) -> None:
+    """Keep the queue in step with the call (calls.services.call_apply_notification, in its transaction),
+    given what the call was before this notification."""
+    if call.status == Call.Status.MISSED and call.direction == Direction.INCOMING and not was_missed:
         callback_register_miss(call=call)
-    elif call.answered_at is not None:
+    elif call.answered_at is not None and not was_answered:
         callback_forget_call(call=call)
         callback_close_for(call=call)
 

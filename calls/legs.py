@@ -3,6 +3,8 @@ any number of times), and the call summarised from all its legs. Used by calls.s
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from contacts.phones import normalize
-from integrations.models import ExternalNumber, Integration, Terminal, Workplace
+from contacts.phones import line_key, normalize
+from integrations.models import ExternalNumber, Terminal, Workplace
 from integrations.mtt.notifications import CallInfo, Party
 
 from .models import Call, CallLeg, Direction
@@ -30,11 +32,13 @@ class Directory:
 
     Loaded in two queries and kept per process; the key includes the integration's last sync, so a
     sync anywhere in the deployment makes every process reload on its next notification. Operators
-    are not cached: legs point at workplaces and the user is read with them.
+    are not cached (an admin assigns them without a sync): the legs are read with them (calls/rows.py).
+    Our lines are keyed by ``line_key``: MTT names a line in whatever form it received it (guide §6.4).
     """
 
     workplace_ids: dict[str, int]
-    number_ids: dict[str, int]
+    # line_key -> (ExternalNumber id, the number as the directory lists it)
+    lines: dict[str, tuple[int, str]]
 
     def workplace_id(self, party: Party) -> int | None:
         for sip_id in party.ids:
@@ -47,34 +51,48 @@ class Directory:
         return identifier in self.workplace_ids
 
     def external_number_id(self, *candidates: str) -> tuple[int | None, str]:
+        """The first candidate that names one of our lines: (its id, the number as listed)."""
         for raw in candidates:
-            number = bare_number(raw)
-            if number in self.number_ids:
-                return self.number_ids[number], number
+            found = self.lines.get(_line_key(raw)) if raw else None
+            if found is not None:
+                return found
         return None, ""
 
 
-def bare_number(raw: str) -> str:
-    """A company number as the directory keys it: no ``@domain``, no leading ``+``."""
-    return raw.split("@", 1)[0].lstrip("+") if raw else ""
+# A pure function of the text, asked for the same few lines and numbers over and over: libphonenumber's
+# parse is the costly part of summarising a call.
+_line_key = functools.lru_cache(maxsize=4096)(line_key)
+_normalize = functools.lru_cache(maxsize=4096)(normalize)
 
 
 _DIRECTORIES: dict[tuple[int, object], Directory] = {}
 
 
-def directory_for(integration: Integration) -> Directory:
-    key = (integration.pk, integration.last_sync_at)
+def directory_for(integration_id: int, synced_at: object) -> Directory:
+    """``synced_at``: the integration's ``last_sync_at`` as the caller read it (the cache's version)."""
+    key = (integration_id, synced_at)
     cached = _DIRECTORIES.get(key)
     if cached is None:
-        workplace_ids = dict(Workplace.objects.filter(integration=integration).values_list("sip_id", "pk"))
+        workplace_ids = dict(
+            Workplace.objects.filter(integration_id=integration_id).values_list("sip_id", "pk")
+        )
         for sip_id, wp_id in Terminal.objects.filter(
-            integration=integration, workplace__isnull=False
+            integration_id=integration_id, workplace__isnull=False
         ).values_list("sip_id", "workplace_id"):
             workplace_ids.setdefault(sip_id, wp_id)
-        numbers = dict(ExternalNumber.objects.filter(integration=integration).values_list("number", "pk"))
-        cached = Directory(workplace_ids=workplace_ids, number_ids=numbers)
+        lines: dict[str, tuple[int, str]] = {}
+        # Inactive first, so that an active row with the same key wins.
+        for pk, number, key_ in (
+            ExternalNumber.objects.filter(integration_id=integration_id)
+            .order_by("is_active", "-pk")
+            .values_list("pk", "number", "normalized")
+        ):
+            line = key_ or _line_key(number)
+            if line:
+                lines[line] = (pk, number)
+        cached = Directory(workplace_ids=workplace_ids, lines=lines)
         # Keep only the newest version per integration.
-        for old in [k for k in _DIRECTORIES if k[0] == integration.pk]:
+        for old in [k for k in _DIRECTORIES if k[0] == integration_id]:
             del _DIRECTORIES[old]
         _DIRECTORIES[key] = cached
     return cached
@@ -143,7 +161,7 @@ def leg_merge(leg: CallLeg, info: CallInfo, *, at: datetime, directory: Director
         if info.duration is not None:
             leg.duration = info.duration
         leg.reason = info.reason or leg.reason
-        leg.reason_code = info.reason_code or leg.reason_code
+        leg.reason_code = info.reason_code[:32] or leg.reason_code  # a code, short in the guide
         if info.duration is not None:
             leg.started_at = _earliest(leg.started_at, at - timedelta(seconds=info.duration))
         else:
@@ -164,9 +182,11 @@ def _client_party_numbers(leg: CallLeg) -> list[str]:
     return [leg.caller_account, leg.caller_id]
 
 
-def call_summarise(call: Call, directory: Directory) -> None:
-    """Recompute the call from all its legs' facts: the same facts give the same call."""
-    legs = list(call.legs.select_related("workplace__user").order_by("leg_id"))
+def call_summarise(
+    call: Call, legs: list[CallLeg], *, operators: Mapping[int, int | None], directory: Directory
+) -> None:
+    """Recompute the call from all its legs' facts (ordered by Call-ID): the same facts give the same call.
+    ``operators``: workplace id → the user working there (None: nobody)."""
     directions = {leg.direction for leg in legs} - {Direction.UNKNOWN}
     call.direction = (
         Direction.OUTGOING
@@ -235,8 +255,8 @@ def call_summarise(call: Call, directory: Directory) -> None:
     staff_leg = answered_leg if answered_leg is not None and answered_leg.workplace_id else None
     if staff_leg is None and call.direction == Direction.OUTGOING:
         staff_leg = next((leg for leg in legs if leg.workplace_id), None)
-    call.workplace = staff_leg.workplace if staff_leg else None
-    call.operator = staff_leg.workplace.user if staff_leg and staff_leg.workplace else None
+    call.workplace_id = staff_leg.workplace_id if staff_leg else None
+    call.operator_id = operators.get(staff_leg.workplace_id) if staff_leg and staff_leg.workplace_id else None
 
     # The client's number: the line leg's caller first (it is the one the client dialled from).
     call.client_number_raw = next(
@@ -248,7 +268,7 @@ def call_summarise(call: Call, directory: Directory) -> None:
         ),
         "",
     )
-    call.client_number = normalize(call.client_number_raw) or "" if call.client_number_raw else ""
+    call.client_number = _normalize(call.client_number_raw) or "" if call.client_number_raw else ""
 
     line_candidates: list[str] = []
     for leg in legs:
@@ -261,4 +281,5 @@ def call_summarise(call: Call, directory: Directory) -> None:
             line_candidates += [leg.callee_display_name]
     call.line_id, call.line_number = directory.external_number_id(*line_candidates)
     if call.line_id is None:
-        call.line_number = next((c for c in line_candidates if c and c.lstrip("+").isdigit()), "")
+        # Not one of our lines as far as the directory knows: the number as MTT wrote it (what fits).
+        call.line_number = next((c for c in line_candidates if c and c.lstrip("+").isdigit()), "")[:64]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 
@@ -22,10 +23,11 @@ from integrations.mtt.notifications import CALL_STATES, parse_call_info
 from .callbacks import callback_on_call
 from .legs import call_summarise, directory_for, leg_merge, pbx_time_to_utc
 from .models import Call, CallEvent, CallLeg
-from .realtime.cards import Message, screen_pop_messages
+from .realtime.cards import Message, leg_view_of, screen_pop_messages
 from .realtime.push import push
 from .recordings.services import recording_register
 from .routing import Plan, routing_decide, routing_dispatch
+from .rows import Staff, call_contact, call_legs, call_locked, staff_of
 from .tasks import download_recording
 
 logger = logging.getLogger(__name__)
@@ -53,18 +55,27 @@ def call_apply_notification(*, event: NotificationEvent) -> str:
         logger.info("Notification %s: unknown call state %r stored and ignored", event.pk, info.state)
         return NotificationEvent.Status.IGNORED
     occurred = pbx_time_to_utc(info.start_time) or event.received_at
-    directory = directory_for(event.integration)
+    # The applier's claim reads the integration's last sync with the row: the directory's version.
+    directory = directory_for(event.integration_id, getattr(event, "integration_synced_at", None))
     # Within the applier's transaction (the claim) no savepoint of its own: a failure here rolls the whole
     # apply back anyway, and a savepoint is two round trips per notification.
     with transaction.atomic(savepoint=False):
-        call = _locked_call(event.integration_id, info.call_key)
-        if CallEvent.objects.filter(notification_id=event.pk).exists():
+        call = call_locked(integration_id=event.integration_id, call_key=info.call_key)
+        # A row applied before (an admin's "apply again") has its CallEvent: nothing to add. A row never
+        # applied cannot have one (the CallEvent commits with the row's status).
+        if event.attempts and CallEvent.objects.filter(notification_id=event.pk).exists():
             return NotificationEvent.Status.APPLIED
-        leg = CallLeg.objects.filter(
-            integration_id=event.integration_id, leg_id=info.call_id
-        ).first() or CallLeg(call=call, integration_id=event.integration_id, leg_id=info.call_id)
+        # What the call was before this notification: what changed decides what follows (the callbacks).
+        was_missed, was_answered = call.status == Call.Status.MISSED, call.answered_at is not None
+        legs, staff = call_legs(call.pk)
+        leg = next((x for x in legs if x.leg_id == info.call_id), None)
+        if leg is None:
+            leg = CallLeg(call=call, integration_id=event.integration_id, leg_id=info.call_id)
+            legs = sorted([*legs, leg], key=lambda x: x.leg_id)
         leg_merge(leg, info, at=occurred, directory=directory)
         leg.save()
+        if leg.workplace_id is not None and leg.workplace_id not in staff:
+            staff[leg.workplace_id] = staff_of(leg.workplace_id)  # the leg has just found its workplace
         CallEvent.objects.create(
             call=call,
             leg=leg,
@@ -73,7 +84,8 @@ def call_apply_notification(*, event: NotificationEvent) -> str:
             occurred_at=occurred,
             received_at=event.received_at,
         )
-        call_summarise(call, directory)
+        operators = {wp: person.user_id for wp, person in staff.items()}
+        call_summarise(call, legs, operators=operators, directory=directory)
         if call.contact_id is None and call.client_number_raw:
             call.contact, _created = contact_get_or_create_for_number(
                 number=call.client_number or call.client_number_raw
@@ -82,9 +94,10 @@ def call_apply_notification(*, event: NotificationEvent) -> str:
 
         # What the CRM does with the call, in this order.
         plan = routing_decide(call=call, leg=leg, info=info, event=event)
-        messages = screen_pop_messages(call=call, leg=leg)
+        views = [leg_view_of(x, **_who(staff, x.workplace_id)) for x in legs]
+        messages = screen_pop_messages(call=call, leg=leg, legs=views, contact=call_contact(call))
         recording_id = recording_register(call=call, leg=leg, info=info, event=event)
-        callback_on_call(call=call, state=info.state)
+        callback_on_call(call=call, was_missed=was_missed, was_answered=was_answered)
 
         after = AfterCommit(
             call_id=call.pk,
@@ -96,6 +109,11 @@ def call_apply_notification(*, event: NotificationEvent) -> str:
         # robust: one notification's failure to send does not keep the batch's others from sending theirs.
         transaction.on_commit(lambda: call_after_commit(after), robust=True)
     return NotificationEvent.Status.APPLIED
+
+
+def _who(staff: dict[int, Staff], workplace_id: int | None) -> dict[str, Any]:
+    person = staff.get(workplace_id) if workplace_id is not None else None
+    return {"user_id": person.user_id, "person": person.person} if person else {"user_id": None, "person": ""}
 
 
 def call_after_commit(after: AfterCommit) -> None:
@@ -114,16 +132,3 @@ def call_after_commit(after: AfterCommit) -> None:
         except Exception:
             # The recordings sweep queues it again later (calls.tasks.sweep_recordings).
             logger.warning("Recording %s: queueing the download failed", after.recording_id, exc_info=True)
-
-
-def _locked_call(integration_id: int, call_key: str) -> Call:
-    """The call row, created if needed, locked for the rest of the transaction (one writer per call)."""
-    locked = Call.objects.select_for_update().filter(integration_id=integration_id, call_key=call_key)
-    call = locked.first()
-    if call is None:
-        # INSERT … ON CONFLICT DO NOTHING: a call created concurrently by another applier is no error.
-        Call.objects.bulk_create(
-            [Call(integration_id=integration_id, call_key=call_key)], ignore_conflicts=True
-        )
-        call = locked.get()
-    return call

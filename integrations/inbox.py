@@ -10,6 +10,7 @@ statement wakes the appliers (``pg_notify`` on ``INBOX_CHANNEL``, delivered when
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ def _column(name: str) -> str:
     return connection.ops.quote_name(str(field.column))
 
 
+@functools.cache
 def _insert_sql(*, wake: bool) -> str:
     # Only the model's own names, quoted by the backend, go into the text; the values are parameters. Both
     # PostgreSQL and SQLite (3.35+) take ON CONFLICT ... RETURNING.

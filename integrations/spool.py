@@ -46,7 +46,7 @@ from mttcrm.middleware import database_unavailable, describe
 
 from .inbox import notification_store
 from .mtt.notifications import NotificationError, parse_body
-from .selectors import integration_for_notify_token
+from .selectors import notify_target_for_token
 
 logger = logging.getLogger(__name__)
 
@@ -281,12 +281,14 @@ def _replay_one(path: Path, result: ReplayResult) -> str:
         _reject(path, f"unreadable: {type(exc).__name__}")
         return "rejected"
     try:
-        integration = integration_for_notify_token(token=token, now=received_at)
-        if integration is None:
+        target = notify_target_for_token(token=token, now=received_at)
+        if target is None:
             result.rejected += 1
             _reject(path, "its notify URL is not one of ours (any more)")
             return "rejected"
-        stored = notification_store(integration_id=integration.pk, envelope=envelope, received_at=received_at)
+        stored = notification_store(
+            integration_id=target.integration_id, envelope=envelope, received_at=received_at
+        )
     except IntegrityError:
         result.rejected += 1
         _reject(path, "its integration was deleted")

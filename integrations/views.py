@@ -28,7 +28,7 @@ from .inbox import notification_store
 from .models import Integration, NotificationEvent
 from .mtt.errors import MttError
 from .mtt.notifications import NotificationError, parse_body
-from .selectors import integration_for_notify_token
+from .selectors import integration_for_notify_token, notify_target_for_token
 from .services import integration_oauth_complete
 from .spool import TOKEN_SHAPE, SpoolFull, notification_spool
 from .tasks import sync_integration
@@ -98,12 +98,12 @@ def _receive(request: HttpRequest, token: str) -> HttpResponse:
         return JsonResponse({"ok": False, "error": "forbidden"}, status=403)
     received_at = timezone.now()
     try:
-        integration = integration_for_notify_token(token=token, now=received_at, with_secrets=False)
+        target = notify_target_for_token(token=token, now=received_at)
     except DatabaseError as exc:
         if not database_unavailable(exc):
             raise
         return _spool(request, token, received_at, why=describe(exc))
-    if integration is None:
+    if target is None:
         metrics.notification_rejected("unknown_token")
         raise Http404
     raw = _read_body(request)
@@ -112,9 +112,11 @@ def _receive(request: HttpRequest, token: str) -> HttpResponse:
     try:
         envelope = parse_body(raw)
     except NotificationError as exc:
-        return _refuse(400, str(exc), integration_id=integration.pk)
+        return _refuse(400, str(exc), integration_id=target.integration_id)
     try:
-        stored = notification_store(integration_id=integration.pk, envelope=envelope, received_at=received_at)
+        stored = notification_store(
+            integration_id=target.integration_id, envelope=envelope, received_at=received_at
+        )
     except IntegrityError:
         # The integration was deleted (by another process) after we read it.
         metrics.notification_rejected("unknown_token")

@@ -17,12 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from contacts.models import Contact
 from contacts.phones import format_for_people, normalize
-from integrations.models import Workplace
 
 from ..models import Call, CallLeg, Recording
 from ..recordings.selectors import recording_url_for
@@ -58,8 +56,15 @@ class LegView:
     person: str  # the operator's name, else the workplace's; "" for a leg without a workplace
 
 
-def _full_name(first: str | None, last: str | None, username: str | None) -> str:
+def full_name(first: str | None, last: str | None, username: str | None) -> str:
     return f"{first or ''} {last or ''}".strip() or (username or "")
+
+
+def leg_view_of(leg: CallLeg, *, user_id: int | None, person: str) -> LegView:
+    """From a leg and who works at its workplace (the hot path has both without the ORM's joins)."""
+    return LegView(
+        pk=leg.pk, phase=leg_phase(leg), connected_at=leg.connected_at, user_id=user_id, person=person
+    )
 
 
 def leg_view(leg: CallLeg) -> LegView:
@@ -69,7 +74,7 @@ def leg_view(leg: CallLeg) -> LegView:
     person = ""
     if workplace is not None:
         person = (
-            (_full_name(user.first_name, user.last_name, user.get_username()) if user is not None else "")
+            (full_name(user.first_name, user.last_name, user.get_username()) if user is not None else "")
             or workplace.name
             or workplace.sip_id
         )
@@ -112,7 +117,7 @@ def contact_view(contact: Contact | None) -> ContactView | None:
         name=contact.name,
         company=contact.company,
         notes=contact.notes,
-        manager=_full_name(manager.first_name, manager.last_name, manager.get_username()) if manager else "",
+        manager=full_name(manager.first_name, manager.last_name, manager.get_username()) if manager else "",
     )
 
 
@@ -126,6 +131,15 @@ def _version(call: Call) -> int:
     return int(call.updated_at.timestamp() * 1_000_000) if call.updated_at else 0
 
 
+@functools.lru_cache(maxsize=4096)
+def _url(name: str, pk: int | None = None) -> str:
+    """``reverse`` for the card's links, remembered: every notification of a call builds the same ones."""
+    return reverse(name, args=[pk]) if pk is not None else reverse(name)
+
+
+# Remembered: the same client's and line's numbers are formatted for every notification of a call, and
+# libphonenumber's parse is the costly part of building a card.
+@functools.lru_cache(maxsize=4096)
 def _number_for_people(value: str) -> str:
     if not value:
         return ""
@@ -139,7 +153,7 @@ def _recording_url(call: Call) -> str | None:
 
 
 def _recording_url_by_pk(recording_id: int | None) -> str | None:
-    return reverse("calls:recording", args=[recording_id]) if recording_id else None
+    return _url("calls:recording", recording_id) if recording_id else None
 
 
 def _contact_part(contact: ContactView | None) -> dict[str, Any] | None:
@@ -155,90 +169,40 @@ def _contact_part(contact: ContactView | None) -> dict[str, Any] | None:
         "company": contact.company,
         "manager": contact.manager,
         "notes": notes,
-        "url": reverse("contacts:detail", kwargs={"pk": contact.pk}),
+        "url": _url("contacts:detail", contact.pk),
     }
 
 
-# The hot path (every call notification, inside its transaction) reads with plain SQL: the ORM's query
-# compilation costs three times the queries themselves here (about 3 ms against 1 ms per notification on
-# PostgreSQL). Identifiers come from the models' metadata, values are always bound parameters.
+# The hot path (every call notification, inside its transaction) reads with plain SQL, like calls/rows.py:
+# the ORM's query compilation costs more than the query. Identifiers come from the models' metadata,
+# values are always bound parameters.
 @functools.cache
 def _sql() -> dict[str, str]:
-    user_model = get_user_model()
-
     def table(model: Any) -> str:
         return f'"{model._meta.db_table}"'
 
     def col(model: Any, name: str) -> str:
         return f'"{model._meta.get_field(name).column}"'
 
-    user, wp, leg, contact, call = (table(m) for m in (user_model, Workplace, CallLeg, Contact, Call))
-    recording = table(Recording)
+    call, recording = table(Call), table(Recording)
     first_stored_recording = (
         f'(SELECT r."id" FROM {recording} r WHERE r.{col(Recording, "call")} = {call}."id" '  # noqa: S608
         f"AND r.{col(Recording, 'status')} = '{Recording.Status.STORED.value}' "
         f'ORDER BY r.{col(Recording, "created_at")}, r."id" LIMIT 1) AS rec_id'
     )
-    name_cols = (
-        f"u.{col(user_model, 'first_name')} AS u_first, u.{col(user_model, 'last_name')} AS u_last, "
-        f"u.{col(user_model, user_model.USERNAME_FIELD)} AS u_login"
+    columns = (
+        f'"id", {col(Call, "started_at")}, {col(Call, "direction")}, {col(Call, "status")}, '
+        f"{col(Call, 'talk_seconds')}, {col(Call, 'updated_at')}, {first_stored_recording}"
     )
+    order = f'ORDER BY {col(Call, "started_at")} DESC, "id" DESC LIMIT {RECENT_LIMIT}'
     return {
-        "legs": (
-            f"SELECT l.*, w.{col(Workplace, 'user')} AS wp_user_id, w.{col(Workplace, 'name')} AS wp_name, "  # noqa: S608
-            f"w.{col(Workplace, 'sip_id')} AS wp_sip, {name_cols} FROM {leg} l "
-            f'LEFT JOIN {wp} w ON w."id" = l.{col(CallLeg, "workplace")} '
-            f'LEFT JOIN {user} u ON u."id" = w.{col(Workplace, "user")} '
-            f"WHERE l.{col(CallLeg, 'call')} = %s ORDER BY l.{col(CallLeg, 'leg_id')}"
-        ),
-        "contact": (
-            f"SELECT c.*, {name_cols} FROM {contact} c "  # noqa: S608
-            f'LEFT JOIN {user} u ON u."id" = c.{col(Contact, "personal_manager")} WHERE c."id" = %s'
-        ),
         "recent_by_contact": (
-            f'SELECT "id", {col(Call, "started_at")}, {col(Call, "direction")}, {col(Call, "status")}, '  # noqa: S608
-            f"{col(Call, 'talk_seconds')}, {col(Call, 'updated_at')}, {first_stored_recording} FROM {call} "
-            f'WHERE {col(Call, "contact")} = %s AND "id" <> %s '
-            f'ORDER BY {col(Call, "started_at")} DESC, "id" DESC LIMIT {RECENT_LIMIT}'
+            f'SELECT {columns} FROM {call} WHERE {col(Call, "contact")} = %s AND "id" <> %s {order}'  # noqa: S608
         ),
         "recent_by_number": (
-            f'SELECT "id", {col(Call, "started_at")}, {col(Call, "direction")}, {col(Call, "status")}, '  # noqa: S608
-            f"{col(Call, 'talk_seconds')}, {col(Call, 'updated_at')}, {first_stored_recording} FROM {call} "
-            f'WHERE {col(Call, "client_number")} = %s AND "id" <> %s '
-            f'ORDER BY {col(Call, "started_at")} DESC, "id" DESC LIMIT {RECENT_LIMIT}'
+            f'SELECT {columns} FROM {call} WHERE {col(Call, "client_number")} = %s AND "id" <> %s {order}'  # noqa: S608
         ),
     }
-
-
-def _legs_of(call_id: int) -> list[LegView]:
-    views = []
-    row: Any  # a CallLeg with the joined workplace and operator columns
-    for row in CallLeg.objects.raw(_sql()["legs"], [call_id]):
-        person = ""
-        if row.workplace_id is not None:
-            person = _full_name(row.u_first, row.u_last, row.u_login) if row.wp_user_id else ""
-            person = person or row.wp_name or row.wp_sip
-        views.append(
-            LegView(
-                pk=row.pk,
-                phase=leg_phase(row),
-                connected_at=row.connected_at,
-                user_id=row.wp_user_id,
-                person=person,
-            )
-        )
-    return views
-
-
-def _contact_by_id(contact_id: int | None) -> ContactView | None:
-    if not contact_id:
-        return None
-    # A Contact with its manager's name columns.
-    row: Any = next(iter(Contact.objects.raw(_sql()["contact"], [contact_id])), None)
-    if row is None:
-        return None
-    manager = _full_name(row.u_first, row.u_last, row.u_login) if row.personal_manager_id else ""
-    return ContactView(pk=row.pk, name=row.name, company=row.company, notes=row.notes, manager=manager)
 
 
 def _recent_calls(call: Call) -> list[dict[str, Any]]:
@@ -256,7 +220,7 @@ def _recent_calls(call: Call) -> list[dict[str, Any]]:
             "direction": old.direction,
             "status": old.status,
             "talk_seconds": old.talk_seconds,
-            "url": reverse("calls:detail", kwargs={"pk": old.pk}),
+            "url": _url("calls:detail", old.pk),
             # The first stored recording comes with the row (a correlated subquery): no query per call.
             "recording_url": _recording_url_by_pk(getattr(old, "rec_id", None)),
         }
@@ -284,11 +248,11 @@ def card(
         "talk_seconds": call.talk_seconds,
         "contact": _contact_part(contact),
         "create_contact_url": (
-            None if known or not number else reverse("contacts:create") + "?" + urlencode({"number": number})
+            None if known or not number else _url("contacts:create") + "?" + urlencode({"number": number})
         ),
         "recent": _recent_calls(call) if recent and phase != ENDED else [],
-        "url": reverse("calls:detail", kwargs={"pk": call.pk}),
-        "note_url": reverse("calls:note", kwargs={"pk": call.pk}),
+        "url": _url("calls:detail", call.pk),
+        "note_url": _url("calls:note", call.pk),
         "recording_url": _recording_url(call) if phase == ENDED else None,
     }
 
@@ -305,7 +269,7 @@ def board_row(call: Call, legs: Iterable[LegView], contact: ContactView | None) 
         "contact": (
             {
                 "name": contact.name or _number_for_people(call.client_number or call.client_number_raw),
-                "url": reverse("contacts:detail", kwargs={"pk": contact.pk}),
+                "url": _url("contacts:detail", contact.pk),
             }
             if contact
             else None
@@ -313,7 +277,7 @@ def board_row(call: Call, legs: Iterable[LegView], contact: ContactView | None) 
         "operators": [{"name": leg.person, "phase": leg.phase} for leg in legs if leg.person],
         "started_at": _iso(call.started_at),
         "answered_at": _iso(call.answered_at),
-        "url": reverse("calls:detail", kwargs={"pk": call.pk}),
+        "url": _url("calls:detail", call.pk),
     }
 
 
@@ -322,10 +286,11 @@ def board_row(call: Call, legs: Iterable[LegView], contact: ContactView | None) 
 Message = tuple[str, dict[str, Any]]
 
 
-def screen_pop_messages(*, call: Call, leg: CallLeg) -> list[Message]:
-    """The pushes one applied notification on ``leg`` causes: its operator's card and the board row."""
-    legs = _legs_of(call.pk)
-    contact = _contact_by_id(call.contact_id)
+def screen_pop_messages(
+    *, call: Call, leg: CallLeg, legs: list[LegView], contact: ContactView | None
+) -> list[Message]:
+    """The pushes one applied notification on ``leg`` causes: its operator's card and the board row.
+    ``legs``: every leg of the call as the card sees it (``leg_view_of``), ``contact``: the client's."""
     messages: list[Message] = []
     owner = next((x.user_id for x in legs if x.pk == leg.pk), None)
     if owner is not None:

@@ -38,6 +38,7 @@ from contacts.models import Contact
 from contacts.phones import normalize
 from integrations.models import ExternalNumber, Integration, NotificationEvent, Workplace
 from integrations.mtt.notifications import CallInfo
+from integrations.selectors import SECRET_FIELDS
 
 from ..models import Call, CallLeg, Direction, RoutingDecision
 
@@ -203,7 +204,9 @@ def routing_decide(*, call: Call, leg: CallLeg, info: CallInfo, event: Notificat
         return None
     return Plan(
         decision_id=row.pk,
-        integration=event.integration,
+        # Read here, not with every notification: only a parked call's trying is sent anything. The secrets
+        # stay deferred until the request needs its token.
+        integration=Integration.objects.defer(*SECRET_FIELDS).get(pk=event.integration_id),
         decision=decision,
         # Exactly as received: the tag may hold a Cyrillic letter (API.md).
         call_id=info.call_id,

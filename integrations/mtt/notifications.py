@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -151,6 +152,16 @@ def _storage_problem(data: Any) -> str:
     return ""
 
 
+# What in a JSON text could decode into something we cannot store: a NUL or a surrogate escape, NaN or
+# Infinity, a number that may overflow to infinity (a large exponent, or 300 digits and more). A text with none of these (and fewer brackets
+# than MAX_DEPTH) is storable as it is, without walking the parsed body; any match only means "walk it".
+_MAYBE_UNSTORABLE = re.compile(r"\\u0000|\\u[dD][89a-fA-F]|NaN|Infinity|[eE][+]?\d{3}|\d{300}")
+
+
+def _plainly_storable(text: str) -> bool:
+    return text.count("{") + text.count("[") <= MAX_DEPTH and _MAYBE_UNSTORABLE.search(text) is None
+
+
 def _text_problem(value: str) -> str:
     if "\x00" in value:
         return "body holds a NUL character"
@@ -225,7 +236,7 @@ def _ignored(data: Any, event: str, reason: str) -> Envelope:
 def parse_envelope(data: Any, *, text: str | None = None) -> Envelope:
     """What a JSON body is: a notification we understand, or one kept as ignored (with the reason). A body
     the database cannot hold as JSON is kept as ``text`` (the body as it came)."""
-    problem = _storage_problem(data)
+    problem = "" if text is not None and _plainly_storable(text) else _storage_problem(data)
     if problem:
         event = _field(data, "event") if isinstance(data, dict) else None
         storable_event = event if isinstance(event, str) and not _text_problem(event) else ""

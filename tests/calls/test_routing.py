@@ -97,20 +97,24 @@ def post(client: Client, integration: Integration, body: Any, capture: Any) -> N
 
 
 def ring(
-    sandbox: RunningSandbox, receiver: Receiver, caller: str = CLIENT, line: str = LINE
+    sandbox: RunningSandbox,
+    receiver: Receiver,
+    caller: str = CLIENT,
+    line: str = LINE,
+    number_form: str | None = None,
 ) -> dict[str, Any]:
-    """Start an incoming call to ``line``; return the parked leg's trying as the sandbox sent it."""
-    sandbox.control(
-        "POST",
-        "scenario",
-        {
-            "scenario": "incoming_missed",
-            "caller": caller,
-            "external_number": line,
-            "workplace": WP3,  # where the PBX's own routing sends the call
-            "notify_url": receiver.url,
-        },
-    )
+    """Start an incoming call to ``line``; return the parked leg's trying as the sandbox sent it.
+    ``number_form``: how the PBX writes the numbers ("as_is", "8", "00"; guide §6.4)."""
+    scenario = {
+        "scenario": "incoming_missed",
+        "caller": caller,
+        "external_number": line,
+        "workplace": WP3,  # where the PBX's own routing sends the call
+        "notify_url": receiver.url,
+    }
+    if number_form is not None:
+        scenario["number_form"] = number_form
+    sandbox.control("POST", "scenario", scenario)
     [trying] = receiver.wait_for(1)
     info = trying["result"]["callInfo"]
     assert info["state"] == "trying" and info["call"]["id"].endswith("~1o")
@@ -161,6 +165,31 @@ def test_known_client_with_a_free_manager_is_transferred_to_the_manager(
     assert decision.latency_ms < 4500
     assert decision.mtt_answer == "transferCall: success"
     assert decision.summary.startswith("personal manager Мария Иванова free → transferred to the workplace")
+
+
+@pytest.mark.parametrize("number_form", ["8", "00"])
+def test_a_parked_line_named_in_another_form_is_still_routed(
+    number_form: str,
+    world: dict[str, Any],
+    sandbox: RunningSandbox,
+    receiver: Receiver,
+    client: Client,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Guide §6.4: the PBX passes our line as it received it, "84996497803" or "0074996497803" for the
+    "74996497803" its directory lists. The call is still on our line with parking, and routed."""
+    trying = ring(sandbox, receiver, number_form=number_form)
+    sent = trying["result"]["callInfo"]
+    assert sent["callee"]["id"] != LINE  # the sandbox wrote it in the other form
+
+    post(client, world["mtt"], trying, django_capture_on_commit_callbacks)
+
+    [command] = sandbox.state.snapshot()["commands"]
+    assert (command["command"], command["calleid"]) == ("transferCall", WP1)
+    call = Call.objects.get()
+    assert call.line is not None and call.line.number == LINE
+    assert call.line_number == LINE  # shown as the directory lists it
+    assert RoutingDecision.objects.get().reason == RoutingDecision.Reason.MANAGER_FREE
 
 
 def _release_case(

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from integrations.models import Integration, NotificationEvent
+from integrations.selectors import NotifyTarget
 from tests.conftest import FIXTURES, load_fixture
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +53,9 @@ def test_an_integration_deleted_by_another_process_is_404_not_500(
     with connection.cursor() as cursor:  # as another process would
         cursor.execute("DELETE FROM integrations_integration WHERE id = %s", [integration.pk])
     body = load_fixture("notifications/01_incoming_trying.json")
-    with mock.patch("integrations.views.integration_for_notify_token", return_value=integration):
+    with mock.patch(
+        "integrations.views.notify_target_for_token", return_value=NotifyTarget(integration_id=integration.pk)
+    ):
         response = post_json(client, integration.notify_path, body)
     assert response.status_code == 404
     assert NotificationEvent.objects.count() == 0

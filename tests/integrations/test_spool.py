@@ -43,7 +43,7 @@ def post(client: Client, path: str, body: Any) -> Any:
 @contextmanager
 def database_down() -> Iterator[None]:
     """The database does not answer: the notify view's first query (the token) fails as psycopg would."""
-    with mock.patch("integrations.views.integration_for_notify_token", side_effect=OperationalError(LOST)):
+    with mock.patch("integrations.views.notify_target_for_token", side_effect=OperationalError(LOST)):
         yield
 
 
@@ -135,7 +135,7 @@ def test_replay_keeps_the_files_while_the_database_is_still_down(
     with database_down():
         for body in incoming_answered()[:2]:
             post(client, integration.notify_path, body)
-    with mock.patch("integrations.spool.integration_for_notify_token", side_effect=OperationalError(LOST)):
+    with mock.patch("integrations.spool.notify_target_for_token", side_effect=OperationalError(LOST)):
         result = spool.spool_replay()
     assert result.database_down and result.left == 2 and result.stored == 0
     assert len(spooled_files(settings)) == 2
@@ -276,7 +276,7 @@ def test_the_command_fails_while_notifications_are_left(
     with database_down():
         post(client, integration.notify_path, incoming_answered()[0])
     with (
-        mock.patch("integrations.spool.integration_for_notify_token", side_effect=OperationalError(LOST)),
+        mock.patch("integrations.spool.notify_target_for_token", side_effect=OperationalError(LOST)),
         pytest.raises(CommandError),
     ):
         call_command("mtt", "spool-replay")

@@ -1,0 +1,152 @@
+"""The rows of one call as applying a notification reads them, in plain SQL.
+
+Applying runs for every notification MTT sends (six to eight per call), and there the ORM's query
+compilation costs more than the queries themselves: ``Call.objects.filter(...).first()`` takes about
+1.4 ms of CPU on the 2-core benchmark machine, the same SELECT through ``Model.objects.raw`` 0.4 ms
+(BENCHMARKS.md, "What applying costs"). So the reads of the hot path are written out here, once, from the
+models' metadata (``_meta`` is Django's documented Model API); values are always bound parameters; every
+write stays the ORM's.
+
+- ``call_locked``: the call row, created if needed, locked for the rest of the transaction (one writer per
+  call; PostgreSQL ``FOR UPDATE``, SQLite has one writer anyway);
+- ``call_legs``: all its legs with, per workplace, who works there (``Staff``) — what merging, summarising
+  and the screen pop need, in one query;
+- ``staff_of``: the same for one workplace a leg has just been matched to;
+- ``call_contact``: what the card shows of the client's contact (read with the call).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from contacts.models import Contact
+from integrations.models import Workplace
+
+from .models import Call, CallLeg
+from .realtime.cards import ContactView, full_name
+
+
+@dataclass(frozen=True)
+class Staff:
+    """Who a workplace is: its operator (None when nobody is assigned) and the name the board shows."""
+
+    user_id: int | None
+    person: str
+
+
+def _table(model: Any) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _col(model: Any, name: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+@functools.cache
+def _sql() -> dict[str, str]:
+    user_model = get_user_model()
+    user, wp, leg, contact, call = (_table(m) for m in (user_model, Workplace, CallLeg, Contact, Call))
+    login = _col(user_model, user_model.USERNAME_FIELD)
+    names = (
+        f"w.{_col(Workplace, 'user')} AS wp_user_id, w.{_col(Workplace, 'name')} AS wp_name, "
+        f"w.{_col(Workplace, 'sip_id')} AS wp_sip, u.{_col(user_model, 'first_name')} AS u_first, "
+        f"u.{_col(user_model, 'last_name')} AS u_last, u.{login} AS u_login"
+    )
+    people = f'LEFT JOIN {user} u ON u."id" = w.{_col(Workplace, "user")}'
+    manager = _col(Contact, "personal_manager")
+    contact_columns = (
+        f'ct."id" AS ct_id, ct.{_col(Contact, "name")} AS ct_name, '
+        f"ct.{_col(Contact, 'company')} AS ct_company, "
+        f"ct.{_col(Contact, 'notes')} AS ct_notes, ct.{manager} AS ct_manager_id, "
+        f"u.{_col(user_model, 'first_name')} AS u_first, u.{_col(user_model, 'last_name')} AS u_last, "
+        f"u.{login} AS u_login"
+    )
+    # Only the call's row is locked (OF c: PostgreSQL locks nothing on the outer join's nullable side).
+    lock = ""
+    if connection.features.has_select_for_update:
+        lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else " FOR UPDATE"
+    return {
+        "call": (
+            f"SELECT c.*, {contact_columns} FROM {call} c "  # noqa: S608
+            f'LEFT JOIN {contact} ct ON ct."id" = c.{_col(Call, "contact")} '
+            f'LEFT JOIN {user} u ON u."id" = ct.{manager} '
+            f"WHERE c.{_col(Call, 'integration')} = %s AND c.{_col(Call, 'call_key')} = %s{lock}"
+        ),
+        "legs": (
+            f"SELECT l.*, {names} FROM {leg} l "  # noqa: S608
+            f'LEFT JOIN {wp} w ON w."id" = l.{_col(CallLeg, "workplace")} {people} '
+            f"WHERE l.{_col(CallLeg, 'call')} = %s ORDER BY l.{_col(CallLeg, 'leg_id')}"
+        ),
+        "staff": f'SELECT w."id", {names} FROM {wp} w {people} WHERE w."id" = %s',  # noqa: S608
+        "contact": (
+            f"SELECT c.*, u.{_col(user_model, 'first_name')} AS u_first, "  # noqa: S608
+            f"u.{_col(user_model, 'last_name')} AS u_last, "
+            f"u.{_col(user_model, user_model.USERNAME_FIELD)} AS u_login FROM {contact} c "
+            f'LEFT JOIN {user} u ON u."id" = c.{_col(Contact, "personal_manager")} WHERE c."id" = %s'
+        ),
+    }
+
+
+def call_locked(*, integration_id: int, call_key: str) -> Call:
+    """The call row, created if needed, locked for the rest of the transaction; with what the card shows
+    of its contact (``call_contact``)."""
+    query = _sql()["call"]
+    call = next(iter(Call.objects.raw(query, [integration_id, call_key])), None)
+    if call is None:
+        # INSERT … ON CONFLICT DO NOTHING: a call created concurrently by another applier is no error.
+        Call.objects.bulk_create(
+            [Call(integration_id=integration_id, call_key=call_key)], ignore_conflicts=True
+        )
+        call = next(iter(Call.objects.raw(query, [integration_id, call_key])))
+    return call
+
+
+def _staff(row: Any) -> Staff:
+    person = full_name(row.u_first, row.u_last, row.u_login) if row.wp_user_id else ""
+    return Staff(user_id=row.wp_user_id, person=person or row.wp_name or row.wp_sip)
+
+
+def call_legs(call_id: int) -> tuple[list[CallLeg], dict[int, Staff]]:
+    """The call's legs (ordered by Call-ID) and who works at each of their workplaces."""
+    legs: list[CallLeg] = []
+    staff: dict[int, Staff] = {}
+    row: Any  # a CallLeg with the joined workplace and operator columns
+    for row in CallLeg.objects.raw(_sql()["legs"], [call_id]):
+        legs.append(row)
+        if row.workplace_id is not None:
+            staff[row.workplace_id] = _staff(row)
+    return legs, staff
+
+
+def staff_of(workplace_id: int) -> Staff:
+    row: Any = next(iter(Workplace.objects.raw(_sql()["staff"], [workplace_id])), None)
+    return _staff(row) if row is not None else Staff(user_id=None, person="")
+
+
+def call_contact(call: Call) -> ContactView | None:
+    """What the card shows of the call's contact: as ``call_locked`` read it with the call, unless the
+    call has a new contact since (then one query)."""
+    row: Any = call
+    if not call.contact_id:
+        return None
+    if getattr(row, "ct_id", None) != call.contact_id:
+        return contact_of(call.contact_id)
+    manager = full_name(row.u_first, row.u_last, row.u_login) if row.ct_manager_id else ""
+    return ContactView(
+        pk=row.ct_id, name=row.ct_name, company=row.ct_company, notes=row.ct_notes, manager=manager
+    )
+
+
+def contact_of(contact_id: int | None) -> ContactView | None:
+    if not contact_id:
+        return None
+    row: Any = next(iter(Contact.objects.raw(_sql()["contact"], [contact_id])), None)
+    if row is None:
+        return None
+    manager = full_name(row.u_first, row.u_last, row.u_login) if row.personal_manager_id else ""
+    return ContactView(pk=row.pk, name=row.name, company=row.company, notes=row.notes, manager=manager)
