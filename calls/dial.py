@@ -2,9 +2,13 @@
 
 ``call_dial`` asks MTT to ``makeCall`` with ``callerId`` = the user's workplace SIP ID and ``calleid`` =
 the client's number in the dialling format of ``CLICK_TO_CALL_NUMBER_FORMAT``; MTT rings the workplace and,
-when it is picked up, the client. The Call row is made at once with ``call_key`` = the call id MTT
-returned (the part before '~', as ``CallInfo.call_key``), so the notifications that follow fill the
-same row: from there on it is an ordinary outgoing call, linked to who clicked (``initiated_by``).
+when it is picked up, the client. No Call row is made for the click: the guide never says that makeCall's
+answer id is the Call-ID its notifications will carry (§10.3.1 vs §10.1.2). The call's notifications make
+the call like any other, and ``dial_match_call`` (run when a call's leg first shows a workplace) links it
+to the click by what they carry: that workplace, the dialled number, within ``DIAL_MATCH_SECONDS`` of the
+click — or makeCall's id, when it is the Call-ID after all. The call then counts as placed by who clicked
+(``initiated_by``). A click no call answers to within that time is marked *expired* by the reconciliation
+(calls/reconcile.py); it never made anyone busy, since it made no call.
 
 A double click must place one call (makeCall is never repeated: a second request rings the client a
 second time). Each click of a user on a number is claimed inside a transaction that locks the user's
@@ -26,13 +30,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -56,6 +61,9 @@ logger = logging.getLogger(__name__)
 
 # How often a second click looks whether the first one got its answer.
 _POLL_SECONDS = 0.1
+# A click's call shows up in the notifications within this long of the click (MTT rings the operator's phone
+# at once), or the click is expired: an unrelated later call to the same number is not taken for it.
+DIAL_MATCH_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -234,26 +242,16 @@ def _place(*, request: DialRequest, user: Any, workplace: Workplace) -> DialResu
         )
         return result
     contact = contact_find_by_number(number=request.number)
-    call = _record_call(
-        integration=integration,
-        mtt_call_id=mtt_call_id,
-        request=request,
-        user=user,
-        workplace=workplace,
-        contact=contact,
-    )
     result = DialResult(
         ok=True,
         status=200,
         code="placed",
         message=_("Your phone is ringing — pick up to call %(client)s")
         % {"client": _client_label(contact, request.number)},
-        call_id=call.pk,
     )
     request.mtt_call_id = mtt_call_id
-    request.call = call
     _finish(request, result, DialRequest.Status.PLACED)
-    logger.info("Click-to-call: user %s, call %s (%s)", user.pk, call.pk, mtt_call_id)
+    logger.info("Click-to-call: user %s placed %s (MTT id %s)", user.pk, request.pk, mtt_call_id)
     return result
 
 
@@ -307,50 +305,32 @@ def _finish(request: DialRequest, result: DialResult, status: str) -> None:
     request.http_status = result.status
     request.finished_at = timezone.now()
     request.save(
-        update_fields=["status", "message", "code", "http_status", "finished_at", "mtt_call_id", "call"]
+        # Not "call": the call's first notification may have linked it meanwhile (dial_match_call).
+        update_fields=["status", "message", "code", "http_status", "finished_at", "mtt_call_id"]
     )
 
 
-def _record_call(
-    *,
-    integration: Integration,
-    mtt_call_id: str,
-    request: DialRequest,
-    user: Any,
-    workplace: Workplace,
-    contact: Contact | None,
-) -> Call:
-    """The Call row for the call MTT placed: made now, or completed when notifications made it first.
-
-    Its row lock (as ``call_apply_notification`` takes it) keeps a concurrent apply from writing back
-    a copy without ``initiated_by``.
-    """
-    key = mtt_call_id.split("~", 1)[0]
-    locked = Call.objects.select_for_update().filter(integration=integration, call_key=key)
-    with transaction.atomic():
-        call = locked.first()
-        if call is None:
-            try:
-                with transaction.atomic():
-                    return Call.objects.create(
-                        integration=integration,
-                        call_key=key,
-                        direction=Direction.OUTGOING,
-                        status=Call.Status.RINGING,
-                        client_number=request.number,
-                        client_number_raw=request.dialled,
-                        contact=contact,
-                        workplace=workplace,
-                        operator=user,
-                        initiated_by=user,
-                        started_at=timezone.now(),
-                    )
-            except IntegrityError:
-                call = locked.get()  # the first notification was faster
-        call.initiated_by = user
-        fields = ["initiated_by", "updated_at"]
-        if call.contact_id is None and contact is not None:
-            call.contact = contact
-            fields.append("contact")
-        call.save(update_fields=fields)
-        return call
+def dial_match_call(*, call: Call, workplace_id: int, at: datetime) -> None:
+    """Link ``call`` to the click that placed it, if one did (calls.services, inside the call's
+    transaction, when a leg of the call first shows ``workplace_id``; ``at``: when that notification
+    arrived). See the module docstring for the rule."""
+    if call.initiated_by_id is not None or call.direction != Direction.OUTGOING:
+        return
+    window = timedelta(seconds=DIAL_MATCH_SECONDS)
+    # Still being placed too: the call's first notification may come before makeCall's answer does.
+    waiting = DialRequest.objects.filter(
+        status__in=[DialRequest.Status.PENDING, DialRequest.Status.PLACED, DialRequest.Status.UNKNOWN],
+        call__isnull=True,
+        created_at__gte=at - window,
+        created_at__lte=at,
+    )
+    # makeCall's id, if MTT does use it as the Call-ID (its part before "~" is the call's key).
+    rule = Q(mtt_call_id=call.call_key) | Q(mtt_call_id__startswith=f"{call.call_key}~")
+    if call.client_number:
+        rule |= Q(workplace_id=workplace_id, number=call.client_number)
+    request = waiting.filter(rule).order_by("created_at", "pk").first()
+    # The click is linked once (another call claiming it at the same moment finds it taken).
+    if request is None or not DialRequest.objects.filter(pk=request.pk, call__isnull=True).update(call=call):
+        return
+    call.initiated_by_id = request.user_id
+    logger.info("Click-to-call: request %s is call %s", request.pk, call.pk)

@@ -21,6 +21,7 @@ from integrations.models import NotificationEvent
 from integrations.mtt.notifications import CALL_STATES, parse_call_info
 
 from .callbacks import callback_on_call
+from .dial import dial_match_call
 from .legs import call_summarise, directory_for, leg_merge, pbx_time_to_utc
 from .models import Call, CallEvent, CallLeg
 from .realtime.cards import Message, leg_view_of, screen_pop_messages
@@ -74,8 +75,10 @@ def call_apply_notification(*, event: NotificationEvent) -> str:
             legs = sorted([*legs, leg], key=lambda x: x.leg_id)
         leg_merge(leg, info, at=occurred, directory=directory)
         leg.save()
-        if leg.workplace_id is not None and leg.workplace_id not in staff:
-            staff[leg.workplace_id] = staff_of(leg.workplace_id)  # the leg has just found its workplace
+        # The first leg of this call at that workplace: who works there (and whether they clicked for it).
+        new_workplace = leg.workplace_id if leg.workplace_id not in staff else None
+        if new_workplace is not None:
+            staff[new_workplace] = staff_of(new_workplace)
         CallEvent.objects.create(
             call=call,
             leg=leg,
@@ -86,6 +89,8 @@ def call_apply_notification(*, event: NotificationEvent) -> str:
         )
         operators = {wp: person.user_id for wp, person in staff.items()}
         call_summarise(call, legs, operators=operators, directory=directory)
+        if new_workplace is not None:
+            dial_match_call(call=call, workplace_id=new_workplace, at=event.received_at)
         if call.contact_id is None and call.client_number_raw:
             call.contact, _created = contact_get_or_create_for_number(
                 number=call.client_number or call.client_number_raw

@@ -6,6 +6,7 @@ import logging
 
 from celery import Task, shared_task
 
+from .reconcile import calls_reconcile
 from .recordings.errors import RecordingTransientError
 from .recordings.services import recording_download, recordings_apply_retention, recordings_sweep
 from .reports.rollups import rollups_refresh
@@ -54,3 +55,9 @@ def refresh_report_rollups() -> int:
     """Beat: rebuild the report rollups of the recent hours (idempotent; skipped while another
     rebuild runs)."""
     return rollups_refresh().hour_rows
+
+
+@shared_task(name="calls.tasks.reconcile_calls")
+def reconcile_calls() -> int:
+    """Beat: close live calls whose final notifications never came; expire clicks no call answered."""
+    return len(calls_reconcile().calls)

@@ -100,6 +100,10 @@ def _text(facts: HealthFacts, issues: list[HealthIssue], episodes: dict[str, dat
                 "expiring": facts.recordings_expiring,
             },
         ),
+        (
+            _("calls ended with no final notification, last 24 h"),
+            str(facts.calls_unfinished_24h),
+        ),
     ]
     width = max(len(label) for label, _value in rows)
     lines = [f"{facts.name} (id {facts.integration_id})"]

@@ -17,7 +17,7 @@ from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from calls.models import Recording
+from calls.models import Call, Recording
 from integrations.models import Integration, MttRequestLog, NotificationEvent
 
 from .hours import business_time_between, configured_business_hours
@@ -69,6 +69,8 @@ class HealthFacts:
     recordings_pending: int  # waiting for download or downloading
     recordings_failed_24h: int  # failed or refused, last attempt within 24 h
     recordings_expiring: int  # not stored, deleted at MTT within RECORDINGS_EXPIRY_WARNING_DAYS
+    # Calls closed by the reconciliation in the last 24 h: their final notifications never came.
+    calls_unfinished_24h: int
     # Business time (HEALTH_BUSINESS_HOURS) since the last notification, or since the integration was
     # created if none ever came; None when the integration is not connected (nothing is expected).
     quiet_for: timedelta | None
@@ -177,8 +179,14 @@ def _recording_facts(integration_id: int, now: datetime) -> dict[str, Any]:
     )
 
 
+def _unfinished_calls(integration_id: int, now: datetime) -> int:
+    return Call.objects.filter(
+        integration_id=integration_id, status=Call.Status.UNFINISHED, updated_at__gte=now - DAY
+    ).count()
+
+
 def integration_health(integration: Integration, now: datetime | None = None) -> HealthFacts:
-    """Every fact of the health panel for one integration (the row itself plus three queries)."""
+    """Every fact of the health panel for one integration (four queries besides the row itself)."""
     now = now or timezone.now()
     inbox = _notification_facts(integration.pk, now)
     methods = _request_facts(integration.pk, now)
@@ -212,6 +220,7 @@ def integration_health(integration: Integration, now: datetime | None = None) ->
         recordings_pending=recordings["pending"],
         recordings_failed_24h=recordings["failed"],
         recordings_expiring=recordings["expiring"],
+        calls_unfinished_24h=_unfinished_calls(integration.pk, now),
         quiet_for=quiet_for,
     )
 

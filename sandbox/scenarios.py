@@ -70,6 +70,8 @@ class ScenarioRequest:
     lose_finished: bool = False
     # "as_is", "8" or "00"; None: as_is, or alternating 8/00 with the number_forms quirk.
     number_form: str | None = None
+    # click_to_call: whether the client picks up (false: the client's phone rings out, nobody talks).
+    answered: bool = True
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ScenarioRequest:
@@ -81,7 +83,7 @@ class ScenarioRequest:
         if "scenario" not in data:
             raise ScenarioError(f"scenario is required: one of {', '.join(SCENARIOS)}")
         req = cls(**data)
-        for name in ("duplicate", "cyrillic_tags", "lose_finished"):
+        for name in ("duplicate", "cyrillic_tags", "lose_finished", "answered"):
             if not isinstance(getattr(req, name), bool):
                 raise ScenarioError(f"{name} must be true or false")
         for name in ("scenario", "caller"):
@@ -246,14 +248,20 @@ class ScenarioRunner:
                 leg, "finished", duration=duration, reason="Originate leg disconnected", reasonCode=None
             )
 
-        steps: list[Note | Wait] = [
-            self._note(leg, "trying"),
-            self._note(leg, "showing"),
-            Note("connected", connected),
-            Note("hiding", hiding),
-            Note("finished", finished),
-            Note("recorded", lambda: self.recorded(call_id, workplace)),
-        ]
+        def not_answered() -> dict[str, Any]:
+            leg.callee = dialled
+            return self._announce(leg, "finished", duration=0, reason="No answer", reasonCode="19")
+
+        steps: list[Note | Wait] = [self._note(leg, "trying"), self._note(leg, "showing")]
+        if req.answered:
+            steps += [
+                Note("connected", connected),
+                Note("hiding", hiding),
+                Note("finished", finished),
+                Note("recorded", lambda: self.recorded(call_id, workplace)),
+            ]
+        else:
+            steps += [Note("hiding", hiding), Note("finished", not_answered)]
         return Plan(req.scenario, call_id, steps)
 
     def _incoming(self, req: ScenarioRequest, workplace: str, number: str, duration: int, form: str) -> Plan:

@@ -35,6 +35,8 @@ class Call(models.Model):
         MISSED = "missed", _("Missed")
         NOT_ANSWERED = "not_answered", _("Not answered")
         FINISHED = "finished", _("Finished")
+        # Closed by the reconciliation (calls/reconcile.py): its last notifications never came.
+        UNFINISHED = "unfinished", _("Ended, no notification")
 
     LIVE_STATUSES = (Status.RINGING, Status.IN_PROGRESS)
 

@@ -23,6 +23,8 @@ class DialRequest(models.Model):
         # The call may or may not have been placed (MTT did not answer in time): never repeated.
         UNKNOWN = "unknown", _("Unknown")
         FAILED = "failed", _("Failed")
+        # Placed, but no call of that workplace to that number showed up in the notifications in time.
+        EXPIRED = "expired", _("No call came")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -63,7 +65,11 @@ class DialRequest(models.Model):
         verbose_name = _("click-to-call request")
         verbose_name_plural = _("click-to-call requests")
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["user", "number", "created_at"], name="dialrequest_user_number_idx")]
+        indexes = [
+            models.Index(fields=["user", "number", "created_at"], name="dialrequest_user_number_idx"),
+            # Matching a call's notifications to the click that placed it (calls.dial.dial_match_call).
+            models.Index(fields=["workplace", "created_at"], name="dialrequest_workplace_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.number} ({self.get_status_display()})"

@@ -303,3 +303,16 @@ def screen_pop_messages(
         gone = {"id": call.pk, "version": _version(call), "status": call.status}
         messages.append((SUPERVISORS_GROUP, {"type": "board.remove", "call": gone}))
     return messages
+
+
+def call_closed_messages(call: Call, *, legs: list[LegView], contact: ContactView | None) -> list[Message]:
+    """A call closed without its last notifications (calls/reconcile.py): every operator it rang loses
+    its card, the live board its row."""
+    payload = card(call, contact=contact, phase=ENDED, connected_at=None, recent=False)
+    owners = sorted({leg.user_id for leg in legs if leg.user_id is not None})
+    messages: list[Message] = [
+        (operator_group(owner), {"type": MESSAGE_TYPES[ENDED], "call": payload}) for owner in owners
+    ]
+    gone = {"id": call.pk, "version": _version(call), "status": call.status}
+    messages.append((SUPERVISORS_GROUP, {"type": "board.remove", "call": gone}))
+    return messages

@@ -153,8 +153,9 @@ def _storage_problem(data: Any) -> str:
 
 
 # What in a JSON text could decode into something we cannot store: a NUL or a surrogate escape, NaN or
-# Infinity, a number that may overflow to infinity (a large exponent, or 300 digits and more). A text with none of these (and fewer brackets
-# than MAX_DEPTH) is storable as it is, without walking the parsed body; any match only means "walk it".
+# Infinity, a number that may overflow to infinity (a large exponent, or 300 digits and more). A text with
+# none of these (and fewer brackets than MAX_DEPTH) is storable as it is, without walking the parsed body;
+# any match only means "walk it".
 _MAYBE_UNSTORABLE = re.compile(r"\\u0000|\\u[dD][89a-fA-F]|NaN|Infinity|[eE][+]?\d{3}|\d{300}")
 
 

@@ -131,6 +131,8 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "calls.tasks.recordings_retention",
             "schedule": crontab(hour=3, minute=30),
         },
+        # Calls whose final notifications never came, clicks no call answered (calls/reconcile.py).
+        "calls-reconcile": {"task": "calls.tasks.reconcile_calls", "schedule": 300.0},
     }
 )
 

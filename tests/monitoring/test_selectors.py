@@ -66,6 +66,15 @@ def test_facts_from_hand_made_rows(
     recording(integration, status=R.STORED, mtt_expires_at=now + timedelta(days=1))  # stored: fine
     recording(other, status=R.FAILED, last_attempt_at=ago(hours=1))
 
+    # Calls closed by the reconciliation: one today, one two days ago, one of the other integration.
+    from calls.models import Call
+
+    for owner, when in ((integration, ago(hours=3)), (integration, ago(days=2)), (other, ago(hours=1))):
+        call = Call.objects.create(
+            integration=owner, call_key=f"lost-{owner.pk}-{when.timestamp()}", status=Call.Status.UNFINISHED
+        )
+        Call.objects.filter(pk=call.pk).update(updated_at=when)
+
     refreshed = ago(minutes=12)
     last_seen = ago(minutes=1)
     Integration.objects.filter(pk=integration.pk).update(
@@ -73,7 +82,7 @@ def test_facts_from_hand_made_rows(
     )
     integration.refresh_from_db()
 
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         facts = integration_health(integration, now=now)
 
     assert facts.status == Integration.Status.CONNECTED
@@ -101,6 +110,8 @@ def test_facts_from_hand_made_rows(
     assert facts.recordings_pending == 4  # pending, downloading, pending expiring, pending already gone
     assert facts.recordings_failed_24h == 2  # failed 1 h ago, refused 23 h ago
     assert facts.recordings_expiring == 2  # pending in 3 days, failed in 5 days
+
+    assert facts.calls_unfinished_24h == 1  # the other integration's and the older one are left out
 
     assert facts.quiet_for == timedelta(minutes=1)
 
