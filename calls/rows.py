@@ -138,7 +138,12 @@ def call_contact(call: Call) -> ContactView | None:
         return contact_of(call.contact_id)
     manager = full_name(row.u_first, row.u_last, row.u_login) if row.ct_manager_id else ""
     return ContactView(
-        pk=row.ct_id, name=row.ct_name, company=row.ct_company, notes=row.ct_notes, manager=manager
+        pk=row.ct_id,
+        name=row.ct_name,
+        company=row.ct_company,
+        notes=row.ct_notes,
+        manager=manager,
+        manager_id=row.ct_manager_id,
     )
 
 
@@ -149,4 +154,11 @@ def contact_of(contact_id: int | None) -> ContactView | None:
     if row is None:
         return None
     manager = full_name(row.u_first, row.u_last, row.u_login) if row.personal_manager_id else ""
-    return ContactView(pk=row.pk, name=row.name, company=row.company, notes=row.notes, manager=manager)
+    return ContactView(
+        pk=row.pk,
+        name=row.name,
+        company=row.company,
+        notes=row.notes,
+        manager=manager,
+        manager_id=row.personal_manager_id,
+    )

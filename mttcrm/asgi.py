@@ -18,16 +18,16 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from calls.realtime.urls import websocket_urlpatterns  # noqa: E402
+from mttcrm.wsorigin import ExactOriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # The page's origin must be one of WEBSOCKET_ALLOWED_ORIGINS exactly: scheme, host and port.
-        "websocket": OriginValidator(
+        "websocket": ExactOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), settings.WEBSOCKET_ALLOWED_ORIGINS
         ),
     }

@@ -145,6 +145,7 @@ def main() -> int:
                 f"  health            {site}/healthz\n"
                 f"  MTT sandbox       {settings.SANDBOX_URL}/      (play calls by hand)\n"
                 "  logins            admin / admin         (administrator)\n"
+                "                    supervisor / demo     (supervisor: live board, reports)\n"
                 "                    ivanova / demo, petrov / demo, sidorova / demo  (operators)\n"
                 f"  sandbox login     {settings.SANDBOX_LOGIN} / {settings.SANDBOX_PASSWORD}"
                 "  (the MTT portal's login page)\n"

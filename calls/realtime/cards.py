@@ -105,6 +105,7 @@ class ContactView:
     company: str
     notes: str
     manager: str
+    manager_id: int | None = None  # who may watch the call in the "team" mode (calls/visibility.py)
 
 
 def contact_view(contact: Contact | None) -> ContactView | None:
@@ -118,6 +119,7 @@ def contact_view(contact: Contact | None) -> ContactView | None:
         company=contact.company,
         notes=contact.notes,
         manager=full_name(manager.first_name, manager.last_name, manager.get_username()) if manager else "",
+        manager_id=manager.pk if manager else None,
     )
 
 
@@ -286,6 +288,14 @@ def board_row(call: Call, legs: Iterable[LegView], contact: ContactView | None) 
 Message = tuple[str, dict[str, Any]]
 
 
+def board_people(call: Call, legs: Iterable[LegView], contact: ContactView | None) -> list[int]:
+    """Whose call it is (``calls.visibility.call_people``, from what the push has at hand): the live board's
+    socket forwards a row only to a supervisor who may see one of them. Never forwarded to the page."""
+    people = {call.operator_id, call.initiated_by_id, contact.manager_id if contact else None}
+    people.update(leg.user_id for leg in legs)
+    return sorted(p for p in people if p is not None)
+
+
 def screen_pop_messages(
     *, call: Call, leg: CallLeg, legs: list[LegView], contact: ContactView | None
 ) -> list[Message]:
@@ -297,11 +307,13 @@ def screen_pop_messages(
         phase, connected_at = operator_phase(x for x in legs if x.user_id == owner)
         payload = card(call, contact=contact, phase=phase, connected_at=connected_at)
         messages.append((operator_group(owner), {"type": MESSAGE_TYPES[phase], "call": payload}))
+    people = board_people(call, legs, contact)
     if call.status in Call.LIVE_STATUSES:
-        messages.append((SUPERVISORS_GROUP, {"type": "board.update", "call": board_row(call, legs, contact)}))
+        row = board_row(call, legs, contact)
+        messages.append((SUPERVISORS_GROUP, {"type": "board.update", "call": row, "people": people}))
     else:
         gone = {"id": call.pk, "version": _version(call), "status": call.status}
-        messages.append((SUPERVISORS_GROUP, {"type": "board.remove", "call": gone}))
+        messages.append((SUPERVISORS_GROUP, {"type": "board.remove", "call": gone, "people": people}))
     return messages
 
 
@@ -314,5 +326,6 @@ def call_closed_messages(call: Call, *, legs: list[LegView], contact: ContactVie
         (operator_group(owner), {"type": MESSAGE_TYPES[ENDED], "call": payload}) for owner in owners
     ]
     gone = {"id": call.pk, "version": _version(call), "status": call.status}
-    messages.append((SUPERVISORS_GROUP, {"type": "board.remove", "call": gone}))
+    people = board_people(call, legs, contact)
+    messages.append((SUPERVISORS_GROUP, {"type": "board.remove", "call": gone, "people": people}))
     return messages

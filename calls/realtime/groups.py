@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 SUPERVISORS_GROUP = "supervisors"
@@ -20,3 +21,15 @@ def user_is_supervisor(user: Any) -> bool:
     return bool(getattr(user, "is_authenticated", False)) and bool(
         user.is_staff or user.has_perm(SUPERVISOR_PERMISSION)
     )
+
+
+def user_group(user_id: int) -> str:
+    """Every live connection of one user, whichever page opened it: closed when the user is deactivated,
+    re-checked when their permissions or teams change (calls/realtime/access.py)."""
+    return f"user.{user_id}"
+
+
+def session_group(session_key: str) -> str:
+    """The live connections opened with one login session: closed when that session logs out. The key is
+    a secret (the session cookie): the group carries a digest of it, never the key."""
+    return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:40]

@@ -71,7 +71,7 @@ def _origin(url: str) -> str:
 
 
 # Live connections (WebSockets, mttcrm/asgi.py) are accepted only from pages of these origins, compared
-# exactly — scheme, host and port (channels' OriginValidator): this site, and the origins trusted for forms.
+# exactly — scheme, host and port (mttcrm/wsorigin.py): this site, and the origins trusted for forms.
 WEBSOCKET_ALLOWED_ORIGINS = sorted({_origin(SITE_URL), *(o.rstrip("/") for o in CSRF_TRUSTED_ORIGINS)})
 
 # Content-Security-Policy (django-csp): nothing inline, everything from this host. The live connection goes

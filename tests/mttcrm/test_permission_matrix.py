@@ -553,7 +553,7 @@ def test_the_websocket_matrix(integration: Any, path: str, role: str) -> None:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("path", sorted(WS_MATRIX))
 def test_no_websocket_for_a_foreign_origin(integration: Any, path: str) -> None:
-    # Whoever the user, a page of another site cannot open the socket (AllowedHostsOriginValidator).
+    # Whoever the user, a page of another site cannot open the socket (mttcrm/wsorigin.py).
     admin = build_world(integration).users["admin"]
 
     @own_loop
