@@ -7,6 +7,7 @@ URLconf, and the ``mtt_sandbox`` management command only starts it.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,10 @@ class SandboxApp:
             return error_response(405, f"{request.method} not allowed here")
         except HTTPException as exc:
             return exc.get_response(request.environ)
+        if (endpoint == "index" or endpoint.startswith("control:")) and not self._control_allowed(request):
+            response = error_response(401, "Login required: the sandbox's control login (SANDBOX_LOGIN)")
+            response.headers["WWW-Authenticate"] = 'Basic realm="MTT sandbox", charset="UTF-8"'
+            return response
         if endpoint == "index":
             snapshot = self.state.snapshot()
             snapshot["notifications"] = self.state.notifications_snapshot()[-30:]
@@ -100,6 +105,18 @@ class SandboxApp:
             return self.api.dispatch(request)
         name = endpoint.split(":", 1)[1].replace("-", "_")
         return self.control.dispatch(request, name)
+
+    def _control_allowed(self, request: Request) -> bool:
+        """The control panel and /_sandbox/: open on loopback, behind HTTP Basic when exposed."""
+        expected = self.config.control_password
+        if not expected:
+            return True
+        auth = request.authorization
+        if auth is None or auth.type != "basic":
+            return False
+        login_ok = secrets.compare_digest((auth.username or "").encode(), self.config.login.encode())
+        password_ok = secrets.compare_digest((auth.password or "").encode(), expected.encode())
+        return login_ok and password_ok
 
     def record(self, request: Request, path: str) -> Response:
         if not path.endswith(".mp3"):

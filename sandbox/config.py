@@ -104,6 +104,11 @@ class SandboxConfig:
     client_secret: str = "demo-secret"
     login: str = "demo"
     password: str = "demo"
+    # The control panel and /_sandbox/ (scenarios, config, logs) ask for HTTP Basic login:control_password
+    # when set; the sandbox refuses to listen beyond loopback without it (manage.py mtt_sandbox). Set, the
+    # sandbox is "exposed": notifications go only where the CRM that authorized it said (no notify_url of
+    # a request's choosing).
+    control_password: str | None = None
     access_token_lifetime: int = 7200
     refresh_token_lifetime: int = 3 * 86400
     authorization_code_lifetime: int = 600
@@ -146,6 +151,10 @@ class SandboxConfig:
         return quirk in self.quirks
 
     @property
+    def exposed(self) -> bool:
+        return bool(self.control_password)
+
+    @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
@@ -160,6 +169,11 @@ class SandboxConfig:
                 raise ValueError(f"{key} must be {' or '.join(t.__name__ for t in allowed)}")
             if not isinstance(value, allowed):
                 raise ValueError(f"{key} must be {' or '.join(t.__name__ for t in allowed)}")
+        if self.exposed and {"notify_url", "notify_base", "public_url"} & set(changes):
+            raise ValueError(
+                "where notifications and records point cannot be changed on an exposed sandbox "
+                "(SANDBOX_CONTROL_PASSWORD set): they go to the CRM that authorized it"
+            )
         if "mode" in changes and changes["mode"] not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         if "mode" in changes and "quirks" in changes:
@@ -171,7 +185,7 @@ class SandboxConfig:
 
     def public_dict(self) -> dict[str, Any]:
         """The config without secrets, for the control API and the index page."""
-        hidden = {"client_secret", "password", "directory"}
+        hidden = {"client_secret", "password", "control_password", "directory"}
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
         data["base_url"] = self.base_url
         data["quirks"] = sorted(self.quirks)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from werkzeug.wrappers import Response
 
@@ -37,6 +39,12 @@ def login_page(params: dict[str, str], config: SandboxConfig, error: str | None 
         f"<input type='hidden' name='{escape(k)}' value='{escape(v)}'>" for k, v in params.items() if v
     )
     error_html = f"<p class='error'>{escape(error)}</p>" if error else ""
+    hint = (
+        ""
+        if config.exposed  # reachable from outside: no password on the page
+        else f"""<p class='hint'>Демо: логин <code>{escape(config.login)}</code>,
+пароль <code>{escape(config.password)}</code>. Demo login hint shown because this is a sandbox.</p>"""
+    )
     body = f"""
 <h1>МТТ Бизнес — вход в личный кабинет <span class='hint'>(MTT sandbox portal login)</span></h1>
 <p>Приложение <code>{escape(params.get("client_id", ""))}</code> запрашивает доступ к Открытому API.
@@ -48,8 +56,7 @@ def login_page(params: dict[str, str], config: SandboxConfig, error: str | None 
   <label>Пароль / Password <input name='password' type='password' autocomplete='current-password'></label>
   <div><button type='submit'>Войти / Sign in</button></div>
 </form>
-<p class='hint'>Демо: логин <code>{escape(config.login)}</code>,
-пароль <code>{escape(config.password)}</code>. Demo login hint shown because this is a sandbox.</p>
+{hint}
 """
     return _page("МТТ Бизнес — вход", body)
 
@@ -71,13 +78,22 @@ def _script_json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
 
 
+def _masked(url: str | None) -> str | None:
+    """The notify URL's token is the CRM's secret: never on a page (``/mtt/abc…xyz/`` → ``/mtt/••••/``)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    path = re.sub(r"/mtt/[^/]+", "/mtt/••••", parts.path)
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
 def index_page(config: SandboxConfig, snapshot: dict[str, Any], message: str | None = None) -> Response:
     directory = config.directory
     workplaces = [
         (str(w["workplace"]), f"{w['workplace']} — {w.get('name', '')}") for w in directory.workplaces
     ]
     numbers = [(str(n["number"]), f"{n['number']} ({n.get('type')})") for n in directory.numbers]
-    notify_url = snapshot.get("notify_url")
+    notify_url = _masked(snapshot.get("notify_url"))
     notify_html = (
         f"<code>{escape(notify_url)}</code>"
         if notify_url

@@ -151,6 +151,11 @@ class ScenarioRunner:
         """Validate, plan and start delivering; returns ``{"call_id", "notifications"}`` (POSTs)."""
         if req.scenario not in SCENARIOS:
             raise ScenarioError(f"unknown scenario {req.scenario!r}; expected one of {', '.join(SCENARIOS)}")
+        if req.notify_url is not None and self.state.config.exposed:
+            raise ScenarioError(
+                "notify_url cannot be chosen on an exposed sandbox (SANDBOX_CONTROL_PASSWORD set): "
+                "notifications go to the CRM that authorized it"
+            )
         url = self.state.notify_url(req.notify_url)
         if not url:
             raise ScenarioError(

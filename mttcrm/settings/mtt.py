@@ -69,6 +69,9 @@ SANDBOX_CLIENT_ID = env.str("SANDBOX_CLIENT_ID", default="demo-client")
 SANDBOX_CLIENT_SECRET = env.str("SANDBOX_CLIENT_SECRET", default="demo-secret")
 SANDBOX_LOGIN = env.str("SANDBOX_LOGIN", default="demo")
 SANDBOX_PASSWORD = env.str("SANDBOX_PASSWORD", default="demo")
+# The sandbox's control panel and /_sandbox/ API ask for SANDBOX_LOGIN and this password when it is set;
+# the sandbox refuses to listen on anything but loopback without it (docker compose sets it).
+SANDBOX_CONTROL_PASSWORD = env.str("SANDBOX_CONTROL_PASSWORD", default="")
 # The sandbox's behaviour (manage.py mtt_sandbox): "friendly" agrees with the CRM wherever the guide
 # leaves room (make run's demo); "realistic" does everything the guide allows (ids, spellings, number
 # forms, records behind the token, copies, order: sandbox/quirks.py); or quirk names, commas.

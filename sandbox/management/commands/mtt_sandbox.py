@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from typing import Any
 
@@ -32,6 +33,12 @@ class Command(BaseCommand):
             default=None,
             help="Send notifications to this scheme://host:port, not the Redirect URI's (docker compose).",
         )
+        parser.add_argument(
+            "--control-password",
+            default=settings.SANDBOX_CONTROL_PASSWORD,
+            help="HTTP Basic password (login SANDBOX_LOGIN) of the control panel and /_sandbox/; "
+            "required to listen beyond loopback (default SANDBOX_CONTROL_PASSWORD).",
+        )
         parser.add_argument("--access-token-lifetime", type=int, default=7200, help="Seconds (guide: 7200).")
         parser.add_argument(
             "--public-url", default=None, help="Base of recording links (default http://host:port)."
@@ -47,6 +54,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not options["control_password"] and not _loopback(options["host"]):
+            raise CommandError(
+                f"The sandbox would listen on {options['host']} with no login: anyone who reaches it "
+                "could play calls into the CRM. Set SANDBOX_CONTROL_PASSWORD (or --control-password), "
+                "or listen on 127.0.0.1."
+            )
         quirks = _quirks(options["mode"] if options["mode"] is not None else settings.SANDBOX_MODE)
         config = SandboxConfig(
             host=options["host"],
@@ -55,6 +68,7 @@ class Command(BaseCommand):
             client_secret=settings.SANDBOX_CLIENT_SECRET,
             login=settings.SANDBOX_LOGIN,
             password=settings.SANDBOX_PASSWORD,
+            control_password=options["control_password"] or None,
             notify_url=options["notify_url"],
             notify_base=options["notify_base"],
             access_token_lifetime=options["access_token_lifetime"],
@@ -84,3 +98,12 @@ def _quirks(mode: str) -> frozenset[str]:
         return check_quirks(name.strip() for name in mode.split(",") if name.strip())
     except ValueError as exc:
         raise CommandError(f"SANDBOX_MODE / --mode: {exc}; or one of {', '.join(MODES)}") from exc
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
