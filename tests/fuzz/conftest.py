@@ -2,8 +2,9 @@
 
 ``HYPOTHESIS_PROFILE`` chooses one:
 
-- ``dev`` (the default): 100 random examples per property, so a local run stays quick and still
-  wanders somewhere new each time; failures are kept in ``.hypothesis/`` and replayed first.
+- ``dev`` (the default, ``make test``): 100 examples per property, derandomized like ``ci``: ``make test``
+  must pass on every run, so it never depends on a random example (a new random failure is ``deep``'s
+  to find, then pinned with ``@example``).
 - ``ci`` (``.ci/run`` sets it): 500 examples per property — several thousand cases over the fuzz tests —
   with ``derandomize=True``: the examples follow from each test's source, so a CI run is reproducible
   and a failure in CI fails the same way on any machine. No example database (nothing to carry over).
@@ -23,7 +24,9 @@ from hypothesis import HealthCheck, settings
 # test and undo each example's writes themselves (tests/personas.py: rolled_back).
 _CHECKS = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
 
-settings.register_profile("dev", max_examples=100, deadline=None, suppress_health_check=_CHECKS)
+settings.register_profile(
+    "dev", max_examples=100, deadline=None, derandomize=True, database=None, suppress_health_check=_CHECKS
+)
 settings.register_profile(
     "ci",
     max_examples=500,
