@@ -240,7 +240,7 @@ def parse_envelope(data: Any, *, text: str | None = None) -> Envelope:
     problem = "" if text is not None and _plainly_storable(text) else _storage_problem(data)
     if problem:
         event = _field(data, "event") if isinstance(data, dict) else None
-        storable_event = event if isinstance(event, str) and not _text_problem(event) else ""
+        storable_event = canonical_event(event) if isinstance(event, str) and not _text_problem(event) else ""
         return _unstorable(text if text is not None else _as_text(data), problem, event=storable_event)
     if not isinstance(data, dict):
         return _ignored(data, "", "body is not a JSON object")
