@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from auditlog.context import disable_auditlog
 from django.conf import settings
@@ -183,6 +183,24 @@ def contact_update(
         contact.save()
         if numbers is not None:
             contact_set_numbers(contact=contact, numbers=numbers)
+    return contact
+
+
+def contact_name(*, contact: Contact, name: str, company: str) -> Contact:
+    """Name a contact in place (the call card's "Name this client" for a contact made from a call): only
+    its name and company change, its numbers and calls stay; a name or a company is required."""
+    name, company = (name or "").strip(), (company or "").strip()
+    errors: dict[str, Any] = {}
+    if not name and not company:
+        errors["name"] = _("Enter a name or a company.")
+    if len(name) > _NAME_MAX:
+        errors["name"] = _("The name is too long (at most %(n)d characters).") % {"n": _NAME_MAX}
+    if len(company) > _NAME_MAX:
+        errors["company"] = _("The company is too long (at most %(n)d characters).") % {"n": _NAME_MAX}
+    if errors:
+        raise ValidationError(errors)
+    contact.name, contact.company = name, company
+    contact.save(update_fields=["name", "company", "updated_at"])  # a save: the audit trail records it
     return contact
 
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.html import json_script
 
 from contacts.phones import format_for_people, normalize
 
+from ..desk import desk_config
 from ..selectors import call_list_for_contact
 from ..visibility import calls_visible_to
 
@@ -44,3 +46,13 @@ def contact_calls(context: Any, contact: Any, limit: int = 50) -> dict[str, Any]
         "contact": contact,
         "perms": context.get("perms"),
     }
+
+
+@register.simple_tag(takes_context=True)
+def desk_config_script(context: Any) -> str:
+    """The desk's configuration as <script type="application/json" id="live-config"> (base.html)."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return ""
+    return json_script(desk_config(user), "live-config")

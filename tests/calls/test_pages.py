@@ -133,7 +133,7 @@ def test_csv_export_columns_and_values(client: Client, operator: Any, calls: dic
     assert header == CSV_COLUMNS
     assert header == (
         "call_id,started_at,direction,status,client_number,contact,operator,workplace,line,"
-        "wait_seconds,talk_seconds,end_reason,recording_url"
+        "wait_seconds,talk_seconds,end_reason,recording_url,result,comment"
     ).split(",")
     by_id = {row[0]: dict(zip(header, row, strict=True)) for row in data}
     assert set(by_id) == {"answered", "missed"}

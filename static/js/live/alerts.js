@@ -1,5 +1,6 @@
-/* Alerts of a new call: a short sound (once per call across the operator's tabs) and a desktop
- * notification while the tab is hidden; the operator's choices (sound on/off, notification permission).
+/* Alerts of a new call: a short sound and a desktop notification (while the tab is hidden), both from one
+ * tab of the operator's (the first to claim the call); the operator's choices (sound on/off, notification
+ * permission).
  */
 import { S } from "./common.js";
 
@@ -108,25 +109,32 @@ export function forgetOldClaims() {
 
 const desktopNotes = new Map();
 
+function desktopNote(data) {
+  if (!(document.hidden && "Notification" in window && Notification.permission === "granted")) return;
+  var title = data.direction === "outgoing" ? S.notify_title_outgoing : S.notify_title_incoming;
+  var who = data.contact && data.contact.name ? data.contact.name : S.unknown_number;
+  try {
+    // The same tag in every tab: the browser shows one notification per call.
+    var note = new Notification(title, { body: who + "\n" + data.number_display, tag: "mttcrm-call-" + data.id });
+    note.onclick = function () {
+      window.focus();
+      note.close();
+    };
+    desktopNotes.set(data.id, note);
+  } catch (err) { /* some platforms only allow notifications from a service worker */ }
+}
+
+// Every tab shows the card; the one tab that claims the call first rings and notifies (the page records
+// the calls it rang for in data-rang, which the browser tests read).
 export function alertNewCall(data) {
-  if (document.hidden && "Notification" in window && Notification.permission === "granted") {
-    var title = data.direction === "outgoing" ? S.notify_title_outgoing : S.notify_title_incoming;
-    var who = data.contact && data.contact.name ? data.contact.name : S.unknown_number;
-    try {
-      // The same tag in every tab: the browser shows one notification per call.
-      var note = new Notification(title, { body: who + "\n" + data.number_display, tag: "mttcrm-call-" + data.id });
-      note.onclick = function () {
-        window.focus();
-        note.close();
-      };
-      desktopNotes.set(data.id, note);
-    } catch (err) { /* some platforms only allow notifications from a service worker */ }
-  }
-  if (soundOn()) {
-    claimAlert(data.id).then(function (first) {
-      if (first) beep();
-    });
-  }
+  claimAlert(data.id).then(function (first) {
+    if (!first) return;
+    var rang = document.body.dataset.rang ? document.body.dataset.rang.split(" ") : [];
+    rang.push(String(data.id));
+    document.body.dataset.rang = rang.slice(-20).join(" ");
+    desktopNote(data);
+    if (soundOn()) beep();
+  });
 }
 
 export function closeDesktopNote(callId) {
