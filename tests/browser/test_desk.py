@@ -111,7 +111,7 @@ def test_a_wrap_up_saved_from_the_card_shows_everywhere(page: Any, artifacts: Pa
         row = page.locator("table.calls tbody tr").first
         assert "Продажа" in row.inner_text() and "Выставить счёт на 10 лицензий" in row.inner_text()
         page.screenshot(path=str(artifacts / "desk-call-log.png"))
-        row.locator("a", has_text="Подробнее").click()
+        row.locator("td.when a").click()
         assert "Выставить счёт на 10 лицензий" in page.locator("#wrap-up").inner_text()
         assert "Проверить оплату" in page.locator("#wrap-up").inner_text()
         page.goto(stack.url + contact_path(page, stack.url))
