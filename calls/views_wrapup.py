@@ -115,8 +115,8 @@ def call_detail_page(
             call=call,
             initial={"result": call.result_id, "comment": call.comment},
         )
-    legs = call.legs.select_related("workplace").order_by("started_at", "leg_id")
-    events = call.events.select_related("leg").order_by("occurred_at", "pk")
+    legs = call.legs.select_related("workplace__user").order_by("started_at", "leg_id")
+    events = call.events.select_related("leg__workplace__user").order_by("occurred_at", "pk")
     tasks = tasks_visible_to(request.user, call.follow_ups.select_related("assignee").order_by("due_at"))
     context = {"call": call, "legs": legs, "events": events, "wrap_form": form, "tasks": tasks}
     return render(request, "calls/call_detail.html", context, status=status)
