@@ -25,6 +25,7 @@ from . import live
 from .desk import RESYNC_EVERY_MS, desk_config, live_page_config
 from .models import Call
 from .realtime.groups import user_is_supervisor
+from .views_wrapup import open_tasks_for
 
 NOTE_MAX_LENGTH = 2000
 __all__ = ["RESYNC_EVERY_MS"]
@@ -56,6 +57,9 @@ def workspace(request: HttpRequest) -> HttpResponse:
         "workplace": getattr(request.user, "workplace", None),
         "config": config,
         "is_supervisor": user_is_supervisor(request.user),
+        # The home of the desk shows the operator's open follow-ups too (the tasks list has them all).
+        "tasks": list(open_tasks_for(request.user).select_related("contact")[:10]),
+        "now": timezone.now(),
     }
     return render(request, "home.html", context)
 

@@ -34,13 +34,13 @@ def contact_path(page: Any, base: str) -> str:
     return str(href)
 
 
-def play(sandbox: Any, stack: Any, scenario: str, **extra: Any) -> None:
+def play(sandbox: Any, stack: Any, scenario: str, caller: str = CLIENT_NUMBER, **extra: Any) -> None:
     sandbox.control(
         "POST",
         "scenario",
         {
             "scenario": scenario,
-            "caller": CLIENT_NUMBER,
+            "caller": caller,
             "workplace": WORKPLACE,
             "external_number": LINE,
             "notify_url": stack.notify_url,
@@ -79,10 +79,67 @@ def test_the_card_pops_on_any_page_in_every_tab_and_one_rings(
             )
             ringers = [tab for tab in (page, other) if call_id in rang(tab)]
             assert len(ringers) == 1, [rang(page), rang(other)]
+            if n == 0:
+                # Opening the contact from the card keeps the card (the next page brings it back).
+                card.locator("a.button", has_text="Открыть контакт").click()
+                page.wait_for_load_state("load")
+                page.wait_for_selector(".desk .call-card", timeout=CARD_TIMEOUT_MS)
             # A missed call is not the operator's to wrap up: the card closes in both tabs.
             for tab in (page, other):
                 tab.wait_for_selector(".desk .call-card", state="detached", timeout=CARD_TIMEOUT_MS)
         other.close()
+
+
+def test_a_missed_call_looks_missed_live_and_the_badge_counts_it(
+    page: Any, artifacts: Path, tmp_path: Path
+) -> None:
+    with running_stack(tmp_path / "stack") as stack, running_sandbox() as sandbox:
+        log_in(page, stack.url, "/")
+        page.wait_for_selector("#live-status[data-state=open]")
+        badge = page.locator('[data-badge="callbacks"]')
+        assert badge.is_hidden()
+        # A new client (no personal manager): the callback task is unassigned, so it counts for her.
+        play(sandbox, stack, "incoming_missed", step_delay=0.5, caller="+79035554433")
+        page.wait_for_selector("#cards .call-card[data-phase=ringing]", timeout=CARD_TIMEOUT_MS)
+        # No reload: the recent call turns red "missed" and the callbacks badge shows the new task.
+        page.wait_for_selector("#recent .recent-item .badge-missed", timeout=CARD_TIMEOUT_MS)
+        page.wait_for_function(
+            "() => { const b = document.querySelector('[data-badge=callbacks]'); return b && !b.hidden && b.textContent === '1'; }",
+            timeout=CARD_TIMEOUT_MS,
+        )
+        page.screenshot(path=str(artifacts / "desk-missed-live.png"))
+
+
+def test_an_unknown_caller_is_named_in_place(page: Any, artifacts: Path, tmp_path: Path) -> None:
+    unknown = "+79031112233"
+    with running_stack(tmp_path / "stack") as stack, running_sandbox() as sandbox:
+        log_in(page, stack.url, "/contacts/")
+        sandbox.control(
+            "POST",
+            "scenario",
+            {
+                "scenario": "incoming_missed",
+                "caller": unknown,
+                "workplace": WORKPLACE,
+                "external_number": LINE,
+                "notify_url": stack.notify_url,
+                "step_delay": 2.0,
+            },
+        )
+        card = page.locator(".desk .call-card")
+        card.wait_for(timeout=CARD_TIMEOUT_MS)
+        form = card.locator("form.name-contact-form")
+        form.locator("input[name=name]").fill("Ирина Соколова")
+        form.locator("input[name=company]").fill("ООО «Луч»")
+        form.locator("button[type=submit]").click()
+        page.wait_for_selector(
+            ".desk .call-card .contact-name:text('Ирина Соколова')", timeout=CARD_TIMEOUT_MS
+        )
+        page.screenshot(path=str(artifacts / "desk-named-in-place.png"))
+        page.goto(stack.url + "/contacts/?q=Соколова")
+        assert page.locator("table tbody tr", has_text="Ирина Соколова").count() == 1
+        page.goto(stack.url + "/contacts/?q=9031112233")
+        assert page.locator("table tbody tr").count() == 1  # one contact for the number, not two
 
 
 def test_a_wrap_up_saved_from_the_card_shows_everywhere(page: Any, artifacts: Path, tmp_path: Path) -> None:

@@ -76,23 +76,49 @@ if (permissionButton) {
   });
 }
 
-// One sound per call across all tabs of this operator: the first tab to claim the call plays it.
+// One tab per call rings and notifies. localStorage alone cannot decide it: Chromium's tabs may live in
+// different processes, and a write there reaches the other tabs a moment later. The Web Locks API can:
+// the first tab takes the call's lock without waiting and holds it for a minute, the others find it taken.
+// The localStorage mark keeps a page loaded later (the operator opened the contact) from ringing again.
+const CLAIM_HOLD_MS = 60000;
+const CLAIM_KEEP_MS = 10 * 60000;
+
 function claimAlert(callId) {
   var key = "mttcrm.alerted." + callId;
-  function claim() {
+  function marked() {
     try {
-      var now = Date.now();
-      if (now - (Number(localStorage.getItem(key)) || 0) < 60000) return false;
-      localStorage.setItem(key, String(now));
-      return true;
+      return Date.now() - (Number(localStorage.getItem(key)) || 0) < CLAIM_KEEP_MS;
     } catch (err) {
-      return true;
+      return false;
     }
   }
-  if (navigator.locks && navigator.locks.request) {
-    return navigator.locks.request("mttcrm-alert", claim);
+  function mark() {
+    try {
+      localStorage.setItem(key, String(Date.now()));
+    } catch (err) { /* private mode: this tab only */ }
   }
-  return Promise.resolve(claim());
+  if (navigator.locks && navigator.locks.request) {
+    return new Promise(function (resolve) {
+      navigator.locks
+        .request("mttcrm-alert-" + callId, { ifAvailable: true }, function (lock) {
+          if (!lock || marked()) {
+            resolve(false);
+            return null;
+          }
+          mark();
+          resolve(true);
+          return new Promise(function (release) {
+            setTimeout(release, CLAIM_HOLD_MS);
+          });
+        })
+        .catch(function () {
+          resolve(false);
+        });
+    });
+  }
+  if (marked()) return Promise.resolve(false);
+  mark();
+  return Promise.resolve(true);
 }
 
 export function forgetOldClaims() {

@@ -70,9 +70,14 @@ function renderReminders(node, due) {
 }
 
 let refreshing = false;
+let again = false;
 
 export function refreshDesk() {
-  if (!config || !config.desk_url || refreshing) return;
+  if (!config || !config.desk_url) return;
+  if (refreshing) {
+    again = true; // asked while a refresh is on its way: once more after it, with the newest counts
+    return;
+  }
   refreshing = true;
   fetch(config.desk_url, { credentials: "same-origin", headers: { Accept: "application/json" } })
     .then(function (response) {
@@ -88,6 +93,10 @@ export function refreshDesk() {
     .catch(function () { /* offline: the next resync tries again */ })
     .then(function () {
       refreshing = false;
+      if (again) {
+        again = false;
+        refreshDesk();
+      }
     });
 }
 
