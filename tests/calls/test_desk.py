@@ -5,8 +5,8 @@ reminders, naming a contact made from a call in place (a missed call pushed as m
 from __future__ import annotations
 
 import csv
-import re
 import io
+import re
 from datetime import timedelta
 from typing import Any
 
