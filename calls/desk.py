@@ -82,6 +82,7 @@ def page_strings() -> dict[str, Any]:
         "task_done": _("Done"),
         "all_tasks": _("All tasks"),
         "close": _("Close"),
+        "hide": _("Hide"),
         "play": _("Play the recording"),
     }
 

@@ -34,11 +34,34 @@ function setBadge(name, count) {
   });
 }
 
+const HIDDEN_KEY = "mttcrm.reminders.hidden";
+
+function hiddenTasks() {
+  try {
+    return JSON.parse(localStorage.getItem(HIDDEN_KEY) || "[]");
+  } catch (err) {
+    return [];
+  }
+}
+
 function renderReminders(node, due) {
   node.textContent = "";
-  node.hidden = !due.length;
-  if (!due.length) return;
-  node.appendChild(h("h2", { text: S.tasks_due }));
+  // "Hide" puts the reminders away until another task comes due (in every tab: localStorage).
+  var hidden = hiddenTasks();
+  var fresh = due.some(function (task) {
+    return hidden.indexOf(task.id) < 0;
+  });
+  node.hidden = !due.length || !fresh;
+  if (node.hidden) return;
+  var hide = h("button", { type: "button", className: "link hide-reminders", text: S.hide });
+  hide.addEventListener("click", function () {
+    try {
+      localStorage.setItem(HIDDEN_KEY, JSON.stringify(due.map(function (task) { return task.id; })));
+    } catch (err) { /* this page only */ }
+    node.hidden = true;
+    tellTabs({ type: "desk" });
+  });
+  node.appendChild(h("div", { className: "reminders-head" }, h("h2", { text: S.tasks_due }), hide));
   var list = h("ul", { className: "reminder-list" });
   due.forEach(function (task) {
     var done = h("button", { type: "button", className: "button secondary", text: S.task_done });
