@@ -9,9 +9,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.cache import never_cache
@@ -174,10 +175,10 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
                 {"ok": False, "error": _("Your session has ended. Log in again.")}, status=401
             )
         return HttpResponseRedirect(f"{reverse('login')}?next={reverse('calls:tasks')}")
-    task = get_object_or_404(FollowUpTask, pk=pk) if not json else FollowUpTask.objects.filter(pk=pk).first()
+    task = FollowUpTask.objects.filter(pk=pk).first()
     try:
         if task is None:
-            raise PermissionDenied
+            raise PermissionDenied  # not there, or not theirs: the same answer
         follow_up_complete(task, request.user)
     except PermissionDenied:
         if json:
@@ -186,7 +187,13 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
     if json:
         return JsonResponse({"ok": True})
     messages.success(request, _("The task is done."))
-    return HttpResponseRedirect(request.POST.get("next") or reverse("calls:tasks"))
+    # Back to the list the button was on (its filter); only a path of this site, never another host.
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = reverse("calls:tasks")
+    return HttpResponseRedirect(back)
 
 
 def _task_item(task: FollowUpTask) -> dict[str, Any]:

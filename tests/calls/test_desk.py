@@ -157,6 +157,9 @@ def test_the_tasks_list_highlights_due_ones_and_marks_them_done(world: World) ->
     assert answer.status_code == 302 and answer["Location"] == "/tasks/"
     assert FollowUpTask.objects.get(pk=due.pk).done_by == operator
     assert "Просрочено" not in client.get("/tasks/").content.decode()
+    # "next" goes back to a page of this site only.
+    elsewhere = client.post(f"/tasks/{later.pk}/done/", {"next": "https://evil.example/"})
+    assert elsewhere["Location"] == "/tasks/"
     assert "Просрочено" in client.get("/tasks/", {"show": "done"}).content.decode()
 
 
