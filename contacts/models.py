@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from . import phones
@@ -29,7 +29,8 @@ class Contact(models.Model):
         MANUAL = "manual", _("Created by hand")
         CALL = "call", _("Created from a call")
 
-    name = models.CharField(_("name"), max_length=200, blank=True, default="")
+    # "name" of a person or a firm: "имя" in Russian, not the "название" of a thing (msgctxt "person").
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=200, blank=True, default="")
     company = models.CharField(_("company"), max_length=200, blank=True, default="")
     email = models.EmailField(_("email"), blank=True, default="")
     notes = models.TextField(_("notes"), blank=True, default="")

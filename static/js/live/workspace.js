@@ -127,12 +127,12 @@ function renderRecent(data) {
         : h("span", { className: "badge badge-" + data.status, text: label("status", data.status) }),
       " ",
       h("span", { className: "phone", "data-e164": data.number || null, text: data.number_display || data.number || "" }),
-      data.comment ? h("span", { className: "call-comment", text: " · " + data.comment }) : null,
       contact && contact.name ? " · " : "",
       contact && contact.name ? h("a", { href: contact.url, text: contact.name }) : null,
       data.talk_seconds ? " · " + duration(data.talk_seconds) : "",
       " ",
-      h("a", { className: "details", href: data.url, text: S.details })
+      h("a", { className: "details", href: data.url, text: S.details }),
+      data.comment ? h("span", { className: "call-comment", text: " · " + data.comment }) : null
     )
   );
   if (!contact) {
