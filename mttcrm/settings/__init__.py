@@ -8,6 +8,7 @@ and the local sandbox as MTT. Production sets ``DATABASE_URL`` (PostgreSQL) and 
 """
 
 from .base import *
+from .desk import *
 from .mtt import *
 from .observability import *
 from .reports import *
