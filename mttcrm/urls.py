@@ -15,6 +15,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # reports.
     path("", include("calls.urls")),
     path("contacts/", include("contacts.urls")),
+    # The REST API (/api/v1/), its OpenAPI schema and Swagger UI (README "Using the API").
+    path("api/", include("api.urls")),
     path("mtt/", include("integrations.urls")),
     path("", include("monitoring.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
