@@ -127,6 +127,17 @@ def supervisors_only(expect: Expect) -> Roles:
     return roles(LOGIN, 403, 403, expect, expect)
 
 
+# The REST API (/api/): 401 without a token or a session (never a redirect), JSON bodies.
+def api(expect: Expect) -> Roles:
+    return roles(401, expect, expect, expect, expect)
+
+
+def api_team_a(expect: Expect) -> Roles:
+    """A row of team A through the API: other teams get 404 in team mode, as on the pages."""
+    hidden = ByMode(expect, 404)  # type: ignore[arg-type]
+    return roles(401, expect, expect, expect, expect, outsider=hidden)
+
+
 @dataclass(frozen=True)
 class Case:
     """One concrete URL of a pattern, and what each role gets from GET and POST."""
@@ -321,6 +332,45 @@ MATRIX: dict[str, Entry] = {
             Case(lambda w: "/reports/nothing.xlsx", get=supervisors_only(404), post=everyone(405)),
         ]
     ),
+    # --- the REST API (README "Using the API"): tokens or a login session, the pages' visibility.
+    "api/schema/": one(lambda w: "/api/schema/", get=api(200), post=api(405)),
+    "api/docs/": one(lambda w: "/api/docs/", get=api(200), post=api(405)),
+    "api/v1/calls/": one(lambda w: "/api/v1/calls/", get=api(200), post=api(405)),
+    "api/v1/calls/<int:pk>/": one(
+        lambda w: f"/api/v1/calls/{w.own_call.pk}/", get=api_team_a(200), post=api(405)
+    ),
+    "api/v1/calls/dial/": one(
+        lambda w: "/api/v1/calls/dial/",
+        get=api(405),
+        # Supervisor and admin have no workplace: allowed, but the PBX cannot ring them (409).
+        post=roles(401, 200, 200, 409, 409),
+        data=lambda w: {"number": "+79031234567"},
+        csrf=True,
+    ),
+    "api/v1/contacts/": one(
+        lambda w: "/api/v1/contacts/",
+        get=api(200),
+        post=api(201),
+        data=lambda w: {"name": "Новый клиент", "numbers": ["+79035550101"]},
+        csrf=True,
+    ),
+    "api/v1/contacts/<int:pk>/": one(
+        lambda w: f"/api/v1/contacts/{w.contact.pk}/", get=api_team_a(200), post=api(405)
+    ),
+    "api/v1/recordings/": one(lambda w: "/api/v1/recordings/", get=api(200), post=api(405)),
+    "api/v1/recordings/<int:pk>/": one(
+        lambda w: f"/api/v1/recordings/{w.recording.pk}/", get=api_team_a(200), post=api(405)
+    ),
+    "api/v1/recordings/<int:pk>/audio/": one(
+        lambda w: f"/api/v1/recordings/{w.recording.pk}/audio/", get=api_team_a(200), post=api(405)
+    ),
+    "api/v1/callbacks/": one(lambda w: "/api/v1/callbacks/", get=api(200), post=api(405)),
+    "api/v1/callbacks/<int:pk>/": one(
+        lambda w: f"/api/v1/callbacks/{w.callback.pk}/", get=api_team_a(200), post=api(405)
+    ),
+    "api/v1/callbacks/<int:pk>/take/": one(
+        lambda w: f"/api/v1/callbacks/{w.callback.pk}/take/", get=api(405), post=api_team_a(200), csrf=True
+    ),
     # Only with DEBUG (mttcrm/urls.py): django.contrib.staticfiles' own view.
     "^static/(?P<path>.*)$": Entry([], only_when_debug=True),
 }
@@ -349,6 +399,11 @@ ADMIN_PAGES: dict[str, tuple[Callable[[World], str], Roles]] = {
     # The integration health panel and its history: any staff user (README "Integration health").
     "health": (lambda w: "/admin/monitoring/integrationhealth/", STAFF),
     "health warnings": (lambda w: "/admin/monitoring/healthwarning/", STAFF),
+    # Issue 20: API tokens, webhook subscriptions and their delivery log.
+    "api tokens": (lambda w: "/admin/api/apitoken/", ADMIN_ONLY),
+    "add an api token": (lambda w: "/admin/api/apitoken/add/", ADMIN_ONLY),
+    "webhook subscriptions": (lambda w: "/admin/webhooks/webhooksubscription/", ADMIN_ONLY),
+    "webhook deliveries": (lambda w: "/admin/webhooks/webhookdelivery/", ADMIN_ONLY),
 }
 
 # WebSockets: "open" = accepted and kept; a number = accepted and closed with that code at once.
@@ -449,7 +504,7 @@ def test_the_matrix(world: World, route: str, mode: str) -> None:
                     client = client_for(world, role)
                     if method == "GET":
                         response = client.get(url)
-                    elif route.startswith("mtt/"):
+                    elif route.startswith(("mtt/", "api/")):
                         response = client.post(
                             url, json.dumps(case.data(world)), content_type="application/json"
                         )

@@ -1,0 +1,113 @@
+"""The lists' filters and cursor pagination."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from calls.models import Call, Direction, RoutingDecision
+from tests.personas import World
+
+from .conftest import token_client
+
+pytestmark = pytest.mark.django_db
+
+
+def _ids(response: object) -> set[int]:
+    return {row["id"] for row in response.json()["results"]}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "number", ["+79219462761", "89219462761", "8 (921) 946-27-61", "79219462761", "tel:+7-921-946-27-61"]
+)
+def test_calls_by_number_in_any_format(world: World, number: str) -> None:
+    api = token_client(world.users["admin"])
+    assert _ids(api.get("/api/v1/calls/", {"number": number})) == {world.own_call.pk}
+    assert _ids(api.get("/api/v1/contacts/", {"number": number})) == {world.contact.pk}
+
+
+def test_calls_filters(world: World) -> None:
+    api = token_client(world.users["admin"])
+    everything = {world.own_call.pk, world.other_call.pk, world.outsider_call.pk}
+    Call.objects.filter(pk=world.other_call.pk).update(
+        direction=Direction.OUTGOING,
+        status=Call.Status.NOT_ANSWERED,
+        started_at=timezone.now() - timedelta(days=3),
+    )
+    assert _ids(api.get("/api/v1/calls/", {"direction": "outgoing"})) == {world.other_call.pk}
+    assert _ids(api.get("/api/v1/calls/", {"status": ["answered"]})) == everything - {world.other_call.pk}
+    assert _ids(api.get("/api/v1/calls/", {"status": ["answered", "not_answered"]})) == everything
+    assert _ids(api.get("/api/v1/calls/", {"operator": world.users["outsider"].pk})) == {
+        world.outsider_call.pk
+    }
+    assert _ids(api.get("/api/v1/calls/", {"contact": world.managed_contact.pk})) == {world.other_call.pk}
+    since = (timezone.now() - timedelta(days=1)).isoformat()
+    assert _ids(api.get("/api/v1/calls/", {"started_after": since})) == everything - {world.other_call.pk}
+    assert _ids(api.get("/api/v1/calls/", {"started_before": since})) == {world.other_call.pk}
+    assert api.get("/api/v1/calls/", {"status": "nonsense"}).status_code == 400
+    assert api.get("/api/v1/calls/", {"number": "abc"}).json()["results"] == []
+
+
+def test_routing_decisions_are_nested(world: World) -> None:
+    call = world.own_call
+    leg = call.legs.get()
+    now = timezone.now()
+    RoutingDecision.objects.create(
+        call=call,
+        leg=leg,
+        decision=RoutingDecision.Decision.RELEASE,
+        reason=RoutingDecision.Reason.NO_MANAGER,
+        received_at=now,
+        decided_at=now,
+    )
+    data = token_client(world.users["operator"]).get(f"/api/v1/calls/{call.pk}/").json()
+    assert data["routing_decisions"][0]["decision"] == "release"
+    assert data["routing_decisions"][0]["summary"]
+    assert data["legs"][0]["leg_id"] == leg.leg_id
+
+
+def test_cursor_pagination_walks_every_row_once(world: World) -> None:
+    api = token_client(world.users["admin"])
+    seen: list[int] = []
+    url: str | None = "/api/v1/calls/?page_size=1"
+    while url:
+        page = api.get(url).json()
+        seen += [row["id"] for row in page["results"]]
+        url = page["next"]
+    assert sorted(seen) == sorted({world.own_call.pk, world.other_call.pk, world.outsider_call.pk})
+    assert seen == sorted(seen, reverse=True)
+
+
+def test_contact_errors_are_words(world: World) -> None:
+    api = token_client(world.users["operator"])
+    empty = api.post("/api/v1/contacts/", {}, format="json")
+    assert empty.status_code == 400 and empty.json()["non_field_errors"]
+    taken = api.post("/api/v1/contacts/", {"name": "Y", "numbers": ["89219462761"]}, format="json")
+    assert (taken.status_code == 400 and "+79219462761" in " ".join(taken.json()["numbers"])) or taken.json()[
+        "numbers"
+    ]
+    sip = api.post("/api/v1/contacts/", {"numbers": ["883140000000001"]}, format="json")
+    assert sip.status_code == 400
+    wrong_type = api.post("/api/v1/contacts/", {"numbers": "not a list"}, format="json")
+    assert wrong_type.status_code == 400
+
+
+def test_a_number_of_another_teams_contact_is_refused_without_naming_it(world: World) -> None:
+    from tests.personas import set_visibility
+
+    set_visibility("team")
+    api = token_client(world.users["operator"])
+    response = api.post("/api/v1/contacts/", {"name": "Z", "numbers": ["+74957001122"]}, format="json")
+    assert response.status_code == 400
+    text = " ".join(response.json()["numbers"])
+    assert "Сергей Орлов" not in text and "Orlov" not in text
+
+
+def test_dial_refusals_in_words(world: World) -> None:
+    api = token_client(world.users["operator"])
+    bad = api.post("/api/v1/calls/dial/", {"number": "abc"}, format="json")
+    assert bad.status_code == 400 and bad.json()["ok"] is False and bad.json()["error"]
+    missing = api.post("/api/v1/calls/dial/", {}, format="json")
+    assert missing.status_code == 400
