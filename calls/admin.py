@@ -14,7 +14,7 @@ from contacts.access import users_visible_to
 from .models import Call, CallEvent, CallLeg, Recording, RecordingAccess
 from .recordings.services import recordings_requeue
 from .tasks import download_recording
-from .visibility import callbacks_visible_to, calls_visible_to
+from .visibility import callbacks_visible_to, calls_visible_to, tasks_visible_to
 
 
 def _of_visible_calls(request: HttpRequest, queryset: QuerySet[Any], call_path: str) -> QuerySet[Any]:
@@ -71,16 +71,17 @@ class CallAdmin(admin.ModelAdmin):
         "line_number",
         "wait_seconds",
         "talk_seconds",
+        "result",
     ]
-    list_filter = ["status", "direction", "integration", "line", "operator"]
+    list_filter = ["status", "direction", "result", "integration", "line", "operator"]
     search_fields = ["call_key", "client_number", "client_number_raw", "contact__name", "contact__company"]
     date_hierarchy = "started_at"
-    list_select_related = ["contact", "operator"]
-    raw_id_fields = ["contact", "initiated_by"]
+    list_select_related = ["contact", "operator", "result"]
+    raw_id_fields = ["contact", "initiated_by", "wrapped_up_by"]
     readonly_fields = [
         "integration", "call_key", "direction", "status", "client_number", "client_number_raw", "line",
         "line_number", "workplace", "operator", "started_at", "answered_at", "ended_at", "wait_seconds",
-        "talk_seconds", "end_reason", "end_reason_code", "created_at", "updated_at",
+        "talk_seconds", "end_reason", "end_reason_code", "wrapped_up_at", "created_at", "updated_at",
     ]  # fmt: skip
     inlines = [CallLegInline, CallEventInline]
 
@@ -287,3 +288,30 @@ class DialRequestAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- Wrap-up: the results list, follow-up tasks --------------------------------------------------------
+
+from .models import CallResult, FollowUpTask  # noqa: E402
+
+
+@admin.register(CallResult)
+class CallResultAdmin(admin.ModelAdmin):
+    list_display = ["name", "position", "is_active"]
+    list_editable = ["position", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["name"]
+
+
+@admin.register(FollowUpTask)
+class FollowUpTaskAdmin(admin.ModelAdmin):
+    list_display = ["due_at", "assignee", "contact", "note", "created_by", "done_at"]
+    list_filter = [("done_at", admin.EmptyFieldListFilter), "assignee", "due_at"]
+    search_fields = ["note", "contact__name", "contact__company", "call__client_number"]
+    date_hierarchy = "due_at"
+    list_select_related = ["assignee", "contact", "created_by"]
+    raw_id_fields = ["call", "contact", "assignee", "created_by", "done_by"]
+    readonly_fields = ["created_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return tasks_visible_to(request.user, super().get_queryset(request))

@@ -9,7 +9,8 @@ they keep what belongs to the people of the user's teams (``contacts.access.user
 - a contact is theirs when one of them is its personal manager or typed it in (``created_by``), or
   when it has a call of theirs (taken, placed or rung, as above);
 - a recording is theirs when its call is; a recording not matched to a call yet is nobody's;
-- a callback task when it is assigned to the user, or one of its missed calls or its contact is theirs.
+- a callback task when it is assigned to the user, or one of its missed calls or its contact is theirs;
+- a follow-up task (the wrap-up's) when it is assigned to one of them or the user made it.
 
 Each ``*_visible_to(user, queryset=None)`` filters ``queryset`` (default: all rows), keeping its order,
 joins and prefetches, so a view narrows its own selector's queryset: ``calls_visible_to(user, call_list(…))``.
@@ -25,7 +26,7 @@ from django.db.models import Q, QuerySet
 from contacts.access import users_visible_to
 from contacts.models import Contact
 
-from .models import Call, CallbackTask, CallLeg, Recording
+from .models import Call, CallbackTask, CallLeg, FollowUpTask, Recording
 
 
 def _call_people_q(ids: frozenset[int], prefix: str = "") -> Q:
@@ -149,3 +150,22 @@ def callbacks_visible_to(user: Any, queryset: QuerySet[CallbackTask] | None = No
     theirs = through.objects.filter(call__in=their_calls).values("callbacktask_id")
     their_contacts = Contact.objects.filter(_contacts_q(ids)).values("pk")
     return qs.filter(Q(assignee_id=user.pk) | Q(pk__in=theirs) | Q(contact__in=their_contacts))
+
+
+def task_visible_to(user: Any, task: FollowUpTask) -> bool:
+    """Tasks are seen by their assignee, their author, and whoever sees the assignee (supervisors)."""
+    ids = users_visible_to(user)
+    if ids is None:
+        return bool(getattr(user, "is_active", False))
+    return task.assignee_id in ids or (task.created_by_id is not None and task.created_by_id == user.pk)
+
+
+def tasks_visible_to(user: Any, queryset: QuerySet[FollowUpTask] | None = None) -> QuerySet[FollowUpTask]:
+    """The follow-up tasks ``user`` may see (as ``task_visible_to``), keeping the queryset's order."""
+    qs = FollowUpTask.objects.all() if queryset is None else queryset
+    ids = users_visible_to(user)
+    if ids is None:
+        return qs
+    if not ids:
+        return qs.none()
+    return qs.filter(Q(assignee_id__in=ids) | Q(created_by_id=user.pk))

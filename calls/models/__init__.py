@@ -1,5 +1,6 @@
 """The calls app's models: the call record (calls.py), recordings, what the CRM does with calls
-(click-to-call, routing decisions, the callback queue: routing.py) and the reports' rollups (reports.py)."""
+(click-to-call, routing decisions, the callback queue: routing.py), the wrap-up (results, follow-up
+tasks: wrapup.py) and the reports' rollups (reports.py)."""
 
 from .calls import REPORT_COLUMNS, Call, CallEvent, CallLeg, Direction
 from .recordings import Recording, RecordingAccess
@@ -13,6 +14,7 @@ from .reports import (
     RoutingDayRollup,
 )
 from .routing import CallbackTask, DialRequest, RoutingDecision
+from .wrapup import CallResult, FollowUpTask
 
 __all__ = [
     "REPORT_COLUMNS",
@@ -21,10 +23,12 @@ __all__ = [
     "CallEvent",
     "CallHourRollup",
     "CallLeg",
+    "CallResult",
     "CallbackDayRollup",
     "CallbackTask",
     "DialRequest",
     "Direction",
+    "FollowUpTask",
     "OfferDayRollup",
     "OperatorDayRollup",
     "Recording",

@@ -104,6 +104,26 @@ class Call(models.Model):
     end_reason = models.CharField(_("end reason"), max_length=255, blank=True, default="")
     end_reason_code = models.CharField(_("end reason code"), max_length=32, blank=True, default="")
 
+    # The wrap-up (calls/wrapup.py): what the call came to, in the operator's words.
+    result = models.ForeignKey(
+        "calls.CallResult",
+        verbose_name=_("result"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="calls",
+    )
+    comment = models.TextField(_("comment"), blank=True, default="")
+    wrapped_up_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("wrapped up by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    wrapped_up_at = models.DateTimeField(_("wrapped up"), null=True, blank=True)
+
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

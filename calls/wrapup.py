@@ -1,0 +1,121 @@
+"""The wrap-up of a call (what it came to, a comment, an optional follow-up task) and the tasks' writes.
+
+Views, the card's endpoint and the REST API call these; they validate and check visibility themselves,
+so every caller gets the same answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from contacts.access import users_visible_to
+
+from .models import Call, CallResult, FollowUpTask
+from .visibility import call_visible_to, task_visible_to
+
+COMMENT_MAX_LENGTH = 5000
+NOTE_MAX_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class WrapUp:
+    call: Call
+    task: FollowUpTask | None
+
+
+def assignees_for(user: Any) -> Any:
+    """The active users ``user`` may give a follow-up to (themselves included): their visible people."""
+    qs = get_user_model()._default_manager.filter(is_active=True)
+    ids = users_visible_to(user)
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
+    return qs.order_by("first_name", "last_name", "username")
+
+
+def call_wrap_up(
+    *,
+    call: Call,
+    user: Any,
+    result: CallResult | None,
+    comment: str,
+    follow_up_at: datetime | None = None,
+    follow_up_for: Any = None,
+    follow_up_note: str = "",
+) -> WrapUp:
+    """Save the wrap-up of ``call`` by ``user``; a second save updates the first (and the follow-up task
+    this call's wrap-up made, while it is open, instead of adding another one).
+
+    Raises PermissionDenied when ``user`` may not see the call, ValidationError (with a message per
+    field: result, comment, follow_up_at, follow_up_for, follow_up_note) when the input is wrong.
+    A follow-up time without a person gives the task to ``user``; a person without a time is an error.
+    Without a follow-up time, the call's tasks are left as they are.
+    """
+    if not call_visible_to(user, call):
+        raise PermissionDenied
+    comment = (comment or "").strip()
+    follow_up_note = (follow_up_note or "").strip()
+    errors: dict[str, str] = {}
+    if result is not None and not result.is_active and result.pk != call.result_id:
+        errors["result"] = _("This result is no longer offered; choose another one.")
+    if len(comment) > COMMENT_MAX_LENGTH:
+        errors["comment"] = _("The comment is too long (at most %(n)d characters).") % {
+            "n": COMMENT_MAX_LENGTH
+        }
+    if len(follow_up_note) > NOTE_MAX_LENGTH:
+        errors["follow_up_note"] = _("The task is too long (at most %(n)d characters).") % {
+            "n": NOTE_MAX_LENGTH
+        }
+    if result is None and not comment and follow_up_at is None:
+        errors["result"] = _("Choose a result, write a comment or plan a follow-up.")
+    if follow_up_for is not None and follow_up_at is None:
+        errors["follow_up_at"] = _("Say when the follow-up is due.")
+    if follow_up_at is not None:
+        if timezone.is_naive(follow_up_at):
+            follow_up_at = timezone.make_aware(follow_up_at)
+        assignee = follow_up_for if follow_up_for is not None else user
+        if not assignees_for(user).filter(pk=assignee.pk).exists():
+            errors["follow_up_for"] = _("You cannot give a task to this person.")
+    if errors:
+        raise ValidationError(errors)
+
+    now = timezone.now()
+    with transaction.atomic():
+        Call.objects.filter(pk=call.pk).update(
+            result=result, comment=comment, wrapped_up_by=user, wrapped_up_at=now, updated_at=now
+        )
+        call.result, call.comment, call.wrapped_up_by, call.wrapped_up_at = result, comment, user, now
+        task = None
+        if follow_up_at is not None:
+            task = (
+                FollowUpTask.objects.select_for_update()
+                .filter(call=call, done_at__isnull=True, created_by=user)
+                .order_by("pk")
+                .first()
+            )
+            if task is None:
+                task = FollowUpTask(call=call, created_by=user)
+            task.contact_id = call.contact_id
+            task.assignee = assignee
+            task.due_at = follow_up_at
+            task.note = follow_up_note
+            task.save()
+    return WrapUp(call=call, task=task)
+
+
+def follow_up_complete(task: FollowUpTask, user: Any) -> FollowUpTask:
+    """Mark ``task`` done by ``user`` (a second call changes nothing). PermissionDenied when ``user``
+    may not see it."""
+    if not task_visible_to(user, task):
+        raise PermissionDenied
+    now = timezone.now()
+    FollowUpTask.objects.filter(pk=task.pk, done_at__isnull=True).update(done_at=now, done_by=user)
+    task.refresh_from_db(fields=["done_at", "done_by"])
+    return task
