@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
-from calls.models import Call, CallbackTask, Direction, Recording
+from calls.models import Call, CallbackTask, Direction, FollowUpTask, Recording
 from contacts import phones
 from contacts.models import Contact
 from contacts.selectors import contacts_search, phone_number_lookup
@@ -39,6 +39,7 @@ class CallFilter(django_filters.FilterSet):
     operator = django_filters.NumberFilter(field_name="operator_id", help_text="User id of the operator.")
     line = django_filters.NumberFilter(field_name="line_id", help_text="Id of the company's line.")
     contact = django_filters.NumberFilter(field_name="contact_id")
+    result = django_filters.NumberFilter(field_name="result_id", help_text="Id of the call's result.")
     number = django_filters.CharFilter(
         method="filter_number", help_text="The client's number in any format: +79219462761, 8 921 946-27-61."
     )
@@ -94,4 +95,18 @@ class CallbackTaskFilter(django_filters.FilterSet):
 
     class Meta:
         model = CallbackTask
+        fields: list[str] = []
+
+
+class FollowUpTaskFilter(django_filters.FilterSet):
+    open = django_filters.BooleanFilter(
+        field_name="done_at", lookup_expr="isnull", help_text="true: not done yet; false: done."
+    )
+    assignee = django_filters.NumberFilter(field_name="assignee_id")
+    call = django_filters.NumberFilter(field_name="call_id")
+    contact = django_filters.NumberFilter(field_name="contact_id")
+    due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
+
+    class Meta:
+        model = FollowUpTask
         fields: list[str] = []

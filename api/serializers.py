@@ -8,7 +8,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from calls.models import Call, CallbackTask, CallLeg, Recording, RoutingDecision
+from calls.models import Call, CallbackTask, CallLeg, CallResult, FollowUpTask, Recording, RoutingDecision
 from contacts.models import Contact, PhoneNumber
 
 
@@ -114,6 +114,9 @@ class CallSerializer(serializers.ModelSerializer[Call]):
         many=True, read_only=True, help_text="What the CRM did with the parked call (personal manager)."
     )
     recordings = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    result_name = serializers.SerializerMethodField(
+        help_text="What the call came to (the wrap-up), in words."
+    )
 
     class Meta:
         model = Call
@@ -138,6 +141,11 @@ class CallSerializer(serializers.ModelSerializer[Call]):
             "wait_seconds",
             "talk_seconds",
             "end_reason",
+            "result",
+            "result_name",
+            "comment",
+            "wrapped_up_by",
+            "wrapped_up_at",
             "legs",
             "routing_decisions",
             "recordings",
@@ -149,6 +157,54 @@ class CallSerializer(serializers.ModelSerializer[Call]):
 
     def get_operator_name(self, call: Call) -> str:
         return _person(call.operator)
+
+    def get_result_name(self, call: Call) -> str:
+        return call.result.name if call.result else ""
+
+
+class CallResultSerializer(serializers.ModelSerializer[CallResult]):
+    class Meta:
+        model = CallResult
+        fields = ["id", "name", "position", "is_active"]
+        read_only_fields = fields
+
+
+class WrapUpSerializer(serializers.Serializer[Any]):
+    """The wrap-up of a call, as the card's form: a result, a comment, an optional follow-up task."""
+
+    result = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="Id of a call result (GET /api/v1/call-results/).",
+    )
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    follow_up_at = serializers.DateTimeField(required=False, allow_null=True, help_text="When to follow up.")
+    follow_up_for = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, help_text="User id of who follows up (default: you)."
+    )
+    follow_up_note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class FollowUpTaskSerializer(serializers.ModelSerializer[FollowUpTask]):
+    is_open = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = FollowUpTask
+        fields = [
+            "id",
+            "call",
+            "contact",
+            "assignee",
+            "due_at",
+            "note",
+            "is_open",
+            "created_by",
+            "created_at",
+            "done_at",
+            "done_by",
+        ]
+        read_only_fields = fields
 
 
 class PhoneNumberSerializer(serializers.ModelSerializer[PhoneNumber]):

@@ -15,6 +15,8 @@ router.register("calls", views.CallViewSet, basename="call")
 router.register("contacts", views.ContactViewSet, basename="contact")
 router.register("recordings", views.RecordingViewSet, basename="recording")
 router.register("callbacks", views.CallbackTaskViewSet, basename="callback")
+router.register("follow-ups", views.FollowUpTaskViewSet, basename="follow-up")
+router.register("call-results", views.CallResultViewSet, basename="call-result")
 
 urlpatterns = [
     path("v1/", include(router.urls)),

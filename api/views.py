@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, QuerySet
-from django.http import HttpRequest, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -24,30 +26,35 @@ from rest_framework.response import Response
 
 from calls.callbacks import callback_take
 from calls.dial import call_dial
-from calls.models import Call, CallbackTask, CallLeg, Recording
+from calls.models import Call, CallbackTask, CallLeg, CallResult, FollowUpTask, Recording
 from calls.recordings.views import recording_file_response
 from calls.visibility import (
     callbacks_visible_to,
     calls_visible_to,
     contacts_visible_to,
     recordings_visible_to,
+    tasks_visible_to,
 )
+from calls.wrapup import call_wrap_up, follow_up_complete
 from contacts.access import user_can_change_personal_manager
 from contacts.forms import ContactForm
 from contacts.models import Contact
 from contacts.services import contact_create, contact_update
 
-from .filters import CallbackTaskFilter, CallFilter, ContactFilter, RecordingFilter
+from .filters import CallbackTaskFilter, CallFilter, ContactFilter, FollowUpTaskFilter, RecordingFilter
 from .permissions import ListensToRecordings, TokenScope
 from .serializers import (
     CallbackTaskSerializer,
+    CallResultSerializer,
     CallSerializer,
     ContactSerializer,
     ContactWriteSerializer,
     DialRequestSerializer,
     DialResultSerializer,
     ErrorSerializer,
+    FollowUpTaskSerializer,
     RecordingSerializer,
+    WrapUpSerializer,
 )
 
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such row, or one the user may not see.")
@@ -66,7 +73,7 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ViewSet):
     filterset_class = CallFilter
 
     def get_queryset(self) -> QuerySet[Call]:
-        calls = Call.objects.select_related("contact", "operator", "line").prefetch_related(
+        calls = Call.objects.select_related("contact", "operator", "line", "result").prefetch_related(
             "contact__numbers",
             Prefetch(
                 "legs", queryset=CallLeg.objects.select_related("workplace").order_by("started_at", "leg_id")
@@ -97,6 +104,65 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ViewSet):
         if result.retry_after is not None:
             response["Retry-After"] = str(max(1, round(result.retry_after)))
         return response
+
+    @extend_schema(
+        summary="Wrap up a call",
+        description=(
+            "What the call came to: a result, a comment, and optionally a follow-up task (the same as the "
+            "card's wrap-up form). A second wrap-up replaces the first, and updates the open follow-up task "
+            "it made. Needs a read-write token."
+        ),
+        request=WrapUpSerializer,
+        responses={
+            200: CallSerializer,
+            400: OpenApiResponse(description="Field errors, in words."),
+            404: NOT_FOUND,
+        },
+        filters=False,
+    )
+    @action(detail=True, methods=["post"], url_path="wrap-up", filterset_class=None)
+    def wrap_up(self, request: Request, pk: int) -> Response:
+        call = self.get_object()
+        incoming = WrapUpSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        errors: dict[str, list[str]] = {}
+        result = None
+        if data.get("result") is not None:
+            result = CallResult.objects.filter(pk=data["result"]).first()
+            if result is None:
+                errors["result"] = [_("No such result.")]
+        person = None
+        if data.get("follow_up_for") is not None:
+            person = get_user_model()._default_manager.filter(pk=data["follow_up_for"]).first()
+            if person is None:
+                errors["follow_up_for"] = [_("You cannot give a task to this person.")]
+        if errors:
+            raise ValidationError(errors)
+        try:
+            call_wrap_up(
+                call=call,
+                user=request.user,
+                result=result,
+                comment=data.get("comment", ""),
+                follow_up_at=data.get("follow_up_at"),
+                follow_up_for=person,
+                follow_up_note=data.get("follow_up_note", ""),
+            )
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        except DjangoPermissionDenied:
+            raise Http404 from None
+        return Response(CallSerializer(self.get_queryset().get(pk=call.pk)).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Call results", description="The list a wrap-up's result is chosen from."),
+    retrieve=extend_schema(summary="One call result"),
+)
+class CallResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ViewSet):
+    serializer_class = CallResultSerializer
+    queryset = CallResult.objects.all()
 
 
 @extend_schema_view(
@@ -280,3 +346,37 @@ class CallbackTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Vie
             )
         task.refresh_from_db()
         return Response(CallbackTaskSerializer(task).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Follow-up tasks",
+        description=(
+            "Tasks from call wrap-ups the user may see: assigned to the people they see, or made by them."
+        ),
+    ),
+    retrieve=extend_schema(
+        summary="One follow-up task", responses={200: FollowUpTaskSerializer, 404: NOT_FOUND}
+    ),
+)
+class FollowUpTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ViewSet):
+    serializer_class = FollowUpTaskSerializer
+    filterset_class = FollowUpTaskFilter
+
+    def get_queryset(self) -> QuerySet[FollowUpTask]:
+        return tasks_visible_to(self.request.user, FollowUpTask.objects.all())
+
+    @extend_schema(
+        summary="Mark a follow-up task done",
+        request=None,
+        responses={200: FollowUpTaskSerializer, 404: NOT_FOUND},
+        filters=False,
+    )
+    @action(detail=True, methods=["post"], url_path="complete", filterset_class=None)
+    def complete(self, request: Request, pk: int) -> Response:
+        task = self.get_object()
+        try:
+            task = follow_up_complete(task, request.user)
+        except DjangoPermissionDenied:
+            raise Http404 from None
+        return Response(FollowUpTaskSerializer(task).data)

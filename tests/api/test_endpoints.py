@@ -7,11 +7,13 @@ their own, and the admin everything. Rows a user may not see answer 404, as on t
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
-from calls.models import CallbackTask, RecordingAccess
+from calls.models import Call, CallbackTask, CallResult, FollowUpTask, RecordingAccess
 from contacts.models import Contact
 from tests.personas import MODES, ROLES, World, rolled_back, set_visibility
 
@@ -56,6 +58,17 @@ def test_every_endpoint(world: World, role: str, mode: str) -> None:
     def seen(visible: bool) -> int:
         return 200 if visible else 404
 
+    result, _ = CallResult.objects.get_or_create(name="Консультация")
+    due = timezone.now() + timedelta(days=1)
+    task_a = FollowUpTask.objects.create(
+        call=world.other_call, assignee=world.other_operator, created_by=world.other_operator, due_at=due
+    )
+    task_b = FollowUpTask.objects.create(
+        call=world.outsider_call,
+        assignee=world.users["outsider"],
+        created_by=world.users["outsider"],
+        due_at=due,
+    )
     calls_a = {world.own_call.pk, world.other_call.pk}
     calls_b = {world.outsider_call.pk}
     contacts_a = {world.contact.pk, world.managed_contact.pk}
@@ -143,6 +156,36 @@ def test_every_endpoint(world: World, role: str, mode: str) -> None:
         if dial.status_code == 409:
             assert dial.json()["code"] == "no_workplace" and dial.json()["error"]
 
+        # The wrap-up (issue 16's service) and follow-up tasks.
+        wrapped = api.post(
+            f"/api/v1/calls/{world.own_call.pk}/wrap-up/",
+            {"result": result.pk, "comment": "Обещал перезвонить", "follow_up_at": due.isoformat()},
+            format="json",
+        )
+        expect("POST wrap-up", wrapped, seen(a))
+        if wrapped.status_code == 200:
+            assert wrapped.json()["result_name"] == "Консультация"
+            assert Call.objects.get(pk=world.own_call.pk).wrapped_up_by == user
+            task = FollowUpTask.objects.get(call=world.own_call)
+            assert task.assignee == user and task.created_by == user
+        expect(
+            "POST wrap-up of another team's call",
+            api.post(f"/api/v1/calls/{world.outsider_call.pk}/wrap-up/", {"comment": "x"}, format="json"),
+            seen(b),
+        )
+        mine = set(FollowUpTask.objects.filter(created_by=user).values_list("pk", flat=True))
+        expect_rows(
+            "GET follow-ups",
+            api.get("/api/v1/follow-ups/"),
+            (({task_a.pk} if a else set()) | ({task_b.pk} if b else set())) | mine,
+        )
+        expect("GET follow-up", api.get(f"/api/v1/follow-ups/{task_a.pk}/"), seen(a))
+        done = api.post(f"/api/v1/follow-ups/{task_b.pk}/complete/")
+        expect("POST complete", done, seen(b))
+        if done.status_code == 200:
+            assert done.json()["done_by"] == user.pk and done.json()["is_open"] is False
+        expect("GET call results", api.get("/api/v1/call-results/"), 200)
+
         expect("GET schema", api.get("/api/schema/"), 200)
     assert not wrong, "\n".join(wrong)
 
@@ -156,6 +199,7 @@ def test_a_read_only_token_reads_but_changes_nothing(world: World, role: str) ->
         ("patch", f"/api/v1/contacts/{world.contact.pk}/", {"name": "X"}),
         ("post", f"/api/v1/callbacks/{world.callback.pk}/take/", {}),
         ("post", "/api/v1/calls/dial/", {"number": "+79031234567"}),
+        ("post", f"/api/v1/calls/{world.own_call.pk}/wrap-up/", {"comment": "x"}),
     ):
         response = getattr(api, method)(url, data, format="json")
         assert response.status_code == 403, (method, url, response.status_code)

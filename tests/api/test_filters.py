@@ -111,3 +111,26 @@ def test_dial_refusals_in_words(world: World) -> None:
     assert bad.status_code == 400 and bad.json()["ok"] is False and bad.json()["error"]
     missing = api.post("/api/v1/calls/dial/", {}, format="json")
     assert missing.status_code == 400
+
+
+def test_wrap_up_errors_are_words(world: World) -> None:
+    api = token_client(world.users["operator"])
+    url = f"/api/v1/calls/{world.own_call.pk}/wrap-up/"
+    assert api.post(url, {"result": 999999}, format="json").json()["result"]
+    nothing = api.post(url, {}, format="json")
+    assert nothing.status_code == 400 and nothing.json()["result"]
+    someone_else = api.post(
+        url,
+        {"comment": "x", "follow_up_at": "2030-01-01T10:00:00Z", "follow_up_for": world.users["outsider"].pk},
+        format="json",
+    )
+    from tests.personas import set_visibility
+
+    assert someone_else.status_code == 200  # "all" mode: anyone may be given a task
+    set_visibility("team")
+    refused = api.post(
+        url,
+        {"comment": "x", "follow_up_at": "2030-01-01T10:00:00Z", "follow_up_for": world.users["outsider"].pk},
+        format="json",
+    )
+    assert refused.status_code == 400 and refused.json()["follow_up_for"]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -37,7 +38,9 @@ import responses
 from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
+from calls.models import CallResult, FollowUpTask
 from calls.realtime.urls import websocket_urlpatterns
 from tests.calls.test_realtime import TIMEOUT, own_loop, socket
 from tests.conftest import load_fixture
@@ -411,6 +414,49 @@ WS_MATRIX: dict[str, Roles] = {
     "ws/workspace/": roles(4401, 0, 0, 0, 0),
     "ws/live/": roles(4401, 4403, 4403, 0, 0),
 }
+
+
+def _follow_up(w: World) -> Any:
+    """A follow-up task of team A (the other operator's), made once per world."""
+    if "follow_up" not in w.extra:
+        w.extra["follow_up"] = FollowUpTask.objects.create(
+            call=w.other_call,
+            assignee=w.other_operator,
+            created_by=w.other_operator,
+            due_at=timezone.now() + timedelta(days=1),
+        )
+    return w.extra["follow_up"]
+
+
+def _result(w: World) -> Any:
+    return CallResult.objects.get_or_create(name="Консультация")[0]
+
+
+MATRIX.update(
+    {
+        "api/v1/calls/<int:pk>/wrap-up/": one(
+            lambda w: f"/api/v1/calls/{w.own_call.pk}/wrap-up/",
+            get=api(405),
+            post=api_team_a(200),
+            data=lambda w: {"comment": "Перезвонить в пятницу"},
+            csrf=True,
+        ),
+        "api/v1/follow-ups/": one(lambda w: "/api/v1/follow-ups/", get=api(200), post=api(405)),
+        "api/v1/follow-ups/<int:pk>/": one(
+            lambda w: f"/api/v1/follow-ups/{_follow_up(w).pk}/", get=api_team_a(200), post=api(405)
+        ),
+        "api/v1/follow-ups/<int:pk>/complete/": one(
+            lambda w: f"/api/v1/follow-ups/{_follow_up(w).pk}/complete/",
+            get=api(405),
+            post=api_team_a(200),
+            csrf=True,
+        ),
+        "api/v1/call-results/": one(lambda w: "/api/v1/call-results/", get=api(200), post=api(405)),
+        "api/v1/call-results/<int:pk>/": one(
+            lambda w: f"/api/v1/call-results/{_result(w).pk}/", get=api(200), post=api(405)
+        ),
+    }
+)
 
 
 # --- walking the resolver ------------------------------------------------------------------------------
