@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
+from django import forms
 from django.db.models import Q, QuerySet
 
 from calls.models import Call, CallbackTask, Direction, FollowUpTask, Recording
 from contacts import phones
 from contacts.models import Contact
 from contacts.selectors import contacts_search, phone_number_lookup
+
+# The largest id a bigint column holds: a bigger one is a 400, never a database error.
+MAX_ID = 2**63 - 1
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A row id: a whole number from 1 to MAX_ID (a 400 otherwise)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
 
 
 def _number_q(value: str, *fields: str) -> Q | None:
@@ -36,10 +53,10 @@ class CallFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=Call.Status.choices, help_text="One or several statuses (repeat the parameter)."
     )
-    operator = django_filters.NumberFilter(field_name="operator_id", help_text="User id of the operator.")
-    line = django_filters.NumberFilter(field_name="line_id", help_text="Id of the company's line.")
-    contact = django_filters.NumberFilter(field_name="contact_id")
-    result = django_filters.NumberFilter(field_name="result_id", help_text="Id of the call's result.")
+    operator = IdFilter(field_name="operator_id", help_text="User id of the operator.")
+    line = IdFilter(field_name="line_id", help_text="Id of the company's line.")
+    contact = IdFilter(field_name="contact_id")
+    result = IdFilter(field_name="result_id", help_text="Id of the call's result.")
     number = django_filters.CharFilter(
         method="filter_number", help_text="The client's number in any format: +79219462761, 8 921 946-27-61."
     )
@@ -60,7 +77,7 @@ class ContactFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         method="filter_search", help_text="Search by name, company, e-mail or part of a number."
     )
-    personal_manager = django_filters.NumberFilter(field_name="personal_manager_id")
+    personal_manager = IdFilter(field_name="personal_manager_id")
 
     class Meta:
         model = Contact
@@ -78,7 +95,7 @@ class ContactFilter(django_filters.FilterSet):
 
 
 class RecordingFilter(django_filters.FilterSet):
-    call = django_filters.NumberFilter(field_name="call_id")
+    call = IdFilter(field_name="call_id")
     status = django_filters.ChoiceFilter(choices=Recording.Status.choices)
 
     class Meta:
@@ -90,8 +107,8 @@ class CallbackTaskFilter(django_filters.FilterSet):
     open = django_filters.BooleanFilter(
         field_name="closed_at", lookup_expr="isnull", help_text="true: not reached yet; false: closed."
     )
-    assignee = django_filters.NumberFilter(field_name="assignee_id")
-    contact = django_filters.NumberFilter(field_name="contact_id")
+    assignee = IdFilter(field_name="assignee_id")
+    contact = IdFilter(field_name="contact_id")
 
     class Meta:
         model = CallbackTask
@@ -102,9 +119,9 @@ class FollowUpTaskFilter(django_filters.FilterSet):
     open = django_filters.BooleanFilter(
         field_name="done_at", lookup_expr="isnull", help_text="true: not done yet; false: done."
     )
-    assignee = django_filters.NumberFilter(field_name="assignee_id")
-    call = django_filters.NumberFilter(field_name="call_id")
-    contact = django_filters.NumberFilter(field_name="contact_id")
+    assignee = IdFilter(field_name="assignee_id")
+    call = IdFilter(field_name="call_id")
+    contact = IdFilter(field_name="contact_id")
     due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
 
     class Meta:

@@ -209,6 +209,7 @@ class FollowUpTaskSerializer(serializers.ModelSerializer[FollowUpTask]):
 
 class PhoneNumberSerializer(serializers.ModelSerializer[PhoneNumber]):
     display = serializers.CharField(read_only=True, help_text="The number for people: +7 921 946-27-61.")
+    kind = serializers.CharField(read_only=True, help_text="mobile, work, other, or empty (not said).")
 
     class Meta:
         model = PhoneNumber
@@ -218,6 +219,7 @@ class PhoneNumberSerializer(serializers.ModelSerializer[PhoneNumber]):
 
 class ContactSerializer(serializers.ModelSerializer[Contact]):
     numbers = PhoneNumberSerializer(many=True, read_only=True)
+    email = serializers.CharField(read_only=True, help_text="An e-mail address, or empty.")
     personal_manager_name = serializers.SerializerMethodField()
 
     class Meta:

@@ -12,11 +12,17 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, QuerySet
-from django.http import Http404, HttpRequest, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
+from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -87,19 +93,30 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ViewSet):
         summary="Click-to-call",
         description=(
             "Rings the user's workplace, then connects it to the number (the same as the call button of the "
-            "pages). Needs a read-write token and a workplace linked to the user. Errors are answered in "
-            "words with the same statuses as the page: 400 a number that is not one, 409 no workplace, "
-            "429 too many clicks, 502/503/504 MTT refused, failed or did not answer."
+            "pages). Needs a read-write token and a workplace linked to the user. The answer is in words, "
+            "with the same statuses as the page: 400 not a phone number, 409 no workplace, 422 MTT refused "
+            "the call, 429 MTT busy (Retry-After), 502/503 MTT's answer unreadable, late or unreachable "
+            "(`code` says whether the call may have been placed). A repeated request for the same number "
+            "within seconds gets the first one's answer (`duplicate`)."
         ),
         request=DialRequestSerializer,
-        responses={code: DialResultSerializer for code in (200, 400, 409, 429, 502, 503, 504)},
+        responses={
+            **{code: DialResultSerializer for code in (200, 409, 422, 429, 502, 503)},
+            # A wrong number is answered like the others; a body that is not JSON by DRF's parser.
+            400: PolymorphicProxySerializer(
+                component_name="DialRefusal",
+                serializers=[DialResultSerializer, ErrorSerializer],
+                resource_type_field_name=None,
+            ),
+        },
         filters=False,
     )
     @action(detail=False, methods=["post"], url_path="dial", filterset_class=None, pagination_class=None)
     def dial(self, request: Request) -> Response:
-        data = DialRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        result = call_dial(user=request.user, number=data.validated_data["number"])
+        # Whatever was sent goes to call_dial, which answers a missing or wrong number in words (400), with
+        # the same body as every other answer of this endpoint.
+        sent = request.data.get("number") if isinstance(request.data, dict) else None
+        result = call_dial(user=request.user, number=sent if isinstance(sent, str) else "")
         response = Response(result.as_json(), status=result.status)
         if result.retry_after is not None:
             response["Retry-After"] = str(max(1, round(result.retry_after)))
@@ -380,3 +397,10 @@ class FollowUpTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Vie
         except DjangoPermissionDenied:
             raise Http404 from None
         return Response(FollowUpTaskSerializer(task).data)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponseBase:
+    """The project's 404 (``handler404``): JSON under /api/, as every other API answer; the page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": _("Not found.")}, status=404)
+    return page_not_found(request, exception)

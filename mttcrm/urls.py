@@ -24,5 +24,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
 ]
 
+# A URL that matches nothing answers JSON under /api/ (API clients parse every answer), the page elsewhere.
+handler404 = "api.views.not_found"
+
 if settings.DEBUG:
     urlpatterns += staticfiles_urlpatterns()

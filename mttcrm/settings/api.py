@@ -61,12 +61,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiToken": {"type": "http", "scheme": "bearer", "description": "A personal API token"}
-        }
-    },
-    "SECURITY": [{"ApiToken": []}],
     "ENUM_NAME_OVERRIDES": {
         "CallStatusEnum": "calls.models.calls.Call.Status",
         "DirectionEnum": "calls.models.calls.Direction",

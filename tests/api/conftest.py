@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 import responses
 from django.core.cache import cache
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from api.models import ApiToken
@@ -38,3 +39,11 @@ def token_client(user: Any, scope: str = ApiToken.Scope.WRITE) -> APIClient:
         _token, raw = api_token_create(user=user, name="test", scope=scope)
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return client
+
+
+@pytest.fixture(autouse=True)
+def _english(settings: Any) -> Iterator[None]:
+    # The assertions read the English source strings, whatever the catalogue translates them to.
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield

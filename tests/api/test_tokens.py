@@ -166,3 +166,14 @@ def test_the_docs_page_and_schema(world: World) -> None:
     ):
         assert path in paths, path
     assert Client().get("/api/docs/").status_code == 401
+
+
+def test_answers_are_in_russian_by_default(world: World, settings: Any) -> None:
+    settings.LANGUAGE_CODE = "ru"
+    api = token_client(world.users["operator"], scope="read")
+    refused = api.post("/api/v1/contacts/", {"name": "X"}, format="json")
+    assert refused.json()["detail"].startswith("Этот токен только для чтения")
+    dial = token_client(world.users["supervisor"]).post(
+        "/api/v1/calls/dial/", {"number": "89031234567"}, format="json"
+    )
+    assert dial.status_code == 409 and "рабоч" in dial.json()["error"]
