@@ -21,14 +21,14 @@ def world(integration: Any) -> World:
 
 
 @pytest.fixture(autouse=True)
-def _api_state(settings: Any) -> Iterator[None]:
+def _api_state(settings: Any) -> Iterator[responses.RequestsMock]:
     """Throttle counters start at zero; click-to-call reaches a mocked MTT (the guide's makeCall answer)."""
     settings.MTT_RATE_LIMIT_KEY_PREFIX = "test-api:"
     settings.MTT_RATE_LIMIT = 100_000
     cache.clear()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.post("http://mtt.test/makeCall", json=load_fixture("api/makeCall_response.json"))
-        yield
+        yield mock
     cache.clear()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -134,3 +135,24 @@ def test_wrap_up_errors_are_words(world: World) -> None:
         format="json",
     )
     assert refused.status_code == 400 and refused.json()["follow_up_for"]
+
+
+@pytest.mark.parametrize(
+    "answer", [{"status": 500, "body": "oops"}, {"status": 429, "body": ""}, {"status": 401, "body": ""}]
+)
+def test_dial_answers_mtts_errors_as_the_page_does(
+    world: World, _api_state: Any, answer: dict[str, Any]
+) -> None:
+    from django.test import Client
+
+    _api_state.replace("POST", "http://mtt.test/makeCall", **answer)
+    page = Client()
+    page.force_login(world.users["operator"])
+    on_page = page.post("/calls/dial/", {"number": "+79031234567"})
+    # Another operator (one click per user and number: the second would get the first's answer).
+    by_api = token_client(world.users["manager"]).post(
+        "/api/v1/calls/dial/", {"number": "+79031234567"}, format="json"
+    )
+    assert on_page.status_code >= 400
+    assert (by_api.status_code, by_api.json()["code"]) == (on_page.status_code, on_page.json()["code"])
+    assert by_api.json()["error"] == on_page.json()["error"]

@@ -265,3 +265,21 @@ def test_the_admin_shows_the_delivery_log(integration: Any, admin_user: Any, lis
     assert page.status_code == 200 and b"m-log" in page.content and b"204" in page.content
     assert admin.get("/admin/webhooks/webhookdelivery/").status_code == 200
     assert json.loads(json.dumps(delivery.payload))["type"] == "call.started"
+
+
+def test_rotate_keys_reencrypts_the_signing_secrets(
+    integration: Any, settings: Any, listener: Listener
+) -> None:
+    from io import StringIO
+
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    subscription = subscribe(listener.url)
+    old_key, new_key = settings.FIELD_ENCRYPTION_KEYS[0], Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
+    out = StringIO()
+    call_command("mtt", "rotate-keys", stdout=out)
+    assert "1 webhook subscription" in out.getvalue()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old key is gone
+    assert WebhookSubscription.objects.get().secret == subscription.secret
