@@ -283,3 +283,24 @@ def test_rotate_keys_reencrypts_the_signing_secrets(
     assert "1 webhook subscription" in out.getvalue()
     settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old key is gone
     assert WebhookSubscription.objects.get().secret == subscription.secret
+
+
+def test_the_audit_trail_masks_the_signing_secret(integration: Any, admin_user: Any) -> None:
+    from auditlog.models import LogEntry
+
+    admin = Client()
+    admin.force_login(admin_user)
+    secret = "whsec_" + "B" * 40
+    response = admin.post(
+        "/admin/webhooks/webhooksubscription/add/",
+        {
+            "name": "ERP",
+            "url": "https://93.184.216.34/hook",
+            "events": ["call.finished"],
+            "secret": secret,
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302
+    entry = LogEntry.objects.get(content_type__model="webhooksubscription")
+    assert secret not in str(entry.changes) and "93.184.216.34" in str(entry.changes)
