@@ -238,12 +238,17 @@ def webhook_send_message(*, message_id: str, now: datetime | None = None) -> int
 
 
 def webhooks_sweep(*, now: datetime | None = None) -> list[int]:
-    """Beat: put stale claims back, and return the ids of the due rows of active subscriptions (oldest
-    first) for the caller to send."""
+    """Beat: put stale claims back, delete the log's rows older than WEBHOOKS_KEEP_DAYS, and return the ids
+    of the due rows of active subscriptions (oldest first) for the caller to send."""
     now = now or timezone.now()
     WebhookDelivery.objects.filter(
         status=WebhookDelivery.Status.SENDING, claimed_at__lt=now - STALE_CLAIM
     ).update(status=WebhookDelivery.Status.PENDING, claimed_at=None)
+    # The log's old rows go (their attempts with them): delivered or failed for good, long enough ago.
+    WebhookDelivery.objects.filter(
+        status__in=[WebhookDelivery.Status.DELIVERED, WebhookDelivery.Status.FAILED],
+        created_at__lt=now - timedelta(days=settings.WEBHOOKS_KEEP_DAYS),
+    ).delete()
     active = WebhookSubscription.objects.filter(is_active=True).values("pk")
     due = WebhookDelivery.objects.filter(
         status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now, subscription_id__in=active

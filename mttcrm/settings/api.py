@@ -84,8 +84,12 @@ WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=False)
 WEBHOOKS_SUBSCRIPTIONS_CACHE_SECONDS = env.float("WEBHOOKS_SUBSCRIPTIONS_CACHE_SECONDS", default=10.0)
 # Beat sends what is due (retries, and deliveries whose task was lost) this often.
 WEBHOOKS_SWEEP_SECONDS = env.float("WEBHOOKS_SWEEP_SECONDS", default=30.0)
+# Delivered and failed deliveries (with their attempts) are deleted after this many days (the sweep).
+WEBHOOKS_KEEP_DAYS = env.int("WEBHOOKS_KEEP_DAYS", default=30)
 if WEBHOOKS_RETRY_FOR_SECONDS < 0 or WEBHOOKS_BACKOFF_SECONDS <= 0 or WEBHOOKS_SWEEP_SECONDS <= 0:
     raise ValueError("WEBHOOKS_* durations must be positive")
+if WEBHOOKS_KEEP_DAYS < 1:
+    raise ValueError("WEBHOOKS_KEEP_DAYS must be at least 1")
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
     "task": "webhooks.tasks.sweep_webhook_deliveries",
     "schedule": WEBHOOKS_SWEEP_SECONDS,

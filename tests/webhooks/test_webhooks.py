@@ -304,3 +304,16 @@ def test_the_audit_trail_masks_the_signing_secret(integration: Any, admin_user: 
     assert response.status_code == 302
     entry = LogEntry.objects.get(content_type__model="webhooksubscription")
     assert secret not in str(entry.changes) and "93.184.216.34" in str(entry.changes)
+
+
+def test_the_sweep_deletes_old_log_rows_only(integration: Any, listener: Listener, settings: Any) -> None:
+    settings.WEBHOOKS_KEEP_DAYS = 30
+    subscribe(listener.url, ["call.started"])
+    old = timezone.now() - timedelta(days=31)
+    for n, status in enumerate(["delivered", "failed", "pending"]):
+        webhook_emit(event="call.started", message_id=f"old-{n}", data={}, at=old)
+        WebhookDelivery.objects.filter(message_id=f"old-{n}").update(status=status)
+    webhook_emit(event="call.started", message_id="recent", data={})
+    WebhookDelivery.objects.filter(message_id="recent").update(status="delivered")
+    webhooks_sweep()
+    assert sorted(WebhookDelivery.objects.values_list("message_id", flat=True)) == ["old-2", "recent"]
