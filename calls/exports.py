@@ -38,6 +38,9 @@ COLUMNS = [
     Column("talk_seconds", "seconds", width=10),
     Column("end_reason", width=28),
     Column("recording_url", width=40),
+    # Issue 16's wrap-up (added at the end: the contract above).
+    Column("result", width=18),
+    Column("comment", width=40),
 ]
 CSV_COLUMNS = [column.name for column in COLUMNS]
 
@@ -46,6 +49,7 @@ _FIELDS = (
     "contact_id", "contact__name", "x_number_e164", "x_number_raw",
     "operator_id", "operator__first_name", "operator__last_name", "operator__username",
     "workplace__sip_id", "line_number", "wait_seconds", "talk_seconds", "end_reason", "x_recording",
+    "result__name", "comment",
 )  # fmt: skip
 
 
@@ -102,4 +106,6 @@ def call_rows(calls: QuerySet[Call]) -> Iterator[list[Any]]:
             values["talk_seconds"],
             values["end_reason"],
             f"{settings.SITE_URL}{player}{recording}/" if recording else "",
+            values["result__name"] or "",
+            values["comment"],
         ]

@@ -6,12 +6,14 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from integrations.models import ExternalNumber
 
-from .models import Call, Direction
+from .models import Call, CallResult, Direction
 from .selectors import CallFilters
+from .wrapup import assignees_for
 
 PERIODS = [
     ("today", _("Today")),
@@ -90,3 +92,40 @@ class CallFilterForm(forms.Form):
             line_id=data["line"].pk if data.get("line") else None,
             query=data.get("q") or "",
         )
+
+
+class PersonField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return str(obj.get_full_name() or obj.get_username())
+
+
+class WrapUpForm(forms.Form):
+    """The wrap-up of a call (the card after hang-up, the call's page): parsed here, validated and saved
+    by ``calls.wrapup.call_wrap_up``."""
+
+    result = forms.ModelChoiceField(
+        label=_("Result"), queryset=CallResult.objects.none(), required=False, empty_label=_("— not chosen —")
+    )
+    comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    follow_up_at = forms.DateTimeField(
+        label=_("Follow up on"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    follow_up_for = PersonField(
+        label=_("Follow-up for"), queryset=get_user_model()._default_manager.none(), required=False
+    )
+    follow_up_note = forms.CharField(label=_("What to do"), required=False, max_length=2000)
+
+    def __init__(self, *args: Any, user: Any, call: Call, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        results = CallResult.objects.filter(is_active=True)
+        if call.result_id is not None:
+            results = CallResult.objects.filter(models.Q(is_active=True) | models.Q(pk=call.result_id))
+        result_field = self.fields["result"]
+        assert isinstance(result_field, forms.ModelChoiceField)
+        result_field.queryset = results.order_by("position", "name")
+        people = self.fields["follow_up_for"]
+        assert isinstance(people, forms.ModelChoiceField)
+        people.queryset = assignees_for(user)
+        people.empty_label = _("me")

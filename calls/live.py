@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -57,7 +60,27 @@ def cards_for_user(*, user: Any) -> list[dict[str, Any]]:
             continue
         call = user_legs[0].call
         cards.append(card(call, contact=contact_view(call.contact), phase=phase, connected_at=connected_at))
+    cards.extend(wrap_up_cards_for_user(user_id=user_id, exclude=set(by_call)))
     return _only_visible_recent(user, cards)
+
+
+def wrap_up_cards_for_user(*, user_id: int, exclude: Collection[int] = ()) -> list[dict[str, Any]]:
+    """Ended calls the operator took and has not wrapped up, within CALLS_WRAPUP_CARD_MINUTES: their
+    cards stay on the desk (every page, after a reload) until the wrap-up is saved or put off."""
+    minutes = settings.CALLS_WRAPUP_CARD_MINUTES
+    if minutes <= 0:
+        return []
+    since = timezone.now() - timedelta(minutes=minutes)
+    calls = (
+        Call.objects.filter(operator_id=user_id, wrapped_up_at__isnull=True, ended_at__gte=since)
+        .exclude(status__in=Call.LIVE_STATUSES)
+        .exclude(pk__in=exclude)
+        .select_related("contact", "contact__personal_manager")
+        .order_by("ended_at", "pk")[:10]
+    )
+    return [
+        card(c, contact=contact_view(c.contact), phase=ENDED, connected_at=None, recent=False) for c in calls
+    ]
 
 
 def recent_for_user(*, user_id: int, limit: int = RECENT_LIMIT) -> list[dict[str, Any]]:

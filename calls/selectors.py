@@ -50,7 +50,7 @@ def call_list(*, filters: CallFilters, calls: QuerySet[Call] | None = None) -> Q
     """The call log: ``calls`` (default: every call) filtered, newest first, with what the page shows."""
     qs = (
         (calls if calls is not None else Call.objects.all())
-        .select_related("contact", "operator", "workplace", "line")
+        .select_related("contact", "operator", "workplace", "line", "result")
         .prefetch_related(recordings_prefetch(), routing_decisions_prefetch())
     )
     start, end = period_bounds(filters)
@@ -82,7 +82,7 @@ def call_list(*, filters: CallFilters, calls: QuerySet[Call] | None = None) -> Q
 def call_list_for_contact(*, contact_id: int) -> QuerySet[Call]:
     return (
         Call.objects.filter(contact_id=contact_id)
-        .select_related("contact", "operator", "workplace", "line")
+        .select_related("contact", "operator", "workplace", "line", "result")
         .prefetch_related(recordings_prefetch(), routing_decisions_prefetch())
         .order_by("-started_at", "-pk")
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views, views_callbacks, views_dial, views_live
+from . import views, views_callbacks, views_dial, views_live, views_wrapup
 from .recordings import views as recording_views
 from .reports import views as report_views
 
@@ -19,6 +19,10 @@ urlpatterns = [
     path("calls/<int:pk>/", views.call_detail, name="detail"),
     path("calls/active.json", views_live.active_calls, name="active"),
     path("calls/<int:pk>/note/", views_live.call_note, name="note"),
+    path("calls/<int:pk>/wrap-up/", views_wrapup.wrap_up, name="wrap_up"),
+    path("calls/desk.json", views_wrapup.desk_state, name="desk"),
+    path("tasks/", views_wrapup.task_list, name="tasks"),
+    path("tasks/<int:pk>/done/", views_wrapup.task_done, name="task_done"),
     path("calls/live/", views_live.live_board, name="board"),
     path("calls/live.json", views_live.live_board_json, name="board_json"),
     path("calls/dial/", views_dial.dial, name="dial"),

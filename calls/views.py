@@ -12,6 +12,7 @@ from .forms import CallFilterForm
 from .models import Call
 from .selectors import call_list
 from .spreadsheets import csv_response, dialect_of, xlsx_response
+from .views_wrapup import call_detail_page
 from .visibility import call_visible_to, calls_visible_to
 
 __all__ = ["CSV_COLUMNS", "call_detail", "call_export_csv", "call_export_xlsx", "call_log"]
@@ -38,13 +39,14 @@ def call_log(request: HttpRequest) -> HttpResponse:
 @login_required
 def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
     call = get_object_or_404(
-        Call.objects.select_related("contact", "operator", "workplace", "line", "initiated_by"), pk=pk
+        Call.objects.select_related(
+            "contact", "operator", "workplace", "line", "initiated_by", "result", "wrapped_up_by"
+        ),
+        pk=pk,
     )
     if not call_visible_to(request.user, call):
         raise Http404("No such call")  # not 403: whether the call exists is not theirs to know either
-    legs = call.legs.select_related("workplace").order_by("started_at", "leg_id")
-    events = call.events.select_related("leg").order_by("occurred_at", "pk")
-    return render(request, "calls/call_detail.html", {"call": call, "legs": legs, "events": events})
+    return call_detail_page(request, call)
 
 
 def _export_calls(request: HttpRequest) -> QuerySet[Call]:

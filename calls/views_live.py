@@ -8,7 +8,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -23,13 +22,13 @@ from django.views.decorators.http import require_GET, require_POST
 from contacts.models import Contact
 
 from . import live
-from .models import Call, Direction
+from .desk import RESYNC_EVERY_MS, desk_config, live_page_config
+from .models import Call
 from .realtime.groups import user_is_supervisor
+from .views_wrapup import open_tasks_for
 
 NOTE_MAX_LENGTH = 2000
-# The page asks for the active calls again this often even with the socket up: the safety net for a
-# push that could not reach it (a full channel, a push dropped while the channel layer was away).
-RESYNC_EVERY_MS = 30_000
+__all__ = ["RESYNC_EVERY_MS"]
 
 
 def _json_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -48,60 +47,19 @@ def _server_time() -> float:
     return time.time() * 1000
 
 
-def page_strings() -> dict[str, Any]:
-    """The texts the page's script shows, in the request's language (no JS catalog needed)."""
-    return {
-        "phase": {
-            "ringing_incoming": _("Incoming call"),
-            "ringing_outgoing": _("Outgoing call"),
-            "connected": _("In conversation"),
-            "ended": _("Call ended"),
-        },
-        "status": {str(value): str(label) for value, label in Call.Status.choices},
-        "direction": {str(value): str(label) for value, label in Direction.choices},
-        "connection": {
-            "connecting": _("Connecting…"),
-            "open": _("Live"),
-            "retrying": _("Connection lost, reconnecting…"),
-            "login": _("Your session has ended. Log in again."),
-            "forbidden": _("You may not watch the live board."),
-        },
-        "unknown_number": _("Unknown number"),
-        "company": _("Company"),
-        "manager": _("Personal manager"),
-        "notes": _("Notes"),
-        "recent": _("Last calls"),
-        "no_recent": _("No earlier calls."),
-        "open_contact": _("Open contact"),
-        "create_contact": _("Create contact"),
-        "details": _("Call details"),
-        "recording": _("Recording"),
-        "note_placeholder": _("A note about this call"),
-        "save_note": _("Save to the contact's notes"),
-        "note_saved": _("Saved to the contact's notes."),
-        "note_failed": _("The note was not saved. Try again."),
-        "no_contact": _("No contact to add the note to."),
-        "notify_title_incoming": _("Incoming call"),
-        "notify_title_outgoing": _("Outgoing call"),
-        "operators": _("Operators"),
-        "nobody": _("not offered yet"),
-    }
-
-
 @login_required
 def workspace(request: HttpRequest) -> HttpResponse:
     """The operator's workspace: the live screen pop (cards of calls reaching their workplace)."""
-    config = live_page_config(
-        mode="workspace",
-        ws_path="/ws/workspace/",
-        data_url=reverse("calls:active"),
-        recent=live.recent_for_user(user_id=int(request.user.pk or 0)),
-        can_listen=request.user.has_perm("calls.listen_recording"),
+    config = desk_config(
+        request.user, mode="workspace", recent=live.recent_for_user(user_id=int(request.user.pk or 0))
     )
     context = {
         "workplace": getattr(request.user, "workplace", None),
         "config": config,
         "is_supervisor": user_is_supervisor(request.user),
+        # The home of the desk shows the operator's open follow-ups too (the tasks list has them all).
+        "tasks": list(open_tasks_for(request.user).select_related("contact")[:10]),
+        "now": timezone.now(),
     }
     return render(request, "home.html", context)
 
@@ -172,18 +130,3 @@ def live_board_json(request: HttpRequest) -> JsonResponse:
     if not user_is_supervisor(request.user):
         return JsonResponse({"ok": False, "error": "forbidden"}, status=403)
     return JsonResponse({"calls": live.board_rows(user=request.user), "server_time": _server_time()})
-
-
-def live_page_config(*, mode: str, ws_path: str, data_url: str, **extra: Any) -> dict[str, Any]:
-    """What the page's script needs (rendered with json_script)."""
-    return {
-        "mode": mode,
-        # WEBSOCKET_URL (make run: Daphne's own port), else the page's own host.
-        "ws_url": settings.WEBSOCKET_URL,
-        "ws_path": ws_path,
-        "data_url": data_url,
-        "login_url": reverse("login"),
-        "resync_every_ms": RESYNC_EVERY_MS,
-        "strings": page_strings(),
-        **extra,
-    }

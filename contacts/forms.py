@@ -16,8 +16,9 @@ from .access import user_can_change_personal_manager
 from .models import Contact, PhoneNumber
 from .services import phone_number_check
 
-# One number per line (commas too); not ";", which tel:/sip: URIs use for their parameters.
-_LINE_SPLIT = re.compile(r"[\r\n,]+")
+# One number per line (commas too); not ";", which tel:/sip: URIs use for their parameters. A comma
+# followed by a short group of digits is an extension ("8 800 555-35-35,12"), not a second number.
+_LINE_SPLIT = re.compile(r"[\r\n]+|,(?!\s*\d{1,8}\s*(?:$|[\r\n,]))")
 
 
 class PersonalManagerField(forms.ModelChoiceField):
@@ -30,7 +31,10 @@ class ContactForm(forms.ModelForm):
         label=_("Phone numbers"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "+7 921 946-27-61"}),
-        help_text=_("One per line, in any format: +7 921 946-27-61, 89219462761, 9219462761."),
+        help_text=_(
+            "One per line, in any format: +7 921 946-27-61, 8 (921) 946-27-61, 00 7 921 946 27 61; an "
+            "extension after the number: “доб. 12”, “ext. 12”, “#12”."
+        ),
     )
     personal_manager = PersonalManagerField(
         label=_("Personal manager"),
@@ -80,18 +84,31 @@ class ContactForm(forms.ModelForm):
             number = line.strip()
             if not number:
                 continue
+            bare = phones.split_extension(number)[0]
+            # What a person types must be dialable, refused in words before anything is saved. The PBX's
+            # own numbers are stored as they come: one the contact has already is kept as it is.
+            problem = phones.dial_problem(bare)
+            if problem is not None and not self._has_already(bare):
+                errors.append(ValidationError(problem, code="not_dialable"))
+                continue
             try:
                 phone_number_check(number=number, allowed_owner=instance)
             except ValidationError as error:
                 errors.append(self._hide_invisible_owner(error, number))
                 continue
-            key = phones.normalize(number) or phones.digits_only(number)
+            key = phones.normalize(bare) or phones.digits_only(bare)
             if key not in keys:  # the same number typed twice in two formats
                 keys.add(key)
                 numbers.append(number)
         if errors:
             raise ValidationError(errors)
         return numbers
+
+    def _has_already(self, number: str) -> bool:
+        if not self.instance.pk:
+            return False
+        key = phones.digits_only(number)
+        return bool(key) and any(n.raw_digits == key for n in self.instance.numbers.all())
 
     def _hide_invisible_owner(self, error: ValidationError, number: str) -> ValidationError:
         """A taken number names its contact only to users who may see that contact (team mode)."""

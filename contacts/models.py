@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from . import phones
@@ -28,7 +29,8 @@ class Contact(models.Model):
         MANUAL = "manual", _("Created by hand")
         CALL = "call", _("Created from a call")
 
-    name = models.CharField(_("name"), max_length=200, blank=True, default="")
+    # "name" of a person or a firm: "имя" in Russian, not the "название" of a thing (msgctxt "person").
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=200, blank=True, default="")
     company = models.CharField(_("company"), max_length=200, blank=True, default="")
     email = models.EmailField(_("email"), blank=True, default="")
     notes = models.TextField(_("notes"), blank=True, default="")
@@ -113,6 +115,9 @@ class PhoneNumber(models.Model):
     raw = models.CharField(_("number as received"), max_length=100)
     raw_digits = models.CharField(_("digits"), max_length=100, blank=True, default="", editable=False)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, blank=True, default="")
+    # Typed after the number ("доб. 12", "ext. 12", "#12", ",12": contacts.phones.split_extension), kept
+    # apart: the number alone is what lookups match and the PBX dials; the operator dials the extension.
+    extension = models.CharField(_("extension"), max_length=10, blank=True, default="")
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -142,7 +147,14 @@ class PhoneNumber(models.Model):
 
     @property
     def display(self) -> str:
-        """The number for people: `+7 921 946-27-61`, or as received when it is not a phone number."""
+        """The number for people: `+7 921 946-27-61` (`… доб. 12` with an extension), or as received when
+        it is not a phone number."""
+        number = self.number_display
+        return f"{number} {gettext('ext.')} {self.extension}" if self.extension else number
+
+    @property
+    def number_display(self) -> str:
+        """The number alone (what the PBX dials), for people."""
         return phones.format_for_people(self.e164) if self.e164 else self.raw
 
     @property

@@ -18,6 +18,7 @@ import re
 
 import phonenumbers
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 _SEPARATORS = re.compile(r"[\s\-().\u00a0\u2010-\u2015/]")
 _NUMBERISH = re.compile(r"\+?\d+")
@@ -25,6 +26,14 @@ _URI_SCHEME = re.compile(r"^(?:sips?|tel):", re.IGNORECASE)
 # ITU-T E.164 +883 "International Networks"; MTT's workplaces and terminals live in +883 140.
 _SIP_ID_PREFIX = "883"
 _SIP_ID_MIN_DIGITS = 12
+# An extension typed after the number, the ways Russian offices write it: "доб. 12", "доб.12",
+# "добавочный 12", "вн. 12", "ext. 12", "ext12", "x12", "#12", ",12" (a phone's pause), ";ext=12" (tel: URIs).
+_EXTENSION = re.compile(
+    r"\s*(?:,|#|;\s*ext=|(?<![^\W\d_])(?:доб(?:авочный)?|вн(?:утр(?:енний)?)?|ext(?:ension)?|x)\.?)"
+    r"\s*(\d{1,8})\s*$",
+    re.IGNORECASE,
+)
+_LETTERS = re.compile(r"[^\W\d_]")
 
 
 def default_region() -> str:
@@ -48,6 +57,67 @@ def clean(raw: str) -> str:
 def digits_only(raw: str) -> str:
     """Every digit of what was received, for matching numbers that are not phone numbers."""
     return "".join(ch for ch in _strip_uri(raw or "") if ch.isdigit())
+
+
+def split_extension(raw: str) -> tuple[str, str]:
+    """(number, extension) of what a person typed: `8 (800) 555-35-35 доб. 12` → (`8 (800) 555-35-35`,
+    `12`); (raw, "") when no extension is written after the number."""
+    value = (raw or "").strip()
+    match = _EXTENSION.search(value)
+    if match is None or not any(ch.isdigit() for ch in value[: match.start()]):
+        return value, ""
+    return value[: match.start()].strip(), match.group(1)
+
+
+def dial_problem(raw: str) -> str | None:
+    """Why a number a person typed (its extension split off) cannot be dialled, in words; None when it
+    can. The contact form refuses these before saving (the PBX's own numbers are stored as they come)."""
+    number = (raw or "").strip()
+    if not number:
+        return _("Enter a phone number.")
+    if normalize(number):
+        return None
+    if _LETTERS.search(_URI_SCHEME.sub("", number).split("@", 1)[0]):
+        return _(
+            "“%(number)s” cannot be dialled: a phone number has digits only (an extension goes after "
+            "it, e.g. “доб. 12”)."
+        ) % {"number": number}
+    if is_pbx_sip_id(number):
+        return _("“%(number)s” is a PBX workplace SIP ID, not a client's number.") % {"number": number}
+    cleaned = clean(number)
+    digits = "".join(ch for ch in cleaned if ch.isdigit())
+    international = _international_digits(cleaned)
+    try:
+        if international is not None:
+            parsed = phonenumbers.parse("+" + international, None)
+        elif len(digits) == 11 and digits[0] in "78":
+            parsed = phonenumbers.parse("+7" + digits[1:], None)
+        else:
+            parsed = phonenumbers.parse(digits, default_region())
+        reason = phonenumbers.is_possible_number_with_reason(parsed)
+        if reason == phonenumbers.ValidationResult.INVALID_LENGTH:
+            # Between the lengths a country has (Russia: always 10 after +7): say which way it is off.
+            national = len(str(parsed.national_number))
+            if national > 10:
+                reason = phonenumbers.ValidationResult.TOO_LONG
+            elif national < 10:
+                reason = phonenumbers.ValidationResult.TOO_SHORT
+    except phonenumbers.NumberParseException:
+        reason = phonenumbers.ValidationResult.INVALID_LENGTH
+    if reason in (
+        phonenumbers.ValidationResult.TOO_SHORT,
+        phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    ):
+        return _(
+            "“%(number)s” cannot be dialled: too few digits (%(count)d). Write the whole number with "
+            "its code, e.g. +7 495 123-45-67 or 8 800 555-35-35."
+        ) % {"number": number, "count": len(digits)}
+    if reason == phonenumbers.ValidationResult.TOO_LONG:
+        return _(
+            "“%(number)s” cannot be dialled: too many digits (%(count)d). Put an extension after the "
+            "number as “доб. 12”."
+        ) % {"number": number, "count": len(digits)}
+    return _("“%(number)s” cannot be dialled: check the country code and the digits.") % {"number": number}
 
 
 def _international_digits(cleaned: str) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from auditlog.context import disable_auditlog
 from django.conf import settings
@@ -32,8 +32,9 @@ def auto_create_enabled() -> bool:
 
 
 def _number_fields(number: str) -> tuple[str, str, str]:
-    """(e164, raw, raw_digits) of a number to store, or ValidationError when it cannot be one."""
-    raw = (number or "").strip()
+    """(e164, raw, raw_digits) of a number to store (an extension typed after it split off), or
+    ValidationError when it cannot be one."""
+    raw, _extension = phones.split_extension(number or "")
     if not raw:
         raise ValidationError(_("Enter a phone number."), code="empty")
     if phones.is_pbx_sip_id(raw):
@@ -90,13 +91,17 @@ def contact_add_number(*, contact: Contact, number: str, kind: str = "") -> Phon
     ValidationError (code "number_taken", naming the owner) when another contact has it.
     """
     e164, raw, digits = _number_fields(number)
+    extension = phones.split_extension(number or "")[1]
     existing = phone_number_check(number=raw, allowed_owner=contact)
     if existing is not None:
+        if existing.extension != extension:  # the same number, its extension changed (or dropped)
+            existing.extension = extension
+            existing.save(update_fields=["extension"])
         return existing
     try:
         with transaction.atomic():
             return PhoneNumber.objects.create(
-                contact=contact, e164=e164, raw=raw, raw_digits=digits, kind=kind
+                contact=contact, e164=e164, raw=raw, raw_digits=digits, kind=kind, extension=extension
             )
     except IntegrityError:
         # Someone stored the same number between our check and our insert: raises "number_taken"
@@ -183,6 +188,24 @@ def contact_update(
         contact.save()
         if numbers is not None:
             contact_set_numbers(contact=contact, numbers=numbers)
+    return contact
+
+
+def contact_name(*, contact: Contact, name: str, company: str) -> Contact:
+    """Name a contact in place (the call card's "Name this client" for a contact made from a call): only
+    its name and company change, its numbers and calls stay; a name or a company is required."""
+    name, company = (name or "").strip(), (company or "").strip()
+    errors: dict[str, Any] = {}
+    if not name and not company:
+        errors["name"] = _("Enter a name or a company.")
+    if len(name) > _NAME_MAX:
+        errors["name"] = _("The name is too long (at most %(n)d characters).") % {"n": _NAME_MAX}
+    if len(company) > _NAME_MAX:
+        errors["company"] = _("The company is too long (at most %(n)d characters).") % {"n": _NAME_MAX}
+    if errors:
+        raise ValidationError(errors)
+    contact.name, contact.company = name, company
+    contact.save(update_fields=["name", "company", "updated_at"])  # a save: the audit trail records it
     return contact
 
 

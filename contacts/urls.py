@@ -12,4 +12,5 @@ urlpatterns = [
     path("merge/", views.contact_merge_view, name="merge"),
     path("<int:pk>/", views.contact_detail, name="detail"),
     path("<int:pk>/edit/", views.contact_edit, name="edit"),
+    path("<int:pk>/name/", views.contact_name_view, name="name"),
 ]

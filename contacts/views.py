@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -18,7 +18,7 @@ from calls.visibility import contact_visible_to, contacts_visible_to
 from .forms import ContactForm, MergeForm
 from .models import Contact
 from .selectors import contact_find_by_number, contacts_search, user_can_merge_contacts
-from .services import contact_create, contact_merge, contact_update
+from .services import contact_create, contact_merge, contact_name, contact_update
 
 PAGE_SIZE = 50
 
@@ -106,6 +106,35 @@ def contact_create_view(request: HttpRequest) -> HttpResponse:
             existing = None
     return render(
         request, "contacts/contact_form.html", {"form": form, "contact": None, "existing": existing}
+    )
+
+
+@require_POST
+def contact_name_view(request: HttpRequest, pk: int) -> JsonResponse:
+    """POST name=…&company=… (CSRF, JSON): the call card names the contact made from a call in place."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"ok": False, "error": _("Your session has ended. Log in again.")}, status=401)
+    contact = contacts_visible_to(request.user, Contact.objects.current()).filter(pk=pk).first()
+    if contact is None:
+        return JsonResponse({"ok": False, "error": _("No such contact.")}, status=404)
+    try:
+        contact_name(
+            contact=contact,
+            name=request.POST.get("name", "").replace("\x00", ""),
+            company=request.POST.get("company", "").replace("\x00", ""),
+        )
+    except ValidationError as error:
+        errors = {field: [str(text) for text in texts] for field, texts in error.message_dict.items()}
+        return JsonResponse(
+            {
+                "ok": False,
+                "errors": errors,
+                "error": " ".join(text for texts in errors.values() for text in texts),
+            },
+            status=400,
+        )
+    return JsonResponse(
+        {"ok": True, "contact": {"id": contact.pk, "name": contact.name, "company": contact.company}}
     )
 
 

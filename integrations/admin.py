@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.timesince import timeuntil
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -60,11 +61,10 @@ def _expiry(value: Any) -> str:
         return "—"
     delta = value - timezone.now()
     seconds = int(delta.total_seconds())
-    local = timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+    local = timezone.localtime(value).strftime("%d.%m.%Y %H:%M")
     if seconds <= 0:
         return f"{local} ({_('expired')})"
-    hours, rem = divmod(seconds, 3600)
-    return f"{local} ({_('in')} {hours}h {rem // 60:02d}m)"
+    return f"{local} ({_('in %(time)s') % {'time': timeuntil(value)}})"
 
 
 @admin.register(Integration)
@@ -221,7 +221,7 @@ class IntegrationAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
         except MttError as exc:
             messages.error(request, _("Sync failed: %(error)s") % {"error": exc.user_message})
         else:
-            messages.success(request, _("Synced: %(result)s") % {"result": result})
+            messages.success(request, _("Synced: %(result)s") % {"result": result.for_people()})
         return HttpResponseRedirect(reverse("admin:integrations_integration_change", args=[pk]))
 
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from .models import ExternalNumber, Integration, Terminal, Workplace, new_notify_token
 from .mtt import oauth
@@ -71,10 +72,21 @@ class SyncResult:
     deactivated: int = 0
 
     def __str__(self) -> str:
+        # For logs and the command line; people read ``for_people``.
         return (
             f"{self.workplaces} workplaces, {self.terminals} terminals, {self.numbers} numbers, "
             f"{self.deactivated} deactivated"
         )
+
+    def for_people(self) -> str:
+        """The summary in the user's language, with its plural forms ("3 рабочих места, 4 терминала…")."""
+        parts = [
+            ngettext("%(n)d workplace", "%(n)d workplaces", self.workplaces) % {"n": self.workplaces},
+            ngettext("%(n)d terminal", "%(n)d terminals", self.terminals) % {"n": self.terminals},
+            ngettext("%(n)d number", "%(n)d numbers", self.numbers) % {"n": self.numbers},
+            ngettext("%(n)d deactivated", "%(n)d deactivated", self.deactivated) % {"n": self.deactivated},
+        ]
+        return ", ".join(parts)
 
 
 def integration_sync_directory(*, integration_id: int) -> SyncResult:

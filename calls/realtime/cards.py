@@ -247,13 +247,23 @@ def card(
         "connected_at": _iso(connected_at),
         "talk_seconds": call.talk_seconds,
         "contact": _contact_part(contact),
+        # No contact yet: a link to create one. An auto-created one (a number, no name): named in place.
         "create_contact_url": (
-            None if known or not number else _url("contacts:create") + "?" + urlencode({"number": number})
+            None
+            if contact is not None or not number
+            else _url("contacts:create") + "?" + urlencode({"number": number})
         ),
+        "name_contact_url": _url("contacts:name", contact.pk) if contact is not None and not known else None,
         "recent": _recent_calls(call) if recent and phase != ENDED else [],
         "url": _url("calls:detail", call.pk),
         "note_url": _url("calls:note", call.pk),
         "recording_url": _recording_url(call) if phase == ENDED else None,
+        # The wrap-up (issue 16): the card stays after hang-up for the operator who took the call.
+        "operator_id": call.operator_id,
+        "wrap_up_url": _url("calls:wrap_up", call.pk),
+        "wrapped_up": call.wrapped_up_at is not None,
+        "result_id": call.result_id,
+        "comment": call.comment,
     }
 
 
@@ -297,6 +307,13 @@ def screen_pop_messages(
         phase, connected_at = operator_phase(x for x in legs if x.user_id == owner)
         payload = card(call, contact=contact, phase=phase, connected_at=connected_at)
         messages.append((operator_group(owner), {"type": MESSAGE_TYPES[phase], "call": payload}))
+    if call.status not in Call.LIVE_STATUSES:
+        # The call's outcome is known now (missed, answered elsewhere): every other operator it rang gets
+        # the final status, so their desk shows a missed call as missed without a reload.
+        ended = None
+        for other in sorted({x.user_id for x in legs if x.user_id is not None and x.user_id != owner}):
+            ended = ended or card(call, contact=contact, phase=ENDED, connected_at=None, recent=False)
+            messages.append((operator_group(other), {"type": MESSAGE_TYPES[ENDED], "call": ended}))
     if call.status in Call.LIVE_STATUSES:
         messages.append((SUPERVISORS_GROUP, {"type": "board.update", "call": board_row(call, legs, contact)}))
     else:

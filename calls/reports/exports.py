@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..spreadsheets import Column, neutralise
-from .selectors import ReportScope, calls_series, line_stats, operator_stats, routing_outcomes
+from .selectors import ReportScope, calls_series, line_stats, operator_stats, result_stats, routing_outcomes
 
 # Kept for callers of the old name: the CSV text cell.
 csv_text = neutralise
@@ -96,11 +96,21 @@ def _routing(scope: ReportScope) -> Table:
     return columns, rows
 
 
+def _results(scope: ReportScope) -> Table:
+    columns = [
+        Column("result", width=20),
+        Column("calls", "int", width=8),
+        Column("share_pct", "percent", width=10),
+    ]
+    return columns, ([row.name, row.count, row.share] for row in result_stats(scope))
+
+
 TABLES: dict[str, Callable[[ReportScope], Table]] = {
     "series": _series,
     "operators": _operators,
     "lines": _lines,
     "routing": _routing,
+    "results": _results,
 }
 
 

@@ -3,11 +3,15 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.html import json_script
+from django.utils.translation import gettext_lazy as _
 
 from contacts.phones import format_for_people, normalize
 
+from ..desk import desk_config
 from ..selectors import call_list_for_contact
 from ..visibility import calls_visible_to
+from ..words import end_reason_words, leg_state_words
 
 register = template.Library()
 
@@ -44,3 +48,41 @@ def contact_calls(context: Any, contact: Any, limit: int = 50) -> dict[str, Any]
         "contact": contact,
         "perms": context.get("perms"),
     }
+
+
+@register.simple_tag(takes_context=True)
+def desk_config_script(context: Any) -> str:
+    """The desk's configuration as <script type="application/json" id="live-config"> (base.html)."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return ""
+    return json_script(desk_config(user), "live-config")
+
+
+@register.simple_tag
+def end_reason(call: Any) -> str:
+    """The call's end reason in words (raw values: admin, exports)."""
+    return end_reason_words(call.end_reason, call.end_reason_code) or "—"
+
+
+@register.filter
+def leg_state(state: str) -> str:
+    return leg_state_words(state)
+
+
+@register.filter
+def leg_party(leg: Any) -> str:
+    """Whose leg a history line is about, for people: the operator or workplace, the company's line, the
+    client (never a Call-ID)."""
+    if leg.is_line_leg:
+        return str(_("the company's line"))
+    workplace = leg.workplace
+    if workplace is not None:
+        user = workplace.user
+        return (
+            (user.get_full_name() or user.get_username())
+            if user is not None
+            else workplace.name or workplace.sip_id
+        )
+    return str(_("client"))

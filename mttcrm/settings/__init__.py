@@ -9,6 +9,7 @@ and the local sandbox as MTT. Production sets ``DATABASE_URL`` (PostgreSQL) and 
 
 from .api import *
 from .base import *
+from .desk import *
 from .mtt import *
 from .observability import *
 from .reports import *

@@ -66,7 +66,10 @@ def test_the_workspace_reconnects_and_resyncs_its_card_after_redis_comes_back(
         page.wait_for_selector("#live-status[data-state=open]", timeout=60_000)
         page.wait_for_selector(".call-card", timeout=30_000)
         page.screenshot(path=str(artifacts / "faults-redis-resync.png"))
-        # Pushes flow again: the rest of the call arrives live and the card closes.
-        page.wait_for_selector(".call-card", state="detached", timeout=60_000)
+        # Pushes flow again: the rest of the call arrives live and the card turns into the wrap-up (the
+        # operator took the call: issue 16), which "Later" closes.
+        page.wait_for_selector(".call-card.wrap-up-card", timeout=60_000)
+        page.click(".wrap-up-card button:text('Позже')")
+        page.wait_for_selector(".call-card", state="detached", timeout=10_000)
         statuses = [n["status"] for n in sandbox.control("GET", "notifications")]
         assert statuses and set(statuses) == {200}

@@ -16,7 +16,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
-from calls.models import Call, Direction
+from calls.models import Call, CallResult, Direction
 from calls.spreadsheets import is_dangerous, neutralise
 from contacts.models import Contact
 from integrations.models import ExternalNumber, Integration, Workplace
@@ -80,6 +80,8 @@ def hostile_call(integration: Integration, operator: Any, n: int, payload: str) 
         wait_seconds=15,
         talk_seconds=3725,
         end_reason=payload,
+        result=CallResult.objects.get_or_create(name=payload)[0],
+        comment=payload,
     )
 
 
@@ -108,7 +110,7 @@ def workbook(response: Any) -> Any:
     return openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content)))
 
 
-TEXT_COLUMNS = ["call_id", "client_number", "contact", "operator", "line", "end_reason"]
+TEXT_COLUMNS = ["call_id", "client_number", "contact", "operator", "line", "end_reason", "result", "comment"]
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
@@ -171,7 +173,7 @@ def test_call_log_csv_columns_stay_and_sep_semicolon(integration: Integration, o
     )
     assert header == (
         "call_id,started_at,direction,status,client_number,contact,operator,workplace,line,"
-        "wait_seconds,talk_seconds,end_reason,recording_url"
+        "wait_seconds,talk_seconds,end_reason,recording_url,result,comment"
     ).split(",")
     assert row[1] == "2026-03-02T10:00:00+03:00" and row[9:11] == ["15", "3725"]
 

@@ -133,7 +133,7 @@ def test_csv_export_columns_and_values(client: Client, operator: Any, calls: dic
     assert header == CSV_COLUMNS
     assert header == (
         "call_id,started_at,direction,status,client_number,contact,operator,workplace,line,"
-        "wait_seconds,talk_seconds,end_reason,recording_url"
+        "wait_seconds,talk_seconds,end_reason,recording_url,result,comment"
     ).split(",")
     by_id = {row[0]: dict(zip(header, row, strict=True)) for row in data}
     assert set(by_id) == {"answered", "missed"}
@@ -165,8 +165,10 @@ def test_call_detail_shows_history(client: Client, operator: Any, calls: dict[st
     response = client.get(reverse("calls:detail", args=[calls["answered"].pk]))
     assert response.status_code == 200
     html = response.content.decode()
-    assert "answered~2o" in html
-    assert html.count("<tr><td>") == 6  # six events
+    # Who and what in words (issue 16): no Call-IDs, no MTT state names; the raw values are in the admin.
+    assert "answered~2o" not in html
+    assert html.count('<tr><td class="nowrap">') == 6  # six events
+    assert "разговор" in html or "conversation" in html
 
 
 def test_admin_reapply_action(

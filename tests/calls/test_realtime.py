@@ -218,9 +218,10 @@ async def test_incoming_call_shows_updates_and_hides_the_card(directory: dict[st
     assert card["number"] == "+78124241500"
     assert card["number_display"] == "+7 812 424-15-00"
     assert card["line_display"] == "+7 499 649-78-03"
-    # An auto-created contact has no name yet: the card offers "Create contact" with the number.
+    # An auto-created contact has no name yet: the card offers to name it in place (no second contact).
     assert card["contact"]["name"] == ""
-    assert card["create_contact_url"] == "/contacts/new/?number=%2B78124241500"
+    assert card["create_contact_url"] is None
+    assert card["name_contact_url"] == f"/contacts/{card['contact']['id']}/name/"
     assert card["recent"] == []
     assert card["recording_url"] is None
     assert card["note_url"] == f"/calls/{card['id']}/note/"
@@ -464,3 +465,23 @@ async def test_no_channel_layer_at_all_still_records_the_call(
     await sync_to_async(push_flush, thread_sensitive=False)()
     assert await database_sync_to_async(Call.objects.filter(call_key=p.BASE).exists)()
     assert "CHANNEL_LAYERS misconfigured" in caplog.text
+
+
+@own_loop
+async def test_a_missed_call_reaches_the_operator_as_missed(directory: dict[str, Any], post: Post) -> None:
+    ivanova = await connected(directory["ivanova"])
+    line_trying, trying, showing, hiding, finished, line_finished = p.incoming_missed()
+    for body in (line_trying, trying, showing, hiding, finished):
+        await post(body)
+    messages = [await receive(ivanova) for _ in range(4)]
+    assert messages[-1]["type"] == "call.hide"
+    # The call was still ringing the company's line when her leg ended: not "missed" yet.
+    assert messages[-1]["call"]["status"] in Call.LIVE_STATUSES
+    await post(line_finished)
+    final = await receive(ivanova)
+    assert (final["type"], final["call"]["phase"], final["call"]["status"]) == (
+        "call.hide",
+        "ended",
+        "missed",
+    )
+    await ivanova.disconnect()

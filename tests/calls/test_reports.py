@@ -642,3 +642,58 @@ def test_demo_gives_reports_to_supervisors_only(db: Any) -> None:
     assert users.get(username="admin").has_perm("calls.view_reports")
     for operator in ("ivanova", "petrov", "sidorova"):
         assert not users.get(username=operator).has_perm("calls.view_reports")
+
+
+# --- Calls by wrap-up result (issue 16) -------------------------------------------------------------
+
+
+def test_calls_by_result_match_exact_queries(data: dict[str, Any]) -> None:
+    from calls.models import CallResult
+    from calls.reports.selectors import result_stats
+
+    calls = data["calls"]
+    sale = CallResult.objects.get(name="Продажа")
+    complaint = CallResult.objects.get(name="Жалоба")
+    retired = CallResult.objects.create(name="Старый", position=1, is_active=False)
+    Call.objects.filter(call_key__in=["C1", "C4"]).update(result=sale)
+    Call.objects.filter(call_key="C8").update(result=complaint)
+    Call.objects.filter(call_key="C6").update(result=retired)
+    Call.objects.filter(call_key="C11").update(result=sale)  # before the period: not counted
+    rows = {r.name: (r.count, r.share) for r in result_stats(PERIOD)}
+    answered = Call.objects.filter(
+        started_at__gte=msk(MON, 0), started_at__lt=msk(WED + timedelta(days=1), 0), answered_at__isnull=False
+    )
+    total = answered.count()
+    assert total == 6  # C1 C2 C4 C9 C8 C6
+    expected = {
+        name: (answered.filter(result__name=name).count(), answered.filter(result__name=name).count() / total)
+        for name in ["Продажа", "Консультация", "Жалоба", "Нецелевой", "Перезвонить", "Старый"]
+    }
+    expected["No result"] = (answered.filter(result__isnull=True).count(), 2 / 6)
+    assert rows == expected
+    assert rows["Продажа"] == (2, 2 / 6) and rows["No result"] == (2, 2 / 6) and rows["Старый"] == (1, 1 / 6)
+    # The order: the results list's, the calls without one last; a line narrows it.
+    names = [r.name for r in result_stats(PERIOD)]
+    assert names[0] == "Старый" and names[-1] == "No result"
+    one_line = {r.name: r.count for r in result_stats(ReportScope(MON, WED, line_id=data["l2"].pk))}
+    assert (one_line["Продажа"], one_line["Жалоба"], one_line["No result"]) == (1, 1, 0)
+    empty = result_stats(ReportScope(first_day=TUE, last_day=TUE))
+    assert {r.share for r in empty} == {None} and {r.count for r in empty} == {0}
+    assert "Старый" not in {r.name for r in empty}  # a retired result shows only with calls
+    assert calls["C2"].result_id is None
+
+
+def test_calls_by_result_on_the_dashboard_and_its_csv(data: dict[str, Any], client: Client) -> None:
+    from calls.models import CallResult
+
+    boss = get_user_model().objects.create_user("boss", password="x-pass-123")
+    boss.user_permissions.add(Permission.objects.get(codename="view_reports"))
+    client.force_login(boss)
+    Call.objects.filter(call_key="C1").update(result=CallResult.objects.get(name="Продажа"))
+    query = {"period": "custom", "date_from": "2026-03-02", "date_to": "2026-03-04"}
+    page = client.get(URL, query).content.decode()
+    assert 'id="table-results"' in page and "Продажа" in page
+    body = client.get("/reports/results.csv", query).content.decode().lstrip("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert (rows[0]["result"], rows[0]["calls"]) == ("Продажа", "1")
+    assert rows[-1]["result"] == "No result" and rows[-1]["calls"] == "5"

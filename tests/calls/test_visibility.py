@@ -323,7 +323,9 @@ def test_a_cards_last_calls_leave_out_another_teams(world: World) -> None:
         leg_id="now-ringing~1",
         workplace=world.users["outsider"].workplace,
     )
-    cards = client_for(world, "outsider").get("/calls/active.json").json()["calls"]
+    everything = client_for(world, "outsider").get("/calls/active.json").json()["calls"]
+    # (the outsider's own answered call waits for its wrap-up: an ended card, no last calls)
+    cards = [c for c in everything if c["phase"] != "ended"]
     assert [c["id"] for c in cards] == [ringing.pk]
     assert cards[0]["recent"] == []
     set_visibility(AccessSettings.Visibility.ALL)

@@ -165,6 +165,13 @@ def one(*args: Any, **kwargs: Any) -> Entry:
     return Entry([Case(*args, **kwargs)])
 
 
+def _task(w: World) -> FollowUpTask:
+    """The operator's follow-up task (made on first use, inside each role's rolled-back block)."""
+    return FollowUpTask.objects.get_or_create(
+        assignee=w.users["operator"], note="matrix", defaults={"due_at": timezone.now()}
+    )[0]
+
+
 def _notification(w: World) -> dict[str, Any]:
     return load_fixture("notifications/01_incoming_trying.json")
 
@@ -249,6 +256,33 @@ MATRIX: dict[str, Entry] = {
             ),
         ]
     ),
+    # --- the desk (issue 16): the wrap-up, the badges and reminders, the tasks list
+    "calls/<int:pk>/wrap-up/": Entry(
+        [
+            Case(
+                lambda w: f"/calls/{w.other_call.pk}/wrap-up/",
+                get=everyone(405),
+                post=team_a(ALLOWED),
+                data=lambda w: {"comment": "перезвонить в пятницу"},
+                csrf=True,
+            ),
+            Case(
+                lambda w: f"/calls/{w.outsider_call.pk}/wrap-up/",
+                get=everyone(405),
+                post=team_b(ALLOWED),
+                data=lambda w: {"comment": "перезвонить в пятницу"},
+            ),
+        ]
+    ),
+    "calls/desk.json": one(lambda w: "/calls/desk.json", get=logged_in(200, 401), post=everyone(405)),
+    "tasks/": one(lambda w: "/tasks/", get=logged_in(200), post=logged_in(200)),
+    "tasks/<int:pk>/done/": one(
+        lambda w: f"/tasks/{_task(w).pk}/done/",
+        get=everyone(405),
+        post=team_a(ALLOWED),
+        csrf=True,
+        note="a task of the operator's",
+    ),
     "calls/live/": one(lambda w: "/calls/live/", get=supervisors_only(200), post=supervisors_only(200)),
     "calls/live.json": one(
         lambda w: "/calls/live.json", get=roles(401, 403, 403, 200, 200), post=logged_in(405, 401)
@@ -298,6 +332,17 @@ MATRIX: dict[str, Entry] = {
         [
             Case(lambda w: f"/contacts/{w.managed_contact.pk}/", get=team_a(200), post=team_a(200)),
             Case(lambda w: f"/contacts/{w.outsider_contact.pk}/", get=team_b(200), post=team_b(200)),
+        ]
+    ),
+    "contacts/<int:pk>/name/": Entry(
+        [
+            Case(
+                lambda w: f"/contacts/{w.managed_contact.pk}/name/",
+                get=everyone(405),
+                post=roles(401, 200, 200, 200, 200, outsider=ByMode(200, 404)),
+                data=lambda w: {"name": "Дмитрий Козлов", "company": "ООО Ромашка"},
+                csrf=True,
+            ),
         ]
     ),
     "contacts/<int:pk>/edit/": Entry(

@@ -5,7 +5,8 @@ and returning plain data.
 - ``plan``: which part of the period the rollups hold (``calls.models.reports``) and which is counted
   from the call tables;
 - ``measures``: the call figures as additive measures from both, and percentiles from histograms;
-- ``calls``, ``operators``, ``lines``: the reports; ``dashboard``: all of them.
+- ``calls``, ``operators``, ``lines``, ``results`` (by wrap-up result): the reports; ``dashboard``: all
+  of them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .calls import (
 from .dashboard import Dashboard, report_dashboard
 from .lines import LineRow, RoutingRow, line_stats, routing_decisions, routing_outcomes
 from .operators import OperatorRow, closed_callbacks, missed_offers, operator_stats
+from .results import ResultRow, result_stats
 from .scope import CALLBACK_DELAY, MAX_DAYS, WAIT_PERCENTILE, ReportScope
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "LineRow",
     "OperatorRow",
     "ReportScope",
+    "ResultRow",
     "RoutingRow",
     "SeriesPoint",
     "Summary",
@@ -45,6 +48,7 @@ __all__ = [
     "operator_stats",
     "report_dashboard",
     "report_summary",
+    "result_stats",
     "routing_decisions",
     "routing_outcomes",
 ]

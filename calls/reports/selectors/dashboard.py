@@ -17,6 +17,7 @@ from .calls import (
 )
 from .lines import LineRow, RoutingRow, line_stats, routing_outcomes
 from .operators import OperatorRow, operator_stats
+from .results import ResultRow, result_stats
 from .scope import ReportScope
 
 
@@ -30,6 +31,7 @@ class Dashboard:
     operators: list[OperatorRow]
     lines: list[LineRow]
     routing: list[RoutingRow]
+    results: list[ResultRow]
 
 
 @analytic
@@ -44,4 +46,5 @@ def report_dashboard(scope: ReportScope) -> Dashboard:
         operators=operator_stats(scope),
         lines=line_stats(scope),
         routing=routing_outcomes(scope),
+        results=result_stats(scope),
     )

@@ -1,5 +1,6 @@
-/* Alerts of a new call: a short sound (once per call across the operator's tabs) and a desktop
- * notification while the tab is hidden; the operator's choices (sound on/off, notification permission).
+/* Alerts of a new call: a short sound and a desktop notification (while the tab is hidden), both from one
+ * tab of the operator's (the first to claim the call); the operator's choices (sound on/off, notification
+ * permission).
  */
 import { S } from "./common.js";
 
@@ -75,23 +76,49 @@ if (permissionButton) {
   });
 }
 
-// One sound per call across all tabs of this operator: the first tab to claim the call plays it.
+// One tab per call rings and notifies. localStorage alone cannot decide it: Chromium's tabs may live in
+// different processes, and a write there reaches the other tabs a moment later. The Web Locks API can:
+// the first tab takes the call's lock without waiting and holds it for a minute, the others find it taken.
+// The localStorage mark keeps a page loaded later (the operator opened the contact) from ringing again.
+const CLAIM_HOLD_MS = 60000;
+const CLAIM_KEEP_MS = 10 * 60000;
+
 function claimAlert(callId) {
   var key = "mttcrm.alerted." + callId;
-  function claim() {
+  function marked() {
     try {
-      var now = Date.now();
-      if (now - (Number(localStorage.getItem(key)) || 0) < 60000) return false;
-      localStorage.setItem(key, String(now));
-      return true;
+      return Date.now() - (Number(localStorage.getItem(key)) || 0) < CLAIM_KEEP_MS;
     } catch (err) {
-      return true;
+      return false;
     }
   }
-  if (navigator.locks && navigator.locks.request) {
-    return navigator.locks.request("mttcrm-alert", claim);
+  function mark() {
+    try {
+      localStorage.setItem(key, String(Date.now()));
+    } catch (err) { /* private mode: this tab only */ }
   }
-  return Promise.resolve(claim());
+  if (navigator.locks && navigator.locks.request) {
+    return new Promise(function (resolve) {
+      navigator.locks
+        .request("mttcrm-alert-" + callId, { ifAvailable: true }, function (lock) {
+          if (!lock || marked()) {
+            resolve(false);
+            return null;
+          }
+          mark();
+          resolve(true);
+          return new Promise(function (release) {
+            setTimeout(release, CLAIM_HOLD_MS);
+          });
+        })
+        .catch(function () {
+          resolve(false);
+        });
+    });
+  }
+  if (marked()) return Promise.resolve(false);
+  mark();
+  return Promise.resolve(true);
 }
 
 export function forgetOldClaims() {
@@ -108,25 +135,32 @@ export function forgetOldClaims() {
 
 const desktopNotes = new Map();
 
+function desktopNote(data) {
+  if (!(document.hidden && "Notification" in window && Notification.permission === "granted")) return;
+  var title = data.direction === "outgoing" ? S.notify_title_outgoing : S.notify_title_incoming;
+  var who = data.contact && data.contact.name ? data.contact.name : S.unknown_number;
+  try {
+    // The same tag in every tab: the browser shows one notification per call.
+    var note = new Notification(title, { body: who + "\n" + data.number_display, tag: "mttcrm-call-" + data.id });
+    note.onclick = function () {
+      window.focus();
+      note.close();
+    };
+    desktopNotes.set(data.id, note);
+  } catch (err) { /* some platforms only allow notifications from a service worker */ }
+}
+
+// Every tab shows the card; the one tab that claims the call first rings and notifies (the page records
+// the calls it rang for in data-rang, which the browser tests read).
 export function alertNewCall(data) {
-  if (document.hidden && "Notification" in window && Notification.permission === "granted") {
-    var title = data.direction === "outgoing" ? S.notify_title_outgoing : S.notify_title_incoming;
-    var who = data.contact && data.contact.name ? data.contact.name : S.unknown_number;
-    try {
-      // The same tag in every tab: the browser shows one notification per call.
-      var note = new Notification(title, { body: who + "\n" + data.number_display, tag: "mttcrm-call-" + data.id });
-      note.onclick = function () {
-        window.focus();
-        note.close();
-      };
-      desktopNotes.set(data.id, note);
-    } catch (err) { /* some platforms only allow notifications from a service worker */ }
-  }
-  if (soundOn()) {
-    claimAlert(data.id).then(function (first) {
-      if (first) beep();
-    });
-  }
+  claimAlert(data.id).then(function (first) {
+    if (!first) return;
+    var rang = document.body.dataset.rang ? document.body.dataset.rang.split(" ") : [];
+    rang.push(String(data.id));
+    document.body.dataset.rang = rang.slice(-20).join(" ");
+    desktopNote(data);
+    if (soundOn()) beep();
+  });
 }
 
 export function closeDesktopNote(callId) {

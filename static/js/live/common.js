@@ -39,16 +39,20 @@ export function duration(seconds) {
   return (hours ? hours + ":" : "") + mm + ":" + String(secs).padStart(2, "0");
 }
 
-const dateTimeFormat = new Intl.DateTimeFormat(lang, {
-  day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit",
-});
 const timeFormat = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
+function two(n) {
+  return String(n).padStart(2, "0");
+}
+
+// The one date-time format of the UI (the templates' "d.m.Y H:i"): 03.12.2026 15:07, in the browser's zone.
 export function when(iso, withDate) {
   if (!iso) return "";
   var date = new Date(iso);
   if (isNaN(date.getTime())) return "";
-  return (withDate ? dateTimeFormat : timeFormat).format(date);
+  if (!withDate) return timeFormat.format(date);
+  return two(date.getDate()) + "." + two(date.getMonth() + 1) + "." + date.getFullYear() + " " +
+    two(date.getHours()) + ":" + two(date.getMinutes());
 }
 
 export function label(group, code) {

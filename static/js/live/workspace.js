@@ -1,8 +1,13 @@
-/* The operator's workspace: the cards of the calls ringing or talking at their workplace, and their
- * recent calls with a note field each.
+/* The operator's desk: the cards of the calls ringing or talking at their workplace, on every page (a
+ * panel, config.mode "desk") or in the workspace's "Calls right now" (mode "workspace", which also lists
+ * the recent calls with a note field each). After hang-up the card of a call the operator took stays for
+ * the wrap-up until it is saved or put off, in every tab at once (tabs.js); the server's resync brings it
+ * back on the next page, so opening the contact or the call from the card keeps the card.
  */
 import { alertNewCall, closeDesktopNote, forgetOldClaims } from "./alerts.js";
 import { S, config, csrfToken, duration, elapsedSince, h, label, phaseLabel, serverNow, when } from "./common.js";
+import { nameContactForm, refreshDesk, wrapUpForm } from "./desk.js";
+import { dismissWrapUp, forgetOldDismissals, onTabMessage, tellTabs, wrapUpDismissed } from "./tabs.js";
 
 const RECENT_KEEP = 10;
 
@@ -24,8 +29,9 @@ function recentCallsList(items) {
     // A player for the call's stored recording, for users allowed to listen (the media URL checks again).
     var slot = h("span", { className: "recording-slot", "data-recording-url": item.recording_url || "" });
     if (item.recording_url && config.can_listen) {
+      // The player on demand (app.js inserts it on click): a row of players does not fit a laptop.
       slot.appendChild(
-        h("audio", { controls: true, preload: "none", src: item.recording_url, "aria-label": S.recording })
+        h("button", { type: "button", className: "play-recording", "data-src": item.recording_url, "aria-label": S.play, title: S.play, text: "▶" })
       );
     }
     row.appendChild(slot);
@@ -34,7 +40,15 @@ function recentCallsList(items) {
   return list;
 }
 
-function renderCard(data) {
+function keepTyped(oldNode, newNode) {
+  // A re-rendered card keeps what the operator is typing in its forms.
+  oldNode.querySelectorAll("input[name], textarea[name], select[name]").forEach(function (input) {
+    var twin = newNode.querySelector('[name="' + input.name + '"]');
+    if (twin && input.value) twin.value = input.value;
+  });
+}
+
+function renderCard(data, handlers) {
   var contact = data.contact;
   var known = contact && contact.name;
   var facts = h("dl", { className: "facts" });
@@ -53,6 +67,8 @@ function renderCard(data) {
     links.appendChild(h("a", { className: "button create-contact", href: data.create_contact_url, text: S.create_contact }));
   }
   links.appendChild(h("a", { href: data.url, text: S.details }));
+  var wrapping = data.phase === "ended";
+  if (wrapping) links.appendChild(h("button", { type: "button", className: "link close-card", text: S.close, "aria-label": S.close }));
 
   var timer = h("span", { className: "timer", hidden: data.phase !== "connected" });
   var card = h(
@@ -62,8 +78,13 @@ function renderCard(data) {
       "data-call-id": data.id,
       "data-phase": data.phase,
     },
-    h("header", null, h("span", { className: "phase-label", text: phaseLabel(data) }), timer),
-    h("div", { className: "number", text: data.number_display || data.number || S.unknown_number }),
+    h(
+      "header",
+      null,
+      h("span", { className: "phase-label", text: wrapping ? label("status", data.status) || S.phase.ended : phaseLabel(data) }),
+      timer
+    ),
+    h("div", { className: "number phone-text", text: data.number_display || data.number || S.unknown_number }),
     h(
       "div",
       { className: "who" },
@@ -75,9 +96,15 @@ function renderCard(data) {
     contact && contact.notes
       ? h("div", { className: "notes" }, h("h3", { text: S.notes }), h("p", { text: contact.notes }))
       : null,
-    h("div", { className: "history" }, h("h3", { text: S.recent }), recentCallsList(data.recent)),
+    data.name_contact_url ? nameContactForm(data, handlers.named) : null,
+    wrapping ? wrapUpForm(data, handlers.wrapped, handlers.later) : null,
+    wrapping ? null : h("div", { className: "history" }, h("h3", { text: S.recent }), recentCallsList(data.recent)),
     links
   );
+  if (wrapping) {
+    card.classList.add("wrap-up-card");
+    card.querySelector(".close-card").addEventListener("click", handlers.later);
+  }
   return card;
 }
 
@@ -104,7 +131,8 @@ function renderRecent(data) {
       contact && contact.name ? h("a", { href: contact.url, text: contact.name }) : null,
       data.talk_seconds ? " · " + duration(data.talk_seconds) : "",
       " ",
-      h("a", { className: "details", href: data.url, text: S.details })
+      h("a", { className: "details", href: data.url, text: S.details }),
+      data.comment ? h("span", { className: "call-comment", text: " · " + data.comment }) : null
     )
   );
   if (!contact) {
@@ -162,15 +190,17 @@ export function workspaceView() {
   var emptyNode = document.getElementById("cards-empty");
   var recentNode = document.getElementById("recent");
   var recentEmpty = document.getElementById("recent-empty");
-  var cards = new Map(); // call id -> {data, node, touched, connectedLocal}
+  var cards = new Map(); // call id -> {data, node, touched, connectedLocal, wrapping}
   var ended = new Map(); // call id -> version it ended with (stale messages are ignored)
 
   function refreshEmpty() {
-    emptyNode.hidden = cards.size > 0;
-    recentEmpty.hidden = recentNode.children.length > 0;
+    if (emptyNode) emptyNode.hidden = cards.size > 0;
+    if (recentEmpty) recentEmpty.hidden = recentNode.children.length > 0;
+    document.body.classList.toggle("desk-has-cards", cards.size > 0);
   }
 
   function addRecent(data) {
+    if (!recentNode) return;
     var old = recentNode.querySelector('[data-call-id="' + data.id + '"]');
     var node = renderRecent(data);
     if (old) {
@@ -182,19 +212,95 @@ export function workspaceView() {
     while (recentNode.children.length > RECENT_KEEP) recentNode.removeChild(recentNode.lastChild);
   }
 
+  // The card of an ended call stays for its wrap-up: the operator took it, nobody wrapped it up yet and
+  // it was not put off ("Later") in any tab.
+  function needsWrapUp(data) {
+    return data.operator_id === config.user_id && !data.wrapped_up && !wrapUpDismissed(data.id);
+  }
+
+  function removeCard(id) {
+    var current = cards.get(id);
+    if (!current) return;
+    current.node.remove();
+    cards.delete(id);
+    refreshEmpty();
+  }
+
+  function handlersFor(id) {
+    return {
+      wrapped: function (json) {
+        removeCard(id);
+        tellTabs({ type: "closed", id: id });
+        refreshDesk();
+        var call = json && json.call;
+        if (call && recentNode) {
+          var entry = recentNode.querySelector('[data-call-id="' + id + '"] .recent-line');
+          if (entry && call.comment) entry.appendChild(h("span", { className: "call-comment", text: " · " + call.comment }));
+        }
+      },
+      later: function () {
+        dismissWrapUp(id);
+        removeCard(id);
+        tellTabs({ type: "closed", id: id });
+      },
+      named: function (contact) {
+        named(id, contact);
+        tellTabs({ type: "named", id: id, contact: contact });
+      },
+    };
+  }
+
+  function named(id, contact) {
+    var current = cards.get(id);
+    if (!current) return;
+    var data = Object.assign({}, current.data, { name_contact_url: null });
+    data.contact = Object.assign({}, data.contact || {}, { name: contact.name || contact.company, company: contact.company });
+    current.data = data;
+    var node = renderCard(data, handlersFor(id));
+    keepTyped(current.node, node);
+    current.node.replaceWith(node);
+    current.node = node;
+  }
+
+  function showWrapUp(data, current) {
+    if (current && current.wrapping) {
+      current.data = Object.assign({}, current.data, data, { recent: current.data.recent });
+      current.node.querySelector(".phase-label").textContent = label("status", data.status) || S.phase.ended;
+      return;
+    }
+    var node = renderCard(data, handlersFor(data.id));
+    if (current) {
+      keepTyped(current.node, node);
+      current.node.replaceWith(node);
+      current.node = node;
+      current.data = data;
+      current.wrapping = true;
+      current.touched = performance.now();
+    } else {
+      cards.set(data.id, { data: data, node: node, touched: performance.now(), connectedLocal: null, wrapping: true });
+      cardsNode.insertBefore(node, cardsNode.firstChild);
+    }
+  }
+
   function end(data) {
     ended.set(data.id, data.version);
     if (ended.size > 500) ended.delete(ended.keys().next().value);
     var current = cards.get(data.id);
     closeDesktopNote(data.id);
     if (current) {
-      current.node.remove();
-      cards.delete(data.id);
       // The hide message is slim on history: keep what the card knew.
       data = Object.assign({}, current.data, data, { recent: current.data.recent });
     }
+    if (cardsNode && needsWrapUp(data)) {
+      showWrapUp(data, current);
+    } else if (current) {
+      current.node.remove();
+      cards.delete(data.id);
+    }
     addRecent(data);
     refreshEmpty();
+    // A call's end may change the callback queue and the reminders: the badges follow.
+    refreshDesk();
   }
 
   function upsert(data) {
@@ -206,17 +312,20 @@ export function workspaceView() {
       end(data);
       return;
     }
-    var node = renderCard(data);
+    if (!cardsNode) return;
+    var node = renderCard(data, handlersFor(data.id));
     if (current) {
       if (current.data.phase !== "connected" && data.phase === "connected") current.connectedLocal = serverNow();
+      keepTyped(current.node, node);
       current.node.replaceWith(node);
       current.node = node;
       current.data = data;
+      current.wrapping = false;
       current.touched = performance.now();
     } else {
       cards.set(data.id, {
         data: data, node: node, touched: performance.now(),
-        connectedLocal: serverNow(),
+        connectedLocal: serverNow(), wrapping: false,
       });
       cardsNode.insertBefore(node, cardsNode.firstChild);
       if (data.phase === "ringing") alertNewCall(data);
@@ -234,13 +343,22 @@ export function workspaceView() {
     });
   }
 
+  onTabMessage(function (message) {
+    if (message.type === "closed") removeCard(message.id);
+    if (message.type === "named" && message.contact) named(message.id, message.contact);
+  });
+
   (config.recent || []).slice().reverse().forEach(function (data) {
     ended.set(data.id, data.version);
     addRecent(data);
   });
   refreshEmpty();
+  refreshDesk();
   setInterval(tick, 1000);
-  setInterval(forgetOldClaims, 10 * 60 * 1000);
+  setInterval(function () {
+    forgetOldClaims();
+    forgetOldDismissals();
+  }, 10 * 60 * 1000);
 
   return {
     onMessage: function (message) {
@@ -252,12 +370,14 @@ export function workspaceView() {
         present.add(data.id);
         upsert(data);
       });
-      // Cards the server no longer lists are over, unless a message came in since we asked.
+      // Cards the server no longer lists are over (a wrap-up card: saved elsewhere or too old), unless a
+      // message came in since we asked.
       cards.forEach(function (entry, id) {
-        if (!present.has(id) && entry.touched < startedAt) {
-          end(Object.assign({}, entry.data, { phase: "ended" }));
-        }
+        if (present.has(id) || entry.touched >= startedAt) return;
+        if (entry.wrapping) removeCard(id);
+        else end(Object.assign({}, entry.data, { phase: "ended" }));
       });
+      refreshDesk();
     },
   };
 }

@@ -1,0 +1,114 @@
+"""Fits a laptop (issue 16): every page reachable from the menu of each persona (operator, supervisor,
+admin), at 1024, 1280 and 1366 px wide, has no horizontal page scroll and no serious or critical axe-core
+violation (axe-playwright-python bundles axe-core: nothing is downloaded); the menu does not wrap at
+1366 px. Screenshots of every page and width go to test-artifacts/ (look at them)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+WIDTHS = (1024, 1280, 1366)
+PASSWORD = "layout-pass-123"
+SERIOUS = ("serious", "critical")
+
+
+@pytest.fixture
+def world(integration: Any) -> Any:
+    from calls.models import Call, CallResult, FollowUpTask
+    from contacts.services import contact_create
+    from tests.personas import build_world
+
+    world = build_world(integration)
+    for role in ("operator", "supervisor", "admin"):
+        user = world.users[role]
+        user.set_password(PASSWORD)
+        user.save()
+    operator = world.users["operator"]
+    # What makes pages wide: a long comment, a line number, a number with an extension, a due task.
+    Call.objects.filter(pk=world.own_call.pk).update(
+        line_number="74996497803",
+        # (get_or_create: a transactional test before this one may have flushed the seeded results)
+        result=CallResult.objects.get_or_create(name="Консультация")[0],
+        comment="Клиент спрашивал про тарифы для филиалов в Казани и Екатеринбурге, просил перезвонить",
+        wrapped_up_by=operator,
+        wrapped_up_at=timezone.now(),
+    )
+    contact_create(name="ООО «Северная строительная компания»", numbers=["8 (800) 555-35-35 доб. 1234"])
+    FollowUpTask.objects.create(
+        call=world.own_call,
+        contact=world.contact,
+        assignee=operator,
+        created_by=operator,
+        due_at=timezone.now() - timedelta(minutes=5),
+        note="Отправить коммерческое предложение",
+    )
+    return world
+
+
+def log_in(page: Any, base: str, username: str) -> None:
+    page.context.clear_cookies()
+    page.goto(base + "/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+def menu_pages(page: Any, base: str, world: Any) -> list[str]:
+    page.goto(base + "/")
+    hrefs = page.eval_on_selector_all(
+        "header.topbar nav a[href]", "links => links.map(a => a.getAttribute('href'))"
+    )
+    paths = [h for h in dict.fromkeys(hrefs) if h.startswith("/")]
+    # A record of each kind the menu's lists lead to.
+    return [*paths, f"/calls/{world.own_call.pk}/", f"/contacts/{world.contact.pk}/", "/contacts/new/"]
+
+
+def test_every_menu_page_fits_each_width_with_no_serious_axe_violation(
+    live_server: Any, chromium: Any, artifacts: Path, world: Any
+) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    problems: list[str] = []
+    for role in ("operator", "supervisor", "admin"):
+        context = chromium.new_context(locale="ru-RU")
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        log_in(page, live_server.url, world.users[role].username)
+        for path in menu_pages(page, live_server.url, world):
+            for width in WIDTHS:
+                page.set_viewport_size({"width": width, "height": 800})
+                answer = page.goto(live_server.url + path)
+                assert answer is not None and answer.status == 200, (role, path, answer and answer.status)
+                page.wait_for_load_state("load")
+                slug = path.strip("/").replace("/", "-") or "home"
+                page.screenshot(path=str(artifacts / f"layout-{role}-{slug}-{width}.png"), full_page=True)
+                scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+                if scroll > inner:
+                    problems.append(f"{role} {path} @{width}: page is {scroll}px wide")
+                if width == 1366:
+                    tops = page.eval_on_selector_all(
+                        "header.topbar nav > a, header.topbar .right > *",
+                        "nodes => nodes.map(n => Math.round(n.getBoundingClientRect().top))",
+                    )
+                    # One row: the items' tops differ by their own heights' centring only (a link, a select).
+                    if tops and max(tops) - min(tops) > 12:
+                        problems.append(f"{role} {path} @1366: the header wraps ({sorted(set(tops))})")
+                if width == WIDTHS[0]:
+                    results = axe.run(page)
+                    for violation in results.response["violations"]:
+                        if violation["impact"] in SERIOUS:
+                            targets = [n["target"] for n in violation["nodes"]][:3]
+                            problems.append(
+                                f"{role} {path}: axe {violation['id']} ({violation['impact']}) {targets}"
+                            )
+        context.close()
+    assert problems == [], "\n".join(problems)

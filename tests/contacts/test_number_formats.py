@@ -1,0 +1,113 @@
+"""Numbers people type into the contact form (issue 16): what Russian users write is accepted and stored
+as one number with its extension apart; what cannot be dialled is refused in words before saving."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from contacts import phones
+from contacts.models import Contact, PhoneNumber
+from contacts.services import contact_create
+
+pytestmark = pytest.mark.django_db
+
+# typed → (E.164, extension)
+ACCEPTED = [
+    ("+7 921 946-27-61", "+79219462761", ""),
+    ("8 (921) 946-27-61", "+79219462761", ""),
+    ("8-921-946-27-61", "+79219462761", ""),
+    ("7 921 946 27 61", "+79219462761", ""),
+    ("00 7 921 946 27 61", "+79219462761", ""),
+    ("+7(495)123-45-67", "+74951234567", ""),
+    ("(495) 123-45-67", "+74951234567", ""),
+    ("8 (800) 555-35-35 доб. 12", "+78005553535", "12"),
+    ("8 (800) 555-35-35 доб.12", "+78005553535", "12"),
+    ("8 800 555 35 35 добавочный 345", "+78005553535", "345"),
+    ("8 800 555-35-35 Доб 7", "+78005553535", "7"),
+    ("+7 800 555-35-35 ext. 12", "+78005553535", "12"),
+    ("+7 800 555-35-35 ext12", "+78005553535", "12"),
+    ("+7 800 555-35-35 x 12", "+78005553535", "12"),
+    ("+7 800 555-35-35 #12", "+78005553535", "12"),
+    ("+7 800 555-35-35,12", "+78005553535", "12"),
+    ("+7 800 555-35-35 вн. 1234", "+78005553535", "1234"),
+    ("+49 151 12345678", "+4915112345678", ""),
+]
+
+# typed → words the refusal must contain (the Russian UI)
+REFUSED = [
+    ("123", "мало цифр (3)"),
+    ("+7 999 12", "мало цифр (6)"),
+    ("8 800 555", "мало цифр"),
+    ("доб. 12", "только цифры"),
+    ("позвонить Ивану", "только цифры"),
+    ("+7 921 946 27 61 12", "слишком много цифр (13)"),
+    ("8 921 946 27 61 1", "слишком много цифр"),
+    ("883140582526566", "SIP ID"),
+]
+
+
+@pytest.fixture
+def operator(client: Client, operator_user: Any) -> Client:
+    client.force_login(operator_user)
+    return client
+
+
+def post(client: Client, numbers: str, url: str = "/contacts/new/") -> Any:
+    return client.post(url, {"name": "Клиент", "numbers": numbers})
+
+
+@pytest.mark.parametrize(("typed", "e164", "extension"), ACCEPTED)
+def test_the_form_accepts_what_people_type(operator: Client, typed: str, e164: str, extension: str) -> None:
+    response = post(operator, typed)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    number = PhoneNumber.objects.get()
+    assert (number.e164, number.extension) == (e164, extension)
+    page = operator.get(response["Location"]).content.decode()
+    assert number.number_display in page
+    if extension:
+        assert f"доб. {extension}" in page
+
+
+@pytest.mark.parametrize(("typed", "words"), REFUSED)
+def test_the_form_refuses_what_cannot_be_dialled_in_words(operator: Client, typed: str, words: str) -> None:
+    response = post(operator, typed)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'class="error"' in page and words in page, page[-3000:]
+    assert not Contact.objects.exists() and not PhoneNumber.objects.exists()
+
+
+@pytest.mark.parametrize(("typed", "number", "extension"), [
+    ("8 (800) 555-35-35 доб. 12", "8 (800) 555-35-35", "12"),
+    ("+7 800 555-35-35,12", "+7 800 555-35-35", "12"),
+    ("tel:+74951234567;ext=9", "tel:+74951234567", "9"),
+    ("+7 800 555-35-35", "+7 800 555-35-35", ""),
+    ("#12", "#12", ""),
+])  # fmt: skip
+def test_split_extension(typed: str, number: str, extension: str) -> None:
+    assert phones.split_extension(typed) == (number, extension)
+
+
+def test_two_numbers_and_an_extension_on_lines_and_commas(operator: Client) -> None:
+    response = post(operator, "+7 800 555-35-35,12, 8 921 946-27-61\n8 495 123-45-67 доб. 5")
+    assert response.status_code == 302
+    stored = set(PhoneNumber.objects.values_list("e164", "extension"))
+    assert stored == {("+78005553535", "12"), ("+79219462761", ""), ("+74951234567", "5")}
+
+
+def test_editing_keeps_the_extension_round_trip_and_an_old_undialable_number(operator: Client) -> None:
+    contact = contact_create(name="Склад", numbers=["8 800 555-35-35 доб. 12", "12-34"])
+    form = operator.get(f"/contacts/{contact.pk}/edit/").content.decode()
+    assert "12-34" in form
+    numbers = "\n".join(n.display for n in contact.numbers.all())
+    response = post(operator, numbers, f"/contacts/{contact.pk}/edit/")
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    assert set(contact.numbers.values_list("e164", "extension", "raw")) == {
+        ("+78005553535", "12", "+7 800 555-35-35"),
+        ("", "", "12-34"),
+    } or set(contact.numbers.values_list("e164", "extension")) == {("+78005553535", "12"), ("", "")}
+    post(operator, "+7 800 555-35-35 доб. 99", f"/contacts/{contact.pk}/edit/")
+    assert list(contact.numbers.values_list("e164", "extension")) == [("+78005553535", "99")]

@@ -1,0 +1,61 @@
+"""403, 404 and 500 in the site's layout, in Russian, saying what to do (issue 16); the 500 page renders
+with no request context and no database."""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.db import connections
+from django.test import Client
+from django.views import defaults
+
+from tests.personas import World, build_world, set_visibility
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(integration: Any) -> World:
+    return build_world(integration)
+
+
+def test_403_is_in_the_layout_and_says_what_to_do(world: World) -> None:
+    client = Client()
+    client.force_login(world.users["operator"])
+    response = client.get("/reports/")
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert 'class="topbar"' in page and "Звонки" in page  # the menu
+    assert "Доступ запрещён" in page and "администратор" in page
+    assert "403 Forbidden" not in page
+
+
+def test_404_is_in_the_layout_and_says_what_to_do(world: World) -> None:
+    client = Client()
+    client.force_login(world.users["operator"])
+    response = client.get("/calls/999999/")
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert 'class="topbar"' in page and "Страница не найдена" in page and "/contacts/" in page
+
+
+def test_404_of_another_teams_call_looks_the_same(world: World) -> None:
+    set_visibility("team")
+    client = Client()
+    client.force_login(world.users["outsider"])
+    assert "Страница не найдена" in client.get(f"/calls/{world.own_call.pk}/").content.decode()
+
+
+def test_500_renders_without_a_request_and_without_the_database(rf: Any) -> None:
+    request = rf.get("/")
+
+    def no_database(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the 500 page touched the database")
+
+    with mock.patch.object(connections["default"], "cursor", no_database):
+        response = defaults.server_error(request)
+    assert response.status_code == 500
+    page = response.content.decode()
+    assert "Что-то пошло не так" in page and 'class="topbar"' in page and "администратор" in page
