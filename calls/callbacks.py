@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from contacts.models import Contact
 from contacts.phones import digits_only
+from webhooks.events import webhook_on_callback_created
 
 from .models import Call, CallbackTask, Direction
 
@@ -89,6 +90,7 @@ def callback_register_miss(*, call: Call) -> CallbackTask | None:
                     task.missed_calls.add(call)
             except IntegrityError:
                 continue  # another miss opened it at the same moment: extend theirs
+            webhook_on_callback_created(task=task, call=call)
             logger.info("Callback queue: task %s opened for call %s", task.pk, call.pk)
             return task
         if task.missed_calls.filter(pk=call.pk).exists():

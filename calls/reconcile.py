@@ -30,6 +30,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from webhooks.events import webhook_on_call
+
 from .dial import DIAL_MATCH_SECONDS
 from .models import Call, DialRequest
 from .realtime.cards import Message, call_closed_messages, contact_view, leg_view
@@ -95,6 +97,7 @@ def _close(call_id: int, now: datetime) -> bool:
         if call.answered_at is None:
             call.talk_seconds = None
         call.save(update_fields=["status", "ended_at", "talk_seconds", "updated_at"])
+        webhook_on_call(call=call, was_new=False, was_status=Call.Status.RINGING, was_answered=True)
         legs = [leg_view(leg) for leg in call.legs.select_related("workplace__user")]
         messages: list[Message] = call_closed_messages(call, legs=legs, contact=contact_view(call.contact))
         transaction.on_commit(lambda: push(messages), robust=True)

@@ -4,8 +4,8 @@
 ``callNotifications`` row, inside the transaction that claims it. Read it top to bottom: the rows first (the
 leg's facts, the history, the call summarised from all its legs, the client's contact), then what the CRM does
 with the call, in order — the routing decision of a parked call, the screen pop, the recording, the callback
-queue — and, after the commit, what leaves the process: the routing command (first: MTT's 5 s), the pushes
-to the browsers, the recording's download.
+queue, the webhooks' outbox — and, after the commit, what leaves the process: the routing command (first:
+MTT's 5 s), the pushes to the browsers, the recording's download, the webhooks.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from django.db import transaction
 from contacts.services import contact_get_or_create_for_number
 from integrations.models import NotificationEvent
 from integrations.mtt.notifications import CALL_STATES, parse_call_info
+from webhooks.events import webhook_on_call
 
 from .callbacks import callback_on_call
 from .dial import dial_match_call
@@ -68,7 +69,10 @@ def call_apply_notification(*, event: NotificationEvent) -> str:
             return NotificationEvent.Status.APPLIED
         # What the call was before this notification: what changed decides what follows (the callbacks).
         was_missed, was_answered = call.status == Call.Status.MISSED, call.answered_at is not None
+        was_status = call.status
         legs, staff = call_legs(call.pk)
+        # A call with no leg yet is getting its first notification (webhooks: call.started).
+        was_new = not legs
         leg = next((x for x in legs if x.leg_id == info.call_id), None)
         if leg is None:
             leg = CallLeg(call=call, integration_id=event.integration_id, leg_id=info.call_id)
@@ -103,6 +107,7 @@ def call_apply_notification(*, event: NotificationEvent) -> str:
         messages = screen_pop_messages(call=call, leg=leg, legs=views, contact=call_contact(call))
         recording_id = recording_register(call=call, leg=leg, info=info, event=event)
         callback_on_call(call=call, was_missed=was_missed, was_answered=was_answered)
+        webhook_on_call(call=call, was_new=was_new, was_status=was_status, was_answered=was_answered)
 
         after = AfterCommit(
             call_id=call.pk,

@@ -21,6 +21,7 @@ class HealthWarning(models.Model):
         SILENCE = "silence", _("No notifications")
         INBOX_BACKLOG = "inbox_backlog", _("Inbox backlog")
         RECORDINGS_FAILING = "recordings_failing", _("Recordings failing")
+        WEBHOOKS_DISABLED = "webhooks_disabled", _("Webhooks disabled")
 
     # Red on the badge; the other kinds are amber.
     SEVERE_KINDS = frozenset({Kind.NEEDS_RECONNECT, Kind.REFRESH_TOKEN_EXPIRING})

@@ -19,6 +19,7 @@ from django.utils.translation import ngettext
 
 from calls.models import Call, Recording
 from integrations.models import Integration, MttRequestLog, NotificationEvent
+from webhooks.services import webhooks_disabled_count
 
 from .hours import business_time_between, configured_business_hours
 from .models import HealthWarning
@@ -74,6 +75,9 @@ class HealthFacts:
     # Business time (HEALTH_BUSINESS_HOURS) since the last notification, or since the integration was
     # created if none ever came; None when the integration is not connected (nothing is expected).
     quiet_for: timedelta | None
+    # Webhook subscriptions disabled after a day of failed deliveries (not per integration: every
+    # integration's panel shows them).
+    webhooks_disabled: int = 0
 
     @property
     def status_label(self) -> str:
@@ -186,7 +190,7 @@ def _unfinished_calls(integration_id: int, now: datetime) -> int:
 
 
 def integration_health(integration: Integration, now: datetime | None = None) -> HealthFacts:
-    """Every fact of the health panel for one integration (four queries besides the row itself)."""
+    """Every fact of the health panel for one integration (five queries besides the row itself)."""
     now = now or timezone.now()
     inbox = _notification_facts(integration.pk, now)
     methods = _request_facts(integration.pk, now)
@@ -222,6 +226,7 @@ def integration_health(integration: Integration, now: datetime | None = None) ->
         recordings_expiring=recordings["expiring"],
         calls_unfinished_24h=_unfinished_calls(integration.pk, now),
         quiet_for=quiet_for,
+        webhooks_disabled=webhooks_disabled_count(),
     )
 
 
@@ -309,6 +314,20 @@ def warnings_for(facts: HealthFacts) -> list[HealthIssue]:
                     facts.recordings_failed_24h,
                 )
                 % {"count": facts.recordings_failed_24h},
+            )
+        )
+    if facts.webhooks_disabled:
+        issues.append(
+            HealthIssue(
+                K.WEBHOOKS_DISABLED,
+                ngettext(
+                    "%(count)d webhook subscription was disabled after a day of failed deliveries "
+                    "(Admin → Webhook subscriptions says why; fix the receiver, then tick Active again).",
+                    "%(count)d webhook subscriptions were disabled after a day of failed deliveries "
+                    "(Admin → Webhook subscriptions says why; fix the receivers, then tick Active again).",
+                    facts.webhooks_disabled,
+                )
+                % {"count": facts.webhooks_disabled},
             )
         )
     return issues

@@ -15,12 +15,17 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # reports.
     path("", include("calls.urls")),
     path("contacts/", include("contacts.urls")),
+    # The REST API (/api/v1/), its OpenAPI schema and Swagger UI (README "Using the API").
+    path("api/", include("api.urls")),
     path("mtt/", include("integrations.urls")),
     path("", include("monitoring.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]
+
+# A URL that matches nothing answers JSON under /api/ (API clients parse every answer), the page elsewhere.
+handler404 = "api.views.not_found"
 
 if settings.DEBUG:
     urlpatterns += staticfiles_urlpatterns()

@@ -42,15 +42,16 @@ def _fast_password_hashing(settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state() -> Iterator[None]:
-    """Per-process state keyed by integration id, which tests reuse: the directory cache of applying, the
-    inbox's last-seen writes."""
+    """Per-process state keyed by ids, which tests reuse: the directory cache of applying, the inbox's
+    last-seen writes, the webhooks' cache of subscribed events."""
     from calls.legs import directory_forget
     from integrations.inbox import inbox_process_state_reset
+    from webhooks.services import webhook_subscriptions_changed
 
-    for forget in (directory_forget, inbox_process_state_reset):
+    for forget in (directory_forget, inbox_process_state_reset, webhook_subscriptions_changed):
         forget()
     yield
-    for forget in (directory_forget, inbox_process_state_reset):
+    for forget in (directory_forget, inbox_process_state_reset, webhook_subscriptions_changed):
         forget()
 
 

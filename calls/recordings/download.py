@@ -108,13 +108,14 @@ def host_matches(host: str, port: int, entries: list[str]) -> bool:
     return False
 
 
-def _unsafe_reason(address: Address) -> str | None:
-    """Why connecting to ``address`` could reach something internal (None: a public address)."""
+def address_unsafe_reason(address: Address) -> str | None:
+    """Why connecting to ``address`` could reach something internal (None: a public address). The SSRF
+    rule of recording downloads, used by webhook subscriptions too (webhooks/safety.py)."""
     if isinstance(address, ipaddress.IPv6Address):
         # An IPv4 address wrapped in IPv6 is judged as that IPv4 address.
         embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
         if embedded is not None:
-            return _unsafe_reason(embedded)
+            return address_unsafe_reason(embedded)
     for flag, words in (
         (address.is_loopback, "loopback"),
         (address.is_link_local, "link-local"),
@@ -130,7 +131,7 @@ def _unsafe_reason(address: Address) -> str | None:
     return None
 
 
-def _resolve(host: str, port: int) -> list[Address]:
+def resolve_addresses(host: str, port: int) -> list[Address]:
     try:
         return [ipaddress.ip_address(host)]
     except ValueError:
@@ -173,10 +174,10 @@ def check_url(url: str) -> Target:
     shown = f"[{host}]" if ":" in host else host
     if not host_matches(host, port, settings.RECORDINGS_ALLOWED_HOSTS):
         raise RecordingRefused(f"host {shown}:{port} is not in RECORDINGS_ALLOWED_HOSTS")
-    addresses = _resolve(host, port)
+    addresses = resolve_addresses(host, port)
     if not host_matches(host, port, settings.RECORDINGS_ALLOW_PRIVATE_HOSTS):
         for address in addresses:
-            unsafe = _unsafe_reason(address)
+            unsafe = address_unsafe_reason(address)
             if unsafe:
                 raise RecordingRefused(f"host {shown} resolves to a {unsafe} address ({address})")
     # The token goes to MTT's hosts over https; over plain http only to a host allow-listed as private
@@ -221,7 +222,9 @@ def _pinned_pools(address: str) -> dict[str, type[HTTPConnectionPool]]:
     return {"http": PinnedHTTPPool, "https": PinnedHTTPSPool}
 
 
-class _PinnedAdapter(HTTPAdapter):
+class PinnedAdapter(HTTPAdapter):
+    """requests' documented transport adapter, its connections pinned to a checked ``address``."""
+
     def __init__(self, address: str) -> None:
         self._address = address
         super().__init__(max_retries=0)
@@ -248,13 +251,13 @@ def fetch_recording(url: str, *, out: BinaryIO, access: Access, max_bytes: int) 
     with requests.Session() as session:
         # No proxies from the environment: the connection must go to the address we checked.
         session.trust_env = False
-        adapter: _PinnedAdapter | None = None
+        adapter: PinnedAdapter | None = None
         hops = 0
         while hops <= MAX_REDIRECTS:
             target = check_url(current)
             if adapter is not None:
                 adapter.close()
-            adapter = _PinnedAdapter(target.address)
+            adapter = PinnedAdapter(target.address)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             headers = {"User-Agent": USER_AGENT, "Accept": "audio/mpeg", "Accept-Encoding": "identity"}

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -18,6 +19,7 @@ from integrations.mtt.notifications import CallInfo
 from integrations.mtt.ratelimit import Priority
 from integrations.tokens import integration_access_token, integration_refresh_tokens
 from monitoring import metrics
+from webhooks.events import webhook_on_recording_stored
 
 from ..models import Call, CallLeg, Recording, RecordingAccess
 from . import mp3
@@ -197,18 +199,29 @@ def recording_download(*, recording_id: int, claim_token: str = "") -> str:
         )
         metrics.recording_download("error")
         raise
-    updated = mine.update(
-        status=Recording.Status.STORED,
-        storage_key=key,
-        size=fetched.size,
-        sha256=fetched.sha256,
-        duration_seconds=duration,
-        content_type=fetched.content_type,
-        stored_at=timezone.now(),
-        failure_reason="",
-        expiring_soon=False,
-        claimed_at=None,
-    )
+    stored_at = timezone.now()
+    # The webhooks' outbox row commits with the status (recording.stored).
+    with transaction.atomic():
+        updated = mine.update(
+            status=Recording.Status.STORED,
+            storage_key=key,
+            size=fetched.size,
+            sha256=fetched.sha256,
+            duration_seconds=duration,
+            content_type=fetched.content_type,
+            stored_at=stored_at,
+            failure_reason="",
+            expiring_soon=False,
+            claimed_at=None,
+        )
+        if updated == 1:
+            webhook_on_recording_stored(
+                recording_id=recording_id,
+                call_id=recording.call_id,
+                size=fetched.size,
+                duration_seconds=duration,
+                at=stored_at,
+            )
     if updated != 1:
         logger.warning("Recording %s stored, but its claim was taken over meanwhile", recording_id)
     else:

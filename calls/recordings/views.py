@@ -84,6 +84,12 @@ def recording_media(request: HttpRequest, pk: int) -> HttpResponseBase:
     if not recording_visible_to(request.user, recording):
         # Team mode: another team's call. 404, like a recording that does not exist, and nothing logged.
         raise Http404("No such recording")
+    return recording_file_response(request, recording=recording)
+
+
+def recording_file_response(request: HttpRequest, *, recording: Recording) -> HttpResponseBase:
+    """The stored file of ``recording`` for ``request.user``, who passed the permission and visibility
+    checks (this page, and the API's ``/api/v1/recordings/<id>/audio/``): ranges, and the access log."""
     download = request.GET.get("download") == "1"
     try:
         fh = recording_file_open(key=recording.storage_key)

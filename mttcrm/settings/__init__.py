@@ -7,6 +7,7 @@ and the local sandbox as MTT. Production sets ``DATABASE_URL`` (PostgreSQL) and 
 "Settings").
 """
 
+from .api import *
 from .base import *
 from .desk import *
 from .mtt import *

@@ -156,4 +156,12 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
         "m2m_fields": ["groups", "user_permissions"],
     },
     {"model": "auth.Group", "include_fields": ["name"], "m2m_fields": ["permissions"]},
+    # Issue 20: who may reach the data from outside, and where events go.
+    {"model": "api.ApiToken", "include_fields": ["user", "name", "scope", "prefix", "expires_at"]},
+    {
+        "model": "webhooks.WebhookSubscription",
+        "include_fields": ["name", "url", "events", "secret", "allow_private_network", "is_active"],
+        "mask_fields": ["secret"],
+        **_SECRET_MASK,
+    },
 )  # fmt: skip

@@ -82,7 +82,8 @@ def test_facts_from_hand_made_rows(
     )
     integration.refresh_from_db()
 
-    with django_assert_num_queries(4):
+    # Inbox, requests, recordings, unfinished calls, disabled webhook subscriptions.
+    with django_assert_num_queries(5):
         facts = integration_health(integration, now=now)
 
     assert facts.status == Integration.Status.CONNECTED

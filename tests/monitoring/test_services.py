@@ -20,6 +20,7 @@ from monitoring.models import HealthWarning
 from monitoring.services import evaluate_health
 from tests.concurrency import at_once
 from tests.monitoring.factories import notification, recording
+from webhooks.models import WebhookSubscription
 
 K = HealthWarning.Kind
 
@@ -71,12 +72,29 @@ def clear_recordings_failing(i: Integration) -> None:
     Recording.objects.filter(integration=i).update(status=Recording.Status.STORED)
 
 
+def make_webhooks_disabled(i: Integration) -> None:
+    WebhookSubscription.objects.create(
+        name="ERP",
+        url="https://erp.example.com/hook",
+        events=["call.finished"],
+        secret="whsec_" + "A" * 40,
+        is_active=False,
+        disabled_at=timezone.now(),
+        disabled_reason="deliveries failed for 24 h; last: 500",
+    )
+
+
+def clear_webhooks_disabled(i: Integration) -> None:
+    WebhookSubscription.objects.update(is_active=True, disabled_at=None, disabled_reason="")
+
+
 CASES: dict[str, tuple[Callable[[Integration], None], Callable[[Integration], None]]] = {
     K.NEEDS_RECONNECT: (make_needs_reconnect, clear_needs_reconnect),
     K.REFRESH_TOKEN_EXPIRING: (make_refresh_expiring, clear_refresh_expiring),
     K.SILENCE: (make_silence, clear_silence),
     K.INBOX_BACKLOG: (make_backlog, clear_backlog),
     K.RECORDINGS_FAILING: (make_recordings_failing, clear_recordings_failing),
+    K.WEBHOOKS_DISABLED: (make_webhooks_disabled, clear_webhooks_disabled),
 }
 
 

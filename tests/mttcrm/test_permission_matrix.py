@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -39,7 +40,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from calls.models import FollowUpTask
+from calls.models import CallResult, FollowUpTask
 from calls.realtime.urls import websocket_urlpatterns
 from tests.calls.test_realtime import TIMEOUT, own_loop, socket
 from tests.conftest import load_fixture
@@ -127,6 +128,17 @@ def team_b(expect: Expect) -> Roles:
 
 def supervisors_only(expect: Expect) -> Roles:
     return roles(LOGIN, 403, 403, expect, expect)
+
+
+# The REST API (/api/): 401 without a token or a session (never a redirect), JSON bodies.
+def api(expect: Expect) -> Roles:
+    return roles(401, expect, expect, expect, expect)
+
+
+def api_team_a(expect: Expect) -> Roles:
+    """A row of team A through the API: other teams get 404 in team mode, as on the pages."""
+    hidden = ByMode(expect, 404)  # type: ignore[arg-type]
+    return roles(401, expect, expect, expect, expect, outsider=hidden)
 
 
 @dataclass(frozen=True)
@@ -368,6 +380,45 @@ MATRIX: dict[str, Entry] = {
             Case(lambda w: "/reports/nothing.xlsx", get=supervisors_only(404), post=everyone(405)),
         ]
     ),
+    # --- the REST API (README "Using the API"): tokens or a login session, the pages' visibility.
+    "api/schema/": one(lambda w: "/api/schema/", get=api(200), post=api(405)),
+    "api/docs/": one(lambda w: "/api/docs/", get=api(200), post=api(405)),
+    "api/v1/calls/": one(lambda w: "/api/v1/calls/", get=api(200), post=api(405)),
+    "api/v1/calls/<int:pk>/": one(
+        lambda w: f"/api/v1/calls/{w.own_call.pk}/", get=api_team_a(200), post=api(405)
+    ),
+    "api/v1/calls/dial/": one(
+        lambda w: "/api/v1/calls/dial/",
+        get=api(405),
+        # Supervisor and admin have no workplace: allowed, but the PBX cannot ring them (409).
+        post=roles(401, 200, 200, 409, 409),
+        data=lambda w: {"number": "+79031234567"},
+        csrf=True,
+    ),
+    "api/v1/contacts/": one(
+        lambda w: "/api/v1/contacts/",
+        get=api(200),
+        post=api(201),
+        data=lambda w: {"name": "Новый клиент", "numbers": ["+79035550101"]},
+        csrf=True,
+    ),
+    "api/v1/contacts/<int:pk>/": one(
+        lambda w: f"/api/v1/contacts/{w.contact.pk}/", get=api_team_a(200), post=api(405)
+    ),
+    "api/v1/recordings/": one(lambda w: "/api/v1/recordings/", get=api(200), post=api(405)),
+    "api/v1/recordings/<int:pk>/": one(
+        lambda w: f"/api/v1/recordings/{w.recording.pk}/", get=api_team_a(200), post=api(405)
+    ),
+    "api/v1/recordings/<int:pk>/audio/": one(
+        lambda w: f"/api/v1/recordings/{w.recording.pk}/audio/", get=api_team_a(200), post=api(405)
+    ),
+    "api/v1/callbacks/": one(lambda w: "/api/v1/callbacks/", get=api(200), post=api(405)),
+    "api/v1/callbacks/<int:pk>/": one(
+        lambda w: f"/api/v1/callbacks/{w.callback.pk}/", get=api_team_a(200), post=api(405)
+    ),
+    "api/v1/callbacks/<int:pk>/take/": one(
+        lambda w: f"/api/v1/callbacks/{w.callback.pk}/take/", get=api(405), post=api_team_a(200), csrf=True
+    ),
     # Only with DEBUG (mttcrm/urls.py): django.contrib.staticfiles' own view.
     "^static/(?P<path>.*)$": Entry([], only_when_debug=True),
 }
@@ -396,6 +447,11 @@ ADMIN_PAGES: dict[str, tuple[Callable[[World], str], Roles]] = {
     # The integration health panel and its history: any staff user (README "Integration health").
     "health": (lambda w: "/admin/monitoring/integrationhealth/", STAFF),
     "health warnings": (lambda w: "/admin/monitoring/healthwarning/", STAFF),
+    # Issue 20: API tokens, webhook subscriptions and their delivery log.
+    "api tokens": (lambda w: "/admin/api/apitoken/", ADMIN_ONLY),
+    "add an api token": (lambda w: "/admin/api/apitoken/add/", ADMIN_ONLY),
+    "webhook subscriptions": (lambda w: "/admin/webhooks/webhooksubscription/", ADMIN_ONLY),
+    "webhook deliveries": (lambda w: "/admin/webhooks/webhookdelivery/", ADMIN_ONLY),
 }
 
 # WebSockets: "open" = accepted and kept; a number = accepted and closed with that code at once.
@@ -403,6 +459,49 @@ WS_MATRIX: dict[str, Roles] = {
     "ws/workspace/": roles(4401, 0, 0, 0, 0),
     "ws/live/": roles(4401, 4403, 4403, 0, 0),
 }
+
+
+def _follow_up(w: World) -> Any:
+    """A follow-up task of team A (the other operator's), made once per world."""
+    if "follow_up" not in w.extra:
+        w.extra["follow_up"] = FollowUpTask.objects.create(
+            call=w.other_call,
+            assignee=w.other_operator,
+            created_by=w.other_operator,
+            due_at=timezone.now() + timedelta(days=1),
+        )
+    return w.extra["follow_up"]
+
+
+def _result(w: World) -> Any:
+    return CallResult.objects.get_or_create(name="Консультация")[0]
+
+
+MATRIX.update(
+    {
+        "api/v1/calls/<int:pk>/wrap-up/": one(
+            lambda w: f"/api/v1/calls/{w.own_call.pk}/wrap-up/",
+            get=api(405),
+            post=api_team_a(200),
+            data=lambda w: {"comment": "Перезвонить в пятницу"},
+            csrf=True,
+        ),
+        "api/v1/follow-ups/": one(lambda w: "/api/v1/follow-ups/", get=api(200), post=api(405)),
+        "api/v1/follow-ups/<int:pk>/": one(
+            lambda w: f"/api/v1/follow-ups/{_follow_up(w).pk}/", get=api_team_a(200), post=api(405)
+        ),
+        "api/v1/follow-ups/<int:pk>/complete/": one(
+            lambda w: f"/api/v1/follow-ups/{_follow_up(w).pk}/complete/",
+            get=api(405),
+            post=api_team_a(200),
+            csrf=True,
+        ),
+        "api/v1/call-results/": one(lambda w: "/api/v1/call-results/", get=api(200), post=api(405)),
+        "api/v1/call-results/<int:pk>/": one(
+            lambda w: f"/api/v1/call-results/{_result(w).pk}/", get=api(200), post=api(405)
+        ),
+    }
+)
 
 
 # --- walking the resolver ------------------------------------------------------------------------------
@@ -496,7 +595,7 @@ def test_the_matrix(world: World, route: str, mode: str) -> None:
                     client = client_for(world, role)
                     if method == "GET":
                         response = client.get(url)
-                    elif route.startswith("mtt/"):
+                    elif route.startswith(("mtt/", "api/")):
                         response = client.post(
                             url, json.dumps(case.data(world)), content_type="application/json"
                         )

@@ -25,6 +25,7 @@ from integrations.services import (
 )
 from integrations.spool import spool_replay
 from monitoring.report import health_report
+from webhooks.models import WebhookSubscription
 
 
 class Command(BaseCommand):
@@ -157,7 +158,15 @@ class Command(BaseCommand):
             for integration in Integration.objects.select_for_update().order_by("pk"):
                 integration.save(update_fields=fields)
                 count += 1
-        self.stdout.write(f"Re-encrypted the secrets of {count} integration(s) with the first key.")
+            # The webhook subscriptions' signing secrets are encrypted with the same keys.
+            hooks = 0
+            for subscription in WebhookSubscription.objects.select_for_update().order_by("pk"):
+                subscription.save(update_fields=["secret"])
+                hooks += 1
+        self.stdout.write(
+            f"Re-encrypted the secrets of {count} integration(s) and {hooks} webhook subscription(s) "
+            "with the first key."
+        )
 
     def handle_rotate_notify_token(
         self, *, integration: str, grace_hours: float | None, **options: Any

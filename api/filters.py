@@ -1,0 +1,129 @@
+"""The lists' filters (django-filter). A number is accepted in any format and normalised as the pages do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import Q, QuerySet
+
+from calls.models import Call, CallbackTask, Direction, FollowUpTask, Recording
+from contacts import phones
+from contacts.models import Contact
+from contacts.selectors import contacts_search, phone_number_lookup
+
+# The largest id a bigint column holds: a bigger one is a 400, never a database error.
+MAX_ID = 2**63 - 1
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A row id: a whole number from 1 to MAX_ID (a 400 otherwise)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+def _number_q(value: str, *fields: str) -> Q | None:
+    """Rows whose number is ``value`` in any format: E.164 equality, else (not a phone number) the digits."""
+    e164 = phones.normalize(value)
+    if e164:
+        return Q(**{fields[0]: e164})
+    digits = phones.digits_only(value)
+    if not digits:
+        return None
+    condition = Q()
+    for field in fields:
+        condition |= Q(**{f"{field}__contains": digits})
+    return condition
+
+
+class CallFilter(django_filters.FilterSet):
+    started_after = django_filters.IsoDateTimeFilter(
+        field_name="started_at", lookup_expr="gte", help_text="Calls started at or after (ISO 8601)."
+    )
+    started_before = django_filters.IsoDateTimeFilter(
+        field_name="started_at", lookup_expr="lt", help_text="Calls started before (ISO 8601)."
+    )
+    direction = django_filters.ChoiceFilter(choices=Direction.choices)
+    status = django_filters.MultipleChoiceFilter(
+        choices=Call.Status.choices, help_text="One or several statuses (repeat the parameter)."
+    )
+    operator = IdFilter(field_name="operator_id", help_text="User id of the operator.")
+    line = IdFilter(field_name="line_id", help_text="Id of the company's line.")
+    contact = IdFilter(field_name="contact_id")
+    result = IdFilter(field_name="result_id", help_text="Id of the call's result.")
+    number = django_filters.CharFilter(
+        method="filter_number", help_text="The client's number in any format: +79219462761, 8 921 946-27-61."
+    )
+
+    class Meta:
+        model = Call
+        fields: list[str] = []
+
+    def filter_number(self, queryset: QuerySet[Call], name: str, value: str) -> QuerySet[Call]:
+        condition = _number_q(value, "client_number", "client_number_raw")
+        return queryset.filter(condition) if condition is not None else queryset.none()
+
+
+class ContactFilter(django_filters.FilterSet):
+    number = django_filters.CharFilter(
+        method="filter_number", help_text="A number in any format: the contact that has it."
+    )
+    q = django_filters.CharFilter(
+        method="filter_search", help_text="Search by name, company, e-mail or part of a number."
+    )
+    personal_manager = IdFilter(field_name="personal_manager_id")
+
+    class Meta:
+        model = Contact
+        fields: list[str] = []
+
+    def filter_number(self, queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Contact]:
+        # The same index probe as a call's lookup (contacts.selectors.phone_number_lookup).
+        numbers = phone_number_lookup(number=value)
+        if numbers is None:
+            return queryset.none()
+        return queryset.filter(pk__in=numbers.values("contact_id"))
+
+    def filter_search(self, queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Contact]:
+        return contacts_search(queryset=queryset, query=value.replace("\x00", "").strip()[:100])
+
+
+class RecordingFilter(django_filters.FilterSet):
+    call = IdFilter(field_name="call_id")
+    status = django_filters.ChoiceFilter(choices=Recording.Status.choices)
+
+    class Meta:
+        model = Recording
+        fields: list[str] = []
+
+
+class CallbackTaskFilter(django_filters.FilterSet):
+    open = django_filters.BooleanFilter(
+        field_name="closed_at", lookup_expr="isnull", help_text="true: not reached yet; false: closed."
+    )
+    assignee = IdFilter(field_name="assignee_id")
+    contact = IdFilter(field_name="contact_id")
+
+    class Meta:
+        model = CallbackTask
+        fields: list[str] = []
+
+
+class FollowUpTaskFilter(django_filters.FilterSet):
+    open = django_filters.BooleanFilter(
+        field_name="done_at", lookup_expr="isnull", help_text="true: not done yet; false: done."
+    )
+    assignee = IdFilter(field_name="assignee_id")
+    call = IdFilter(field_name="call_id")
+    contact = IdFilter(field_name="contact_id")
+    due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
+
+    class Meta:
+        model = FollowUpTask
+        fields: list[str] = []

@@ -1,0 +1,315 @@
+"""What the API answers and accepts. Field descriptions are the schema's (Swagger UI at /api/docs/)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from calls.models import Call, CallbackTask, CallLeg, CallResult, FollowUpTask, Recording, RoutingDecision
+from contacts.models import Contact, PhoneNumber
+
+
+def _person(user: Any) -> str:
+    if user is None:
+        return ""
+    return str(user.get_full_name() or user.get_username())
+
+
+class CallLegSerializer(serializers.ModelSerializer[CallLeg]):
+    leg_id = serializers.CharField(read_only=True, help_text="The PBX's Call-ID of this leg.")
+    workplace_sip_id = serializers.SerializerMethodField(help_text="SIP ID of the workplace it rang.")
+    user = serializers.SerializerMethodField(help_text="Id of the user working at that workplace.")
+
+    class Meta:
+        model = CallLeg
+        fields = [
+            "leg_id",
+            "direction",
+            "is_line_leg",
+            "caller_id",
+            "callee_id",
+            "workplace",
+            "workplace_sip_id",
+            "user",
+            "last_state",
+            "started_at",
+            "offered_at",
+            "connected_at",
+            "finished_at",
+            "duration",
+            "reason",
+            "reason_code",
+        ]
+        read_only_fields = fields
+
+    def get_workplace_sip_id(self, leg: CallLeg) -> str | None:
+        return leg.workplace.sip_id if leg.workplace else None
+
+    def get_user(self, leg: CallLeg) -> int | None:
+        return leg.workplace.user_id if leg.workplace else None
+
+
+class RoutingDecisionSerializer(serializers.ModelSerializer[RoutingDecision]):
+    summary = serializers.CharField(
+        read_only=True, help_text="The decision in words, as the call page shows it."
+    )
+
+    class Meta:
+        model = RoutingDecision
+        fields = [
+            "decision",
+            "reason",
+            "summary",
+            "manager",
+            "target_workplace",
+            "target_sip_id",
+            "decided_at",
+            "sent_at",
+            "command",
+        ]
+        read_only_fields = fields
+
+
+class RecordingSerializer(serializers.ModelSerializer[Recording]):
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
+    audio_url = serializers.SerializerMethodField(
+        help_text="Where the stored file is served (needs the permission to listen); null until stored."
+    )
+
+    class Meta:
+        model = Recording
+        fields = [
+            "id",
+            "call",
+            "status",
+            "status_label",
+            "size",
+            "duration_seconds",
+            "sha256",
+            "stored_at",
+            "mtt_expires_at",
+            "created_at",
+            "audio_url",
+        ]
+        read_only_fields = fields
+
+    def get_audio_url(self, recording: Recording) -> str | None:
+        if recording.status != Recording.Status.STORED:
+            return None
+        return reverse("api:recording-audio", args=[recording.pk])
+
+
+class CallSerializer(serializers.ModelSerializer[Call]):
+    status_label = serializers.CharField(
+        source="get_status_display", read_only=True, help_text="The status in words."
+    )
+    direction_label = serializers.CharField(source="get_direction_display", read_only=True)
+    contact_name = serializers.SerializerMethodField(help_text="The client's name, as the CRM shows it.")
+    operator_name = serializers.SerializerMethodField(help_text="Who took the call.")
+    legs = CallLegSerializer(many=True, read_only=True, help_text="Every leg (Call-ID) of the call.")
+    routing_decisions = RoutingDecisionSerializer(
+        many=True, read_only=True, help_text="What the CRM did with the parked call (personal manager)."
+    )
+    recordings = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    result_name = serializers.SerializerMethodField(
+        help_text="What the call came to (the wrap-up), in words."
+    )
+
+    class Meta:
+        model = Call
+        fields = [
+            "id",
+            "direction",
+            "direction_label",
+            "status",
+            "status_label",
+            "client_number",
+            "contact",
+            "contact_name",
+            "line",
+            "line_number",
+            "workplace",
+            "operator",
+            "operator_name",
+            "initiated_by",
+            "started_at",
+            "answered_at",
+            "ended_at",
+            "wait_seconds",
+            "talk_seconds",
+            "end_reason",
+            "result",
+            "result_name",
+            "comment",
+            "wrapped_up_by",
+            "wrapped_up_at",
+            "legs",
+            "routing_decisions",
+            "recordings",
+        ]
+        read_only_fields = fields
+
+    def get_contact_name(self, call: Call) -> str:
+        return str(call.contact) if call.contact else ""
+
+    def get_operator_name(self, call: Call) -> str:
+        return _person(call.operator)
+
+    def get_result_name(self, call: Call) -> str:
+        return call.result.name if call.result else ""
+
+
+class CallResultSerializer(serializers.ModelSerializer[CallResult]):
+    class Meta:
+        model = CallResult
+        fields = ["id", "name", "position", "is_active"]
+        read_only_fields = fields
+
+
+class WrapUpSerializer(serializers.Serializer[Any]):
+    """The wrap-up of a call, as the card's form: a result, a comment, an optional follow-up task."""
+
+    result = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="Id of a call result (GET /api/v1/call-results/).",
+    )
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    follow_up_at = serializers.DateTimeField(required=False, allow_null=True, help_text="When to follow up.")
+    follow_up_for = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, help_text="User id of who follows up (default: you)."
+    )
+    follow_up_note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class FollowUpTaskSerializer(serializers.ModelSerializer[FollowUpTask]):
+    is_open = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = FollowUpTask
+        fields = [
+            "id",
+            "call",
+            "contact",
+            "assignee",
+            "due_at",
+            "note",
+            "is_open",
+            "created_by",
+            "created_at",
+            "done_at",
+            "done_by",
+        ]
+        read_only_fields = fields
+
+
+class PhoneNumberSerializer(serializers.ModelSerializer[PhoneNumber]):
+    display = serializers.CharField(read_only=True, help_text="The number for people: +7 921 946-27-61.")
+    kind = serializers.CharField(read_only=True, help_text="mobile, work, other, or empty (not said).")
+
+    class Meta:
+        model = PhoneNumber
+        fields = ["e164", "raw", "display", "kind"]
+        read_only_fields = fields
+
+
+class ContactSerializer(serializers.ModelSerializer[Contact]):
+    numbers = PhoneNumberSerializer(many=True, read_only=True)
+    email = serializers.CharField(read_only=True, help_text="An e-mail address, or empty.")
+    personal_manager_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "name",
+            "company",
+            "email",
+            "notes",
+            "numbers",
+            "personal_manager",
+            "personal_manager_name",
+            "source",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_personal_manager_name(self, contact: Contact) -> str:
+        return _person(contact.personal_manager)
+
+
+class ContactWriteSerializer(serializers.Serializer[Any]):
+    """A new contact, or the fields to change (PATCH: only those sent)."""
+
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    company = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    email = serializers.CharField(required=False, allow_blank=True, max_length=254)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=20_000)
+    numbers = serializers.ListField(
+        child=serializers.CharField(max_length=100, allow_blank=True),
+        required=False,
+        max_length=50,
+        help_text="Every number of the contact, in any format (+7 921 946-27-61, 89219462761, …); "
+        "on PATCH the list replaces the contact's numbers.",
+    )
+    personal_manager = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="User id of the personal manager (needs the permission to change it).",
+    )
+
+
+class CallbackTaskSerializer(serializers.ModelSerializer[CallbackTask]):
+    is_open = serializers.BooleanField(read_only=True)
+    missed_calls = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = CallbackTask
+        fields = [
+            "id",
+            "client_number",
+            "contact",
+            "assignee",
+            "missed_count",
+            "first_missed_at",
+            "last_missed_at",
+            "missed_calls",
+            "is_open",
+            "closed_at",
+            "closed_by",
+            "closed_call",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class DialRequestSerializer(serializers.Serializer[Any]):
+    number = serializers.CharField(
+        max_length=100, help_text="The number to call, in any format: +7 921 946-27-61, 89219462761."
+    )
+
+
+class DialResultSerializer(serializers.Serializer[Any]):
+    ok = serializers.BooleanField()
+    code = serializers.CharField(help_text="placed, duplicate, or why not (no_workplace, invalid_number, …).")
+    message = serializers.CharField(required=False, help_text="What happened, in words (when ok).")
+    error = serializers.CharField(required=False, help_text="Why it failed, in words (when not ok).")
+    call_id = serializers.IntegerField(required=False)
+    duplicate = serializers.BooleanField(required=False)
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField()
+
+
+@extend_schema_field(
+    {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
+)
+class FieldErrors(serializers.DictField):
+    """{field: [messages]}; "non_field_errors" for the whole object."""

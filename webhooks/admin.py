@@ -1,0 +1,169 @@
+"""Admin → Webhooks: subscriptions (URL checked against the SSRF rules, the signing secret shown for the
+receiver's side), and the delivery log with every attempt and the receiver's answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from .safety import WebhookUrlRefused, webhook_url_check
+from .services import (
+    webhook_secret_generate,
+    webhook_secret_valid,
+    webhook_subscription_save,
+    webhook_subscriptions_changed,
+)
+
+
+class WebhookSubscriptionForm(forms.ModelForm):
+    url = forms.URLField(label=_("URL"), max_length=2000, assume_scheme="https")
+    events = forms.MultipleChoiceField(
+        label=_("Events"), choices=Event.choices, widget=forms.CheckboxSelectMultiple
+    )
+    secret = forms.CharField(
+        label=_("Signing secret"),
+        required=False,
+        strip=True,
+        widget=forms.TextInput(attrs={"size": 60, "autocomplete": "off"}),
+        help_text=_(
+            "Standard Webhooks format, whsec_ and base64. Leave empty to keep the current one (a new "
+            "subscription gets a generated one)."
+        ),
+    )
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["name", "url", "events", "secret", "allow_private_network", "is_active"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["secret"] = ""
+
+    def clean_secret(self) -> str:
+        value: str = self.cleaned_data.get("secret") or ""
+        if value and not webhook_secret_valid(value):
+            raise forms.ValidationError(
+                _("The secret must be whsec_ followed by at least 24 bytes in base64.")
+            )
+        return value or (self.instance.secret if self.instance and self.instance.pk else "")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        url = data.get("url")
+        if url:
+            try:
+                webhook_url_check(url, allow_private=bool(data.get("allow_private_network")))
+            except WebhookUrlRefused as exc:
+                self.add_error("url", _("This URL may not be used: %(reason)s") % {"reason": exc})
+        return data
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = ["at", "response_status", "duration_ms", "error", "response_body"]
+    readonly_fields = ["at", "response_status", "duration_ms", "error", "response_body"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    form = WebhookSubscriptionForm
+    list_display = ["name", "url", "event_list", "is_active", "failing_since", "disabled_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "url"]
+    readonly_fields = ["signing_secret", "created_at", "failing_since", "disabled_at", "disabled_reason"]
+    actions = ["regenerate_secret"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = ["name", "url", "events", "secret", "allow_private_network", "is_active"]
+        if obj is None:
+            return fields
+        return [*fields, "signing_secret", "created_at", "failing_since", "disabled_at", "disabled_reason"]
+
+    @admin.display(description=_("Events"))
+    def event_list(self, obj: WebhookSubscription) -> str:
+        return ", ".join(obj.events or [])
+
+    @admin.display(description=_("Current signing secret"))
+    def signing_secret(self, obj: WebhookSubscription) -> str:
+        # For the receiver's configuration; stored encrypted (FIELD_ENCRYPTION_KEYS).
+        return format_html("<code>{}</code>", obj.secret)
+
+    def save_model(self, request: HttpRequest, obj: WebhookSubscription, form: Any, change: bool) -> None:
+        webhook_subscription_save(subscription=obj)
+
+    def delete_model(self, request: HttpRequest, obj: WebhookSubscription) -> None:
+        super().delete_model(request, obj)
+        webhook_subscriptions_changed()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WebhookSubscription]) -> None:
+        super().delete_queryset(request, queryset)
+        webhook_subscriptions_changed()
+
+    @admin.action(description=_("Generate a new signing secret"))
+    def regenerate_secret(self, request: HttpRequest, queryset: QuerySet[WebhookSubscription]) -> None:
+        for subscription in queryset:
+            subscription.secret = webhook_secret_generate()
+            subscription.save(update_fields=["secret"])
+        count = len(queryset)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d subscription has a new secret: update the receiver.",
+                "%(count)d subscriptions have a new secret: update the receivers.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "event_type",
+        "message_id",
+        "subscription",
+        "status",
+        "attempts",
+        "response_status",
+        "next_attempt_at",
+    ]
+    list_filter = ["status", "event_type", "subscription"]
+    search_fields = ["message_id"]
+    list_select_related = ["subscription"]
+    inlines = [WebhookAttemptInline]
+    readonly_fields = [
+        "subscription",
+        "event_type",
+        "message_id",
+        "payload",
+        "status",
+        "attempts",
+        "created_at",
+        "next_attempt_at",
+        "last_attempt_at",
+        "delivered_at",
+        "response_status",
+        "response_body",
+        "error",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
