@@ -83,6 +83,7 @@ def page_strings() -> dict[str, Any]:
         "all_tasks": _("All tasks"),
         "close": _("Close"),
         "hide": _("Hide"),
+        "to_call_back": _("To call back"),
         "play": _("Play the recording"),
     }
 
@@ -110,6 +111,7 @@ def desk_config(user: Any, *, mode: str = "desk", **extra: Any) -> dict[str, Any
         data_url=reverse("calls:active"),
         desk_url=reverse("calls:desk"),
         tasks_url=reverse("calls:tasks"),
+        callbacks_url=reverse("calls:callbacks"),
         user_id=int(user.pk),
         can_listen=user.has_perm("calls.listen_recording"),
         results=[{"id": r.pk, "name": r.name} for r in CallResult.objects.filter(is_active=True)],

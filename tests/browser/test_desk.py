@@ -84,7 +84,13 @@ def test_the_card_pops_on_any_page_in_every_tab_and_one_rings(
                 card.locator("a.button", has_text="Открыть контакт").click()
                 page.wait_for_load_state("load")
                 page.wait_for_selector(".desk .call-card", timeout=CARD_TIMEOUT_MS)
-            # A missed call is not the operator's to wrap up: the card closes in both tabs.
+            # Nobody answered: the card turns into a red "missed" notice in both tabs (live, no reload);
+            # closing it in one tab closes it in both.
+            for tab in (page, other):
+                tab.wait_for_selector(".desk .call-card.phase-missed", timeout=CARD_TIMEOUT_MS)
+            if n == 1:
+                page.screenshot(path=str(artifacts / "desk-missed-notice.png"))
+            page.locator(".desk .phase-missed button.close-card").click()
             for tab in (page, other):
                 tab.wait_for_selector(".desk .call-card", state="detached", timeout=CARD_TIMEOUT_MS)
         other.close()
@@ -103,6 +109,7 @@ def test_a_missed_call_looks_missed_live_and_the_badge_counts_it(
         page.wait_for_selector("#cards .call-card[data-phase=ringing]", timeout=CARD_TIMEOUT_MS)
         # No reload: the recent call turns red "missed" and the callbacks badge shows the new task.
         page.wait_for_selector("#recent .recent-item .badge-missed", timeout=CARD_TIMEOUT_MS)
+        page.wait_for_selector("#cards .call-card.phase-missed", timeout=CARD_TIMEOUT_MS)
         page.wait_for_function(
             "() => { const b = document.querySelector('[data-badge=callbacks]'); return b && !b.hidden && b.textContent === '1'; }",
             timeout=CARD_TIMEOUT_MS,

@@ -108,6 +108,28 @@ function renderCard(data, handlers) {
   return card;
 }
 
+// A call that rang here and nobody answered stays on the desk as a red notice until it is closed (in every
+// tab at once): missed looks missed, live, on any page.
+function renderMissed(data, onClose) {
+  var contact = data.contact;
+  var close = h("button", { type: "button", className: "link close-card", text: S.close, "aria-label": S.close });
+  close.addEventListener("click", onClose);
+  return h(
+    "article",
+    { className: "call-card phase-missed dir-" + data.direction, "data-call-id": data.id, "data-phase": "missed" },
+    h("header", null, h("span", { className: "phase-label", text: S.call_missed }), h("time", { text: when(data.started_at, true) })),
+    h("div", { className: "number phone-text", text: data.number_display || data.number || S.unknown_number }),
+    contact && contact.name ? h("div", { className: "who" }, h("a", { className: "contact-name", href: contact.url, text: contact.name })) : null,
+    h(
+      "footer",
+      { className: "card-links" },
+      config.callbacks_url ? h("a", { className: "button", href: config.callbacks_url, text: S.to_call_back }) : null,
+      h("a", { href: data.url, text: S.details }),
+      close
+    )
+  );
+}
+
 function renderRecent(data) {
   var contact = data.contact;
   var item = h("li", { className: "recent-item", "data-call-id": data.id });
@@ -190,7 +212,8 @@ export function workspaceView() {
   var emptyNode = document.getElementById("cards-empty");
   var recentNode = document.getElementById("recent");
   var recentEmpty = document.getElementById("recent-empty");
-  var cards = new Map(); // call id -> {data, node, touched, connectedLocal, wrapping}
+  var cards = new Map(); // call id -> {data, node, touched, connectedLocal, wrapping, missed}
+  var shown = new Set(); // calls whose card this page showed (a missed one then leaves a notice)
   var ended = new Map(); // call id -> version it ended with (stale messages are ignored)
 
   function refreshEmpty() {
@@ -282,6 +305,21 @@ export function workspaceView() {
     }
   }
 
+  function showMissed(data, current) {
+    var node = renderMissed(data, function () {
+      dismissWrapUp(data.id);
+      removeCard(data.id);
+      tellTabs({ type: "closed", id: data.id });
+    });
+    if (current) {
+      current.node.replaceWith(node);
+      Object.assign(current, { node: node, data: data, wrapping: true, missed: true, touched: performance.now() });
+    } else {
+      cards.set(data.id, { data: data, node: node, touched: performance.now(), wrapping: true, missed: true });
+      cardsNode.insertBefore(node, cardsNode.firstChild);
+    }
+  }
+
   function end(data) {
     ended.set(data.id, data.version);
     if (ended.size > 500) ended.delete(ended.keys().next().value);
@@ -291,8 +329,11 @@ export function workspaceView() {
       // The hide message is slim on history: keep what the card knew.
       data = Object.assign({}, current.data, data, { recent: current.data.recent });
     }
+    var missed = (data.status === "missed" || data.status === "not_answered") && data.direction === "incoming";
     if (cardsNode && needsWrapUp(data)) {
       showWrapUp(data, current);
+    } else if (cardsNode && missed && shown.has(data.id) && !wrapUpDismissed(data.id)) {
+      showMissed(data, current);
     } else if (current) {
       current.node.remove();
       cards.delete(data.id);
@@ -328,6 +369,7 @@ export function workspaceView() {
         connectedLocal: serverNow(), wrapping: false,
       });
       cardsNode.insertBefore(node, cardsNode.firstChild);
+      shown.add(data.id);
       if (data.phase === "ringing") alertNewCall(data);
     }
     tick();
@@ -373,7 +415,7 @@ export function workspaceView() {
       // Cards the server no longer lists are over (a wrap-up card: saved elsewhere or too old), unless a
       // message came in since we asked.
       cards.forEach(function (entry, id) {
-        if (present.has(id) || entry.touched >= startedAt) return;
+        if (present.has(id) || entry.touched >= startedAt || entry.missed) return;
         if (entry.wrapping) removeCard(id);
         else end(Object.assign({}, entry.data, { phase: "ended" }));
       });
