@@ -97,8 +97,10 @@ def seed(n: int, batch: int) -> dict[str, int]:
             # Mobile for everyone; the raw form cycles through the PBX's formats.
             cursor.execute(
                 """
-                INSERT INTO contacts_phonenumber (contact_id, e164, raw, raw_digits, kind, created_at)
-                SELECT g, e164, raw, regexp_replace(split_part(raw, '@', 1), '\\D', '', 'g'), 'mobile', now()
+                INSERT INTO contacts_phonenumber
+                    (contact_id, e164, raw, raw_digits, kind, created_at, extension)
+                SELECT g, e164, raw, regexp_replace(split_part(raw, '@', 1), '\\D', '', 'g'), 'mobile',
+                       now(), ''
                 FROM (
                     SELECT g, e164,
                            CASE g %% 4 WHEN 0 THEN e164
@@ -115,8 +117,9 @@ def seed(n: int, batch: int) -> dict[str, int]:
             )
             cursor.execute(
                 """
-                INSERT INTO contacts_phonenumber (contact_id, e164, raw, raw_digits, kind, created_at)
-                SELECT g, e164, e164, substr(e164, 2), 'work', now()
+                INSERT INTO contacts_phonenumber
+                    (contact_id, e164, raw, raw_digits, kind, created_at, extension)
+                SELECT g, e164, e164, substr(e164, 2), 'work', now(), ''
                 FROM (
                     SELECT g, '+7812' || lpad(((g * %(step)s) %% %(space)s)::text, 7, '0') AS e164
                     FROM generate_series(%(start)s::bigint, %(end)s::bigint) AS g
@@ -128,8 +131,9 @@ def seed(n: int, batch: int) -> dict[str, int]:
             # Not phone numbers: kept raw, matched on digits.
             cursor.execute(
                 """
-                INSERT INTO contacts_phonenumber (contact_id, e164, raw, raw_digits, kind, created_at)
-                SELECT g, '', 'доб. ' || g, g::text, 'other', now()
+                INSERT INTO contacts_phonenumber
+                    (contact_id, e164, raw, raw_digits, kind, created_at, extension)
+                SELECT g, '', 'доб. ' || g, g::text, 'other', now(), ''
                 FROM generate_series(%(start)s::bigint, %(end)s::bigint) AS g
                 WHERE g %% 100 = 0
                 """,
@@ -307,8 +311,11 @@ def search_timing(n: int, count: int, seed_value: int) -> None:
     queries per kind: p50 / p95 / p99 / max."""
     from django.core.paginator import Paginator
 
-    from contacts.selectors import contacts_search, contacts_visible_to
+    from contacts.models import Contact
+    from contacts.selectors import contacts_search
 
+    # The list page's queryset for a user who sees every contact (contacts/views.py contact_list).
+    listed = Contact.objects.current().select_related("personal_manager").prefetch_related("numbers")
     rng = random.Random(seed_value + 1)
     print(
         f"\ncontacts_search, the list page's work (count + first page of 50), {count} queries per kind, "
@@ -318,7 +325,7 @@ def search_timing(n: int, count: int, seed_value: int) -> None:
         samples, found = [], []
         for query in queries:
             started = time.perf_counter()
-            page = Paginator(contacts_search(queryset=contacts_visible_to(None), query=query), 50).get_page(1)
+            page = Paginator(contacts_search(queryset=listed, query=query), 50).get_page(1)
             list(page.object_list)
             samples.append((time.perf_counter() - started) * 1000)
             found.append(page.paginator.count)

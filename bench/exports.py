@@ -60,12 +60,13 @@ FROM generate_series(1, %(n)s) AS g;
 INSERT INTO calls_call (id, integration_id, call_key, direction, status, client_number, client_number_raw,
                         contact_id, line_id, line_number, workplace_id, operator_id, initiated_by_id,
                         started_at, answered_at, ended_at, wait_seconds, talk_seconds, end_reason,
-                        end_reason_code, created_at, updated_at)
+                        end_reason_code, created_at, updated_at, comment)
 SELECT g, %(integration)s, 'bench-export-' || g || '~' || md5(g::text), 'incoming', 'answered',
        '+7921' || lpad(g::text, 7, '0'), '', g, %(line)s, '74950000000', %(workplace)s, %(operator)s, NULL,
        (%(first_day)s::date::timestamp AT TIME ZONE %(tz)s) + (g - 1) * %(step)s * interval '1 second',
        (%(first_day)s::date::timestamp AT TIME ZONE %(tz)s) + ((g - 1) * %(step)s + 12) * interval '1 second',
-       NULL, 12 + g %% 60, 30 + g %% 600, 'Answer leg disconnected', '', now(), now()
+       NULL, 12 + g %% 60, 30 + g %% 600, 'Answer leg disconnected', '', now(), now(),
+       CASE WHEN g %% 3 = 0 THEN 'Клиент просил перезвонить после 15:00' ELSE '' END
 FROM generate_series(1, %(n)s) AS g;
 """
 

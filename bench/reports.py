@@ -55,6 +55,7 @@ def timed(label: str, action: Callable[[], Any]) -> Any:
 def setup_directory() -> dict[str, Any]:
     from django.contrib.auth import get_user_model
 
+    from calls.models import CallResult
     from integrations.models import ExternalNumber, Integration, Workplace
 
     integration = Integration.objects.create(name="Bench", client_id="bench", client_secret="bench")
@@ -77,6 +78,7 @@ def setup_directory() -> dict[str, Any]:
         "users": [u.pk for u in operators],
         "workplaces": [w.pk for w in workplaces],
         "lines": [line.pk for line in lines],
+        "results": list(CallResult.objects.order_by("position").values_list("pk", flat=True)),
         "admin": admin,
     }
 
@@ -85,7 +87,7 @@ CALLS_SQL = """
 WITH src AS (
     SELECT g, (g - 1) / %(per_day)s AS day_index,
            random() AS r_dir, random() AS r_out, random() AS r_time, random() AS r_peak,
-           random() AS r_wait, random() AS r_talk, random() AS r_line,
+           random() AS r_wait, random() AS r_talk, random() AS r_line, random() AS r_res,
            floor(random() * %(ops)s)::int AS op
     FROM generate_series(%(a)s::bigint, %(b)s::bigint) AS g
 ), shaped AS (
@@ -97,13 +99,14 @@ WITH src AS (
                                           ELSE floor(r_time * 86400) END) AS started_at,
            (5 + floor(r_wait * r_wait * 115))::int AS wait,
            (15 + floor(r_talk * r_talk * 585))::int AS talk,
-           (%(lines)s::bigint[])[1 + floor(r_line * %(n_lines)s)::int] AS line_id
+           (%(lines)s::bigint[])[1 + floor(r_line * %(n_lines)s)::int] AS line_id,
+           r_res
     FROM src
 )
 INSERT INTO calls_call (id, integration_id, call_key, direction, status, client_number, client_number_raw,
                         contact_id, line_id, line_number, workplace_id, operator_id, initiated_by_id,
                         started_at, answered_at, ended_at, wait_seconds, talk_seconds, end_reason,
-                        end_reason_code, created_at, updated_at)
+                        end_reason_code, created_at, updated_at, comment, result_id)
 SELECT g, %(integration)s, 'bench-' || g, direction,
        CASE WHEN answered THEN 'answered' WHEN direction = 'incoming' THEN 'missed' ELSE 'not_answered' END,
        '+7921' || lpad((g %% 10000000)::text, 7, '0'), '', NULL, line_id, '',
@@ -112,7 +115,10 @@ SELECT g, %(integration)s, 'bench-' || g, direction,
        NULL, started_at,
        CASE WHEN answered THEN started_at + wait * interval '1 second' END,
        started_at + (wait + CASE WHEN answered THEN talk ELSE 0 END) * interval '1 second',
-       wait, CASE WHEN answered THEN talk ELSE 0 END, '', '', now(), now()
+       wait, CASE WHEN answered THEN talk ELSE 0 END, '', '', now(), now(), '',
+       -- 7 in 10 answered calls wrapped up with one of the seeded results (issue 16)
+       CASE WHEN answered AND r_res < 0.7
+            THEN (%(results)s::bigint[])[1 + floor(r_res / 0.7 * %(n_results)s)::int] END
 FROM shaped
 ORDER BY started_at  -- rows land in the table in time order, as calls do
 """
@@ -201,6 +207,8 @@ def seed(
         "workplaces": directory["workplaces"],
         "users": directory["users"],
         "parking": directory["lines"][0],
+        "results": directory["results"],
+        "n_results": len(directory["results"]),
     }
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit = off")

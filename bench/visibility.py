@@ -63,10 +63,11 @@ def seed(calls: int, contacts: int) -> dict[str, Any]:
         cursor.execute(
             "INSERT INTO calls_call (integration_id, call_key, direction, status, client_number, "
             "client_number_raw, contact_id, line_number, workplace_id, operator_id, started_at, "
-            "end_reason, end_reason_code, created_at, updated_at) "
+            "end_reason, end_reason_code, created_at, updated_at, comment) "
             "SELECT %s, 'call-' || g, 'incoming', 'answered', '+7921' || lpad((g %% 9999999)::text, 7, '0'), "
             "'', %s + (g %% %s), '', %s + (g %% %s), %s + (g %% %s), "
-            "now() - (g %% 525600) * interval '1 minute', '', '', now(), now() FROM generate_series(1, %s) g",
+            "now() - (g %% 525600) * interval '1 minute', '', '', now(), now(), '' "
+            "FROM generate_series(1, %s) g",
             [integration.pk, first_contact, contacts, first_wp, OPERATORS, first_user, OPERATORS, calls],
         )
         cursor.execute(
