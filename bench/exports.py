@@ -85,19 +85,19 @@ def seed(days: int, per_day: int) -> tuple[str, str]:
     last_day = timezone.localdate()
     first_day = last_day - timedelta(days=days - 1)
     with connection.cursor() as cursor:
-        cursor.execute(
-            SEED_SQL,
-            {
-                "n": days * per_day,
-                "integration": integration.pk,
-                "line": line.pk,
-                "workplace": workplace.pk,
-                "operator": operator.pk,
-                "first_day": first_day.isoformat(),
-                "tz": TZ,
-                "step": days * 86400 / (days * per_day),  # seconds between two calls
-            },
-        )
+        # One statement per execute: parameters are bound on the server (settings: server_side_binding).
+        params = {
+            "n": days * per_day,
+            "integration": integration.pk,
+            "line": line.pk,
+            "workplace": workplace.pk,
+            "operator": operator.pk,
+            "first_day": first_day.isoformat(),
+            "tz": TZ,
+            "step": days * 86400 / (days * per_day),  # seconds between two calls
+        }
+        for statement in filter(str.strip, SEED_SQL.split(";")):
+            cursor.execute(statement, params)
         cursor.execute("VACUUM (ANALYZE) calls_call")
         cursor.execute("VACUUM (ANALYZE) contacts_contact")
     return first_day.isoformat(), last_day.isoformat()
