@@ -9,11 +9,10 @@ before every attempt, whose connection is pinned to the address checked (no DNS 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from calls.recordings.download import address_unsafe_reason, resolve_addresses
+from calls.recordings.download import UrlRefused, address_unsafe_reason, resolve_addresses, url_parts
 from calls.recordings.errors import RecordingTransientError
 
 
@@ -32,21 +31,10 @@ class WebhookTarget:
 def webhook_url_check(url: str, *, allow_private: bool) -> WebhookTarget:
     """The checked target of ``url``, or WebhookUrlRefused with the reason (nothing is sent)."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise WebhookUrlRefused(f"not a valid URL: {exc}") from exc
-    scheme = parts.scheme.lower()
-    if scheme not in ("https", "http"):
-        raise WebhookUrlRefused(f"scheme {scheme or '(none)'!r} is not allowed")
-    if scheme == "http" and not settings.WEBHOOKS_ALLOW_HTTP:
-        raise WebhookUrlRefused("plain http is not allowed (https only)")
-    if parts.username is not None or parts.password is not None:
-        raise WebhookUrlRefused("credentials in the URL are not allowed")
-    host = (parts.hostname or "").rstrip(".")
-    if not host:
-        raise WebhookUrlRefused("the URL has no host")
-    port = port or (443 if scheme == "https" else 80)
+        checked = url_parts(url, allow_http=settings.WEBHOOKS_ALLOW_HTTP)
+    except UrlRefused as exc:
+        raise WebhookUrlRefused(str(exc)) from exc
+    host, port = checked.host, checked.port
     try:
         addresses = resolve_addresses(host, port)
     except RecordingTransientError as exc:

@@ -153,24 +153,45 @@ def resolve_addresses(host: str, port: int) -> list[Address]:
     return addresses
 
 
-def check_url(url: str) -> Target:
-    """The checked target of ``url``, or RecordingRefused with the reason (nothing is sent)."""
+class UrlRefused(ValueError):
+    """An outgoing URL we will not call, with the reason in words."""
+
+
+@dataclass(frozen=True)
+class UrlParts:
+    scheme: str
+    host: str  # without brackets or a trailing dot
+    port: int  # the scheme's default when the URL names none
+
+
+def url_parts(url: str, *, allow_http: bool) -> UrlParts:
+    """The parts of an http(s) URL the CRM may send a request to (recording downloads, webhooks), or
+    UrlRefused: not a URL, another scheme, plain http when not allowed, credentials, no host."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise RecordingRefused(f"not a valid URL: {exc}") from exc
+        raise UrlRefused(f"not a valid URL: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):
-        raise RecordingRefused(f"scheme {scheme or '(none)'!r} is not allowed")
-    if scheme == "http" and not settings.RECORDINGS_ALLOW_HTTP:
-        raise RecordingRefused("plain http is not allowed (https only)")
+        raise UrlRefused(f"scheme {scheme or '(none)'!r} is not allowed")
+    if scheme == "http" and not allow_http:
+        raise UrlRefused("plain http is not allowed (https only)")
     if parts.username is not None or parts.password is not None:
-        raise RecordingRefused("credentials in the URL are not allowed")
+        raise UrlRefused("credentials in the URL are not allowed")
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        raise RecordingRefused("the URL has no host")
-    port = port or (443 if scheme == "https" else 80)
+        raise UrlRefused("the URL has no host")
+    return UrlParts(scheme=scheme, host=host, port=port or (443 if scheme == "https" else 80))
+
+
+def check_url(url: str) -> Target:
+    """The checked target of ``url``, or RecordingRefused with the reason (nothing is sent)."""
+    try:
+        checked = url_parts(url, allow_http=settings.RECORDINGS_ALLOW_HTTP)
+    except UrlRefused as exc:
+        raise RecordingRefused(str(exc)) from exc
+    scheme, host, port = checked.scheme, checked.host, checked.port
     shown = f"[{host}]" if ":" in host else host
     if not host_matches(host, port, settings.RECORDINGS_ALLOWED_HOSTS):
         raise RecordingRefused(f"host {shown}:{port} is not in RECORDINGS_ALLOWED_HOSTS")
