@@ -106,9 +106,13 @@ def parse_body(raw: bytes) -> Envelope:
         data = json.loads(text)
     except json.JSONDecodeError:
         raise NotificationError("body is not JSON") from None
-    except (RecursionError, ValueError):
-        # JSON, but more than Python reads: nested too deep, or a number past int's 4300 digits.
-        return _unstorable(text, "body is nested too deep or holds a number too long to read")
+    except RecursionError:
+        # JSON nested deeper than Python reads (where exactly depends on the stack in use): in words
+        # the same as a body nested deeper than we store, whichever of the two limits it met.
+        return _unstorable(text, f"body is nested deeper than {MAX_DEPTH} levels")
+    except ValueError:
+        # JSON, but a number past int's 4,300 digits.
+        return _unstorable(text, "body holds a number too long to read")
     return parse_envelope(data, text=text)
 
 

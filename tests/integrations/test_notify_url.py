@@ -200,6 +200,10 @@ def test_directory_notifications_trigger_one_debounced_sync(
         (b'{"event": "e\\u0000", "result": {}}', "NUL"),
         # Nesting json.loads accepts but Django's JSON encoding of the row did not (RecursionError, 500).
         (b'{"event": "e", "result": {"x": ' + b"[" * 900 + b"]" * 900 + b"}}", "nested deeper"),
+        # Deeper than json.loads reads at all (RecursionError: where depends on the stack): the same words.
+        (b'{"event": "e", "result": {"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}", "nested deeper"),
+        # A number past int's 4,300 digits (ValueError in json.loads).
+        (b'{"event": "e", "result": {"x": 1' + b"0" * 5000 + b"}}", "number too long"),
     ],
 )
 def test_json_that_cannot_be_stored_as_json_is_kept_as_text_and_ignored(
