@@ -94,6 +94,32 @@ def test_cards_come_first_then_ends_of_calls_then_bookkeeping(integration: Integ
 
 
 @pytest.mark.django_db
+def test_a_batch_locks_its_calls_in_one_order(integration: Integration, monkeypatch: Any) -> None:
+    # Two appliers whose batches share calls must lock the call rows in the same order, or PostgreSQL
+    # aborts one of them as a deadlock (measured: a batch redone one by one every 1.5 s at 20 calls/s).
+    first, second = sorted([base(), base()])
+    a = incoming_answered(base=first)
+    b = incoming_answered(base=second)
+    for body in (b[1], a[1], b[2], a[2]):  # interleaved: the second call's notifications first
+        store(integration, body)
+    seen: list[str] = []
+    real = applier_module.apply_one
+
+    def recording(event: NotificationEvent) -> str:
+        seen.append(event.body["result"]["callInfo"]["call"]["id"])
+        return real(event)
+
+    monkeypatch.setattr(applier_module, "apply_one", recording)
+    batch = apply_batch()
+    assert batch.applied == 4
+    keys = [call_id.split("~")[0] for call_id in seen]
+    assert keys == sorted(keys)  # by call, whatever the arrival order
+    # Within a call, the arrival order is kept (a stable sort).
+    assert [x for x in seen if x.startswith(first)] == [a[1]["result"]["callInfo"]["call"]["id"],
+                                                         a[2]["result"]["callInfo"]["call"]["id"]]  # fmt: skip
+
+
+@pytest.mark.django_db
 def test_a_failing_notification_costs_only_itself_an_attempt_and_is_tried_again_later(
     integration: Integration,
 ) -> None:
