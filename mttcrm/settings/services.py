@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from .base import INSTALLED_APPS, VAR_DIR, env
 
+# A statement is prepared on the server from its this-many-th run on a connection (psycopg's default).
+PREPARE_AFTER_RUNS = 5
+
 # --- Database ----------------------------------------------------------------------------------
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
@@ -30,6 +33,12 @@ else:
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     # Parameters bound by the server: the notification body is not quoted into the statement in Python.
     _options["server_side_binding"] = True
+    # Statements a connection runs again and again (storing a notification, applying one) are prepared on
+    # the server after a few runs (psycopg's prepare_threshold): PostgreSQL then neither parses nor plans
+    # them again. Django turns this off by default for poolers such as PgBouncer in transaction mode; set
+    # DB_PREPARED_STATEMENTS=false behind one of those.
+    if env.bool("DB_PREPARED_STATEMENTS", default=True):
+        _options.setdefault("prepare_threshold", PREPARE_AFTER_RUNS)
     # A database that does not answer is found out in seconds (libpq's connect_timeout).
     _options.setdefault("connect_timeout", 3)
     if _pool_max > 0:
