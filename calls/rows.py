@@ -1,11 +1,9 @@
 """The rows of one call as applying a notification reads them, in plain SQL.
 
-Applying runs for every notification MTT sends (six to eight per call), and there the ORM's query
-compilation costs more than the queries themselves: ``Call.objects.filter(...).first()`` takes about
-1.4 ms of CPU on the 2-core benchmark machine, the same SELECT through ``Model.objects.raw`` 0.4 ms
-(BENCHMARKS.md, "What applying costs"). So the reads of the hot path are written out here, once, from the
-models' metadata (``_meta`` is Django's documented Model API); values are always bound parameters; every
-write stays the ORM's.
+Applying runs for every notification MTT sends (six to eight per call), and there the ORM's Python costs
+more than the queries themselves (BENCHMARKS.md, "What applying costs"). So the reads of the hot path are
+written out here, once, from the models' metadata, and turned into model instances by mttcrm.rows (which
+also writes the call's rows: ``row_update``, ``row_insert``); values are always bound parameters.
 
 - ``call_locked``: the call row, created if needed, locked for the rest of the transaction (one writer per
   call; PostgreSQL ``FOR UPDATE``, SQLite has one writer anyway);
@@ -26,6 +24,7 @@ from django.db import connection
 
 from contacts.models import Contact
 from integrations.models import Workplace
+from mttcrm.rows import columns, instances
 
 from .models import Call, CallLeg
 from .realtime.cards import ContactView, full_name
@@ -52,6 +51,7 @@ def _sql() -> dict[str, str]:
     user_model = get_user_model()
     user, wp, leg, contact, call = (_table(m) for m in (user_model, Workplace, CallLeg, Contact, Call))
     login = _col(user_model, user_model.USERNAME_FIELD)
+    # The joined columns, after the model's own, in the order of ``_EXTRA``.
     names = (
         f"w.{_col(Workplace, 'user')} AS wp_user_id, w.{_col(Workplace, 'name')} AS wp_name, "
         f"w.{_col(Workplace, 'sip_id')} AS wp_sip, u.{_col(user_model, 'first_name')} AS u_first, "
@@ -72,19 +72,19 @@ def _sql() -> dict[str, str]:
         lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else " FOR UPDATE"
     return {
         "call": (
-            f"SELECT c.*, {contact_columns} FROM {call} c "  # noqa: S608
+            f"SELECT {columns(Call, 'c')}, {contact_columns} FROM {call} c "  # noqa: S608
             f'LEFT JOIN {contact} ct ON ct."id" = c.{_col(Call, "contact")} '
             f'LEFT JOIN {user} u ON u."id" = ct.{manager} '
             f"WHERE c.{_col(Call, 'integration')} = %s AND c.{_col(Call, 'call_key')} = %s{lock}"
         ),
         "legs": (
-            f"SELECT l.*, {names} FROM {leg} l "  # noqa: S608
+            f"SELECT {columns(CallLeg, 'l')}, {names} FROM {leg} l "  # noqa: S608
             f'LEFT JOIN {wp} w ON w."id" = l.{_col(CallLeg, "workplace")} {people} '
             f"WHERE l.{_col(CallLeg, 'call')} = %s ORDER BY l.{_col(CallLeg, 'leg_id')}"
         ),
-        "staff": f'SELECT w."id", {names} FROM {wp} w {people} WHERE w."id" = %s',  # noqa: S608
+        "staff": f'SELECT {names} FROM {wp} w {people} WHERE w."id" = %s',  # noqa: S608
         "contact": (
-            f"SELECT c.*, u.{_col(user_model, 'first_name')} AS u_first, "  # noqa: S608
+            f"SELECT {columns(Contact, 'c')}, u.{_col(user_model, 'first_name')} AS u_first, "  # noqa: S608
             f"u.{_col(user_model, 'last_name')} AS u_last, "
             f"u.{_col(user_model, user_model.USERNAME_FIELD)} AS u_login FROM {contact} c "
             f'LEFT JOIN {user} u ON u."id" = c.{_col(Contact, "personal_manager")} WHERE c."id" = %s'
@@ -92,23 +92,36 @@ def _sql() -> dict[str, str]:
     }
 
 
+# The names of the joined columns each query adds after the model's own.
+_STAFF = ("wp_user_id", "wp_name", "wp_sip", "u_first", "u_last", "u_login")
+_CONTACT = ("ct_id", "ct_name", "ct_company", "ct_notes", "ct_manager_id", "u_first", "u_last", "u_login")
+_MANAGER = ("u_first", "u_last", "u_login")
+
+
+def _fetch(model: Any, query: str, params: list[Any], extra: tuple[str, ...]) -> list[Any]:
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return instances(model, cursor.fetchall(), extra=extra)
+
+
 def call_locked(*, integration_id: int, call_key: str) -> Call:
     """The call row, created if needed, locked for the rest of the transaction; with what the card shows
     of its contact (``call_contact``)."""
     query = _sql()["call"]
-    call = next(iter(Call.objects.raw(query, [integration_id, call_key])), None)
-    if call is None:
+    found = _fetch(Call, query, [integration_id, call_key], _CONTACT)
+    if not found:
         # INSERT … ON CONFLICT DO NOTHING: a call created concurrently by another applier is no error.
         Call.objects.bulk_create(
             [Call(integration_id=integration_id, call_key=call_key)], ignore_conflicts=True
         )
-        call = next(iter(Call.objects.raw(query, [integration_id, call_key])))
-    return call
+        found = _fetch(Call, query, [integration_id, call_key], _CONTACT)
+    return found[0]
 
 
-def _staff(row: Any) -> Staff:
-    person = full_name(row.u_first, row.u_last, row.u_login) if row.wp_user_id else ""
-    return Staff(user_id=row.wp_user_id, person=person or row.wp_name or row.wp_sip)
+def _staff(user_id: int | None, name: str, sip: str, first: str, last: str, login: str) -> Staff:
+    """Who works at a workplace, from the ``_STAFF`` columns."""
+    person = full_name(first, last, login) if user_id else ""
+    return Staff(user_id=user_id, person=person or name or sip)
 
 
 def call_legs(call_id: int) -> tuple[list[CallLeg], dict[int, Staff]]:
@@ -116,16 +129,18 @@ def call_legs(call_id: int) -> tuple[list[CallLeg], dict[int, Staff]]:
     legs: list[CallLeg] = []
     staff: dict[int, Staff] = {}
     row: Any  # a CallLeg with the joined workplace and operator columns
-    for row in CallLeg.objects.raw(_sql()["legs"], [call_id]):
+    for row in _fetch(CallLeg, _sql()["legs"], [call_id], _STAFF):
         legs.append(row)
         if row.workplace_id is not None:
-            staff[row.workplace_id] = _staff(row)
+            staff[row.workplace_id] = _staff(*(getattr(row, name) for name in _STAFF))
     return legs, staff
 
 
 def staff_of(workplace_id: int) -> Staff:
-    row: Any = next(iter(Workplace.objects.raw(_sql()["staff"], [workplace_id])), None)
-    return _staff(row) if row is not None else Staff(user_id=None, person="")
+    with connection.cursor() as cursor:
+        cursor.execute(_sql()["staff"], [workplace_id])
+        row = cursor.fetchone()
+    return _staff(*row) if row is not None else Staff(user_id=None, person="")
 
 
 def call_contact(call: Call) -> ContactView | None:
@@ -150,9 +165,10 @@ def call_contact(call: Call) -> ContactView | None:
 def contact_of(contact_id: int | None) -> ContactView | None:
     if not contact_id:
         return None
-    row: Any = next(iter(Contact.objects.raw(_sql()["contact"], [contact_id])), None)
-    if row is None:
+    found = _fetch(Contact, _sql()["contact"], [contact_id], _MANAGER)
+    if not found:
         return None
+    row: Any = found[0]
     manager = full_name(row.u_first, row.u_last, row.u_login) if row.personal_manager_id else ""
     return ContactView(
         pk=row.pk,

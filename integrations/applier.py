@@ -40,6 +40,7 @@ from django.utils import timezone
 from calls.realtime.push import push_flush
 from calls.services import call_apply_notification
 from monitoring import metrics
+from mttcrm.rows import columns, instances
 
 from .inbox import INBOX_CHANNEL, pending_due
 from .models import Integration, NotificationEvent
@@ -83,22 +84,13 @@ def _claim(limit: int) -> tuple[list[NotificationEvent], bool]:
     rows of a later priority locked by the same statement are left pending for the next claim.
 
     Returns the rows and whether more were waiting (a full batch, or rows of a later priority)."""
-    now = timezone.now()
-    rows = list(NotificationEvent.objects.raw(_claim_sql(), [Status.PENDING, now, limit]))
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sql(), [Status.PENDING, timezone.now(), limit])
+        rows = instances(NotificationEvent, cursor.fetchall(), extra=("integration_synced_at",))
     if not rows:
         return [], False
     batch = [row for row in rows if row.priority == rows[0].priority]
     return batch, len(rows) == limit or len(batch) < len(rows)
-
-
-def _column(name: str) -> str:
-    field = NotificationEvent._meta.get_field(name)
-    assert isinstance(field, Field)
-    return str(field.column)
-
-
-# The columns of a claimed row that applying reads.
-CLAIMED = ("id", "integration", "event", "body", "received_at", "attempts", "priority")
 
 
 @functools.cache
@@ -112,14 +104,19 @@ def _claim_sql() -> str:
     lock = ""
     if connection.features.has_select_for_update_skip_locked:
         lock = " FOR UPDATE OF e SKIP LOCKED"
-    # Only what applying reads (the other columns stay deferred): fewer columns to describe and convert.
-    columns = ", ".join(f"e.{quote(_column(name))}" for name in CLAIMED)
+    status, retry_at = quote(_column("status")), quote(_column("retry_at"))
     return (
-        f"SELECT {columns}, i.{quote('last_sync_at')} AS integration_synced_at FROM {event} e "  # noqa: S608
-        f'JOIN {integration} i ON i."id" = e.{quote("integration_id")} '
-        f"WHERE e.{quote('status')} = %s AND (e.{quote('retry_at')} IS NULL OR e.{quote('retry_at')} <= %s) "
-        f'ORDER BY e.{quote("priority")}, e.{quote("received_at")}, e."id" LIMIT %s{lock}'
+        f"SELECT {columns(NotificationEvent, 'e')}, i.{quote('last_sync_at')} FROM {event} e "  # noqa: S608
+        f'JOIN {integration} i ON i."id" = e.{quote(_column("integration"))} '
+        f"WHERE e.{status} = %s AND (e.{retry_at} IS NULL OR e.{retry_at} <= %s) "
+        f'ORDER BY e.{quote(_column("priority"))}, e.{quote(_column("received_at"))}, e."id" LIMIT %s{lock}'
     )
+
+
+def _column(name: str) -> str:
+    field = NotificationEvent._meta.get_field(name)
+    assert isinstance(field, Field)
+    return str(field.column)
 
 
 def _locked(queue: QuerySet[NotificationEvent], limit: int) -> list[NotificationEvent]:
