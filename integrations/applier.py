@@ -44,7 +44,7 @@ from mttcrm.rows import columns, instances
 
 from .inbox import INBOX_CHANNEL, pending_due
 from .models import Integration, NotificationEvent
-from .mtt.notifications import CALL_EVENT, VPBX_EVENTS
+from .mtt.notifications import CALL_EVENT, VPBX_EVENTS, call_key_of
 from .spool import spool_pending, spool_replay
 from .sync import integration_apply_directory_notification
 
@@ -189,13 +189,14 @@ def apply_batch(limit: int = BATCH) -> BatchResult:
 
 
 def _lock_order(event: NotificationEvent) -> str:
-    """The part of the Call-ID before ``~`` (the call whose row applying locks), "" when there is none."""
+    """The call key of the notification (the call whose row applying locks: ``CallInfo.call_key``, with the
+    Call-ID read as ``parse_call_info`` reads it), "" when the body names no call."""
     body = event.body
     result = body.get("result") if isinstance(body, dict) else None
     info = result.get("callInfo") if isinstance(result, dict) else None
     call = info.get("call") if isinstance(info, dict) else None
     call_id = call.get("id") if isinstance(call, dict) else None
-    return call_id.split("~", 1)[0] if isinstance(call_id, str) else ""
+    return call_key_of(str(call_id)) if call_id is not None else ""
 
 
 def _count(result: BatchResult, outcomes: list[str]) -> None:

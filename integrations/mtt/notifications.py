@@ -319,8 +319,12 @@ class CallInfo:
 
     @property
     def call_key(self) -> str:
-        """The legs of one conversation share the part of the Call-ID before '~' (API.md)."""
-        return self.call_id.split("~", 1)[0]
+        return call_key_of(self.call_id)
+
+
+def call_key_of(call_id: str) -> str:
+    """The legs of one conversation share the part of the Call-ID before '~' (API.md)."""
+    return call_id.split("~", 1)[0]
 
 
 def _text(value: Any) -> str:

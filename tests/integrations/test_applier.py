@@ -27,7 +27,7 @@ from integrations import applier as applier_module
 from integrations.applier import MAX_ATTEMPTS, Applier, applier_drain, apply_batch
 from integrations.inbox import notification_store
 from integrations.models import Integration, NotificationEvent
-from integrations.mtt.notifications import parse_envelope
+from integrations.mtt.notifications import parse_call_info, parse_envelope
 from integrations.spool import notification_spool
 from monitoring import metrics
 from tests.calls.payloads import incoming_answered
@@ -117,6 +117,19 @@ def test_a_batch_locks_its_calls_in_one_order(integration: Integration, monkeypa
     # Within a call, the arrival order is kept (a stable sort).
     assert [x for x in seen if x.startswith(first)] == [a[1]["result"]["callInfo"]["call"]["id"],
                                                          a[2]["result"]["callInfo"]["call"]["id"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("call_id", ["abc_00015ED635780FC7~2o", 1234567, "no-tilde"])
+def test_a_batch_is_ordered_by_the_call_it_locks(call_id: Any) -> None:
+    # The order key is the call key applying locks by, the Call-ID read as parse_call_info reads it (a
+    # number too), so two appliers order the same calls the same way.
+    body = {
+        "event": "callNotifications",
+        "result": {"callInfo": {"call": {"id": call_id}, "state": "trying"}},
+    }
+    event = NotificationEvent(body=body)
+    assert applier_module._lock_order(event) == parse_call_info(body).call_key
+    assert applier_module._lock_order(NotificationEvent(body={"event": "x", "result": {}})) == ""
 
 
 @pytest.mark.django_db
