@@ -46,25 +46,44 @@ def _col(model: Any, name: str) -> str:
     return connection.ops.quote_name(model._meta.get_field(name).column)
 
 
+# The names of the joined columns each query adds after the model's own: the aliases in its SQL (``_as``)
+# and the attributes of the instances read (``_fetch``).
+_STAFF = ("wp_user_id", "wp_name", "wp_sip", "u_first", "u_last", "u_login")
+_CONTACT = ("ct_id", "ct_name", "ct_company", "ct_notes", "ct_manager_id", "u_first", "u_last", "u_login")
+_MANAGER = ("u_first", "u_last", "u_login")
+
+
+def _as(expressions: tuple[str, ...], names: tuple[str, ...]) -> str:
+    return ", ".join(f"{expression} AS {name}" for expression, name in zip(expressions, names, strict=True))
+
+
 @functools.cache
 def _sql() -> dict[str, str]:
     user_model = get_user_model()
     user, wp, leg, contact, call = (_table(m) for m in (user_model, Workplace, CallLeg, Contact, Call))
-    login = _col(user_model, user_model.USERNAME_FIELD)
-    # The joined columns, after the model's own, in the order of ``_EXTRA``.
-    names = (
-        f"w.{_col(Workplace, 'user')} AS wp_user_id, w.{_col(Workplace, 'name')} AS wp_name, "
-        f"w.{_col(Workplace, 'sip_id')} AS wp_sip, u.{_col(user_model, 'first_name')} AS u_first, "
-        f"u.{_col(user_model, 'last_name')} AS u_last, u.{login} AS u_login"
+    person = (
+        f"u.{_col(user_model, 'first_name')}",
+        f"u.{_col(user_model, 'last_name')}",
+        f"u.{_col(user_model, user_model.USERNAME_FIELD)}",
     )
+    workplace = (
+        f"w.{_col(Workplace, 'user')}",
+        f"w.{_col(Workplace, 'name')}",
+        f"w.{_col(Workplace, 'sip_id')}",
+    )
+    names = _as((*workplace, *person), _STAFF)
     people = f'LEFT JOIN {user} u ON u."id" = w.{_col(Workplace, "user")}'
     manager = _col(Contact, "personal_manager")
-    contact_columns = (
-        f'ct."id" AS ct_id, ct.{_col(Contact, "name")} AS ct_name, '
-        f"ct.{_col(Contact, 'company')} AS ct_company, "
-        f"ct.{_col(Contact, 'notes')} AS ct_notes, ct.{manager} AS ct_manager_id, "
-        f"u.{_col(user_model, 'first_name')} AS u_first, u.{_col(user_model, 'last_name')} AS u_last, "
-        f"u.{login} AS u_login"
+    contact_columns = _as(
+        (
+            'ct."id"',
+            f"ct.{_col(Contact, 'name')}",
+            f"ct.{_col(Contact, 'company')}",
+            f"ct.{_col(Contact, 'notes')}",
+            f"ct.{manager}",
+            *person,
+        ),
+        _CONTACT,
     )
     # Only the call's row is locked (OF c: PostgreSQL locks nothing on the outer join's nullable side).
     lock = ""
@@ -84,18 +103,10 @@ def _sql() -> dict[str, str]:
         ),
         "staff": f'SELECT {names} FROM {wp} w {people} WHERE w."id" = %s',  # noqa: S608
         "contact": (
-            f"SELECT {columns(Contact, 'c')}, u.{_col(user_model, 'first_name')} AS u_first, "  # noqa: S608
-            f"u.{_col(user_model, 'last_name')} AS u_last, "
-            f"u.{_col(user_model, user_model.USERNAME_FIELD)} AS u_login FROM {contact} c "
-            f'LEFT JOIN {user} u ON u."id" = c.{_col(Contact, "personal_manager")} WHERE c."id" = %s'
+            f"SELECT {columns(Contact, 'c')}, {_as(person, _MANAGER)} FROM {contact} c "  # noqa: S608
+            f'LEFT JOIN {user} u ON u."id" = c.{manager} WHERE c."id" = %s'
         ),
     }
-
-
-# The names of the joined columns each query adds after the model's own.
-_STAFF = ("wp_user_id", "wp_name", "wp_sip", "u_first", "u_last", "u_login")
-_CONTACT = ("ct_id", "ct_name", "ct_company", "ct_notes", "ct_manager_id", "u_first", "u_last", "u_login")
-_MANAGER = ("u_first", "u_last", "u_login")
 
 
 def _fetch(model: Any, query: str, params: list[Any], extra: tuple[str, ...]) -> list[Any]:

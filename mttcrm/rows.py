@@ -52,7 +52,6 @@ _PLAIN = (
 class Shape:
     """What reading and writing one model's rows needs, derived once from its metadata."""
 
-    model: type[models.Model]
     fields: tuple[models.Field, ...]  # the concrete fields, in the model's order
     attnames: tuple[str, ...]
     column_names: tuple[str, ...]  # quoted
@@ -90,7 +89,6 @@ def shape(model: type[models.Model]) -> Shape:
     column_names = tuple(quote(f.column) for f in fields)
     updated = insert_fields = tuple(f for f in fields if not f.primary_key)
     return Shape(
-        model=model,
         fields=fields,
         attnames=tuple(f.attname for f in fields),
         column_names=column_names,

@@ -14,6 +14,11 @@ from urllib.parse import urlsplit
 import pytest
 from django.db import connection
 
+from integrations.applier import applier_drain
+from integrations.inbox import notification_store
+from integrations.mtt.notifications import parse_body
+from tests.calls import payloads
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Runs one statement ten times, then prints how many statements the server holds prepared for the session.
@@ -61,11 +66,6 @@ def test_prepared_statements_can_be_turned_off(postgres_only: None) -> None:
 def test_applying_notifications_runs_on_prepared_statements(postgres_only: None, integration: Any) -> None:
     # The test process runs the project's settings too: after a few calls, the statements that lock a
     # call and write its rows are held prepared on this connection.
-    from integrations.applier import applier_drain
-    from integrations.inbox import notification_store
-    from integrations.mtt.notifications import parse_body
-    from tests.calls import payloads
-
     for number in range(6):
         for body in payloads.incoming_answered(base=f"call{number}_00015ED635780FC7"):
             notification_store(integration_id=integration.pk, envelope=parse_body(json.dumps(body).encode()))
