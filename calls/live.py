@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from .models import Call, CallLeg
+from .models import Call, CallbackTask, CallLeg, Direction
 from .realtime.cards import (
     ACTIVE_MAX_AGE,
     ENDED,
@@ -61,6 +61,7 @@ def cards_for_user(*, user: Any) -> list[dict[str, Any]]:
         call = user_legs[0].call
         cards.append(card(call, contact=contact_view(call.contact), phase=phase, connected_at=connected_at))
     cards.extend(wrap_up_cards_for_user(user_id=user_id, exclude=set(by_call)))
+    cards.extend(missed_cards_for_user(user_id=user_id))
     return _only_visible_recent(user, cards)
 
 
@@ -81,6 +82,41 @@ def wrap_up_cards_for_user(*, user_id: int, exclude: Collection[int] = ()) -> li
     return [
         card(c, contact=contact_view(c.contact), phase=ENDED, connected_at=None, recent=False) for c in calls
     ]
+
+
+MISSED_NOTICE_LIMIT = 10
+
+
+def missed_cards_for_user(*, user_id: int) -> list[dict[str, Any]]:
+    """Incoming calls that rang this operator, nobody answered and ended within CALLS_WRAPUP_CARD_MINUTES,
+    whose client nobody has reached since (their callback is open): the desk's red "missed" notices, brought
+    back after a reload or on a page opened after the call rang out. ``missed_notice`` marks them; the page
+    leaves out the ones the operator closed (tabs.js remembers that)."""
+    minutes = settings.CALLS_WRAPUP_CARD_MINUTES
+    if minutes <= 0:
+        return []
+    since = timezone.now() - timedelta(minutes=minutes)
+    rang_here = CallLeg.objects.filter(call_id=OuterRef("pk"), workplace__user_id=user_id)
+    reached = CallbackTask.missed_calls.through.objects.filter(
+        call_id=OuterRef("pk"), callbacktask__closed_at__isnull=False
+    )
+    calls = (
+        Call.objects.filter(
+            status__in=(Call.Status.MISSED, Call.Status.NOT_ANSWERED),
+            direction=Direction.INCOMING,
+            ended_at__gte=since,  # the arrival of its end (the PBX's clock only sets started_at)
+        )
+        .filter(Exists(rang_here))
+        .exclude(Exists(reached))
+        .select_related("contact", "contact__personal_manager")
+        .order_by("-ended_at", "-pk")[:MISSED_NOTICE_LIMIT]
+    )
+    cards = []
+    for c in reversed(calls):
+        payload = card(c, contact=contact_view(c.contact), phase=ENDED, connected_at=None, recent=False)
+        payload["missed_notice"] = True
+        cards.append(payload)
+    return cards
 
 
 def recent_for_user(*, user_id: int, limit: int = RECENT_LIMIT) -> list[dict[str, Any]]:

@@ -143,6 +143,12 @@ class Call(models.Model):
                 name="call_report_operator_idx",
             ),
             models.Index(fields=["contact", "started_at"], name="call_contact_started_idx"),
+            # The desk's missed notices (calls.live.missed_cards_for_user): the recently ended missed calls.
+            models.Index(
+                fields=["ended_at"],
+                condition=models.Q(status__in=["missed", "not_answered"]),
+                name="call_missed_ended_idx",
+            ),
             # The reports (calls.reports.selectors) read only these columns of a period's calls, all
             # lines or one: index-only scans on PostgreSQL (INCLUDE is ignored elsewhere).
             models.Index(fields=["started_at"], include=REPORT_COLUMNS, name="call_report_started_idx"),

@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from calls.models import Call
+from calls.models import Call, CallbackTask
 from contacts.models import Contact, PhoneNumber
 from tests.calls import payloads as p
 
@@ -123,6 +123,42 @@ def test_a_live_call_nobody_heard_of_for_half_a_day_is_dropped(
 ) -> None:
     Call.objects.filter(pk=ringing.pk).update(updated_at=timezone.now() - timedelta(hours=13))
     assert logged_in(directory["ivanova"]).get(reverse("calls:active")).json()["calls"] == []
+
+
+def test_a_missed_call_comes_back_as_a_notice_until_its_client_is_reached(
+    notify: Notify, directory: dict[str, Any], settings: Any
+) -> None:
+    """The red "missed" notice survives a reload and follows the operator to the next page: the resync lists
+    the missed calls that rang them, until a callback reaches the client or the window passes."""
+    for body in p.incoming_missed():
+        notify(body)
+    for body in p.incoming_answered(base="answered", client="+79031234567"):
+        notify(body)
+    missed = Call.objects.get(call_key=p.BASE)
+    assert missed.status == Call.Status.MISSED
+    ivanova = logged_in(directory["ivanova"])
+    [card] = ivanova.get(reverse("calls:active")).json()["calls"]
+    assert (card["id"], card["phase"], card["status"], card["missed_notice"]) == (
+        missed.pk,
+        "ended",
+        "missed",
+        True,
+    )
+    assert card["number_display"] == "+7 812 424-15-00"
+    # It rang ivanova's workplace only: nobody else gets the notice.
+    assert logged_in(directory["petrov"]).get(reverse("calls:active")).json()["calls"] == []
+
+    # Someone reached the client: the callback is closed, the notice is not brought back.
+    CallbackTask.objects.filter(missed_calls=missed).update(closed_at=timezone.now())
+    assert ivanova.get(reverse("calls:active")).json()["calls"] == []
+    CallbackTask.objects.update(closed_at=None)
+    assert len(ivanova.get(reverse("calls:active")).json()["calls"]) == 1
+    # Rang longer ago than CALLS_WRAPUP_CARD_MINUTES, or the window off: none.
+    settings.CALLS_WRAPUP_CARD_MINUTES = 0
+    assert ivanova.get(reverse("calls:active")).json()["calls"] == []
+    settings.CALLS_WRAPUP_CARD_MINUTES = 60
+    Call.objects.filter(pk=missed.pk).update(ended_at=timezone.now() - timedelta(minutes=61))
+    assert ivanova.get(reverse("calls:active")).json()["calls"] == []
 
 
 # --- POST /calls/<id>/note/ ------------------------------------------------------------------------------

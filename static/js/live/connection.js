@@ -124,6 +124,8 @@ export function startConnection(view) {
         if (!body) return;
         learnClock(body.server_time);
         view.onSnapshot(body.calls || [], startedAt);
+        // How many times the page agreed with the server (what a test waits for before it looks).
+        document.body.dataset.resyncs = String(Number(document.body.dataset.resyncs || 0) + 1);
       })
       .catch(function () { /* offline: the next resync or reconnect tries again */ })
       .then(function () {

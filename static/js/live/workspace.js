@@ -109,7 +109,9 @@ function renderCard(data, handlers) {
 }
 
 // A call that rang here and nobody answered stays on the desk as a red notice until it is closed (in every
-// tab at once): missed looks missed, live, on any page.
+// tab at once): missed looks missed, live, on any page. The resync brings it back on the next page or after
+// a reload (calls.live.missed_cards_for_user) until it is closed, its client is reached or
+// CALLS_WRAPUP_CARD_MINUTES pass.
 function renderMissed(data, onClose) {
   var contact = data.contact;
   var close = h("button", { type: "button", className: "link close-card", text: S.close, "aria-label": S.close });
@@ -213,7 +215,6 @@ export function workspaceView() {
   var recentNode = document.getElementById("recent");
   var recentEmpty = document.getElementById("recent-empty");
   var cards = new Map(); // call id -> {data, node, touched, connectedLocal, wrapping, missed}
-  var shown = new Set(); // calls whose card this page showed (a missed one then leaves a notice)
   var ended = new Map(); // call id -> version it ended with (stale messages are ignored)
 
   function refreshEmpty() {
@@ -332,7 +333,7 @@ export function workspaceView() {
     var missed = (data.status === "missed" || data.status === "not_answered") && data.direction === "incoming";
     if (cardsNode && needsWrapUp(data)) {
       showWrapUp(data, current);
-    } else if (cardsNode && missed && shown.has(data.id) && !wrapUpDismissed(data.id)) {
+    } else if (cardsNode && missed && !wrapUpDismissed(data.id)) {
       showMissed(data, current);
     } else if (current) {
       current.node.remove();
@@ -345,9 +346,12 @@ export function workspaceView() {
   }
 
   function upsert(data) {
-    var seenEnd = ended.get(data.id);
-    if (seenEnd !== undefined && seenEnd >= data.version) return;
     var current = cards.get(data.id);
+    var seenEnd = ended.get(data.id);
+    // A missed notice the resync brings back is shown even though the page knew the call had ended (its
+    // recent calls list it).
+    var restore = data.missed_notice && !current;
+    if (seenEnd !== undefined && seenEnd >= data.version && !restore) return;
     if (current && current.data.version > data.version) return;
     if (data.phase === "ended") {
       end(data);
@@ -369,7 +373,6 @@ export function workspaceView() {
         connectedLocal: serverNow(), wrapping: false,
       });
       cardsNode.insertBefore(node, cardsNode.firstChild);
-      shown.add(data.id);
       if (data.phase === "ringing") alertNewCall(data);
     }
     tick();
