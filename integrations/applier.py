@@ -80,36 +80,49 @@ def apply_one(event: NotificationEvent) -> str:
 
 def _claim(limit: int) -> tuple[list[NotificationEvent], bool]:
     """Lock up to ``limit`` due rows of the best priority waiting, oldest first (SKIP LOCKED: rows another
-    applier holds are left to it). One priority per batch: a card never waits for bookkeeping to commit;
-    rows of a later priority locked by the same statement are left pending for the next claim.
+    applier holds are left to it). One priority per batch, chosen by the statement itself: a card never
+    waits for bookkeeping to commit, and under a backlog of bookkeeping a claim of a few cards neither
+    reads nor locks a batch's worth of bookkeeping rows it would not apply.
 
-    Returns the rows and whether more were waiting (a full batch, or rows of a later priority)."""
+    Returns the rows and whether more were waiting (a full batch, or due rows of a later priority)."""
+    now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(_claim_sql(), [Status.PENDING, timezone.now(), limit])
-        rows = instances(NotificationEvent, cursor.fetchall(), extra=("integration_synced_at",))
+        cursor.execute(_claim_sql(), [Status.PENDING, now, Status.PENDING, now, Status.PENDING, now, limit])
+        rows = cursor.fetchall()
     if not rows:
         return [], False
-    batch = [row for row in rows if row.priority == rows[0].priority]
-    return batch, len(rows) == limit or len(batch) < len(rows)
+    later = bool(rows[0][-1])
+    batch = instances(NotificationEvent, [row[:-1] for row in rows], extra=("integration_synced_at",))
+    return batch, len(batch) == limit or later
 
 
 @functools.cache
 def _claim_sql() -> str:
     # Plain SQL, like calls/rows.py: this runs for every batch, and the ORM's compilation of the same
     # statement (select_for_update, skip_locked, of, the join) cost more CPU than applying a notification's
-    # rows. It reads the queue's partial index (priority, received_at) WHERE status = 'pending', and the
-    # integration's last sync with each row: the version of calls.legs' cached directory.
+    # rows. Every part reads the queue's partial index (priority, received_at) WHERE status = 'pending':
+    # ``best`` finds (and locks) the oldest due row of the best priority, the batch is that priority's oldest
+    # due rows, ``later`` says whether a later priority has due rows too. With each row comes the
+    # integration's last sync: the version of calls.legs' cached directory.
     quote = connection.ops.quote_name
     event, integration = quote(NotificationEvent._meta.db_table), quote(Integration._meta.db_table)
-    lock = ""
+    lock = lock_e = ""
     if connection.features.has_select_for_update_skip_locked:
-        lock = " FOR UPDATE OF e SKIP LOCKED"
+        lock, lock_e = " FOR UPDATE SKIP LOCKED", " FOR UPDATE OF e SKIP LOCKED"
     status, retry_at = quote(_column("status")), quote(_column("retry_at"))
+    priority, received_at = quote(_column("priority")), quote(_column("received_at"))
+
+    def due(alias: str) -> str:
+        return f"{alias}.{status} = %s AND ({alias}.{retry_at} IS NULL OR {alias}.{retry_at} <= %s)"
+
     return (
-        f"SELECT {columns(NotificationEvent, 'e')}, i.{quote('last_sync_at')} FROM {event} e "  # noqa: S608
-        f'JOIN {integration} i ON i."id" = e.{quote(_column("integration"))} '
-        f"WHERE e.{status} = %s AND (e.{retry_at} IS NULL OR e.{retry_at} <= %s) "
-        f'ORDER BY e.{quote(_column("priority"))}, e.{quote(_column("received_at"))}, e."id" LIMIT %s{lock}'
+        f"WITH best AS (SELECT b.{priority} FROM {event} b WHERE {due('b')} "  # noqa: S608
+        f'ORDER BY b.{priority}, b.{received_at}, b."id" LIMIT 1{lock}) '
+        f"SELECT {columns(NotificationEvent, 'e')}, i.{quote('last_sync_at')}, "
+        f"EXISTS (SELECT 1 FROM {event} l WHERE {due('l')} AND l.{priority} > (SELECT {priority} FROM best)) "
+        f'FROM {event} e JOIN {integration} i ON i."id" = e.{quote(_column("integration"))} '
+        f"WHERE {due('e')} AND e.{priority} = (SELECT {priority} FROM best) "
+        f'ORDER BY e.{received_at}, e."id" LIMIT %s{lock_e}'
     )
 
 

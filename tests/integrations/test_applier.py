@@ -17,6 +17,7 @@ from unittest import mock
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 from django.db.models import Count
 from django.test import Client
 from django.utils import timezone
@@ -91,6 +92,36 @@ def test_cards_come_first_then_ends_of_calls_then_bookkeeping(integration: Integ
     ]
     assert statuses() == {Status.APPLIED: 5}
     assert Call.objects.get().status == Call.Status.ANSWERED
+
+
+@pytest.mark.usefixtures("postgres_only")
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_of_cards_leaves_the_bookkeeping_backlog_unread_and_unlocked(integration: Integration) -> None:
+    # Under load, the cards come a few at a time while the ends of calls wait in hundreds. A claim takes the
+    # cards only: it must not lock (nor read) the rows of a later priority it will not apply, or the other
+    # applier finds them locked and every claim pays for a full batch to apply a few cards.
+    calls = [incoming_answered(base=base()) for _n in range(4)]
+    ends = [store(integration, notes[5]) for notes in calls]  # the staff legs' finished: ends of calls
+    cards = [store(integration, notes[1]) for notes in calls[:2]]  # two trying: cards
+    claimed: dict[str, Any] = {}
+
+    def other_applier() -> None:
+        with transaction.atomic():
+            events, more = applier_module._claim(20)
+            claimed["other"] = ([e.pk for e in events], more)
+
+    with transaction.atomic():
+        events, more = applier_module._claim(20)
+        assert ([e.pk for e in events], more) == (cards, True)  # ends of calls are waiting too
+        # Meanwhile another applier finds every end of a call free to take.
+        at_once([other_applier])
+    assert claimed["other"] == (ends, False)
+    # Only cards waiting: nothing more to look for after them.
+    NotificationEvent.objects.filter(pk__in=ends).update(status=Status.APPLIED)
+    with transaction.atomic():
+        events, more = applier_module._claim(20)
+        assert ([e.pk for e in events], more) == (cards, False)
+        assert events[0].integration_synced_at == integration.last_sync_at
 
 
 @pytest.mark.django_db
