@@ -10,7 +10,10 @@ does the same work once per model, from the model's metadata (``Model._meta``), 
   ordinary ones, ``_state`` included);
 - ``row_insert(obj)`` and ``row_update(obj)`` write one instance as ``Model.save()`` would: each field's
   ``pre_save`` (``auto_now``, ``auto_now_add``) and ``get_db_prep_save`` (JSON, dates, foreign keys) — the
-  Field API a custom field implements — into a statement built once.
+  Field API a custom field implements — into a statement built once. ``row_update`` of an instance read by
+  ``instances`` (or written by ``row_insert``) writes only the fields whose value differs from what was read
+  (JSON fields always: their values can change in place), like ``save(update_fields=…)``; one statement per
+  set of fields, built once.
 
 Only field types whose values the database driver already returns as Python wants them are accepted (text,
 numbers, booleans, dates and times, foreign keys, and fields with their own ``from_db_value`` such as
@@ -56,9 +59,12 @@ class Shape:
     attnames: tuple[str, ...]
     column_names: tuple[str, ...]  # quoted
     loaders: tuple[Callable[[Any], Any] | None, ...]
-    update_sql: str
     insert_fields: tuple[models.Field, ...]  # every field but the primary key: what both statements write
     insert_sql: str
+    insert_index: tuple[int, ...]  # where each insert field is among ``fields``
+    # Per insert field: written by every update (JSON: a value changed in place cannot be told from the
+    # value read).
+    always: tuple[bool, ...]
 
 
 def _loader(field: models.Field) -> Callable[[Any], Any] | None:
@@ -87,17 +93,15 @@ def shape(model: type[models.Model]) -> Shape:
     pk = meta.pk
     assert pk is not None
     column_names = tuple(quote(f.column) for f in fields)
-    updated = insert_fields = tuple(f for f in fields if not f.primary_key)
+    insert_fields = tuple(f for f in fields if not f.primary_key)
     return Shape(
         fields=fields,
         attnames=tuple(f.attname for f in fields),
         column_names=column_names,
         loaders=tuple(_loader(f) for f in fields),
-        update_sql=(
-            f"UPDATE {table} SET {', '.join(f'{quote(f.column)} = %s' for f in updated)} "  # noqa: S608
-            f"WHERE {quote(pk.column)} = %s"
-        ),
         insert_fields=insert_fields,
+        insert_index=tuple(i for i, f in enumerate(fields) if not f.primary_key),
+        always=tuple(isinstance(f, models.JSONField) for f in insert_fields),
         insert_sql=(
             f"INSERT INTO {table} ({', '.join(quote(f.column) for f in insert_fields)}) "  # noqa: S608
             f"VALUES ({', '.join(['%s'] * len(insert_fields))}) RETURNING {quote(pk.column)}"
@@ -122,33 +126,68 @@ def instances(model: type[M], rows: Iterable[Sequence[Any]], *, extra: Sequence[
             for value, load in zip(row[:width], spec.loaders, strict=True)
         ]
         obj = model.from_db(connection.alias, spec.attnames, values)
+        # What was read, for row_update to write only what changed (the primary key first).
+        setattr(obj, _READ, [values[i] for i in spec.insert_index])
         for name, value in zip(extra, row[width:], strict=True):
             setattr(obj, name, value)
         result.append(obj)
     return result
 
 
-def _values(fields: Iterable[models.Field], obj: models.Model, *, add: bool) -> list[Any]:
-    return [field.get_db_prep_save(field.pre_save(obj, add), connection) for field in fields]
+# The attribute that keeps, on an instance read or inserted here, its insert fields' values as read: ours,
+# on our instances (not a field of any model here).
+_READ = "_mttcrm_rows_read"
+
+
+@functools.lru_cache(maxsize=512)
+def _update_sql(model: type[models.Model], written: tuple[int, ...]) -> str:
+    """The UPDATE of the insert fields at these positions (one per set of fields a caller writes)."""
+    quote = connection.ops.quote_name
+    fields = shape(model).insert_fields
+    pk = model._meta.pk
+    assert pk is not None
+    sets = ", ".join(f"{quote(str(fields[i].column))} = %s" for i in written)
+    return f"UPDATE {quote(model._meta.db_table)} SET {sets} WHERE {quote(str(pk.column))} = %s"  # noqa: S608
 
 
 def row_update(obj: models.Model) -> None:
-    """Write every field of an existing row, as ``obj.save()`` does (``auto_now`` included)."""
+    """Write an existing row as ``obj.save()`` does (``auto_now`` included): the fields that changed since
+    ``instances`` read it or ``row_insert`` wrote it (every field of an instance from elsewhere). Nothing
+    changed and no ``auto_now``: no statement. A row that is gone raises ``DoesNotExist``."""
     spec = shape(type(obj))
-    values = _values(spec.insert_fields, obj, add=False)
+    read = getattr(obj, _READ, None)
+    values = [field.pre_save(obj, False) for field in spec.insert_fields]
+    if read is None:
+        written = tuple(range(len(values)))
+    else:
+        written = tuple(
+            i
+            for i, (value, was, always) in enumerate(zip(values, read, spec.always, strict=True))
+            if always or value != was
+        )
+    if not written:
+        return
+    fields = spec.insert_fields
+    params = [fields[i].get_db_prep_save(values[i], connection) for i in written]
     with connection.cursor() as cursor:
-        cursor.execute(spec.update_sql, [*values, obj.pk])
+        cursor.execute(_update_sql(type(obj), written), [*params, obj.pk])
         if cursor.rowcount != 1:
             raise obj._meta.model.DoesNotExist(f"{type(obj).__name__} {obj.pk} is gone")  # type: ignore[attr-defined]
+    setattr(obj, _READ, values)
 
 
 def row_insert(obj: M) -> M:
     """Insert a new row, as ``obj.save()`` does for an instance never saved; sets its primary key."""
     spec = shape(type(obj))
-    values = _values(spec.insert_fields, obj, add=True)
+    values = [field.pre_save(obj, True) for field in spec.insert_fields]
+    params = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(spec.insert_fields, values, strict=True)
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(spec.insert_sql, values)
+        cursor.execute(spec.insert_sql, params)
         (obj.pk,) = cursor.fetchone()
     obj._state.adding = False
     obj._state.db = connection.alias
+    setattr(obj, _READ, values)
     return obj

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from calls.models import Call, CallEvent, CallLeg, RecordingAccess
@@ -80,6 +81,36 @@ def test_an_update_writes_every_field_as_save_does(leg: CallLeg) -> None:
     assert after.reason == "Normal call clearing"
     # Untouched fields keep their values, auto_now_add included.
     assert after.first_seen_at == before.first_seen_at and after.leg_id == before.leg_id
+
+
+def test_an_update_writes_only_what_changed_since_the_read(leg: CallLeg) -> None:
+    mine = _read(CallLeg, leg.pk)
+    # Written elsewhere after our read (the row is not ours to overwrite where we changed nothing).
+    CallLeg.objects.filter(pk=leg.pk).update(reason="set elsewhere", duration=7)
+    mine.duration = 43
+    mine.states.append("connected")  # JSON changed in place: written all the same
+    with CaptureQueriesContext(connection) as queries:
+        row_update(mine)
+    after = CallLeg.objects.get(pk=leg.pk)
+    assert (after.duration, after.reason) == (43, "set elsewhere")
+    assert after.states == ["showing", "trying", "connected"]
+    [update] = [q["sql"] for q in queries.captured_queries]
+    assert '"reason"' not in update and '"duration"' in update
+    # What was written is the new "read": the next update writes only what changed after it.
+    mine.reason = "Normal call clearing"
+    with CaptureQueriesContext(connection) as queries:
+        row_update(mine)
+    [update] = [q["sql"] for q in queries.captured_queries]
+    assert '"reason"' in update and '"duration"' not in update
+    assert CallLeg.objects.get(pk=leg.pk).reason == "Normal call clearing"
+
+
+def test_an_instance_from_elsewhere_is_written_whole(leg: CallLeg) -> None:
+    orm = CallLeg.objects.get(pk=leg.pk)  # not read by mttcrm.rows: nothing to compare with
+    CallLeg.objects.filter(pk=leg.pk).update(reason="set elsewhere")
+    orm.duration = 1
+    row_update(orm)
+    assert (CallLeg.objects.get(pk=leg.pk).reason, CallLeg.objects.get(pk=leg.pk).duration) == ("", 1)
 
 
 def test_an_update_moves_auto_now(integration: Any) -> None:
