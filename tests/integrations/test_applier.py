@@ -96,7 +96,7 @@ def test_cards_come_first_then_ends_of_calls_then_bookkeeping(integration: Integ
 
 @pytest.mark.usefixtures("postgres_only")
 @pytest.mark.django_db(transaction=True)
-def test_a_claim_of_cards_leaves_the_bookkeeping_backlog_unread_and_unlocked(integration: Integration) -> None:
+def test_a_claim_of_cards_leaves_the_bookkeeping_unlocked(integration: Integration) -> None:
     # Under load, the cards come a few at a time while the ends of calls wait in hundreds. A claim takes the
     # cards only: it must not lock (nor read) the rows of a later priority it will not apply, or the other
     # applier finds them locked and every claim pays for a full batch to apply a few cards.
