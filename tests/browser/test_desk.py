@@ -120,6 +120,7 @@ def test_a_missed_call_looks_missed_live_and_the_badge_counts_it(
         # The notice survives a reload (the resync brings it back) until it is closed; closed, it stays so.
         page.reload()
         page.wait_for_selector("#cards .call-card.phase-missed", timeout=CARD_TIMEOUT_MS)
+        page.screenshot(path=str(artifacts / "desk-missed-after-reload.png"))
         page.locator("#cards .phase-missed button.close-card").click()
         page.wait_for_selector("#cards .call-card", state="detached", timeout=CARD_TIMEOUT_MS)
         page.reload()
