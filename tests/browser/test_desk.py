@@ -131,6 +131,34 @@ def test_a_missed_call_looks_missed_live_and_the_badge_counts_it(
         assert page.locator("#recent .recent-item .badge-missed").count() == 1
 
 
+NO_LOCAL_STORAGE = """
+Object.defineProperty(window, "localStorage", { get() { throw new DOMException("denied", "SecurityError"); } });
+"""
+
+
+def test_a_closed_missed_notice_stays_closed_where_local_storage_is_refused(
+    page: Any, artifacts: Path, tmp_path: Path
+) -> None:
+    # A private window refuses localStorage: the page itself remembers what was closed, so the next resync
+    # (which lists the missed call again) does not bring the notice back.
+    page.add_init_script(NO_LOCAL_STORAGE)
+    with running_stack(tmp_path / "stack") as stack, running_sandbox() as sandbox:
+        log_in(page, stack.url, "/")
+        page.wait_for_selector("#live-status[data-state=open]")
+        play(sandbox, stack, "incoming_missed", step_delay=0.5, caller="+79035554434")
+        page.wait_for_selector("#cards .call-card.phase-missed", timeout=CARD_TIMEOUT_MS)
+        page.locator("#cards .phase-missed button.close-card").click()
+        page.wait_for_selector("#cards .call-card", state="detached", timeout=CARD_TIMEOUT_MS)
+        resyncs = int(page.evaluate("Number(document.body.dataset.resyncs || 0)"))
+        page.evaluate(
+            "document.dispatchEvent(new Event('visibilitychange'))"
+        )  # the page asks the server again
+        page.wait_for_function(
+            "n => Number(document.body.dataset.resyncs || 0) > n", arg=resyncs, timeout=CARD_TIMEOUT_MS
+        )
+        assert page.locator("#cards .call-card").count() == 0
+
+
 def test_an_unknown_caller_is_named_in_place(page: Any, artifacts: Path, tmp_path: Path) -> None:
     unknown = "+79031112233"
     with running_stack(tmp_path / "stack") as stack, running_sandbox() as sandbox:

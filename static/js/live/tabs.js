@@ -52,14 +52,26 @@ export function tellTabs(message) {
   } catch (err) { /* private mode: the other tabs learn it on their next resync */ }
 }
 
-// A wrap-up put off ("Later"): no tab shows its card again (it is finished from the call log).
+// Closed here: remembered by this page too, where localStorage cannot keep it (private mode), so the next
+// resync does not bring the card back.
+const dismissedHere = new Set();
+
+// A wrap-up put off ("Later"), a missed notice closed: no tab shows its card again (a wrap-up is then
+// finished from the call log).
 export function dismissWrapUp(callId) {
+  dismissedHere.add(String(callId));
   try {
     localStorage.setItem(DISMISSED_PREFIX + callId, String(Date.now()));
   } catch (err) { /* this tab only */ }
 }
 
+// Another tab closed the card (a wrap-up saved or put off, a missed notice closed): not brought back here.
+export function closedInAnotherTab(callId) {
+  dismissedHere.add(String(callId));
+}
+
 export function wrapUpDismissed(callId) {
+  if (dismissedHere.has(String(callId))) return true;
   try {
     return localStorage.getItem(DISMISSED_PREFIX + callId) !== null;
   } catch (err) {

@@ -7,7 +7,7 @@
 import { alertNewCall, closeDesktopNote, forgetOldClaims } from "./alerts.js";
 import { S, config, csrfToken, duration, elapsedSince, h, label, phaseLabel, serverNow, when } from "./common.js";
 import { nameContactForm, refreshDesk, wrapUpForm } from "./desk.js";
-import { dismissWrapUp, forgetOldDismissals, onTabMessage, tellTabs, wrapUpDismissed } from "./tabs.js";
+import { closedInAnotherTab, dismissWrapUp, forgetOldDismissals, onTabMessage, tellTabs, wrapUpDismissed } from "./tabs.js";
 
 const RECENT_KEEP = 10;
 
@@ -389,7 +389,10 @@ export function workspaceView() {
   }
 
   onTabMessage(function (message) {
-    if (message.type === "closed") removeCard(message.id);
+    if (message.type === "closed") {
+      closedInAnotherTab(message.id);
+      removeCard(message.id);
+    }
     if (message.type === "named" && message.contact) named(message.id, message.contact);
   });
 
