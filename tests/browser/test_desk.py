@@ -121,6 +121,7 @@ def test_a_missed_call_looks_missed_live_and_the_badge_counts_it(
         page.reload()
         page.wait_for_selector("#cards .call-card.phase-missed", timeout=CARD_TIMEOUT_MS)
         page.screenshot(path=str(artifacts / "desk-missed-after-reload.png"))
+        assert page.locator("#recent .recent-item .badge-missed").count() == 1  # listed once, as before
         page.locator("#cards .phase-missed button.close-card").click()
         page.wait_for_selector("#cards .call-card", state="detached", timeout=CARD_TIMEOUT_MS)
         page.reload()

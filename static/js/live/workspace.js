@@ -339,7 +339,8 @@ export function workspaceView() {
       current.node.remove();
       cards.delete(data.id);
     }
-    addRecent(data);
+    // A notice brought back by the resync is an old call: the recent calls have it, or newer ones.
+    if (!data.missed_notice) addRecent(data);
     refreshEmpty();
     // A call's end may change the callback queue and the reminders: the badges follow.
     refreshDesk();
@@ -349,8 +350,9 @@ export function workspaceView() {
     var current = cards.get(data.id);
     var seenEnd = ended.get(data.id);
     // A missed notice the resync brings back is shown even though the page knew the call had ended (its
-    // recent calls list it).
+    // recent calls list it) — unless it was closed, here or in another tab.
     var restore = data.missed_notice && !current;
+    if (restore && (!cardsNode || wrapUpDismissed(data.id))) return;
     if (seenEnd !== undefined && seenEnd >= data.version && !restore) return;
     if (current && current.data.version > data.version) return;
     if (data.phase === "ended") {
