@@ -61,6 +61,10 @@ class Shape:
     loaders: tuple[Callable[[Any], Any] | None, ...]
     insert_fields: tuple[models.Field, ...]  # every field but the primary key: what both statements write
     insert_sql: str
+    # The quoted pieces of an UPDATE: the table, each insert field's column, the primary key's column.
+    table: str
+    insert_columns: tuple[str, ...]
+    pk_column: str
     insert_index: tuple[int, ...]  # where each insert field is among ``fields``
     # Per insert field: written by every update (JSON: a value changed in place cannot be told from the
     # value read).
@@ -94,6 +98,7 @@ def shape(model: type[models.Model]) -> Shape:
     assert pk is not None
     column_names = tuple(quote(f.column) for f in fields)
     insert_fields = tuple(f for f in fields if not f.primary_key)
+    insert_columns = tuple(quote(f.column) for f in insert_fields)
     return Shape(
         fields=fields,
         attnames=tuple(f.attname for f in fields),
@@ -103,9 +108,12 @@ def shape(model: type[models.Model]) -> Shape:
         insert_index=tuple(i for i, f in enumerate(fields) if not f.primary_key),
         always=tuple(isinstance(f, models.JSONField) for f in insert_fields),
         insert_sql=(
-            f"INSERT INTO {table} ({', '.join(quote(f.column) for f in insert_fields)}) "  # noqa: S608
+            f"INSERT INTO {table} ({', '.join(insert_columns)}) "  # noqa: S608
             f"VALUES ({', '.join(['%s'] * len(insert_fields))}) RETURNING {quote(pk.column)}"
         ),
+        table=table,
+        insert_columns=insert_columns,
+        pk_column=quote(pk.column),
     )
 
 
@@ -126,7 +134,7 @@ def instances(model: type[M], rows: Iterable[Sequence[Any]], *, extra: Sequence[
             for value, load in zip(row[:width], spec.loaders, strict=True)
         ]
         obj = model.from_db(connection.alias, spec.attnames, values)
-        # What was read, for row_update to write only what changed (the primary key first).
+        # What was read of the insert fields, for row_update to write only what changed.
         setattr(obj, _READ, [values[i] for i in spec.insert_index])
         for name, value in zip(extra, row[width:], strict=True):
             setattr(obj, name, value)
@@ -142,18 +150,16 @@ _READ = "_mttcrm_rows_read"
 @functools.lru_cache(maxsize=512)
 def _update_sql(model: type[models.Model], written: tuple[int, ...]) -> str:
     """The UPDATE of the insert fields at these positions (one per set of fields a caller writes)."""
-    quote = connection.ops.quote_name
-    fields = shape(model).insert_fields
-    pk = model._meta.pk
-    assert pk is not None
-    sets = ", ".join(f"{quote(str(fields[i].column))} = %s" for i in written)
-    return f"UPDATE {quote(model._meta.db_table)} SET {sets} WHERE {quote(str(pk.column))} = %s"  # noqa: S608
+    spec = shape(model)
+    sets = ", ".join(f"{spec.insert_columns[i]} = %s" for i in written)
+    return f"UPDATE {spec.table} SET {sets} WHERE {spec.pk_column} = %s"  # noqa: S608
 
 
 def row_update(obj: models.Model) -> None:
     """Write an existing row as ``obj.save()`` does (``auto_now`` included): the fields that changed since
-    ``instances`` read it or ``row_insert`` wrote it (every field of an instance from elsewhere). Nothing
-    changed and no ``auto_now``: no statement. A row that is gone raises ``DoesNotExist``."""
+    ``instances`` read it or ``row_insert`` wrote it (every field of an instance from elsewhere). A row that
+    is gone raises ``DoesNotExist`` — when there is something to write: nothing changed and no ``auto_now``
+    means no statement at all."""
     spec = shape(type(obj))
     read = getattr(obj, _READ, None)
     values = [field.pre_save(obj, False) for field in spec.insert_fields]
