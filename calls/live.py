@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -65,13 +65,19 @@ def cards_for_user(*, user: Any) -> list[dict[str, Any]]:
     return _only_visible_recent(user, cards)
 
 
+def _ended_cards_since() -> datetime | None:
+    """Since when an ended call keeps its card on the desk (a wrap-up, a missed notice): the calls that
+    ended in the last CALLS_WRAPUP_CARD_MINUTES; None when that is 0 (no such cards)."""
+    minutes = settings.CALLS_WRAPUP_CARD_MINUTES
+    return timezone.now() - timedelta(minutes=minutes) if minutes > 0 else None
+
+
 def wrap_up_cards_for_user(*, user_id: int, exclude: Collection[int] = ()) -> list[dict[str, Any]]:
     """Ended calls the operator took and has not wrapped up, within CALLS_WRAPUP_CARD_MINUTES: their
     cards stay on the desk (every page, after a reload) until the wrap-up is saved or put off."""
-    minutes = settings.CALLS_WRAPUP_CARD_MINUTES
-    if minutes <= 0:
+    since = _ended_cards_since()
+    if since is None:
         return []
-    since = timezone.now() - timedelta(minutes=minutes)
     calls = (
         Call.objects.filter(operator_id=user_id, wrapped_up_at__isnull=True, ended_at__gte=since)
         .exclude(status__in=Call.LIVE_STATUSES)
@@ -92,17 +98,16 @@ def missed_cards_for_user(*, user_id: int) -> list[dict[str, Any]]:
     whose client nobody has reached since (their callback is open): the desk's red "missed" notices, brought
     back after a reload or on a page opened after the call rang out. ``missed_notice`` marks them; the page
     leaves out the ones the operator closed (tabs.js remembers that)."""
-    minutes = settings.CALLS_WRAPUP_CARD_MINUTES
-    if minutes <= 0:
+    since = _ended_cards_since()
+    if since is None:
         return []
-    since = timezone.now() - timedelta(minutes=minutes)
     rang_here = CallLeg.objects.filter(call_id=OuterRef("pk"), workplace__user_id=user_id)
     reached = CallbackTask.missed_calls.through.objects.filter(
         call_id=OuterRef("pk"), callbacktask__closed_at__isnull=False
     )
     calls = (
         Call.objects.filter(
-            status__in=(Call.Status.MISSED, Call.Status.NOT_ANSWERED),
+            status__in=Call.MISSED_STATUSES,
             direction=Direction.INCOMING,
             ended_at__gte=since,  # the arrival of its end (the PBX's clock only sets started_at)
         )

@@ -39,6 +39,7 @@ class Call(models.Model):
         UNFINISHED = "unfinished", _("Ended, no notification")
 
     LIVE_STATUSES = (Status.RINGING, Status.IN_PROGRESS)
+    MISSED_STATUSES = (Status.MISSED, Status.NOT_ANSWERED)
 
     integration = models.ForeignKey(
         "integrations.Integration", on_delete=models.CASCADE, related_name="calls"
@@ -146,7 +147,7 @@ class Call(models.Model):
             # The desk's missed notices (calls.live.missed_cards_for_user): the recently ended missed calls.
             models.Index(
                 fields=["ended_at"],
-                condition=models.Q(status__in=["missed", "not_answered"]),
+                condition=models.Q(status__in=["missed", "not_answered"]),  # MISSED_STATUSES
                 name="call_missed_ended_idx",
             ),
             # The reports (calls.reports.selectors) read only these columns of a period's calls, all
@@ -170,7 +171,7 @@ class Call(models.Model):
 
     @property
     def is_missed(self) -> bool:
-        return self.status in (self.Status.MISSED, self.Status.NOT_ANSWERED)
+        return self.status in self.MISSED_STATUSES
 
 
 class CallLeg(models.Model):
