@@ -365,6 +365,32 @@ def test_the_screen_pop_card_plays_earlier_calls_recordings(
     assert card["recording_url"] is None  # a ringing call has no recording
 
 
+def test_the_ended_card_plays_the_calls_first_stored_recording(
+    integration: Integration, stored: Recording
+) -> None:
+    """The card an operator keeps after hang-up links the call's own recording once one is stored: the
+    first stored one (two legs may each have one), never one still pending or of another call."""
+    from calls.realtime import cards as realtime
+
+    call = Call.objects.get(pk=stored.call_id)
+    later = make_recording(
+        integration, "https://records.mtt.ru/later.mp3", call_key="played", leg_call_id="played-2"
+    )
+    Recording.objects.filter(pk=later.pk).update(
+        status=Recording.Status.STORED, created_at=stored.created_at + timezone.timedelta(seconds=5)
+    )
+    unrecorded = make_recording(integration, "https://records.mtt.ru/c.mp3", call_key="waiting")
+
+    def ended(of: Call) -> dict[str, Any]:
+        return realtime.card(of, contact=None, phase=realtime.ENDED, connected_at=None, recent=False)
+
+    assert ended(call)["recording_url"] == f"/recordings/{stored.pk}/"
+    assert ended(Call.objects.get(pk=unrecorded.call_id))["recording_url"] is None  # pending: nothing yet
+    assert realtime.card(call, contact=None, phase="ringing", connected_at=None)["recording_url"] is None
+    Recording.objects.filter(pk=stored.pk).update(status=Recording.Status.FAILED)
+    assert ended(call)["recording_url"] == f"/recordings/{later.pk}/"
+
+
 def test_the_workspace_page_says_whether_the_user_may_listen(client: Client, operator_user: Any) -> None:
     import json
     import re
