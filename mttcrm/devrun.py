@@ -9,16 +9,26 @@ sandbox.
     sandbox  the local stand-in for MTT                                         http://127.0.0.1:SANDBOX_PORT
 
 It migrates, starts them, loads the demo data, prints the URLs, and on Ctrl-C stops them all and exits 0.
+
+Ctrl-C at a terminal signals the terminal's foreground process group. Under `make run` that group holds
+make too, and GNU make, interrupted, kills itself with the same signal (the shell then sees 130, however
+cleanly this process stopped). So, at a terminal, this process leads a process group of its own (its
+children join it) and makes it the terminal's foreground group while it runs (``terminal_foreground``):
+Ctrl-C reaches the stack, make just waits for this process and exits with its status, 0. The terminal goes
+back to make's group before this process exits. Ctrl-Z does nothing meanwhile: it would stop the stack
+but not make, and the shell would never get the terminal back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +96,55 @@ def commands(*, py: str, settings: Any, web_workers: int = 2, appliers: int = 1)
     }
 
 
+@contextlib.contextmanager
+def terminal_foreground() -> Iterator[bool]:
+    """Lead a new process group and make it the controlling terminal's foreground group (what a shell does
+    for a job), then give the terminal back to the group that had it. Yields whether this process leads the
+    terminal's foreground group, so that a Ctrl-C reaches it and its children and nothing else: not without
+    a terminal (compose, CI, output to a file) nor when started in the background (``make run &``)."""
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        yield False
+        return
+    try:
+        previous = os.tcgetpgrp(tty)
+        if previous != os.getpgrp():
+            yield False
+            return
+        if previous == os.getpid():  # started by a shell (or as a session leader): the group is ours already
+            yield True
+            return
+        # A background group that sets the terminal's foreground group is sent SIGTTOU: ignored meanwhile.
+        old_ttou = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        try:
+            os.setpgid(0, 0)
+            os.tcsetpgrp(tty, os.getpgrp())
+        finally:
+            signal.signal(signal.SIGTTOU, old_ttou)
+        # Ctrl-Z would stop this group while make, the shell's job, runs on: the shell would never take the
+        # terminal back. Ignored instead (the children inherit that), as long as this group holds it.
+        old_tstp = signal.signal(signal.SIGTSTP, signal.SIG_IGN)
+        try:
+            yield True
+        finally:
+            signal.signal(signal.SIGTSTP, old_tstp)
+            old_ttou = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+            try:
+                with contextlib.suppress(OSError):  # that group is gone (make killed): the shell takes it
+                    os.tcsetpgrp(tty, previous)
+            finally:
+                signal.signal(signal.SIGTTOU, old_ttou)
+    finally:
+        os.close(tty)
+
+
 def main() -> int:
+    with terminal_foreground() as foreground:
+        return _run(foreground=foreground)
+
+
+def _run(*, foreground: bool) -> int:
     settings = _settings()
     py = sys.executable
     var_dir = Path(settings.VAR_DIR)
@@ -108,26 +166,34 @@ def main() -> int:
         return 1
 
     procs: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = False
+    # Ctrl-C at the terminal reaches every process of this group at once and each stops by itself: a second
+    # signal from here would cut their shutdown short (Celery beat then prints a traceback). Any other stop
+    # (SIGTERM to this process, a process that died) is passed on to each.
+    signalled_by_terminal = False
+
+    def wait_all(until: float) -> None:
+        for proc in procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, until - time.monotonic()))
 
     def stop_all() -> None:
+        if signalled_by_terminal:
+            wait_all(time.monotonic() + STOP_SECONDS / 2)
         for proc in procs.values():
             if proc.poll() is None:
                 proc.terminate()
-        deadline = time.monotonic() + STOP_SECONDS
+        wait_all(time.monotonic() + STOP_SECONDS / 2)
         for proc in procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            if proc.poll() is None:
                 proc.kill()
+                proc.wait()
 
-    stopping = False
-
-    def on_signal(*_args: object) -> None:
-        nonlocal stopping
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping, signalled_by_terminal
+        signalled_by_terminal = signalled_by_terminal or (foreground and signum == signal.SIGINT)
         stopping = True
 
-    # Ctrl-C reaches every process of the terminal's group at once: each stops by itself, and this one
-    # waits for them, then exits 0 (make then does too).
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:

@@ -1,0 +1,131 @@
+"""`make run` at a terminal: it starts quietly, Ctrl-Z does not freeze it, and Ctrl-C stops the whole stack
+with exit status 0.
+
+The real command, as a newcomer types it: `make run` in a pseudo-terminal (so that Ctrl-C is the terminal's
+interrupt character, sent to its foreground process group), on SQLite and the filesystem broker, with the
+state in a temporary folder and free ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+# Run in a process of its own: pty.fork() in the test process would fork pytest's threads.
+TERMINAL = r"""
+import json, os, pty, select, signal, time, urllib.request
+
+def read(fd, seconds, stop=None):
+    out, until = b"", time.monotonic() + seconds
+    while time.monotonic() < until:
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # the terminal closed: every process of the session is gone
+                return out
+            if not data:
+                return out
+            out += data
+            if stop and stop in out:
+                return out
+    return out
+
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("make", ["make", "run"])
+started = read(fd, 240, b"Ctrl-C stops everything.")
+ready = b"Ctrl-C stops everything." in started
+time.sleep(2.0)
+os.write(fd, b"\x1a")  # Ctrl-Z: ignored, the stack keeps serving
+time.sleep(1.0)
+try:  # an answer, not just a connection: a stopped process's socket still accepts
+    with urllib.request.urlopen(f"http://127.0.0.1:{os.environ['PORT']}/ping", timeout=3) as response:
+        serving_after_ctrl_z = response.status == 200
+except OSError:
+    serving_after_ctrl_z = False
+os.write(fd, b"\x03")
+stopped, status, hung = b"", None, False
+deadline = time.monotonic() + 60
+while status is None and time.monotonic() < deadline:
+    stopped += read(fd, 0.5)
+    done, code = os.waitpid(pid, os.WNOHANG)
+    status = code if done else None
+if status is None:  # make still waits: stop what is left of the session, to report rather than hang
+    hung = True
+    for group in {os.tcgetpgrp(fd), pid}:
+        for sig in (signal.SIGKILL, signal.SIGCONT):
+            try:
+                os.killpg(group, sig)
+            except OSError:
+                pass
+    _, status = os.waitpid(pid, 0)
+print(json.dumps({
+    "ready": ready,
+    "serving_after_ctrl_z": serving_after_ctrl_z,
+    "hung": hung,
+    "exit_status": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+    "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+    "started": started.decode(errors="replace"),
+    "stopped": stopped.decode(errors="replace"),
+}))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_make_run_starts_quietly_and_ctrl_c_stops_everything_with_status_0(tmp_path: Path) -> None:
+    ports = {"PORT": _free_port(), "WS_PORT": _free_port(), "SANDBOX_PORT": _free_port()}
+    # A newcomer's environment: none of the test suite's settings or services, no outer make's flags.
+    dropped = {
+        "VAR_DIR",
+        "MEDIA_ROOT",
+        "SITE_URL",
+        "SANDBOX_URL",
+        "WEBSOCKET_URL",
+        "MAKEFLAGS",
+        "MFLAGS",
+        "MAKELEVEL",
+    }
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_", "PYTEST", "MTTCRM_"))
+        and key not in dropped
+    }
+    env.update({key: str(value) for key, value in ports.items()})
+    env["VAR_DIR"] = str(tmp_path / "var")
+
+    result = subprocess.run(
+        [sys.executable, "-c", TERMINAL], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=400
+    )
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)
+    output = run["started"] + run["stopped"]
+
+    assert run["ready"], f"the stack did not come up:\n{output[-3000:]}"
+    assert run["serving_after_ctrl_z"], "Ctrl-Z stopped the stack (make would keep the terminal)"
+    # Ctrl-C: every process stopped by itself, make exited with the stack's status (not killed by SIGINT).
+    assert not run["hung"], f"make still ran a minute after Ctrl-C:\n{output[-3000:]}"
+    assert run["signal"] is None and run["exit_status"] == 0, output[-3000:]
+    assert "Stopping…" in run["stopped"]
+    assert "Traceback" not in output, output[-5000:]
+    assert "make: ***" not in output
+    lines = [line for line in output.splitlines() if " WARNING " in line or " ERROR " in line]
+    assert lines == [], "\n".join(lines)
+    assert not any(_answers(port) for port in ports.values()), "a process still listens after Ctrl-C"
