@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.faults.servers import free_port
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 # Run in a process of its own: pty.fork() in the test process would fork pytest's threads.
@@ -77,12 +79,6 @@ print(json.dumps({
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _answers(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
@@ -90,7 +86,7 @@ def _answers(port: int) -> bool:
 
 
 def test_make_run_starts_quietly_and_ctrl_c_stops_everything_with_status_0(tmp_path: Path) -> None:
-    ports = {"PORT": _free_port(), "WS_PORT": _free_port(), "SANDBOX_PORT": _free_port()}
+    ports = {"PORT": free_port(), "WS_PORT": free_port(), "SANDBOX_PORT": free_port()}
     # A newcomer's environment: none of the test suite's settings or services, no outer make's flags.
     dropped = {
         "VAR_DIR",
