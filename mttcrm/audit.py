@@ -31,7 +31,7 @@ class AuditActorMiddleware:
 
     auditlog's own middleware takes the left-most X-Forwarded-For, which any client can write; this one
     uses mttcrm.clientip (TRUSTED_PROXIES). The user stays lazy: it is loaded only when an entry is
-    written (a page answered without the database, mttcrm/dbdown.py, makes no query here). Requests
+    written (a page answered while the database is away, mttcrm/middleware.py, makes no query here). Requests
     without a session cookie (the notify URL, /healthz, /metrics) cannot have a logged-in user and skip
     the context altogether.
     """
