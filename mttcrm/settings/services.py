@@ -90,7 +90,10 @@ CELERY_BROKER_DIR = VAR_DIR / "celery"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    # A broker that needs no server: queues are folders shared by web, applier, worker and beat.
+    # A broker that needs no server: queues are folders shared by web, applier, worker and beat. kombu's
+    # filesystem transport, with each message renamed into its queue once written whole (mttcrm/broker.py:
+    # kombu's own lets the worker take a half-written file and stop).
+    CELERY_BROKER_TRANSPORT = "mttcrm.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
