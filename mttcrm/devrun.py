@@ -8,7 +8,9 @@ sandbox.
     beat     Celery beat — the periodic tasks
     sandbox  the local stand-in for MTT                                         http://127.0.0.1:SANDBOX_PORT
 
-It migrates, starts them, loads the demo data, prints the URLs, and on Ctrl-C stops them all and exits 0.
+It migrates, starts them, loads the demo data, prints the URLs, and on Ctrl-C stops them all and exits 0. A
+process that exits by itself is started again, as docker compose restarts a container; one that keeps
+exiting (more than RESTARTS_ALLOWED times a minute) stops the stack with status 1.
 
 Ctrl-C at a terminal signals the terminal's foreground process group. Under `make run` that group holds
 make too, and GNU make, interrupted, kills itself with the same signal (the shell then sees 130, however
@@ -34,6 +36,10 @@ from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STOP_SECONDS = 10.0
+# A process that exits by itself is started again, as docker compose's `restart: unless-stopped` does; one
+# that exits this many times within RESTART_WINDOW_SECONDS (a port in use, a broken setting) stops the stack.
+RESTARTS_ALLOWED = 3
+RESTART_WINDOW_SECONDS = 60.0
 
 
 def _settings() -> Any:
@@ -219,11 +225,23 @@ def _run(*, foreground: bool) -> int:
                 "==============================================================================\n",
                 flush=True,
             )
+        exits: dict[str, list[float]] = {name: [] for name in procs}
         while not stopping:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    print(f"!! {name} exited with code {proc.returncode}; stopping the rest.")
+            for name, proc in list(procs.items()):
+                if proc.poll() is None or stopping:
+                    continue
+                now = time.monotonic()
+                exits[name] = [t for t in exits[name] if t > now - RESTART_WINDOW_SECONDS] + [now]
+                if len(exits[name]) > RESTARTS_ALLOWED:
+                    print(
+                        f"!! {name} exited with code {proc.returncode}, {len(exits[name])} times within "
+                        f"{RESTART_WINDOW_SECONDS:.0f} s; stopping the rest.",
+                        flush=True,
+                    )
                     return 1
+                print(f"!! {name} exited with code {proc.returncode}; starting it again.", flush=True)
+                again = commands(py=py, settings=settings)[name]
+                procs[name] = subprocess.Popen(again, cwd=BASE_DIR, env=env)  # noqa: S603
             time.sleep(0.5)
         print("\nStopping…", flush=True)
         return 0

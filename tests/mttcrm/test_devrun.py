@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 from tests.faults.servers import free_port
@@ -125,3 +129,78 @@ def test_make_run_starts_quietly_and_ctrl_c_stops_everything_with_status_0(tmp_p
     lines = [line for line in output.splitlines() if " WARNING " in line or " ERROR " in line]
     assert lines == [], "\n".join(lines)
     assert not any(_answers(port) for port in ports.values()), "a process still listens after Ctrl-C"
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The processes whose parent is ``pid``, with their command lines (from /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def _read_until(proc: subprocess.Popen[str], text: str, seconds: float) -> str:
+    out, deadline = "", time.monotonic() + seconds
+    assert proc.stdout is not None
+    while time.monotonic() < deadline and text not in out:
+        if not select.select([proc.stdout], [], [], 0.5)[0]:
+            continue
+        line = proc.stdout.readline()
+        if not line:
+            break
+        out += line
+    return out
+
+
+def test_a_process_that_dies_is_started_again_and_the_stack_keeps_serving(tmp_path: Path) -> None:
+    # As docker compose's restart policy does: the worker killed (OOM, a crash), make run starts it again
+    # and the rest of the stack goes on; a stop afterwards is still clean.
+    ports = {"PORT": free_port(), "WS_PORT": free_port(), "SANDBOX_PORT": free_port()}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_", "PYTEST", "MTTCRM_"))
+        and key not in {"VAR_DIR", "MEDIA_ROOT", "SITE_URL", "SANDBOX_URL", "WEBSOCKET_URL"}
+    }
+    env.update({key: str(value) for key, value in ports.items()})
+    env.update({"VAR_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mttcrm.devrun"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output = _read_until(proc, "Ctrl-C stops everything.", 240)
+        assert "Ctrl-C stops everything." in output, output[-3000:]
+        workers = [pid for pid, cmd in _children(proc.pid).items() if " worker" in cmd and "celery" in cmd]
+        assert len(workers) == 1, _children(proc.pid)
+        os.kill(workers[0], signal.SIGKILL)
+
+        output += _read_until(proc, "starting it again.", 30)
+        assert "!! worker exited with code -9; starting it again." in output, output[-3000:]
+        deadline = time.monotonic() + 60
+        again: list[int] = []
+        while time.monotonic() < deadline and not again:
+            again = [pid for pid, cmd in _children(proc.pid).items() if " worker" in cmd and "celery" in cmd]
+            time.sleep(0.5)
+        assert again and again != workers, "no new worker"
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['PORT']}/ping", timeout=5) as response:
+            assert response.status == 200
+        assert proc.poll() is None, "the stack stopped"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest[-3000:]
+    assert not any(_answers(port) for port in ports.values()), "a process still listens after the stop"
