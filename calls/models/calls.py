@@ -42,7 +42,10 @@ class Call(models.Model):
     MISSED_STATUSES = (Status.MISSED, Status.NOT_ANSWERED)
 
     integration = models.ForeignKey(
-        "integrations.Integration", on_delete=models.CASCADE, related_name="calls"
+        "integrations.Integration",
+        on_delete=models.CASCADE,
+        related_name="calls",
+        verbose_name=_("integration"),
     )
     call_key = models.CharField(_("call key"), max_length=255)
     direction = models.CharField(
@@ -181,9 +184,12 @@ class CallLeg(models.Model):
     notifications in any order, any number of times, leaves the same row.
     """
 
-    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="legs")
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="legs", verbose_name=_("call"))
     integration = models.ForeignKey(
-        "integrations.Integration", on_delete=models.CASCADE, related_name="call_legs"
+        "integrations.Integration",
+        on_delete=models.CASCADE,
+        related_name="call_legs",
+        verbose_name=_("integration"),
     )
     leg_id = models.CharField(_("Call-ID"), max_length=255)
     # Kept byte for byte: terminateCall/transferCall must echo them (the guide's tag has a Cyrillic letter).
@@ -203,7 +209,7 @@ class CallLeg(models.Model):
     forwarders = models.JSONField(_("forwarded through"), default=list, blank=True)
     # field -> rank of the state its value came from: the earliest state's value wins whatever the
     # arrival order (the PBX writes the same number as +7… on trying and 7… on connected).
-    field_ranks = models.JSONField(default=dict, blank=True, editable=False)
+    field_ranks = models.JSONField(_("field ranks"), default=dict, blank=True, editable=False)
     workplace = models.ForeignKey(
         "integrations.Workplace",
         verbose_name=_("workplace"),
@@ -254,10 +260,13 @@ class CallLeg(models.Model):
 class CallEvent(models.Model):
     """One applied notification on one leg: the call's history."""
 
-    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
-    leg = models.ForeignKey(CallLeg, on_delete=models.CASCADE, related_name="events")
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events", verbose_name=_("call"))
+    leg = models.ForeignKey(
+        CallLeg, on_delete=models.CASCADE, related_name="events", verbose_name=_("call leg")
+    )
     notification = models.OneToOneField(
         "integrations.NotificationEvent",
+        verbose_name=_("notification"),
         on_delete=models.CASCADE,
         related_name="call_event",
     )

@@ -27,7 +27,10 @@ class Recording(models.Model):
         DELETED = "deleted", _("Deleted by retention")
 
     integration = models.ForeignKey(
-        "integrations.Integration", on_delete=models.CASCADE, related_name="recordings"
+        "integrations.Integration",
+        on_delete=models.CASCADE,
+        related_name="recordings",
+        verbose_name=_("integration"),
     )
     # Null only until the call is known; SET_NULL keeps the file's row if a call is deleted.
     call = models.ForeignKey(
