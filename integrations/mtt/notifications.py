@@ -11,6 +11,7 @@ exactly as received (stored and fingerprinted as it came).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import math
@@ -97,9 +98,12 @@ def fingerprint(body: Any) -> str:
 
 def parse_body(raw: bytes) -> Envelope:
     """The notification in a POSTed body. Raises NotificationError only for what is not JSON at all;
-    any JSON comes back as an Envelope, understood or not."""
+    any JSON comes back as an Envelope, understood or not.
+
+    A UTF-8 byte-order mark before the JSON is read past (RFC 8259 §8.1 lets a reader ignore it; some HTTP
+    stacks write one): the notification is the same with or without it (one fingerprint)."""
     try:
-        text = raw.decode("utf-8")
+        text = raw.removeprefix(codecs.BOM_UTF8).decode("utf-8")
     except UnicodeDecodeError:
         raise NotificationError("body is not UTF-8") from None
     try:
