@@ -27,6 +27,7 @@ VPBX_EVENT = "vpbxNotifications"
 # before the parser canonicalised names may still say "vrbxNotifications".
 VPBX_EVENTS = frozenset({VPBX_EVENT, "vrbxNotifications"})
 DIRECTORY_EVENT_TYPES = frozenset({"numbersChanged", "workplacesChanged"})
+CALL_STATES = frozenset({"trying", "showing", "connected", "hiding", "finished", "recorded"})
 # Lower-cased name -> our spelling, for every event and eventType we act on.
 _EVENT_NAMES = {CALL_EVENT.lower(): CALL_EVENT, **{name.lower(): VPBX_EVENT for name in VPBX_EVENTS}}
 _EVENT_TYPE_NAMES = {name.lower(): name for name in DIRECTORY_EVENT_TYPES}
@@ -250,39 +251,67 @@ def parse_envelope(data: Any, *, text: str | None = None) -> Envelope:
         event = _field(data, "event") if isinstance(data, dict) else None
         storable_event = canonical_event(event) if isinstance(event, str) and not _text_problem(event) else ""
         return _unstorable(text if text is not None else _as_text(data), problem, event=storable_event)
+    event, reason = _structure_problem(data)
+    if reason:
+        return _ignored(data, event, reason)
+    return Envelope(event=event, result=_canonical_result(event, data["result"]), body=data)
+
+
+def notification_problem(body: Any) -> str:
+    """Why a stored body is not a notification we apply, in words, or "" when it is one. The same checks as
+    at the notify URL (``parse_envelope``), for the applier and an admin's "apply again": a row stored as
+    ignored stays ignored, and a body without ``result`` is never applied (a row kept as text, written by
+    hand, or stored before a check was added)."""
+    return _structure_problem(body)[1]
+
+
+def _structure_problem(data: Any) -> tuple[str, str]:
+    """(the event in our spelling, why the body is not a notification we understand, or "")."""
     if not isinstance(data, dict):
-        return _ignored(data, "", "body is not a JSON object")
+        return "", "body is not a JSON object"
     sent = _field(data, "event")
     if not isinstance(sent, str) or not sent.strip():
-        return _ignored(data, sent if isinstance(sent, str) else "", "'event' is missing or not a string")
+        return (sent if isinstance(sent, str) else ""), "'event' is missing or not a string"
     if len(sent) > 64:
-        return _ignored(data, sent, "'event' is too long")
+        return sent, "'event' is too long"
     event = canonical_event(sent)
     result = data.get("result")
     if not isinstance(result, dict):
-        return _ignored(data, event, "'result' is missing or not an object")
+        return event, "'result' is missing or not an object"
     if event == CALL_EVENT:
-        info = result.get("callInfo")
-        if not isinstance(info, dict):
-            return _ignored(data, event, "'result.callInfo' is missing or not an object")
-        call = info.get("call")
-        if not isinstance(call, dict) or not isinstance(call.get("id"), str) or not call["id"]:
-            return _ignored(data, event, "'result.callInfo.call.id' is missing")
-        if len(call["id"]) > 255 or len(str(call.get("tag") or "")) > 255:
-            return _ignored(data, event, "'result.callInfo.call' id or tag longer than 255 characters")
-        if not isinstance(info.get("state"), str):
-            return _ignored(data, event, "'result.callInfo.state' is missing")
-    elif event == VPBX_EVENT:
-        if not isinstance(result.get("eventType"), str):
-            return _ignored(data, event, "'result.eventType' is missing")
-    else:
-        return _ignored(data, event, f"event {event!r} is not one the guide describes")
-    return Envelope(event=event, result=_canonical_result(event, result), body=data)
+        return event, _call_problem(result)
+    if event == VPBX_EVENT:
+        event_type = result.get("eventType")
+        if not isinstance(event_type, str):
+            return event, "'result.eventType' is missing"
+        if canonical_event_type(event_type) not in DIRECTORY_EVENT_TYPES:
+            return event, f"eventType {event_type[:64]!r} is not one the guide describes (§9.4, §9.5)"
+        return event, ""
+    return event, f"event {event!r} is not one the guide describes"
+
+
+def _call_problem(result: dict[str, Any]) -> str:
+    info = result.get("callInfo")
+    if not isinstance(info, dict):
+        return "'result.callInfo' is missing or not an object"
+    call = info.get("call")
+    if not isinstance(call, dict) or not isinstance(call.get("id"), str) or not call["id"].strip():
+        return "'result.callInfo.call.id' is missing"
+    if len(call["id"]) > 255 or len(str(call.get("tag") or "")) > 255:
+        return "'result.callInfo.call' id or tag longer than 255 characters"
+    if not call_key_of(call["id"]).strip():
+        # API.md: the legs of a call share the part of the Call-ID before '~'. Without it nothing says which
+        # call this leg belongs to: grouped by '' it would join every other such leg into one call.
+        return "'result.callInfo.call.id' has no Call-ID before '~' (nothing says which call it belongs to)"
+    state = info.get("state")
+    if not isinstance(state, str):
+        return "'result.callInfo.state' is missing"
+    if canonical_value(state) not in CALL_STATES:
+        return f"call state {state[:64]!r} is not one the guide describes (§10.1)"
+    return ""
 
 
 # --- Call notifications (API.md "Calls", guide §10.1) ------------------------------------------------
-
-CALL_STATES = frozenset({"trying", "showing", "connected", "hiding", "finished", "recorded"})
 
 
 @dataclass(frozen=True)

@@ -272,11 +272,60 @@ def test_recorded_before_finished_still_ends_right(notify: Notify, directory: di
     assert call.events.count() == 6
 
 
-def test_unknown_state_is_stored_and_acknowledged(notify: Notify, directory: dict[str, Any]) -> None:
-    body = p.note("x~1o", "teleporting", type="incoming", caller=p.client_party(), callee=p.line_party())
+@pytest.mark.parametrize("state", ["teleporting", "exploding", " Exploding ", ""])
+def test_unknown_state_is_stored_and_acknowledged_with_the_reason(
+    notify: Notify, directory: dict[str, Any], state: str
+) -> None:
+    body = p.note("x~1o", state, type="incoming", caller=p.client_party(), callee=p.line_party())
     response = notify(body)
     assert response.json()["ok"] is True
-    assert NotificationEvent.objects.get().status == NotificationEvent.Status.IGNORED
+    event = NotificationEvent.objects.get()
+    assert event.status == NotificationEvent.Status.IGNORED
+    # The admin shows the error: the reason is in the row, not only in the log.
+    assert event.error == f"call state {state!r} is not one the guide describes (§10.1)"
+    assert Call.objects.count() == 0
+
+
+@pytest.mark.parametrize("call_id", ["~~~", "~9z", "~8z", "~", " ~1o", "   ", "\t"])
+def test_a_call_id_with_no_call_id_before_the_tilde_touches_no_call(
+    notify: Notify, directory: dict[str, Any], call_id: str
+) -> None:
+    """API.md: the part of call.id before '~' is what a call's legs share. Without it nothing says which call
+    a leg belongs to: such legs were all joined into one Call (call_key ''). Kept, acknowledged, ignored."""
+    notify(p.note(p.BASE + "~1o", "trying", type="incoming", caller=p.client_party(), callee=p.line_party()))
+    for n, client in enumerate(["79219462761", "79219462762"]):
+        body = p.note(
+            call_id, "trying", type="incoming", caller=p.client_party(client), callee=p.line_party()
+        )
+        body["n"] = n
+        response = notify(body)
+        assert response.json()["ignored"] is True
+    assert [c.call_key for c in Call.objects.all()] == [p.BASE]
+    ignored = NotificationEvent.objects.filter(status=NotificationEvent.Status.IGNORED)
+    assert ignored.count() == 2
+    assert all("call.id" in e.error for e in ignored)
+
+
+def test_a_pending_row_stored_before_the_checks_ends_ignored_with_its_reason(
+    integration: Any, directory: dict[str, Any]
+) -> None:
+    """Rows stored as pending by an older version (an empty Call-ID, an unknown state) are not applied: the
+    applier checks the body as the notify URL does, and the row ends ignored with the reason."""
+    from integrations.applier import applier_drain
+
+    bodies = [
+        p.note("~9z", "trying", type="incoming", caller=p.client_party(), callee=p.line_party()),
+        p.note("y~1o", "exploding", type="incoming", caller=p.client_party(), callee=p.line_party()),
+        {"event": "vpbxNotifications", "result": {"eventType": "galaxyChanged"}},
+    ]
+    for n, body in enumerate(bodies):
+        NotificationEvent.objects.create(
+            integration=integration, event=body["event"], body=body, fingerprint=str(n)
+        )
+    assert applier_drain().ignored == 3
+    errors = sorted(NotificationEvent.objects.values_list("error", flat=True))
+    assert all(errors), errors
+    assert any("galaxyChanged" in e for e in errors) and any("exploding" in e for e in errors)
     assert Call.objects.count() == 0
 
 

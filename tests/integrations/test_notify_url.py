@@ -106,6 +106,19 @@ def test_what_is_not_json_is_400_with_a_reason_and_logged(
         (b'{"event": "callNotifications", "result": {"callInfo": {"call": {"id": "x"}}}}', "state"),
         (b'{"event": "vpbxNotifications", "result": {}}', "eventType"),
         (b'{"event": "somethingNew", "result": {"x": 1}}', "somethingNew"),
+        (b'{"event": "vpbxNotifications", "result": {"eventType": "galaxyChanged"}}', "'galaxyChanged'"),
+        (
+            b'{"event": "callNotifications", "result": {"callInfo": {"call": {"id": "x"}, "state": "exploding"}}}',
+            "'exploding'",
+        ),
+        (
+            b'{"event": "callNotifications", "result": {"callInfo": {"call": {"id": "~~~"}, "state": "trying"}}}',
+            "no Call-ID before '~'",
+        ),
+        (
+            b'{"event": "callNotifications", "result": {"callInfo": {"call": {"id": "  "}, "state": "trying"}}}',
+            "call.id' is missing",
+        ),
         (b"[" * 5000 + b"]" * 5000, "nested"),
     ],
 )
