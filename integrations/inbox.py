@@ -53,7 +53,10 @@ def _column(name: str) -> str:
 def _insert_sql(*, wake: bool) -> str:
     # Only the model's own names, quoted by the backend, go into the text; the values are parameters. Both
     # PostgreSQL and SQLite (3.35+) take ON CONFLICT ... RETURNING.
-    names = ("integration", "received_at", "event", "body", "fingerprint", "status", "priority", "error")
+    names = (
+        "integration", "received_at", "event", "body", "fingerprint", "status", "priority", "error",
+        "received_text",
+    )  # fmt: skip
     table = connection.ops.quote_name(NotificationEvent._meta.db_table)
     pk = _column("id")
     insert = (
@@ -89,6 +92,7 @@ def notification_store(
         status.value,
         envelope.priority,
         envelope.ignored_because,
+        envelope.received_text,
     ]
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(wake=wake), values)

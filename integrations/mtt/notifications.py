@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -61,16 +61,24 @@ class Envelope:
     result: dict[str, Any]
     body: Any
     ignored_because: str = ""
+    # Set when ``body`` is a cleaned copy of what came (NUL characters and lone surrogates, which the
+    # database's JSON cannot hold, replaced by U+FFFD): the text exactly as received (stored beside the
+    # copy), and the canonical ASCII JSON of the body as received (what is fingerprinted).
+    received_text: str = ""
+    received_canonical: str = ""
 
     @cached_property
     def canonical(self) -> str:
-        """The body as canonical JSON text: what is fingerprinted, and what is stored (the same value
-        as ``body``; serialised once)."""
+        """The body as canonical JSON text: what is stored (the same value as ``body``; serialised once), and
+        what is fingerprinted unless ``body`` is a cleaned copy."""
         return canonical_json(self.body)
 
     @cached_property
     def fingerprint(self) -> str:
-        return hashlib.sha256(self.canonical.encode("utf-8")).hexdigest()
+        # A cleaned copy is fingerprinted as received: two bodies that differ only in what was replaced stay
+        # two notifications, and the same one sent twice is one.
+        source = self.received_canonical or self.canonical
+        return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
     @property
     def understood(self) -> bool:
@@ -133,32 +141,48 @@ def _as_text(data: Any) -> str:
         return "(too deeply nested to keep)"
 
 
-def _storage_problem(data: Any) -> str:
-    """Why a parsed body cannot be stored as JSON (or fingerprinted), or "": NaN and Infinity (not JSON;
-    PostgreSQL's jsonb and SQLite's JSON_VALID refuse them), NUL characters (jsonb cannot hold "\\u0000"),
-    lone surrogates (not UTF-8) and nesting deeper than MAX_DEPTH (MTT's are 5 deep). Iterative, so that
+def _storage_problem(data: Any) -> tuple[str, bool]:
+    """Why a parsed body cannot be stored as JSON (or fingerprinted), or "", and whether the problem is only
+    in its text (a cleaned copy can be stored, ``_cleaned``). NaN and Infinity (not JSON; PostgreSQL's jsonb
+    and SQLite's JSON_VALID refuse them) and nesting deeper than MAX_DEPTH (MTT's are 5 deep) come first;
+    then NUL characters (jsonb cannot hold "\\u0000") and lone surrogates (not UTF-8). Iterative, so that
     depth itself cannot overflow the stack here."""
     stack: list[tuple[Any, int]] = [(data, 1)]
+    in_text = ""
     while stack:
         value, depth = stack.pop()
         if isinstance(value, dict | list):
             if depth > MAX_DEPTH:
-                return f"body is nested deeper than {MAX_DEPTH} levels"
+                return f"body is nested deeper than {MAX_DEPTH} levels", False
             if isinstance(value, dict):
                 for key, item in value.items():
-                    problem = _text_problem(key)
-                    if problem:
-                        return problem
+                    in_text = in_text or _text_problem(key)
                     stack.append((item, depth + 1))
             else:
                 stack.extend((item, depth + 1) for item in value)
         elif isinstance(value, str):
-            problem = _text_problem(value)
-            if problem:
-                return problem
+            in_text = in_text or _text_problem(value)
         elif isinstance(value, float) and not math.isfinite(value):
-            return "body holds a number that is not finite (NaN or Infinity)"
-    return ""
+            return "body holds a number that is not finite (NaN or Infinity)", False
+    return in_text, bool(in_text)
+
+
+# What replaces a NUL or a lone surrogate in the copy of a body that is stored and applied.
+REPLACEMENT = "\ufffd"
+_UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
+
+
+def _cleaned(value: Any) -> Any:
+    """A copy of a parsed body (nested at most MAX_DEPTH: checked first) with every NUL and lone surrogate in
+    its strings and keys replaced by U+FFFD. A JSON text's surrogate pairs are decoded into one character by
+    json.loads, so a surrogate left in a string is a lone one."""
+    if isinstance(value, str):
+        return _UNSTORABLE_CHARACTERS.sub(REPLACEMENT, value)
+    if isinstance(value, dict):
+        return {_cleaned(key): _cleaned(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_cleaned(item) for item in value]
+    return value
 
 
 # What in a JSON text could decode into something we cannot store: a NUL or a surrogate escape, NaN or
@@ -246,7 +270,19 @@ def _ignored(data: Any, event: str, reason: str) -> Envelope:
 def parse_envelope(data: Any, *, text: str | None = None) -> Envelope:
     """What a JSON body is: a notification we understand, or one kept as ignored (with the reason). A body
     the database cannot hold as JSON is kept as ``text`` (the body as it came)."""
-    problem = "" if text is not None and _plainly_storable(text) else _storage_problem(data)
+    problem, in_text = ("", False) if text is not None and _plainly_storable(text) else _storage_problem(data)
+    if in_text:
+        # NUL characters or lone surrogates (a caller's displayName, say): what came is kept as its text, and
+        # a copy with U+FFFD in their place is stored and applied, so the call is not lost for a character.
+        envelope = parse_envelope(_cleaned(data))
+        received = text if text is not None else _as_text(data)
+        ignored = f"{envelope.ignored_because} ({problem}, stored with U+FFFD in its place)"
+        return replace(
+            envelope,
+            ignored_because=ignored if envelope.ignored_because else "",
+            received_text=received,
+            received_canonical=json.dumps(data, sort_keys=True, ensure_ascii=True, separators=(",", ":")),
+        )
     if problem:
         event = _field(data, "event") if isinstance(data, dict) else None
         storable_event = canonical_event(event) if isinstance(event, str) and not _text_problem(event) else ""

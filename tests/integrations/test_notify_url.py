@@ -205,12 +205,8 @@ def test_directory_notifications_trigger_one_debounced_sync(
         (b'{"event": "e", "result": {"x": NaN}}', "not finite"),
         (b'{"event": "e", "result": {"x": -Infinity}}', "not finite"),
         (b'{"event": "e", "result": {"x": 1e400}}', "not finite"),
-        # A lone surrogate: the fingerprint's UTF-8 encoding raised UnicodeEncodeError (500).
-        (b'{"event": "e", "result": {"x": "\\ud800"}}', "surrogate"),
-        # NUL: PostgreSQL's jsonb cannot hold \u0000 (a DataError, spooled as above).
-        (b'{"event": "e", "result": {"x": "a\\u0000b"}}', "NUL"),
-        (b'{"event": "e", "result": {"\\u0000": 1}}', "NUL"),
-        (b'{"event": "e\\u0000", "result": {}}', "NUL"),
+        # A NaN beside a NUL: the NaN decides (the copy could not be stored either).
+        (b'{"event": "e", "result": {"x": NaN, "y": "a\\u0000b"}}', "not finite"),
         # Nesting json.loads accepts but Django's JSON encoding of the row did not (RecursionError, 500).
         (b'{"event": "e", "result": {"x": ' + b"[" * 900 + b"]" * 900 + b"}}", "nested deeper"),
         # Deeper than json.loads reads at all (RecursionError: where depends on the stack): the same words.
@@ -358,3 +354,73 @@ def test_without_content_length_and_an_unterminated_input_the_body_is_empty_as_w
     )
     assert status == 200
     assert NotificationEvent.objects.count() == 1
+
+
+# --- NUL characters and lone surrogates: kept as received, applied as a cleaned copy ----------------------
+
+
+def _with_display_name(name_json: str) -> bytes:
+    """Fixture 01 with the caller's displayName written as the JSON text ``name_json`` (escapes kept)."""
+    body = load_fixture("notifications/01_incoming_trying.json")
+    body["result"]["callInfo"]["caller"]["displayName"] = "@@NAME@@"
+    return json.dumps(body, ensure_ascii=False).replace('"@@NAME@@"', name_json).encode()
+
+
+@pytest.mark.parametrize(
+    ("name_json", "stored"),
+    [
+        ('"a\\u0000b"', "a\ufffdb"),
+        ('"\\ud800"', "\ufffd"),
+        ('"\\udfff x \\u0000"', "\ufffd x \ufffd"),
+        # A surrogate pair is one character, not a lone surrogate: kept as it is.
+        ('"\\ud83d\\ude00 \\ud800"', "\U0001f600 \ufffd"),
+    ],
+)
+def test_a_nul_or_lone_surrogate_in_a_string_keeps_the_call(
+    client: Client, integration: Integration, apply_inbox: Any, name_json: str, stored: str
+) -> None:
+    """A caller's displayName with a NUL or a lone surrogate made the whole notification ignored: the call
+    and the operator's card were lost. The body is kept exactly as received (``received_text``), and a copy
+    with U+FFFD in place of those characters (which PostgreSQL's jsonb cannot hold) is stored and applied."""
+    from calls.models import Call
+
+    raw = _with_display_name(name_json)
+    response = client.post(integration.notify_path, data=raw, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert "ignored" not in response.json()
+    event = NotificationEvent.objects.get()
+    assert event.received_text == raw.decode()
+    assert event.body["result"]["callInfo"]["caller"]["displayName"] == stored
+    assert event.error == ""
+    assert apply_inbox().applied == 1
+    event.refresh_from_db()
+    assert event.status == NotificationEvent.Status.APPLIED
+    assert Call.objects.get().client_number == "+78124241500"
+    # Sent again (other white space): the same notification.
+    again = client.post(integration.notify_path, data=b"  " + raw, content_type="application/json")
+    assert again.json()["duplicate"] is True
+    # Its copy, sent with U+FFFD itself, is another notification: the fingerprint is of what was received.
+    copy = json.dumps(event.body, ensure_ascii=False).encode()
+    other = client.post(integration.notify_path, data=copy, content_type="application/json")
+    assert other.json()["duplicate"] is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"event": "e", "result": {"x": "a\\u0000b"}}', "NUL"),
+        (b'{"event": "e", "result": {"\\u0000": 1}}', "NUL"),
+        (b'{"event": "e\\u0000", "result": {}}', "NUL"),
+        (b'{"event": "e", "result": {"x": "\\ud800"}}', "surrogate"),
+    ],
+)
+def test_a_nul_or_lone_surrogate_in_a_body_we_do_not_understand_is_kept_ignored_with_both_reasons(
+    client: Client, integration: Integration, raw: bytes, reason: str
+) -> None:
+    response = client.post(integration.notify_path, data=raw, content_type="application/json")
+    assert response.status_code == 200
+    event = NotificationEvent.objects.get()
+    assert event.status == NotificationEvent.Status.IGNORED
+    assert "not one the guide describes" in event.error and reason in event.error
+    assert event.received_text == raw.decode()
+    assert "\x00" not in json.dumps(event.body, ensure_ascii=False)
