@@ -411,3 +411,52 @@ def test_a_start_time_from_a_broken_clock_counts_as_missing(
     }
     call = only_call()
     assert call.started_at is not None and call.started_at.year >= 2000  # the arrival time instead
+
+
+# --- caller ids as the network gave them (API.md "Numbers arrive as the network gave them") --------------
+
+
+def _incoming_from(caller_id: Any) -> dict[str, Any]:
+    party = {"id": caller_id, "displayId": caller_id, "forwarderList": []}
+    return p.note(p.BASE + "~1o", "trying", type="incoming", caller=party, callee=p.line_party())
+
+
+@pytest.mark.parametrize(
+    ("caller_id", "raw", "e164", "extension"),
+    [
+        ("＋７９２１９４６００１７", "＋７９２１９４６００１７", "+79219460017", ""),
+        ("٧٩٢١٩٤٦٠٠١٧", "٧٩٢١٩٤٦٠٠١٧", "+79219460017", ""),
+        ("+7 921 946 00 09 доб. 12", "+7 921 946 00 09 доб. 12", "+79219460009", "12"),
+        (79219462761, "79219462761", "+79219462761", ""),  # a JSON integer
+    ],
+)
+def test_a_caller_id_in_any_form_gives_the_number_and_its_contact(
+    notify: Notify, directory: dict[str, Any], caller_id: Any, raw: str, e164: str, extension: str
+) -> None:
+    notify(_incoming_from(caller_id))
+    call = only_call()
+    assert (call.client_number_raw, call.client_number) == (raw, e164)
+    assert call.contact is not None
+    number = call.contact.numbers.get()
+    assert (number.e164, number.extension) == (e164, extension)
+
+
+@pytest.mark.parametrize(
+    ("caller_id", "raw"),
+    [
+        (7.9e10, "79000000000.0"),  # a JSON float
+        ("-1", "-1"),
+        (-79219462761, "-79219462761"),
+        ("7" * 60, "7" * 60),
+        ("12345", "12345"),  # a short number: no client of ours
+    ],
+)
+def test_a_junk_caller_id_is_kept_raw_and_makes_no_contact(
+    notify: Notify, directory: dict[str, Any], caller_id: Any, raw: str
+) -> None:
+    notify(_incoming_from(caller_id))
+    call = only_call()
+    assert (call.client_number_raw, call.client_number, call.contact_id) == (raw, "", None)
+    assert call.legs.get().caller_id == raw
+    assert not Contact.objects.exists()
+    assert NotificationEvent.objects.get().status == NotificationEvent.Status.APPLIED
