@@ -30,10 +30,10 @@ class IdFilter(django_filters.NumberFilter):
 
 def _number_q(value: str, *fields: str) -> Q | None:
     """Rows whose number is ``value`` in any format: E.164 equality, else (not a phone number) the digits."""
-    e164 = phones.normalize(value)
+    e164 = phones.normalize(value)  # an extension after the number (`… доб. 12`) is split off
     if e164:
         return Q(**{fields[0]: e164})
-    digits = phones.digits_only(value)
+    digits = phones.digits_only(phones.split_extension(value)[0])
     if not digits:
         return None
     condition = Q()

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from contacts.phones import normalize
+from contacts.phones import digits_only, normalize, split_extension
 
 from .models import Call
 from .recordings.selectors import recordings_prefetch
@@ -69,8 +69,10 @@ def call_list(*, filters: CallFilters, calls: QuerySet[Call] | None = None) -> Q
     query = filters.query.strip()
     if query:
         condition = Q(contact__name__icontains=query) | Q(contact__company__icontains=query)
+        # A number with an extension after it (`… доб. 12`) is looked for as the number (normalize reads it
+        # so); its digits, in any script, without the extension's.
         e164 = normalize(query)
-        digits = "".join(ch for ch in query if ch.isdigit())
+        digits = digits_only(split_extension(query)[0])
         if e164:
             condition |= Q(client_number=e164)
         if len(digits) >= 3:

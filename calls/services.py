@@ -104,9 +104,9 @@ def call_apply_notification(*, event: NotificationEvent) -> str:
         if new_workplace is not None:
             dial_match_call(call=call, workplace_id=new_workplace, at=event.received_at)
         if call.contact_id is None and call.client_number_raw:
-            call.contact, _created = contact_get_or_create_for_number(
-                number=call.client_number or call.client_number_raw
-            )
+            # The number as received: its extension, if any, is kept on the contact's number; a number that
+            # is no phone number finds a contact a person made for it, and makes none.
+            call.contact, _created = contact_get_or_create_for_number(number=call.client_number_raw)
         row_update(call)
 
         # What the CRM does with the call, in this order.

@@ -17,8 +17,11 @@ from .models import Contact, PhoneNumber
 from .services import phone_number_check
 
 # One number per line (commas too); not ";", which tel:/sip: URIs use for their parameters. A comma
-# followed by a short group of digits is an extension ("8 800 555-35-35,12"), not a second number.
-_LINE_SPLIT = re.compile(r"[\r\n]+|,(?!\s*\d{1,8}\s*(?:$|[\r\n,]))")
+# followed by a short group of digits is an extension ("8 800 555-35-35,12"), not a second number; so is one
+# followed by an extension written out ("+7 921 946 27 77, доб 5", ", ext. 5", ", #5").
+_LINE_SPLIT = re.compile(
+    rf"[\r\n]+|,(?!\s*(?:(?:#|{phones.EXTENSION_WORD}\.?)\s*)?\d{{1,8}}\s*(?:$|[\r\n,]))", re.IGNORECASE
+)
 
 
 class PersonalManagerField(forms.ModelChoiceField):

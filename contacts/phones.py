@@ -15,6 +15,7 @@ an 11-digit ``8831…`` is a Russian trunk-prefixed Nizhny Novgorod number (8 83
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import phonenumbers
 from django.conf import settings
@@ -27,10 +28,11 @@ _URI_SCHEME = re.compile(r"^(?:sips?|tel):", re.IGNORECASE)
 _SIP_ID_PREFIX = "883"
 _SIP_ID_MIN_DIGITS = 12
 # An extension typed after the number, the ways Russian offices write it: "доб. 12", "доб.12",
-# "добавочный 12", "вн. 12", "ext. 12", "ext12", "x12", "#12", ",12" (a phone's pause), ";ext=12" (tel: URIs).
+# "добавочный 12", "вн. 12", "ext. 12", "ext12", "x12", "#12", ",12" (a phone's pause), ";ext=12" (tel: URIs);
+# a comma may come before the word or the "#" too ("…77, доб 5").
+EXTENSION_WORD = r"(?:доб(?:авочный)?|вн(?:утр(?:енний)?)?|ext(?:ension)?|x)"
 _EXTENSION = re.compile(
-    r"\s*(?:,|#|;\s*ext=|(?<![^\W\d_])(?:доб(?:авочный)?|вн(?:утр(?:енний)?)?|ext(?:ension)?|x)\.?)"
-    r"\s*(\d{1,8})\s*$",
+    rf"\s*(?:,?\s*(?:#|(?<![^\W\d_]){EXTENSION_WORD}\.?)|,|;\s*ext=)\s*(\d{{1,8}})\s*$",
     re.IGNORECASE,
 )
 _LETTERS = re.compile(r"[^\W\d_]")
@@ -40,9 +42,20 @@ def default_region() -> str:
     return str(getattr(settings, "PHONE_DEFAULT_REGION", "RU") or "RU").upper()
 
 
+def ascii_digits(raw: str) -> str:
+    """What was received or typed with every digit in ASCII: NFKC first (full-width `＋７９２１…` → `+7921…`,
+    as some phones and input methods send them), then any other decimal digit (Arabic-Indic `٧٩٢١…`, which
+    NFKC keeps) by its value. Every function here reads numbers through this, so a number means the same
+    whatever digits it was written in."""
+    value = unicodedata.normalize("NFKC", raw or "")
+    if value.isascii():
+        return value
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in value)
+
+
 def _strip_uri(raw: str) -> str:
     """`sip:78124241500@pstn;user=phone` → `78124241500`; `tel:+7-921-…;ext=1` → `+7-921-…`."""
-    value = raw.strip()
+    value = ascii_digits(raw).strip()
     value = _URI_SCHEME.sub("", value)
     value = value.split("@", 1)[0]
     value = value.split(";", 1)[0]
@@ -62,7 +75,7 @@ def digits_only(raw: str) -> str:
 def split_extension(raw: str) -> tuple[str, str]:
     """(number, extension) of what a person typed: `8 (800) 555-35-35 доб. 12` → (`8 (800) 555-35-35`,
     `12`); (raw, "") when no extension is written after the number."""
-    value = (raw or "").strip()
+    value = ascii_digits(raw).strip()
     match = _EXTENSION.search(value)
     if match is None or not any(ch.isdigit() for ch in value[: match.start()]):
         return value, ""
@@ -157,10 +170,17 @@ def _e164_if_possible(candidate: str, region: str | None, *, require_valid: bool
 def normalize(raw: str) -> str | None:
     """E.164 (`+79219462761`) for any format the PBX or a person uses, or None when it is not one.
 
-    None for: empty input, letters, short internal numbers (`101`), local numbers without an area code,
-    and PBX SIP IDs (see the module docstring).
+    The one reading of a number, for calls, the contact form and searches alike: digits in any script
+    (``ascii_digits``), an extension written after the number split off (``split_extension``: `… доб. 12`
+    is the number `…`). None for: empty input, letters, short internal numbers (`101`), local numbers
+    without an area code, a number that is not of a length E.164 allows (libphonenumber's "possible"),
+    a negative number (`-1`: what a broken caller id sends, not a dialling format), and PBX SIP IDs (see
+    the module docstring).
     """
-    cleaned = clean(raw)
+    number = split_extension(raw)[0]
+    if number.startswith("-"):
+        return None
+    cleaned = clean(number)
     if not cleaned or not _NUMBERISH.fullmatch(cleaned) or is_pbx_sip_id(cleaned):
         return None
     international = _international_digits(cleaned)

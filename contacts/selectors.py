@@ -143,8 +143,10 @@ def contacts_search(*, queryset: QuerySet[Contact], query: str) -> QuerySet[Cont
     query = (query or "").strip()
     if not query:
         return queryset.order_by("-id")
-    number_like = looks_like_number(query)
-    e164 = phones.normalize(query) if number_like else None
+    # A number with an extension written after it (`… доб. 12`, `ext. 12`, `#12`) is searched as the number.
+    number = phones.split_extension(query)[0]
+    number_like = looks_like_number(number)
+    e164 = phones.normalize(number) if number_like else None
     if e164:
         matching = PhoneNumber.objects.filter(~Q(e164=""), e164=e164).values("contact_id")
         return queryset.filter(pk__in=matching).order_by("-id")
@@ -156,7 +158,7 @@ def contacts_search(*, queryset: QuerySet[Contact], query: str) -> QuerySet[Cont
         .values("id")
     )
     if number_like:
-        by_number = PhoneNumber.objects.filter(_partial_number_q(query)).order_by().values("contact_id")
+        by_number = PhoneNumber.objects.filter(_partial_number_q(number)).order_by().values("contact_id")
         ids = ids.union(by_number)
     if connection.vendor == "postgresql":
         # The ids first, as a list, when there are not too many: PostgreSQL then knows how many rows

@@ -213,8 +213,12 @@ def contact_get_or_create_for_number(*, number: str, name: str = "") -> tuple[Co
     """The contact behind a call's number, creating it when unknown; (contact, created).
 
     (None, False) for an empty number, a PBX SIP ID, or an unknown number with CONTACTS_AUTO_CREATE
-    off. Safe under concurrency: two notifications for one new number make one contact (the unique
-    index decides; the loser re-reads the winner's row).
+    off. A contact is made only for a plausible phone number (``phones.normalize`` reads it as E.164):
+    a caller id that is junk (`79000000000.0`, a JSON float; `-1`; sixty digits) is kept on the call as
+    received and makes no contact; a contact a person made for a number that is no phone number (a short
+    service number) is still found. An extension after the number (`… доб. 12`) is kept on the number.
+    Safe under concurrency: two notifications for one new number make one contact (the unique index
+    decides; the loser re-reads the winner's row).
     """
     number = (number or "").strip()
     if not number or phones.is_pbx_sip_id(number):
@@ -222,18 +226,21 @@ def contact_get_or_create_for_number(*, number: str, name: str = "") -> tuple[Co
     existing = contact_find_by_number(number=number)
     if existing is not None:
         return existing, False
-    if not auto_create_enabled():
+    if not auto_create_enabled() or phones.normalize(number) is None:
         return None, False
     try:
         e164, raw, digits = _number_fields(number)
     except ValidationError:
         return None, False
+    extension = phones.split_extension(number)[1]
     try:
         # Not in the audit trail: nobody made this change, the contact says it came from a call (source,
         # created_at), and the applier's hot path skips two inserts.
         with transaction.atomic(), disable_auditlog():
             contact = Contact.objects.create(name=name.strip()[:_NAME_MAX], source=Contact.Source.CALL)
-            PhoneNumber.objects.create(contact=contact, e164=e164, raw=raw, raw_digits=digits)
+            PhoneNumber.objects.create(
+                contact=contact, e164=e164, raw=raw, raw_digits=digits, extension=extension
+            )
     except IntegrityError:
         # A concurrent notification for the same number won the unique index: use its contact.
         existing = contact_find_by_number(number=number)

@@ -357,16 +357,28 @@ class NotificationEventAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Apply the selected notifications again"))
     def reapply(self, request: HttpRequest, queryset: QuerySet[NotificationEvent]) -> None:
-        done, failed = 0, 0
+        queued, left = 0, 0
         for pk in queryset.values_list("pk", flat=True):
             try:
-                notification_reapply(event_id=pk)
-                done += 1
+                outcome = notification_reapply(event_id=pk)
             except Exception as exc:
-                failed += 1
                 messages.error(request, _("Notification %(id)s: %(error)s") % {"id": pk, "error": exc})
-        if done:
-            messages.success(request, _("%(count)d notification(s) applied again.") % {"count": done})
+                continue
+            if outcome.queued:
+                queued += 1
+            elif outcome.left_because != "gone":  # deleted meanwhile: nothing to say of it
+                left += 1
+        if queued:
+            messages.success(request, _("%(count)d notification(s) applied again.") % {"count": queued})
+        if left:
+            messages.warning(
+                request,
+                _(
+                    "%(count)d notification(s) left as they are: they are not notifications we understand, "
+                    "so applying them again would change nothing (the reason is in their error)."
+                )
+                % {"count": left},
+            )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

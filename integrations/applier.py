@@ -44,7 +44,7 @@ from mttcrm.rows import columns, instances
 
 from .inbox import INBOX_CHANNEL, pending_due
 from .models import Integration, NotificationEvent
-from .mtt.notifications import CALL_EVENT, VPBX_EVENTS, call_key_of
+from .mtt.notifications import CALL_EVENT, VPBX_EVENTS, call_key_of, notification_problem
 from .spool import spool_pending, spool_replay
 from .sync import integration_apply_directory_notification
 
@@ -66,6 +66,24 @@ RECONNECT_SECONDS = 1.0
 RECONNECT_MAX_SECONDS = 30.0
 
 Status = NotificationEvent.Status
+
+
+def _apply(event: NotificationEvent) -> tuple[str, str]:
+    """Apply one claimed notification: (the status it ends in, why it was ignored or "").
+
+    The body is checked again as the notify URL checks it (``notification_problem``): a row that is not a
+    notification we apply — put back in the queue by hand, stored before a check existed — ends ignored with
+    the reason in words, never failed with a KeyError."""
+    problem = notification_problem(event.body)
+    if problem:
+        logger.info("Notification %s: kept as ignored: %s", event.pk, problem)
+        return Status.IGNORED, problem
+    outcome = apply_one(event)
+    return outcome, (_IGNORED_WHILE_APPLYING if outcome == Status.IGNORED else "")
+
+
+# What an ignored row says when applying it (not its check) decided it was nothing to apply.
+_IGNORED_WHILE_APPLYING = "nothing in it to apply (see the applier's log)"
 
 
 def apply_one(event: NotificationEvent) -> str:
@@ -141,20 +159,25 @@ def _locked(queue: QuerySet[NotificationEvent], limit: int) -> list[Notification
     )
 
 
-def _mark(events: list[NotificationEvent], outcomes: list[str]) -> None:
-    """The batch's rows marked with their outcome, in the batch's transaction (plain SQL, as the claim)."""
+def _mark(events: list[NotificationEvent], outcomes: list[tuple[str, str]]) -> None:
+    """The batch's rows marked with their outcome (status, and why an ignored row was ignored: the error the
+    admin shows), in the batch's transaction (plain SQL, as the claim)."""
     now = timezone.now()
     quote = connection.ops.quote_name
     table = quote(NotificationEvent._meta.db_table)
     with connection.cursor() as cursor:
-        for status in set(outcomes):
-            ids = [event.pk for event, outcome in zip(events, outcomes, strict=True) if outcome == status]
+        for status, reason in set(outcomes):
+            ids = [
+                event.pk
+                for event, outcome in zip(events, outcomes, strict=True)
+                if outcome == (status, reason)
+            ]
             cursor.execute(
                 f"UPDATE {table} SET {quote('status')} = %s, {quote('applied_at')} = %s, "  # noqa: S608
-                f"{quote('error')} = '', {quote('retry_at')} = NULL, "
+                f"{quote('error')} = %s, {quote('retry_at')} = NULL, "
                 f"{quote('attempts')} = {quote('attempts')} + 1 "
                 f'WHERE "id" IN ({", ".join(["%s"] * len(ids))})',
-                [status, now, *ids],
+                [status, now, reason[:2000], *ids],
             )
 
 
@@ -186,8 +209,9 @@ def apply_batch(limit: int = BATCH) -> BatchResult:
             # the order; a call's own notifications keep theirs (a stable sort).
             events.sort(key=_lock_order)
             result.ids = [event.pk for event in events]
-            outcomes = [apply_one(event) for event in events]
-            _mark(events, outcomes)
+            applied = [_apply(event) for event in events]
+            outcomes = [outcome for outcome, _reason in applied]
+            _mark(events, applied)
     except Exception:
         if not result.ids:
             raise  # the claim itself failed (the database): the caller backs off
@@ -231,14 +255,14 @@ def _apply_singly(ids: list[int]) -> BatchResult:
                 continue  # another applier took it meanwhile
             try:
                 with transaction.atomic():
-                    outcome = apply_one(claimed[0])
+                    outcome, reason = _apply(claimed[0])
             except Exception as exc:
                 if isinstance(exc, DatabaseError) and not connection.is_usable():
                     raise  # the database went away: the loop backs off, the row stays pending
                 _record_failure(claimed[0], exc)
                 result.failed += 1
                 continue
-            _mark(claimed, [outcome])
+            _mark(claimed, [(outcome, reason)])
         _count(result, [outcome])
     return result
 

@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .models import Integration, NotificationEvent
-from .mtt.notifications import Envelope
+from .mtt.notifications import Envelope, notification_problem
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,10 @@ def _column(name: str) -> str:
 def _insert_sql(*, wake: bool) -> str:
     # Only the model's own names, quoted by the backend, go into the text; the values are parameters. Both
     # PostgreSQL and SQLite (3.35+) take ON CONFLICT ... RETURNING.
-    names = ("integration", "received_at", "event", "body", "fingerprint", "status", "priority", "error")
+    names = (
+        "integration", "received_at", "event", "body", "fingerprint", "status", "priority", "error",
+        "received_text",
+    )  # fmt: skip
     table = connection.ops.quote_name(NotificationEvent._meta.db_table)
     pk = _column("id")
     insert = (
@@ -89,6 +92,7 @@ def notification_store(
         status.value,
         envelope.priority,
         envelope.ignored_because,
+        envelope.received_text,
     ]
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(wake=wake), values)
@@ -132,11 +136,34 @@ def inbox_process_state_reset() -> None:
     _LAST_SEEN_WRITTEN.clear()
 
 
-def notification_reapply(*, event_id: int) -> int:
-    """An admin's "apply again": the row goes back to the queue, due now; the applier takes it."""
-    return NotificationEvent.objects.filter(pk=event_id).update(
+@dataclass(frozen=True)
+class Reapplied:
+    """What "apply again" did to one row: put back in the queue, or left as it is (and why)."""
+
+    queued: bool
+    left_because: str = ""
+
+
+def notification_reapply(*, event_id: int) -> Reapplied:
+    """An admin's "apply again": the row goes back to the queue, due now; the applier takes it.
+
+    Only a notification we understand is queued (checked as the notify URL checks it,
+    ``notification_problem``): one we do not (kept as text, no ``result``, an unknown state…) could only fail
+    or be ignored again, so it stays ignored with its reason (a row of another status gets the reason as its
+    error)."""
+    row = NotificationEvent.objects.filter(pk=event_id).values("body", "status", "error").first()
+    if row is None:
+        return Reapplied(queued=False, left_because="gone")
+    problem = notification_problem(row["body"])
+    if problem:
+        ignored = NotificationEvent.Status.IGNORED
+        kept = row["error"] if row["status"] == ignored and row["error"] else problem
+        NotificationEvent.objects.filter(pk=event_id).update(status=ignored, error=kept, retry_at=None)
+        return Reapplied(queued=False, left_because=kept)
+    queued = NotificationEvent.objects.filter(pk=event_id).update(
         status=NotificationEvent.Status.PENDING, error="", retry_at=None
     )
+    return Reapplied(queued=queued == 1, left_because="" if queued else "gone")
 
 
 def pending_due(now: datetime | None = None) -> Any:

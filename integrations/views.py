@@ -66,11 +66,18 @@ def _refuse(status: int, reason: str, *, integration_id: int | None = None) -> J
     return response
 
 
+# How much of a chunked body is read at a time.
+_READ_CHUNK = 64 * 1024
+
+
 def _read_body(request: HttpRequest) -> bytes | JsonResponse:
     """The body, or the refusal of a body we cannot take (400, 413)."""
     limit = settings.MTT_NOTIFY_MAX_BYTES
+    length = request.META.get("CONTENT_LENGTH")
+    if not length and request.META.get("wsgi.input_terminated"):
+        return _read_terminated(request, limit)
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        declared = int(length or 0)
     except ValueError:
         # Django's request.body would raise on it too (a 500): no body can be read.
         return _refuse(400, "Content-Length is not a number")
@@ -83,6 +90,25 @@ def _read_body(request: HttpRequest) -> bytes | JsonResponse:
     if len(raw) > limit:
         return _refuse(413, f"body larger than {limit} bytes")
     return raw
+
+
+def _read_terminated(request: HttpRequest, limit: int) -> bytes | JsonResponse:
+    """A body sent without Content-Length (``Transfer-Encoding: chunked``): Django's WSGI request reads such
+    a body as empty (PEP 3333 allows no read past CONTENT_LENGTH), but a server that sets
+    ``wsgi.input_terminated`` (gunicorn, which we run; mod_wsgi) promises that ``wsgi.input`` ends where the
+    body ends, so it is read to its end here, up to ``limit`` bytes."""
+    stream = request.META["wsgi.input"]
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        chunk = stream.read(_READ_CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            return _refuse(413, f"body larger than {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _receive(request: HttpRequest, token: str) -> HttpResponse:
@@ -124,8 +150,9 @@ def _receive(request: HttpRequest, token: str) -> HttpResponse:
     except DatabaseError as exc:
         if not database_unavailable(exc):
             raise
-        # Stored or not, the spool keeps it: the replay stores a copy once (its fingerprint).
-        return _spool(request, token, received_at, why=describe(exc))
+        # Stored or not, the spool keeps it: the replay stores a copy once (its fingerprint). The body is
+        # passed on: a chunked one cannot be read twice.
+        return _spool(request, token, received_at, why=describe(exc), raw=raw)
     metrics.notification_received(duplicate=not stored.created)
     answer: dict[str, object] = {"ok": True, "id": stored.id, "duplicate": not stored.created}
     if stored.status == NotificationEvent.Status.IGNORED:
@@ -135,15 +162,19 @@ def _receive(request: HttpRequest, token: str) -> HttpResponse:
     return JsonResponse(answer)
 
 
-def _spool(request: HttpRequest, token: str, received_at: datetime, *, why: str) -> HttpResponse:
+def _spool(
+    request: HttpRequest, token: str, received_at: datetime, *, why: str, raw: bytes | None = None
+) -> HttpResponse:
     """The database is away: keep the notification on disk (integrations/spool.py) after the checks that
-    need no database, and answer as if stored."""
+    need no database, and answer as if stored. ``raw``: the body, when it was read already."""
     if not TOKEN_SHAPE.fullmatch(token):
         metrics.notification_rejected("unknown_token")
         raise Http404
-    raw = _read_body(request)
-    if isinstance(raw, JsonResponse):
-        return raw
+    if raw is None:
+        read = _read_body(request)
+        if isinstance(read, JsonResponse):
+            return read
+        raw = read
     try:
         parse_body(raw)
     except NotificationError as exc:

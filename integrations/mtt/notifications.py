@@ -11,11 +11,12 @@ exactly as received (stored and fingerprinted as it came).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -26,6 +27,7 @@ VPBX_EVENT = "vpbxNotifications"
 # before the parser canonicalised names may still say "vrbxNotifications".
 VPBX_EVENTS = frozenset({VPBX_EVENT, "vrbxNotifications"})
 DIRECTORY_EVENT_TYPES = frozenset({"numbersChanged", "workplacesChanged"})
+CALL_STATES = frozenset({"trying", "showing", "connected", "hiding", "finished", "recorded"})
 # Lower-cased name -> our spelling, for every event and eventType we act on.
 _EVENT_NAMES = {CALL_EVENT.lower(): CALL_EVENT, **{name.lower(): VPBX_EVENT for name in VPBX_EVENTS}}
 _EVENT_TYPE_NAMES = {name.lower(): name for name in DIRECTORY_EVENT_TYPES}
@@ -59,16 +61,24 @@ class Envelope:
     result: dict[str, Any]
     body: Any
     ignored_because: str = ""
+    # Set when ``body`` is a cleaned copy of what came (NUL characters and lone surrogates, which the
+    # database's JSON cannot hold, replaced by U+FFFD): the text exactly as received (stored beside the
+    # copy), and the canonical ASCII JSON of the body as received (what is fingerprinted).
+    received_text: str = ""
+    received_canonical: str = ""
 
     @cached_property
     def canonical(self) -> str:
-        """The body as canonical JSON text: what is fingerprinted, and what is stored (the same value
-        as ``body``; serialised once)."""
+        """The body as canonical JSON text: what is stored (the same value as ``body``; serialised once), and
+        what is fingerprinted unless ``body`` is a cleaned copy."""
         return canonical_json(self.body)
 
     @cached_property
     def fingerprint(self) -> str:
-        return hashlib.sha256(self.canonical.encode("utf-8")).hexdigest()
+        # A cleaned copy is fingerprinted as received: two bodies that differ only in what was replaced stay
+        # two notifications, and the same one sent twice is one.
+        source = self.received_canonical or self.canonical
+        return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
     @property
     def understood(self) -> bool:
@@ -97,9 +107,12 @@ def fingerprint(body: Any) -> str:
 
 def parse_body(raw: bytes) -> Envelope:
     """The notification in a POSTed body. Raises NotificationError only for what is not JSON at all;
-    any JSON comes back as an Envelope, understood or not."""
+    any JSON comes back as an Envelope, understood or not.
+
+    A UTF-8 byte-order mark before the JSON is read past (RFC 8259 §8.1 lets a reader ignore it; some HTTP
+    stacks write one): the notification is the same with or without it (one fingerprint)."""
     try:
-        text = raw.decode("utf-8")
+        text = raw.removeprefix(codecs.BOM_UTF8).decode("utf-8")
     except UnicodeDecodeError:
         raise NotificationError("body is not UTF-8") from None
     try:
@@ -128,32 +141,48 @@ def _as_text(data: Any) -> str:
         return "(too deeply nested to keep)"
 
 
-def _storage_problem(data: Any) -> str:
-    """Why a parsed body cannot be stored as JSON (or fingerprinted), or "": NaN and Infinity (not JSON;
-    PostgreSQL's jsonb and SQLite's JSON_VALID refuse them), NUL characters (jsonb cannot hold "\\u0000"),
-    lone surrogates (not UTF-8) and nesting deeper than MAX_DEPTH (MTT's are 5 deep). Iterative, so that
+def _storage_problem(data: Any) -> tuple[str, bool]:
+    """Why a parsed body cannot be stored as JSON (or fingerprinted), or "", and whether the problem is only
+    in its text (a cleaned copy can be stored, ``_cleaned``). NaN and Infinity (not JSON; PostgreSQL's jsonb
+    and SQLite's JSON_VALID refuse them) and nesting deeper than MAX_DEPTH (MTT's are 5 deep) come first;
+    then NUL characters (jsonb cannot hold "\\u0000") and lone surrogates (not UTF-8). Iterative, so that
     depth itself cannot overflow the stack here."""
     stack: list[tuple[Any, int]] = [(data, 1)]
+    in_text = ""
     while stack:
         value, depth = stack.pop()
         if isinstance(value, dict | list):
             if depth > MAX_DEPTH:
-                return f"body is nested deeper than {MAX_DEPTH} levels"
+                return f"body is nested deeper than {MAX_DEPTH} levels", False
             if isinstance(value, dict):
                 for key, item in value.items():
-                    problem = _text_problem(key)
-                    if problem:
-                        return problem
+                    in_text = in_text or _text_problem(key)
                     stack.append((item, depth + 1))
             else:
                 stack.extend((item, depth + 1) for item in value)
         elif isinstance(value, str):
-            problem = _text_problem(value)
-            if problem:
-                return problem
+            in_text = in_text or _text_problem(value)
         elif isinstance(value, float) and not math.isfinite(value):
-            return "body holds a number that is not finite (NaN or Infinity)"
-    return ""
+            return "body holds a number that is not finite (NaN or Infinity)", False
+    return in_text, bool(in_text)
+
+
+# What replaces a NUL or a lone surrogate in the copy of a body that is stored and applied.
+REPLACEMENT = "\ufffd"
+_UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
+
+
+def _cleaned(value: Any) -> Any:
+    """A copy of a parsed body (nested at most MAX_DEPTH: checked first) with every NUL and lone surrogate in
+    its strings and keys replaced by U+FFFD. A JSON text's surrogate pairs are decoded into one character by
+    json.loads, so a surrogate left in a string is a lone one."""
+    if isinstance(value, str):
+        return _UNSTORABLE_CHARACTERS.sub(REPLACEMENT, value)
+    if isinstance(value, dict):
+        return {_cleaned(key): _cleaned(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_cleaned(item) for item in value]
+    return value
 
 
 # What in a JSON text could decode into something we cannot store: a NUL or a surrogate escape, NaN or
@@ -241,44 +270,84 @@ def _ignored(data: Any, event: str, reason: str) -> Envelope:
 def parse_envelope(data: Any, *, text: str | None = None) -> Envelope:
     """What a JSON body is: a notification we understand, or one kept as ignored (with the reason). A body
     the database cannot hold as JSON is kept as ``text`` (the body as it came)."""
-    problem = "" if text is not None and _plainly_storable(text) else _storage_problem(data)
+    problem, in_text = ("", False) if text is not None and _plainly_storable(text) else _storage_problem(data)
+    if in_text:
+        # NUL characters or lone surrogates (a caller's displayName, say): what came is kept as its text, and
+        # a copy with U+FFFD in their place is stored and applied, so the call is not lost for a character.
+        envelope = parse_envelope(_cleaned(data))
+        received = text if text is not None else _as_text(data)
+        ignored = f"{envelope.ignored_because} ({problem}, stored with U+FFFD in its place)"
+        return replace(
+            envelope,
+            ignored_because=ignored if envelope.ignored_because else "",
+            received_text=received,
+            received_canonical=json.dumps(data, sort_keys=True, ensure_ascii=True, separators=(",", ":")),
+        )
     if problem:
         event = _field(data, "event") if isinstance(data, dict) else None
         storable_event = canonical_event(event) if isinstance(event, str) and not _text_problem(event) else ""
         return _unstorable(text if text is not None else _as_text(data), problem, event=storable_event)
+    event, reason = _structure_problem(data)
+    if reason:
+        return _ignored(data, event, reason)
+    return Envelope(event=event, result=_canonical_result(event, data["result"]), body=data)
+
+
+def notification_problem(body: Any) -> str:
+    """Why a stored body is not a notification we apply, in words, or "" when it is one. The same checks as
+    at the notify URL (``parse_envelope``), for the applier and an admin's "apply again": a row stored as
+    ignored stays ignored, and a body without ``result`` is never applied (a row kept as text, written by
+    hand, or stored before a check was added)."""
+    return _structure_problem(body)[1]
+
+
+def _structure_problem(data: Any) -> tuple[str, str]:
+    """(the event in our spelling, why the body is not a notification we understand, or "")."""
     if not isinstance(data, dict):
-        return _ignored(data, "", "body is not a JSON object")
+        return "", "body is not a JSON object"
     sent = _field(data, "event")
     if not isinstance(sent, str) or not sent.strip():
-        return _ignored(data, sent if isinstance(sent, str) else "", "'event' is missing or not a string")
+        return (sent if isinstance(sent, str) else ""), "'event' is missing or not a string"
     if len(sent) > 64:
-        return _ignored(data, sent, "'event' is too long")
+        return sent, "'event' is too long"
     event = canonical_event(sent)
     result = data.get("result")
     if not isinstance(result, dict):
-        return _ignored(data, event, "'result' is missing or not an object")
+        return event, "'result' is missing or not an object"
     if event == CALL_EVENT:
-        info = result.get("callInfo")
-        if not isinstance(info, dict):
-            return _ignored(data, event, "'result.callInfo' is missing or not an object")
-        call = info.get("call")
-        if not isinstance(call, dict) or not isinstance(call.get("id"), str) or not call["id"]:
-            return _ignored(data, event, "'result.callInfo.call.id' is missing")
-        if len(call["id"]) > 255 or len(str(call.get("tag") or "")) > 255:
-            return _ignored(data, event, "'result.callInfo.call' id or tag longer than 255 characters")
-        if not isinstance(info.get("state"), str):
-            return _ignored(data, event, "'result.callInfo.state' is missing")
-    elif event == VPBX_EVENT:
-        if not isinstance(result.get("eventType"), str):
-            return _ignored(data, event, "'result.eventType' is missing")
-    else:
-        return _ignored(data, event, f"event {event!r} is not one the guide describes")
-    return Envelope(event=event, result=_canonical_result(event, result), body=data)
+        return event, _call_problem(result)
+    if event == VPBX_EVENT:
+        event_type = result.get("eventType")
+        if not isinstance(event_type, str):
+            return event, "'result.eventType' is missing"
+        if canonical_event_type(event_type) not in DIRECTORY_EVENT_TYPES:
+            return event, f"eventType {event_type[:64]!r} is not one the guide describes (§9.4, §9.5)"
+        return event, ""
+    return event, f"event {event!r} is not one the guide describes"
+
+
+def _call_problem(result: dict[str, Any]) -> str:
+    info = result.get("callInfo")
+    if not isinstance(info, dict):
+        return "'result.callInfo' is missing or not an object"
+    call = info.get("call")
+    if not isinstance(call, dict) or not isinstance(call.get("id"), str) or not call["id"].strip():
+        return "'result.callInfo.call.id' is missing"
+    if len(call["id"]) > 255 or len(str(call.get("tag") or "")) > 255:
+        return "'result.callInfo.call' id or tag longer than 255 characters"
+    if not call_key_of(call["id"]).strip():
+        # API.md: the legs of a call share the part of the Call-ID before '~'. Without it nothing says which
+        # call this leg belongs to: grouped by '' it would join every other such leg into one call.
+        return "'result.callInfo.call.id' has no Call-ID before '~' (nothing says which call it belongs to)"
+    state = info.get("state")
+    if not isinstance(state, str):
+        return "'result.callInfo.state' is missing"
+    if canonical_value(state) not in CALL_STATES:
+        return f"call state {state[:64]!r} is not one the guide describes (§10.1)"
+    return ""
 
 
 # --- Call notifications (API.md "Calls", guide §10.1) ------------------------------------------------
-
-CALL_STATES = frozenset({"trying", "showing", "connected", "hiding", "finished", "recorded"})
 
 
 @dataclass(frozen=True)

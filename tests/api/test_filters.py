@@ -21,8 +21,13 @@ def _ids(response: object) -> set[int]:
 
 
 @pytest.mark.parametrize(
-    "number", ["+79219462761", "89219462761", "8 (921) 946-27-61", "79219462761", "tel:+7-921-946-27-61"]
-)
+    "number",
+    [
+        "+79219462761", "89219462761", "8 (921) 946-27-61", "79219462761", "tel:+7-921-946-27-61",
+        # An extension after the number finds the number (it found nothing); digits in any script.
+        "+7 921 946 27 61 доб. 12", "+7 921 946 27 61 ext. 12", "+7 921 946 27 61 #12", "＋７ ９２１ ９４６２７６１",
+    ],
+)  # fmt: skip
 def test_calls_by_number_in_any_format(world: World, number: str) -> None:
     api = token_client(world.users["admin"])
     assert _ids(api.get("/api/v1/calls/", {"number": number})) == {world.own_call.pk}

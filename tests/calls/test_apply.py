@@ -272,11 +272,60 @@ def test_recorded_before_finished_still_ends_right(notify: Notify, directory: di
     assert call.events.count() == 6
 
 
-def test_unknown_state_is_stored_and_acknowledged(notify: Notify, directory: dict[str, Any]) -> None:
-    body = p.note("x~1o", "teleporting", type="incoming", caller=p.client_party(), callee=p.line_party())
+@pytest.mark.parametrize("state", ["teleporting", "exploding", " Exploding ", ""])
+def test_unknown_state_is_stored_and_acknowledged_with_the_reason(
+    notify: Notify, directory: dict[str, Any], state: str
+) -> None:
+    body = p.note("x~1o", state, type="incoming", caller=p.client_party(), callee=p.line_party())
     response = notify(body)
     assert response.json()["ok"] is True
-    assert NotificationEvent.objects.get().status == NotificationEvent.Status.IGNORED
+    event = NotificationEvent.objects.get()
+    assert event.status == NotificationEvent.Status.IGNORED
+    # The admin shows the error: the reason is in the row, not only in the log.
+    assert event.error == f"call state {state!r} is not one the guide describes (§10.1)"
+    assert Call.objects.count() == 0
+
+
+@pytest.mark.parametrize("call_id", ["~~~", "~9z", "~8z", "~", " ~1o", "   ", "\t"])
+def test_a_call_id_with_no_call_id_before_the_tilde_touches_no_call(
+    notify: Notify, directory: dict[str, Any], call_id: str
+) -> None:
+    """API.md: the part of call.id before '~' is what a call's legs share. Without it nothing says which call
+    a leg belongs to: such legs were all joined into one Call (call_key ''). Kept, acknowledged, ignored."""
+    notify(p.note(p.BASE + "~1o", "trying", type="incoming", caller=p.client_party(), callee=p.line_party()))
+    for n, client in enumerate(["79219462761", "79219462762"]):
+        body = p.note(
+            call_id, "trying", type="incoming", caller=p.client_party(client), callee=p.line_party()
+        )
+        body["n"] = n
+        response = notify(body)
+        assert response.json()["ignored"] is True
+    assert [c.call_key for c in Call.objects.all()] == [p.BASE]
+    ignored = NotificationEvent.objects.filter(status=NotificationEvent.Status.IGNORED)
+    assert ignored.count() == 2
+    assert all("call.id" in e.error for e in ignored)
+
+
+def test_a_pending_row_stored_before_the_checks_ends_ignored_with_its_reason(
+    integration: Any, directory: dict[str, Any]
+) -> None:
+    """Rows stored as pending by an older version (an empty Call-ID, an unknown state) are not applied: the
+    applier checks the body as the notify URL does, and the row ends ignored with the reason."""
+    from integrations.applier import applier_drain
+
+    bodies = [
+        p.note("~9z", "trying", type="incoming", caller=p.client_party(), callee=p.line_party()),
+        p.note("y~1o", "exploding", type="incoming", caller=p.client_party(), callee=p.line_party()),
+        {"event": "vpbxNotifications", "result": {"eventType": "galaxyChanged"}},
+    ]
+    for n, body in enumerate(bodies):
+        NotificationEvent.objects.create(
+            integration=integration, event=body["event"], body=body, fingerprint=str(n)
+        )
+    assert applier_drain().ignored == 3
+    errors = sorted(NotificationEvent.objects.values_list("error", flat=True))
+    assert all(errors), errors
+    assert any("galaxyChanged" in e for e in errors) and any("exploding" in e for e in errors)
     assert Call.objects.count() == 0
 
 
@@ -362,3 +411,52 @@ def test_a_start_time_from_a_broken_clock_counts_as_missing(
     }
     call = only_call()
     assert call.started_at is not None and call.started_at.year >= 2000  # the arrival time instead
+
+
+# --- caller ids as the network gave them (API.md "Numbers arrive as the network gave them") --------------
+
+
+def _incoming_from(caller_id: Any) -> dict[str, Any]:
+    party = {"id": caller_id, "displayId": caller_id, "forwarderList": []}
+    return p.note(p.BASE + "~1o", "trying", type="incoming", caller=party, callee=p.line_party())
+
+
+@pytest.mark.parametrize(
+    ("caller_id", "raw", "e164", "extension"),
+    [
+        ("＋７９２１９４６００１７", "＋７９２１９４６００１７", "+79219460017", ""),
+        ("٧٩٢١٩٤٦٠٠١٧", "٧٩٢١٩٤٦٠٠١٧", "+79219460017", ""),
+        ("+7 921 946 00 09 доб. 12", "+7 921 946 00 09 доб. 12", "+79219460009", "12"),
+        (79219462761, "79219462761", "+79219462761", ""),  # a JSON integer
+    ],
+)
+def test_a_caller_id_in_any_form_gives_the_number_and_its_contact(
+    notify: Notify, directory: dict[str, Any], caller_id: Any, raw: str, e164: str, extension: str
+) -> None:
+    notify(_incoming_from(caller_id))
+    call = only_call()
+    assert (call.client_number_raw, call.client_number) == (raw, e164)
+    assert call.contact is not None
+    number = call.contact.numbers.get()
+    assert (number.e164, number.extension) == (e164, extension)
+
+
+@pytest.mark.parametrize(
+    ("caller_id", "raw"),
+    [
+        (7.9e10, "79000000000.0"),  # a JSON float
+        ("-1", "-1"),
+        (-79219462761, "-79219462761"),
+        ("7" * 60, "7" * 60),
+        ("12345", "12345"),  # a short number: no client of ours
+    ],
+)
+def test_a_junk_caller_id_is_kept_raw_and_makes_no_contact(
+    notify: Notify, directory: dict[str, Any], caller_id: Any, raw: str
+) -> None:
+    notify(_incoming_from(caller_id))
+    call = only_call()
+    assert (call.client_number_raw, call.client_number, call.contact_id) == (raw, "", None)
+    assert call.legs.get().caller_id == raw
+    assert not Contact.objects.exists()
+    assert NotificationEvent.objects.get().status == NotificationEvent.Status.APPLIED

@@ -70,6 +70,10 @@ def test_call_log_lists_newest_first_and_marks_missed(
         ({"q": "89219462761"}, {"answered", "out-1@127.0.0.1"}),
         ({"q": "+7 903 123-45-67"}, {"missed"}),
         ({"q": "4567"}, {"missed"}),
+        ({"q": "+7 903 123-45-67 доб. 12"}, {"missed"}),
+        ({"q": "+7 903 123-45-67 ext. 12"}, {"missed"}),
+        ({"q": "+7 903 123-45-67 #12"}, {"missed"}),
+        ({"q": "８ ９０３ １２３-４５-６７"}, {"missed"}),
     ],
 )
 def test_call_log_filters(

@@ -33,6 +33,11 @@ ACCEPTED = [
     ("+7 800 555-35-35 #12", "+78005553535", "12"),
     ("+7 800 555-35-35,12", "+78005553535", "12"),
     ("+7 800 555-35-35 вн. 1234", "+78005553535", "1234"),
+    # A comma before the extension (it was read as a second number, "доб 5", and refused).
+    ("+7 921 946 27 77, доб 5", "+79219462777", "5"),
+    ("+7 921 946 27 77, ext. 5", "+79219462777", "5"),
+    ("+7 921 946 27 77, #5", "+79219462777", "5"),
+    ("＋７ ９２１ ９４６ ２７ ７７", "+79219462777", ""),
     ("+49 151 12345678", "+4915112345678", ""),
 ]
 
@@ -89,6 +94,13 @@ def test_the_form_refuses_what_cannot_be_dialled_in_words(operator: Client, type
 ])  # fmt: skip
 def test_split_extension(typed: str, number: str, extension: str) -> None:
     assert phones.split_extension(typed) == (number, extension)
+
+
+def test_several_numbers_on_commas_with_an_extension_after_a_comma(operator: Client) -> None:
+    response = post(operator, "+7 921 946 27 77, доб 5, 8 921 946-27-61, доб. 7, 8 495 123-45-67")
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    stored = set(PhoneNumber.objects.values_list("e164", "extension"))
+    assert stored == {("+79219462777", "5"), ("+79219462761", "7"), ("+74951234567", "")}
 
 
 def test_two_numbers_and_an_extension_on_lines_and_commas(operator: Client) -> None:

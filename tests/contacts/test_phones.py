@@ -140,3 +140,56 @@ def test_lines_that_are_not_phone_numbers(raw: str, key: str) -> None:
 def test_a_line_key_differs_from_other_lines() -> None:
     assert phones.line_key("74996497803") != phones.line_key("74996497804")
     assert phones.line_key("84996497803") != phones.line_key("78005560251")
+
+
+# --- one reading of a number, whatever its form (probe of the notify URL, issue: numbers) ----------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("＋７９２１９４６００１７", "+79219460017"),  # full-width, as some phones send them
+        ("８ (９２１) ９４６-００-１７", "+79219460017"),
+        ("٧٩٢١٩٤٦٠٠١٧", "+79219460017"),  # Arabic-Indic
+        ("۸۹۲۱۹۴۶۰۰۱۷", "+79219460017"),  # Extended Arabic-Indic (Persian)
+        ("+7 921 946 00 09 доб. 12", "+79219460009"),  # an extension after the number: split off
+        ("+7 921 946 00 09, доб 12", "+79219460009"),
+        ("+7 921 946 00 09 ext. 12", "+79219460009"),
+        ("+7 921 946 00 09 #12", "+79219460009"),
+        ("+7 921 946 00 09,12", "+79219460009"),
+        ("tel:+79219460009;ext=12", "+79219460009"),
+    ],
+)
+def test_every_form_reads_through_one_function(raw: str, e164: str) -> None:
+    assert phones.normalize(raw) == e164
+    assert phones.digits_only(raw).isascii()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "79000000000.0",  # a JSON float (7.9e10) as text
+        "7.9e+10",
+        "-1",
+        "-79219462761",  # negative: no dialling format
+        "7" * 60,  # longer than E.164 allows
+        "+" + "7" * 16,
+        "доб. 12",
+    ],
+)
+def test_junk_is_no_phone_number(raw: str) -> None:
+    assert phones.normalize(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("typed", "number", "extension"),
+    [
+        ("+7 921 946 27 77, доб 5", "+7 921 946 27 77", "5"),
+        ("+7 921 946 27 77,доб.5", "+7 921 946 27 77", "5"),
+        ("+7 921 946 27 77, ext. 5", "+7 921 946 27 77", "5"),
+        ("+7 921 946 27 77, #5", "+7 921 946 27 77", "5"),
+        ("+7 921 946 27 77 доб. １２", "+7 921 946 27 77", "12"),
+    ],
+)
+def test_a_comma_before_the_extension(typed: str, number: str, extension: str) -> None:
+    assert phones.split_extension(typed) == (number, extension)

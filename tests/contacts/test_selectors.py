@@ -88,6 +88,15 @@ def test_lookup_follows_a_tombstone() -> None:
         "8921946",  # typed with the trunk prefix, partially
         "424-15-00",
         "78124241500@pstn",
+        # With an extension after it: the number is found (it found nothing).
+        "+7 921 946 27 61 доб. 12",
+        "+7 921 946 27 61 ext. 12",
+        "+7 921 946 27 61 #12",
+        "+7 921 946 27 61, доб 3",
+        "946-27-61 доб. 12",
+        # Digits in another script.
+        "＋７ ９２１ ９４６-２７-６１",
+        "٨٩٢١٩٤٦٢٧٦١",
     ],
 )
 def test_search_by_every_field_and_number_format(ivan: Contact, query: str) -> None:

@@ -130,11 +130,24 @@ def test_get_or_create_creates_once_then_finds() -> None:
     assert (again, created_again) == (contact, False)
 
 
-def test_get_or_create_keeps_unparseable_numbers_raw() -> None:
-    contact, created = contact_get_or_create_for_number(number="12345")
-    assert created and contact is not None
-    assert contact.numbers.get().raw == "12345"
+@pytest.mark.parametrize("number", ["12345", "79000000000.0", "7.9e+10", "-1", "7" * 60, "doh", "+7 921 946"])
+def test_get_or_create_makes_no_contact_for_what_is_no_phone_number(number: str) -> None:
+    """Only a plausible phone number (E.164 of a possible length) makes a contact by itself: a caller id
+    that is junk made one (`79000000000.0`, digits `1`, sixty 7s)."""
+    assert contact_get_or_create_for_number(number=number) == (None, False)
+    assert Contact.objects.count() == 0
+
+
+def test_get_or_create_still_finds_a_contact_made_for_a_number_that_is_no_phone_number() -> None:
+    contact = contact_create(name="Служба", numbers=["12345"])
     assert contact_get_or_create_for_number(number="12345") == (contact, False)
+
+
+def test_get_or_create_keeps_the_extension_and_reads_any_digits() -> None:
+    contact, created = contact_get_or_create_for_number(number="+7 921 946 00 09 доб. 12")
+    assert created and contact is not None
+    assert (contact.numbers.get().e164, contact.numbers.get().extension) == ("+79219460009", "12")
+    assert contact_get_or_create_for_number(number="＋７９２１９４６００09") == (contact, False)
 
 
 @pytest.mark.parametrize("number", ["", "   ", "anonymous", "883140582526566", "sip:883140582526566@pbx"])

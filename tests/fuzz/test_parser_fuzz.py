@@ -58,8 +58,15 @@ def _assert_storable(envelope: Envelope) -> None:
     if envelope.understood:
         assert envelope.event
     assert len(envelope.fingerprint) == 64
-    # The same notification with its keys in another order is the same notification (§6.5).
-    assert fingerprint(_reversed(envelope.body)) == envelope.fingerprint
+    # The same notification with its keys in another order is the same notification (§6.5). A cleaned copy
+    # (NUL, lone surrogates → U+FFFD) is fingerprinted as received, and keeps the text as received.
+    if envelope.received_text:
+        received = json.loads(envelope.received_canonical)
+        assert parse_envelope(_reversed(received)).fingerprint == envelope.fingerprint
+        assert json.loads(envelope.received_text) == received
+        assert "\ufffd" in envelope.canonical
+    else:
+        assert fingerprint(_reversed(envelope.body)) == envelope.fingerprint
 
 
 def _assert_call_info(envelope: Envelope) -> None:

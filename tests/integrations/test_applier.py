@@ -20,7 +20,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Count
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from calls.models import Call, CallEvent
 from calls.routing import routing_pool_shutdown
@@ -28,7 +28,7 @@ from integrations import applier as applier_module
 from integrations.applier import MAX_ATTEMPTS, Applier, applier_drain, apply_batch
 from integrations.inbox import notification_store
 from integrations.models import Integration, NotificationEvent
-from integrations.mtt.notifications import parse_call_info, parse_envelope
+from integrations.mtt.notifications import parse_body, parse_call_info, parse_envelope
 from integrations.spool import notification_spool
 from monitoring import metrics
 from tests.calls.payloads import incoming_answered
@@ -237,6 +237,75 @@ def test_the_admins_apply_again_puts_the_row_back_in_the_queue(
     )
     assert NotificationEvent.objects.get(pk=pk).status == Status.PENDING
     assert applier_drain().applied == 1
+
+
+@pytest.mark.django_db
+def test_apply_again_leaves_what_we_do_not_understand_ignored_and_says_so(
+    client: Client, admin_user: Any, integration: Integration, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rows ignored because we do not understand them went back to the queue: the applier then raised
+    KeyError 'result' (an ERROR with a traceback) up to MAX_ATTEMPTS times. They stay ignored, with their
+    reason; only what can be applied is queued, and the admin is told how many of each."""
+    unreadable = [
+        b'{"event": "callNotifications", "result": {"x": NaN}}',
+        b'{"event": "e", "result": {"x": 1e999}}',
+        b"[1, 2, 3]",
+        b'{"event": "callNotifications", "result": {"callInfo": {"call": {"id": "~~~"}, "state": "trying"}}}',
+        b'{"event": "vpbxNotifications", "result": {"eventType": "galaxyChanged"}}',
+    ]
+    ignored = [
+        notification_store(integration_id=integration.pk, envelope=parse_body(raw)).id for raw in unreadable
+    ]
+    reasons = dict(NotificationEvent.objects.values_list("pk", "error"))
+    assert all(reasons[pk] for pk in ignored)
+    good = store(integration, incoming_answered(base=base())[1])
+    NotificationEvent.objects.filter(pk=good).update(status=Status.FAILED, attempts=MAX_ATTEMPTS, error="x")
+    client.force_login(admin_user)
+    with translation.override("ru"):
+        response = client.post(
+            "/admin/integrations/notificationevent/",
+            {"action": "reapply", "_selected_action": [*ignored, good]},
+            follow=True,
+            HTTP_ACCEPT_LANGUAGE="ru",
+        )
+    said = [str(m) for m in response.context["messages"]]
+    assert "Заново применено уведомлений: 1." in said
+    assert any(m.startswith("Оставлено как есть: 5") for m in said), said
+    for pk in ignored:
+        row = NotificationEvent.objects.get(pk=pk)
+        assert (row.status, row.error) == (Status.IGNORED, reasons[pk])
+    with caplog.at_level("INFO"):
+        assert applier_drain().applied == 1
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert statuses() == {Status.IGNORED: 5, Status.APPLIED: 1}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"unreadable_body": '{"event": "callNotifications", "x": NaN}'},
+        {"event": "callNotifications"},
+        {"event": "callNotifications", "result": {"callInfo": {"state": "trying"}}},
+        {"event": "vpbxNotifications", "result": None},
+        [1, 2],
+    ],
+)
+def test_a_queued_row_without_result_ends_ignored_with_a_reason_not_failed(
+    integration: Integration, body: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Defence in depth: whatever put it in the queue (a hand-made row, an older version), a stored body that
+    is no notification we apply never raises KeyError in the applier."""
+    event = NotificationEvent.objects.create(
+        integration=integration, event="callNotifications", body=body, fingerprint="f"
+    )
+    with caplog.at_level("INFO"):
+        batch = applier_drain()
+    assert (batch.ignored, batch.failed) == (1, 0)
+    event.refresh_from_db()
+    assert event.status == Status.IGNORED
+    assert event.error
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "WARNING")]
 
 
 @pytest.mark.django_db

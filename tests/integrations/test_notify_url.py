@@ -106,6 +106,19 @@ def test_what_is_not_json_is_400_with_a_reason_and_logged(
         (b'{"event": "callNotifications", "result": {"callInfo": {"call": {"id": "x"}}}}', "state"),
         (b'{"event": "vpbxNotifications", "result": {}}', "eventType"),
         (b'{"event": "somethingNew", "result": {"x": 1}}', "somethingNew"),
+        (b'{"event": "vpbxNotifications", "result": {"eventType": "galaxyChanged"}}', "'galaxyChanged'"),
+        (
+            b'{"event": "callNotifications", "result": {"callInfo": {"call": {"id": "x"}, "state": "exploding"}}}',
+            "'exploding'",
+        ),
+        (
+            b'{"event": "callNotifications", "result": {"callInfo": {"call": {"id": "~~~"}, "state": "trying"}}}',
+            "no Call-ID before '~'",
+        ),
+        (
+            b'{"event": "callNotifications", "result": {"callInfo": {"call": {"id": "  "}, "state": "trying"}}}',
+            "call.id' is missing",
+        ),
         (b"[" * 5000 + b"]" * 5000, "nested"),
     ],
 )
@@ -192,12 +205,8 @@ def test_directory_notifications_trigger_one_debounced_sync(
         (b'{"event": "e", "result": {"x": NaN}}', "not finite"),
         (b'{"event": "e", "result": {"x": -Infinity}}', "not finite"),
         (b'{"event": "e", "result": {"x": 1e400}}', "not finite"),
-        # A lone surrogate: the fingerprint's UTF-8 encoding raised UnicodeEncodeError (500).
-        (b'{"event": "e", "result": {"x": "\\ud800"}}', "surrogate"),
-        # NUL: PostgreSQL's jsonb cannot hold \u0000 (a DataError, spooled as above).
-        (b'{"event": "e", "result": {"x": "a\\u0000b"}}', "NUL"),
-        (b'{"event": "e", "result": {"\\u0000": 1}}', "NUL"),
-        (b'{"event": "e\\u0000", "result": {}}', "NUL"),
+        # A NaN beside a NUL: the NaN decides (the copy could not be stored either).
+        (b'{"event": "e", "result": {"x": NaN, "y": "a\\u0000b"}}', "not finite"),
         # Nesting json.loads accepts but Django's JSON encoding of the row did not (RecursionError, 500).
         (b'{"event": "e", "result": {"x": ' + b"[" * 900 + b"]" * 900 + b"}}", "nested deeper"),
         # Deeper than json.loads reads at all (RecursionError: where depends on the stack): the same words.
@@ -234,3 +243,184 @@ def test_a_nul_in_the_token_is_404(client: Client, integration: Integration) -> 
     # On PostgreSQL the token lookup raised DataError ("cannot contain NUL"): a 500 on GET.
     assert client.get("/mtt/%00/", {"code": "c", "state": "s"}).status_code == 404
     assert client.get(f"{integration.notify_path[:-1]}%00/").status_code == 404
+
+
+# --- A byte-order mark, a chunked body (probe of the notify URL) ------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["01_incoming_trying.json", "07_incoming_finished.json"])
+def test_a_body_that_begins_with_a_byte_order_mark_is_stored_and_applied_as_without_it(
+    client: Client, integration: Integration, apply_inbox: Any, name: str
+) -> None:
+    """Some HTTP stacks write a UTF-8 BOM before JSON; RFC 8259 lets a reader ignore it, and we do."""
+    body = load_fixture(f"notifications/{name}")
+    raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    response = client.post(
+        integration.notify_path, data=b"\xef\xbb\xbf" + raw, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    assert "ignored" not in response.json()
+    event = NotificationEvent.objects.get()
+    assert event.body == body
+    # The same body without the mark is the same notification.
+    again = client.post(integration.notify_path, data=raw, content_type="application/json")
+    assert again.json()["duplicate"] is True
+    assert apply_inbox().applied == 1
+    event.refresh_from_db()
+    assert event.status == NotificationEvent.Status.APPLIED
+
+
+@pytest.mark.parametrize("raw", [b"\xef\xbb\xbf", b"\xef\xbb\xbf\xef\xbb\xbf{}", b"\xef\xbb\xbfnot json"])
+def test_a_byte_order_mark_with_no_json_after_it_is_still_400(
+    client: Client, integration: Integration, raw: bytes
+) -> None:
+    response = client.post(integration.notify_path, data=raw, content_type="application/json")
+    assert response.status_code == 400
+    assert NotificationEvent.objects.count() == 0
+
+
+def _wsgi_post(path: str, body: bytes, *, terminated: bool, content_length: str | None = None) -> Any:
+    """A POST through Django's WSGI handler with the environ a server builds for a chunked request: no
+    CONTENT_LENGTH, the whole body in wsgi.input, and (gunicorn, mod_wsgi) wsgi.input_terminated."""
+    import io
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_TYPE": "application/json",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    if terminated:
+        environ["wsgi.input_terminated"] = True
+    if content_length is not None:
+        environ["CONTENT_LENGTH"] = content_length
+    started: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        started["status"] = int(status.split()[0])
+
+    chunks = WSGIHandler()(environ, start_response)
+    content = b"".join(chunks)
+    return started["status"], content
+
+
+@pytest.mark.django_db(transaction=True)  # the WSGI handler closes the connection after the request
+def test_a_chunked_body_without_content_length_is_read_when_the_server_terminates_the_input(
+    integration: Integration,
+) -> None:
+    body = json.dumps(load_fixture("notifications/01_incoming_trying.json")).encode()
+    status, content = _wsgi_post(integration.notify_path, body, terminated=True)
+    assert status == 200, content
+    assert NotificationEvent.objects.get().body == json.loads(body)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_body_past_the_limit_is_413(integration: Integration, settings: Any) -> None:
+    body = json.dumps(
+        {"event": "callNotifications", "pad": "x" * (settings.MTT_NOTIFY_MAX_BYTES + 10)}
+    ).encode()
+    status, _content = _wsgi_post(integration.notify_path, body, terminated=True)
+    assert status == 413
+    assert NotificationEvent.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_content_length_and_an_unterminated_input_the_body_is_empty_as_wsgi_says(
+    integration: Integration,
+) -> None:
+    """PEP 3333: without CONTENT_LENGTH (and no promise that the input ends) nothing may be read."""
+    body = json.dumps(load_fixture("notifications/01_incoming_trying.json")).encode()
+    status, content = _wsgi_post(integration.notify_path, body, terminated=False)
+    assert status == 400
+    assert b"not JSON" in content
+    # A declared length is used as today, terminated input or not.
+    status, _content = _wsgi_post(
+        integration.notify_path, body, terminated=True, content_length=str(len(body))
+    )
+    assert status == 200
+    assert NotificationEvent.objects.count() == 1
+
+
+# --- NUL characters and lone surrogates: kept as received, applied as a cleaned copy ----------------------
+
+
+def _with_display_name(name_json: str) -> bytes:
+    """Fixture 01 with the caller's displayName written as the JSON text ``name_json`` (escapes kept)."""
+    body = load_fixture("notifications/01_incoming_trying.json")
+    body["result"]["callInfo"]["caller"]["displayName"] = "@@NAME@@"
+    return json.dumps(body, ensure_ascii=False).replace('"@@NAME@@"', name_json).encode()
+
+
+@pytest.mark.parametrize(
+    ("name_json", "stored"),
+    [
+        ('"a\\u0000b"', "a\ufffdb"),
+        ('"\\ud800"', "\ufffd"),
+        ('"\\udfff x \\u0000"', "\ufffd x \ufffd"),
+        # A surrogate pair is one character, not a lone surrogate: kept as it is.
+        ('"\\ud83d\\ude00 \\ud800"', "\U0001f600 \ufffd"),
+    ],
+)
+def test_a_nul_or_lone_surrogate_in_a_string_keeps_the_call(
+    client: Client, integration: Integration, apply_inbox: Any, name_json: str, stored: str
+) -> None:
+    """A caller's displayName with a NUL or a lone surrogate made the whole notification ignored: the call
+    and the operator's card were lost. The body is kept exactly as received (``received_text``), and a copy
+    with U+FFFD in place of those characters (which PostgreSQL's jsonb cannot hold) is stored and applied."""
+    from calls.models import Call
+
+    raw = _with_display_name(name_json)
+    response = client.post(integration.notify_path, data=raw, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert "ignored" not in response.json()
+    event = NotificationEvent.objects.get()
+    assert event.received_text == raw.decode()
+    assert event.body["result"]["callInfo"]["caller"]["displayName"] == stored
+    assert event.error == ""
+    assert apply_inbox().applied == 1
+    event.refresh_from_db()
+    assert event.status == NotificationEvent.Status.APPLIED
+    assert Call.objects.get().client_number == "+78124241500"
+    # Sent again (other white space): the same notification.
+    again = client.post(integration.notify_path, data=b"  " + raw, content_type="application/json")
+    assert again.json()["duplicate"] is True
+    # Its copy, sent with U+FFFD itself, is another notification: the fingerprint is of what was received.
+    copy = json.dumps(event.body, ensure_ascii=False).encode()
+    other = client.post(integration.notify_path, data=copy, content_type="application/json")
+    assert other.json()["duplicate"] is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"event": "e", "result": {"x": "a\\u0000b"}}', "NUL"),
+        (b'{"event": "e", "result": {"\\u0000": 1}}', "NUL"),
+        (b'{"event": "e\\u0000", "result": {}}', "NUL"),
+        (b'{"event": "e", "result": {"x": "\\ud800"}}', "surrogate"),
+    ],
+)
+def test_a_nul_or_lone_surrogate_in_a_body_we_do_not_understand_is_kept_ignored_with_both_reasons(
+    client: Client, integration: Integration, raw: bytes, reason: str
+) -> None:
+    response = client.post(integration.notify_path, data=raw, content_type="application/json")
+    assert response.status_code == 200
+    event = NotificationEvent.objects.get()
+    assert event.status == NotificationEvent.Status.IGNORED
+    assert "not one the guide describes" in event.error and reason in event.error
+    assert event.received_text == raw.decode()
+    assert "\x00" not in json.dumps(event.body, ensure_ascii=False)
