@@ -1,16 +1,15 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from integrations.models import ExternalNumber
 
+from .dates import validate_day, validate_moment
 from .models import Call, CallResult, Direction
 from .selectors import CallFilters
 from .wrapup import assignees_for
@@ -24,14 +23,10 @@ PERIODS = [
 ]
 
 
-# The days a filter may name: a local day near year 1 or 9999 overflows when turned into UTC bounds.
-DAY_VALIDATORS = [MinValueValidator(date(1970, 1, 1)), MaxValueValidator(date(2100, 12, 31))]
-
-
 def day_field(label: Any) -> forms.DateField:
-    """An optional day of a period filter (a date picker), bounded by DAY_VALIDATORS."""
+    """An optional day of a period filter (a date picker), within calls.dates' range."""
     return forms.DateField(
-        label=label, required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=DAY_VALIDATORS
+        label=label, required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_day]
     )
 
 
@@ -111,6 +106,7 @@ class WrapUpForm(forms.Form):
         label=_("Follow up on"),
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        validators=[validate_moment],
     )
     follow_up_for = PersonField(
         label=_("Follow-up for"), queryset=get_user_model()._default_manager.none(), required=False

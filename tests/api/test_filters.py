@@ -200,3 +200,41 @@ def test_a_cursor_with_a_plain_id_still_pages(world: World) -> None:
     assert page.status_code == 200
     assert newest not in _ids(page)
     assert _ids(page)
+
+
+# The probe's (year 1, year 9999: a 500 as the query turned them into UTC) and the class they stand for.
+BAD_MOMENTS = [
+    "0001-01-01T00:00:00",
+    "0001-01-01",
+    "0001-01-01T00:00",
+    "9999-12-31T23:59",
+    "9999-12-31",
+    "0001-01-01T00:00:00+05:00",
+    "9999-12-31T23:59:59-05:00",
+    "1969-12-31T23:59:59",
+    "2101-01-01T00:00:00",
+]
+
+
+@pytest.mark.parametrize("moment", BAD_MOMENTS)
+@pytest.mark.parametrize(
+    ("endpoint", "name"),
+    [("calls", "started_after"), ("calls", "started_before"), ("follow-ups", "due_before")],
+)
+def test_a_time_at_the_ends_of_the_calendar_is_a_field_error(
+    world: World, endpoint: str, name: str, moment: str
+) -> None:
+    response = token_client(world.users["admin"]).get(f"/api/v1/{endpoint}/", {name: moment})
+    assert response.status_code == 400
+    assert response.json() == {name: ["Enter a date from 1970-01-01 to 2100-12-31."]}
+
+
+def test_a_time_at_the_ends_of_the_range_filters(world: World) -> None:
+    api = token_client(world.users["admin"])
+    everything = {world.own_call.pk, world.other_call.pk, world.outsider_call.pk}
+    assert _ids(api.get("/api/v1/calls/", {"started_after": "1970-01-01T00:00"})) == everything
+    assert _ids(api.get("/api/v1/calls/", {"started_before": "2100-12-31T23:59:59"})) == everything
+    assert api.get("/api/v1/follow-ups/", {"due_before": "2100-12-31"}).status_code == 200
+    assert api.get("/api/v1/calls/", {"started_after": "2026-02-30"}).json() == {
+        "started_after": ["Enter a valid date/time."]
+    }
