@@ -64,6 +64,14 @@ class CallFilterForm(forms.Form):
         assert isinstance(operator, forms.ModelChoiceField)
         operator.label_from_instance = lambda u: u.get_full_name() or u.get_username()  # type: ignore[method-assign,assignment]
 
+    def error_text(self) -> str:
+        """The errors in words, each after its field's label (an export's 400 has no form to show)."""
+        lines = []
+        for name, messages in self.errors.items():
+            label = f"{self.fields[name].label}: " if name in self.fields else ""
+            lines += [f"{label}{message}" for message in messages]
+        return "\n".join(lines)
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         start, end = data.get("date_from"), data.get("date_to")
@@ -72,9 +80,12 @@ class CallFilterForm(forms.Form):
         return data
 
     def filters(self) -> CallFilters:
-        """The filters of a valid form; an invalid form falls back to the defaults."""
-        if not self.is_valid():
+        """The filters of a valid form (an unbound one: the defaults). An invalid form has none: falling
+        back to the defaults would list, or export, every call of the last 30 days as if filtered."""
+        if not self.is_bound:
             return CallFilters()
+        if not self.is_valid():
+            raise ValueError("an invalid call filter has no filters")
         data = self.cleaned_data
         period = data.get("period") or ("custom" if data.get("date_from") or data.get("date_to") else "30d")
         return CallFilters(
