@@ -11,12 +11,14 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from calls.admin_dates import DateRangeAdmin
+
 from .models import ApiToken
 from .services import api_token_fill, api_token_revoke
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(DateRangeAdmin):
     list_display = [
         "name",
         "user",

@@ -8,6 +8,7 @@ import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 
+from calls.dates import validate_moment
 from calls.models import Call, CallbackTask, Direction, FollowUpTask, Recording
 from contacts import phones
 from contacts.models import Contact
@@ -28,6 +29,15 @@ class IdFilter(django_filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+class MomentFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 time (a day alone is its midnight), within calls.dates' range: a time near year 1 or
+    9999 would overflow on its way to UTC in the query (a 500); it is a 400 with the field's error."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("validators", [validate_moment])
+        super().__init__(*args, **kwargs)
+
+
 def _number_q(value: str, *fields: str) -> Q | None:
     """Rows whose number is ``value`` in any format: E.164 equality, else (not a phone number) the digits."""
     e164 = phones.normalize(value)  # an extension after the number (`… доб. 12`) is split off
@@ -43,10 +53,10 @@ def _number_q(value: str, *fields: str) -> Q | None:
 
 
 class CallFilter(django_filters.FilterSet):
-    started_after = django_filters.IsoDateTimeFilter(
+    started_after = MomentFilter(
         field_name="started_at", lookup_expr="gte", help_text="Calls started at or after (ISO 8601)."
     )
-    started_before = django_filters.IsoDateTimeFilter(
+    started_before = MomentFilter(
         field_name="started_at", lookup_expr="lt", help_text="Calls started before (ISO 8601)."
     )
     direction = django_filters.ChoiceFilter(choices=Direction.choices)
@@ -122,7 +132,7 @@ class FollowUpTaskFilter(django_filters.FilterSet):
     assignee = IdFilter(field_name="assignee_id")
     call = IdFilter(field_name="call_id")
     contact = IdFilter(field_name="contact_id")
-    due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
+    due_before = MomentFilter(field_name="due_at", lookup_expr="lt", help_text="Tasks due before (ISO 8601).")
 
     class Meta:
         model = FollowUpTask

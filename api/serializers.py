@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from calls.dates import validate_moment
 from calls.models import Call, CallbackTask, CallLeg, CallResult, FollowUpTask, Recording, RoutingDecision
 from contacts.models import Contact, PhoneNumber
 
@@ -169,6 +171,15 @@ class CallResultSerializer(serializers.ModelSerializer[CallResult]):
         read_only_fields = fields
 
 
+class MomentField(serializers.DateTimeField):
+    """An ISO 8601 time within calls.dates' range. Checked as parsed, before DRF puts it in the current
+    time zone: that step itself overflows near year 1 or 9999 (an OverflowError, or DRF's own words)."""
+
+    def enforce_timezone(self, value: datetime) -> datetime:
+        validate_moment(value)
+        return super().enforce_timezone(value)
+
+
 class WrapUpSerializer(serializers.Serializer[Any]):
     """The wrap-up of a call, as the card's form: a result, a comment, an optional follow-up task."""
 
@@ -179,7 +190,9 @@ class WrapUpSerializer(serializers.Serializer[Any]):
         help_text="Id of a call result (GET /api/v1/call-results/).",
     )
     comment = serializers.CharField(required=False, allow_blank=True, max_length=5000)
-    follow_up_at = serializers.DateTimeField(required=False, allow_null=True, help_text="When to follow up.")
+    follow_up_at = MomentField(
+        required=False, allow_null=True, help_text="When to follow up (from 1970-01-01 to 2100-12-31)."
+    )
     follow_up_for = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, help_text="User id of who follows up (default: you)."
     )

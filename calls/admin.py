@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from contacts.access import users_visible_to
 
+from .admin_dates import DateRangeAdmin
 from .models import Call, CallEvent, CallLeg, Recording, RecordingAccess
 from .recordings.services import recordings_requeue
 from .tasks import download_recording
@@ -57,7 +58,7 @@ class CallEventInline(ReadOnlyInline):
 
 
 @admin.register(Call)
-class CallAdmin(admin.ModelAdmin):
+class CallAdmin(DateRangeAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # calls come from the PBX
 
@@ -90,7 +91,7 @@ class CallAdmin(admin.ModelAdmin):
 
 
 @admin.register(CallLeg)
-class CallLegAdmin(admin.ModelAdmin):
+class CallLegAdmin(DateRangeAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -105,7 +106,7 @@ class CallLegAdmin(admin.ModelAdmin):
 
 
 @admin.register(CallEvent)
-class CallEventAdmin(admin.ModelAdmin):
+class CallEventAdmin(DateRangeAdmin):
     list_display = ["occurred_at", "leg", "state", "received_at"]
     list_filter = ["state"]
     search_fields = ["leg__leg_id", "call__call_key"]
@@ -130,7 +131,7 @@ class RecordingAccessInline(ReadOnlyInline):
 
 
 @admin.register(Recording)
-class RecordingAdmin(admin.ModelAdmin):
+class RecordingAdmin(DateRangeAdmin):
     list_display = [
         "created_at",
         "call_link",
@@ -198,7 +199,7 @@ class RecordingAdmin(admin.ModelAdmin):
 
 
 @admin.register(RecordingAccess)
-class RecordingAccessAdmin(admin.ModelAdmin):
+class RecordingAccessAdmin(DateRangeAdmin):
     list_display = ["at", "user", "action", "recording", "ip"]
     list_filter = ["action", "at"]
     search_fields = ["user__username", "recording__leg_call_id", "recording__call__call_key", "ip"]
@@ -225,7 +226,7 @@ from .models import CallbackTask, DialRequest, RoutingDecision  # noqa: E402
 
 
 @admin.register(RoutingDecision)
-class RoutingDecisionAdmin(admin.ModelAdmin):
+class RoutingDecisionAdmin(DateRangeAdmin):
     list_display = ["decided_at", "call", "decision", "reason", "manager_name", "decision_ms", "latency_ms"]
     list_filter = ["decision", "reason", "decided_at"]
     search_fields = ["call__call_key", "leg__leg_id", "manager_name", "target_sip_id", "call__client_number"]
@@ -244,7 +245,7 @@ class RoutingDecisionAdmin(admin.ModelAdmin):
 
 
 @admin.register(CallbackTask)
-class CallbackTaskAdmin(admin.ModelAdmin):
+class CallbackTaskAdmin(DateRangeAdmin):
     list_display = [
         "client_number",
         "contact",
@@ -275,7 +276,7 @@ class CallbackTaskAdmin(admin.ModelAdmin):
 
 
 @admin.register(DialRequest)
-class DialRequestAdmin(admin.ModelAdmin):
+class DialRequestAdmin(DateRangeAdmin):
     list_display = ["created_at", "user", "number", "dialled", "status", "code", "call"]
     list_filter = ["status", "code", "created_at"]
     search_fields = ["number", "dialled", "user__username", "mtt_call_id"]
@@ -296,7 +297,7 @@ from .models import CallResult, FollowUpTask  # noqa: E402
 
 
 @admin.register(CallResult)
-class CallResultAdmin(admin.ModelAdmin):
+class CallResultAdmin(DateRangeAdmin):
     list_display = ["name", "position", "is_active"]
     list_editable = ["position", "is_active"]
     list_filter = ["is_active"]
@@ -304,7 +305,7 @@ class CallResultAdmin(admin.ModelAdmin):
 
 
 @admin.register(FollowUpTask)
-class FollowUpTaskAdmin(admin.ModelAdmin):
+class FollowUpTaskAdmin(DateRangeAdmin):
     list_display = ["due_at", "assignee", "contact", "note", "created_by", "done_at"]
     list_filter = [("done_at", admin.EmptyFieldListFilter), "assignee", "due_at"]
     search_fields = ["note", "contact__name", "contact__company", "call__client_number"]

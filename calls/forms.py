@@ -1,16 +1,15 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from integrations.models import ExternalNumber
 
+from .dates import validate_day, validate_moment
 from .models import Call, CallResult, Direction
 from .selectors import CallFilters
 from .wrapup import assignees_for
@@ -24,14 +23,10 @@ PERIODS = [
 ]
 
 
-# The days a filter may name: a local day near year 1 or 9999 overflows when turned into UTC bounds.
-DAY_VALIDATORS = [MinValueValidator(date(1970, 1, 1)), MaxValueValidator(date(2100, 12, 31))]
-
-
 def day_field(label: Any) -> forms.DateField:
-    """An optional day of a period filter (a date picker), bounded by DAY_VALIDATORS."""
+    """An optional day of a period filter (a date picker), within calls.dates' range."""
     return forms.DateField(
-        label=label, required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=DAY_VALIDATORS
+        label=label, required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_day]
     )
 
 
@@ -69,6 +64,14 @@ class CallFilterForm(forms.Form):
         assert isinstance(operator, forms.ModelChoiceField)
         operator.label_from_instance = lambda u: u.get_full_name() or u.get_username()  # type: ignore[method-assign,assignment]
 
+    def error_text(self) -> str:
+        """The errors in words, each after its field's label (an export's 400 has no form to show)."""
+        lines = []
+        for name, messages in self.errors.items():
+            label = f"{self.fields[name].label}: " if name in self.fields else ""
+            lines += [f"{label}{message}" for message in messages]
+        return "\n".join(lines)
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         start, end = data.get("date_from"), data.get("date_to")
@@ -77,9 +80,12 @@ class CallFilterForm(forms.Form):
         return data
 
     def filters(self) -> CallFilters:
-        """The filters of a valid form; an invalid form falls back to the defaults."""
-        if not self.is_valid():
+        """The filters of a valid form (an unbound one: the defaults). An invalid form has none: falling
+        back to the defaults would list, or export, every call of the last 30 days as if filtered."""
+        if not self.is_bound:
             return CallFilters()
+        if not self.is_valid():
+            raise ValueError("an invalid call filter has no filters")
         data = self.cleaned_data
         period = data.get("period") or ("custom" if data.get("date_from") or data.get("date_to") else "30d")
         return CallFilters(
@@ -111,6 +117,7 @@ class WrapUpForm(forms.Form):
         label=_("Follow up on"),
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        validators=[validate_moment],
     )
     follow_up_for = PersonField(
         label=_("Follow-up for"), queryset=get_user_model()._default_manager.none(), required=False

@@ -3,7 +3,8 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
@@ -25,7 +26,12 @@ def _form(request: HttpRequest) -> CallFilterForm:
 @login_required
 def call_log(request: HttpRequest) -> HttpResponse:
     form = _form(request)
-    calls = calls_visible_to(request.user, call_list(filters=form.filters()))
+    # While the filter is wrong the log lists nothing (the form says why), rather than unfiltered rows.
+    calls = (
+        Call.objects.none()
+        if form.errors
+        else calls_visible_to(request.user, call_list(filters=form.filters()))
+    )
     page = Paginator(calls, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -49,8 +55,13 @@ def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return call_detail_page(request, call)
 
 
-def _export_calls(request: HttpRequest) -> QuerySet[Call]:
-    return calls_visible_to(request.user, call_list(filters=_form(request).filters()))
+def _export_calls(request: HttpRequest) -> QuerySet[Call] | HttpResponseBadRequest:
+    """The calls to export, or a 400 with the filter's errors in words (no file: a file of other calls than
+    the ones asked for would pass for the right one)."""
+    form = _form(request)
+    if form.errors:
+        return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
+    return calls_visible_to(request.user, call_list(filters=form.filters()))
 
 
 def _export_name(extension: str) -> str:
@@ -58,16 +69,18 @@ def _export_name(extension: str) -> str:
 
 
 @login_required
-def call_export_csv(request: HttpRequest) -> StreamingHttpResponse:
+def call_export_csv(request: HttpRequest) -> HttpResponseBase:
     """The filtered call log as CSV (``?sep=semicolon`` for Excel with Russian settings)."""
-    return csv_response(
-        COLUMNS, call_rows(_export_calls(request)), filename=_export_name("csv"), dialect=dialect_of(request)
-    )
+    calls = _export_calls(request)
+    if isinstance(calls, HttpResponseBase):
+        return calls
+    return csv_response(COLUMNS, call_rows(calls), filename=_export_name("csv"), dialect=dialect_of(request))
 
 
 @login_required
-def call_export_xlsx(request: HttpRequest) -> FileResponse:
+def call_export_xlsx(request: HttpRequest) -> HttpResponseBase:
     """The filtered call log as a formatted XLSX workbook."""
-    return xlsx_response(
-        COLUMNS, call_rows(_export_calls(request)), filename=_export_name("xlsx"), sheet="calls"
-    )
+    calls = _export_calls(request)
+    if isinstance(calls, HttpResponseBase):
+        return calls
+    return xlsx_response(COLUMNS, call_rows(calls), filename=_export_name("xlsx"), sheet="calls")

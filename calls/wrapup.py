@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from contacts.access import users_visible_to
 
+from .dates import validate_moment
 from .models import Call, CallResult, FollowUpTask
 from .visibility import call_visible_to, task_visible_to
 
@@ -80,6 +81,10 @@ def call_wrap_up(
     if follow_up_at is not None:
         if timezone.is_naive(follow_up_at):
             follow_up_at = timezone.make_aware(follow_up_at)
+        try:
+            validate_moment(follow_up_at)  # the callers' fields check it too; a time past it cannot be saved
+        except ValidationError as error:
+            errors["follow_up_at"] = error.messages[0]
         assignee = follow_up_for if follow_up_for is not None else user
         if not assignees_for(user).filter(pk=assignee.pk).exists():
             errors["follow_up_for"] = _("You cannot give a task to this person.")

@@ -12,6 +12,7 @@ from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from calls.admin_dates import DateRangeAdmin
 from calls.visibility import contacts_visible_to
 
 from .access import user_can_change_personal_manager
@@ -31,7 +32,7 @@ class PhoneNumberInline(admin.TabularInline):
 
 
 @admin.register(Contact)
-class ContactAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+class ContactAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
     # A "View" link per row to that row's audit trail (django-auditlog).
     show_auditlog_history_link = True
     list_display = [
@@ -131,7 +132,7 @@ class ContactAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(PhoneNumber)
-class PhoneNumberAdmin(admin.ModelAdmin):
+class PhoneNumberAdmin(DateRangeAdmin):
     form = PhoneNumberAdminForm
     list_display = ["__str__", "e164", "raw", "kind", "contact", "created_at"]
     list_filter = ["kind", "created_at"]
@@ -144,7 +145,7 @@ class PhoneNumberAdmin(admin.ModelAdmin):
 
 
 @admin.register(Team)
-class TeamAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+class TeamAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
     # A "View" link per row to that row's audit trail (django-auditlog).
     show_auditlog_history_link = True
     list_display = ["name", "member_names", "supervisor_names"]

@@ -17,6 +17,7 @@ from django.utils.timesince import timeuntil
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from calls.admin_dates import DateRangeAdmin
 from mttcrm.audit import audit_change
 
 from .inbox import notification_reapply
@@ -68,7 +69,7 @@ def _expiry(value: Any) -> str:
 
 
 @admin.register(Integration)
-class IntegrationAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+class IntegrationAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
     # A "View" link per row to that row's audit trail (django-auditlog).
     show_auditlog_history_link = True
     form = IntegrationForm
@@ -226,7 +227,7 @@ class IntegrationAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Workplace)
-class WorkplaceAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+class WorkplaceAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
     # A "View" link per row to that row's audit trail (django-auditlog).
     show_auditlog_history_link = True
     list_display = ["sip_id", "name", "user", "integration", "is_active", "synced_at"]
@@ -242,7 +243,7 @@ class WorkplaceAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Terminal)
-class TerminalAdmin(admin.ModelAdmin):
+class TerminalAdmin(DateRangeAdmin):
     list_display = ["sip_id", "workplace", "integration", "is_active", "synced_at"]
     list_filter = ["integration", "is_active"]
     search_fields = ["sip_id", "workplace__sip_id", "workplace__name"]
@@ -282,7 +283,7 @@ class ExternalNumberForm(forms.ModelForm):
 
 
 @admin.register(ExternalNumber)
-class ExternalNumberAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+class ExternalNumberAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
     # A "View" link per row to that row's audit trail (django-auditlog).
     show_auditlog_history_link = True
     form = ExternalNumberForm
@@ -343,7 +344,7 @@ class ExternalNumberAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(NotificationEvent)
-class NotificationEventAdmin(admin.ModelAdmin):
+class NotificationEventAdmin(DateRangeAdmin):
     list_display = ["received_at", "integration", "event", "status", "attempts", "short_error"]
     list_filter = ["integration", "event", "status"]
     search_fields = ["fingerprint", "body__result__callInfo__call__id"]
@@ -388,7 +389,7 @@ class NotificationEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(MttRequestLog)
-class MttRequestLogAdmin(admin.ModelAdmin):
+class MttRequestLogAdmin(DateRangeAdmin):
     list_display = [
         "created_at",
         "integration",

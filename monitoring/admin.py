@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from calls.admin_dates import DateRangeAdmin
 from integrations.models import Integration
 
 from .models import HealthWarning, IntegrationHealth
@@ -129,7 +130,7 @@ class OpenFilter(admin.SimpleListFilter):
 
 
 @admin.register(HealthWarning)
-class HealthWarningAdmin(admin.ModelAdmin):
+class HealthWarningAdmin(DateRangeAdmin):
     """The history of warning episodes (read-only: the health check writes them)."""
 
     list_display = ["integration", "kind", "opened_at", "last_seen_at", "cleared_at", "mailed_at"]

@@ -13,6 +13,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from calls.admin_dates import DateRangeAdmin
+
 from .models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from .safety import WebhookUrlRefused, webhook_url_check
 from .services import (
@@ -78,7 +80,7 @@ class WebhookAttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(admin.ModelAdmin):
+class WebhookSubscriptionAdmin(DateRangeAdmin):
     form = WebhookSubscriptionForm
     list_display = ["name", "url", "event_list", "is_active", "failing_since", "disabled_at"]
     list_filter = ["is_active"]
@@ -131,7 +133,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(DateRangeAdmin):
     list_display = [
         "created_at",
         "event_type",

@@ -206,3 +206,29 @@ def test_a_read_only_token_reads_but_changes_nothing(world: World, role: str) ->
         assert "read" in response.json()["detail"]
     assert not Contact.objects.filter(name="X").exists()
     assert CallbackTask.objects.get(pk=world.callback.pk).assignee is None
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "0001-01-01T00:00:00",
+        "0001-01-01",
+        "9999-12-31T23:59",
+        "9999-12-31T23:59:59-05:00",
+        "0001-01-01T00:00:00+05:00",
+        "1969-12-31T23:59:59",
+        "2101-01-01T00:00:00+03:00",
+    ],
+)
+def test_a_wrap_up_follow_up_at_the_ends_of_the_calendar_is_a_field_error(world: World, moment: str) -> None:
+    # The probe's year 1 overflowed (a 500) when the task was saved; year 9999 and zones past it are the class.
+    api = token_client(world.users["operator"])
+    response = api.post(
+        f"/api/v1/calls/{world.own_call.pk}/wrap-up/",
+        {"comment": "x", "follow_up_at": moment, "follow_up_note": "n"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json() == {"follow_up_at": ["Enter a date from 1970-01-01 to 2100-12-31."]}
+    assert not FollowUpTask.objects.exists()
+    assert Call.objects.get(pk=world.own_call.pk).wrapped_up_at is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from typing import Any
 
@@ -161,3 +162,84 @@ def test_dial_answers_mtts_errors_as_the_page_does(
     assert on_page.status_code >= 400
     assert (by_api.status_code, by_api.json()["code"]) == (on_page.status_code, on_page.json()["code"])
     assert by_api.json()["error"] == on_page.json()["error"]
+
+
+def _cursor(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+LISTS = ["calls", "contacts", "recordings", "callbacks", "follow-ups", "call-results"]
+# Cursors DRF decodes but whose position is not an id (the probe's, and the class they stand for): every
+# one is DRF's own "invalid cursor" 404, like a cursor that is not base64 at all.
+BAD_CURSORS = [
+    "abc",
+    "cD14",  # p=x
+    "cD0lMDA=",  # p=%00
+    "cz0xJnA9MjAyNi0wMS0wMQ==",  # s=1&p=2026-01-01
+    "cD05OTk5LTEyLTMx",  # p=9999-12-31
+    "cj0xJnA9eA==",  # r=1&p=x
+    _cursor("p=1.5"),
+    _cursor("p=-"),
+    _cursor("p="),
+    _cursor("p=0x10"),
+    _cursor("p=99999999999999999999999"),  # past a bigint
+    _cursor("o=1&p=abc"),
+    _cursor("o=x"),
+    _cursor("r=x"),
+]
+
+
+@pytest.mark.parametrize("endpoint", LISTS)
+@pytest.mark.parametrize("cursor", BAD_CURSORS)
+def test_a_tampered_cursor_is_the_invalid_cursor_answer(world: World, endpoint: str, cursor: str) -> None:
+    api = token_client(world.users["admin"])
+    response = api.get(f"/api/v1/{endpoint}/", {"cursor": cursor})
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Invalid cursor"}
+
+
+def test_a_cursor_with_a_plain_id_still_pages(world: World) -> None:
+    api = token_client(world.users["admin"])
+    newest = max(world.own_call.pk, world.other_call.pk, world.outsider_call.pk)
+    page = api.get("/api/v1/calls/", {"cursor": _cursor(f"p={newest}")})
+    assert page.status_code == 200
+    assert newest not in _ids(page)
+    assert _ids(page)
+
+
+# The probe's (year 1, year 9999: a 500 as the query turned them into UTC) and the class they stand for.
+BAD_MOMENTS = [
+    "0001-01-01T00:00:00",
+    "0001-01-01",
+    "0001-01-01T00:00",
+    "9999-12-31T23:59",
+    "9999-12-31",
+    "0001-01-01T00:00:00+05:00",
+    "9999-12-31T23:59:59-05:00",
+    "1969-12-31T23:59:59",
+    "2101-01-01T00:00:00",
+]
+
+
+@pytest.mark.parametrize("moment", BAD_MOMENTS)
+@pytest.mark.parametrize(
+    ("endpoint", "name"),
+    [("calls", "started_after"), ("calls", "started_before"), ("follow-ups", "due_before")],
+)
+def test_a_time_at_the_ends_of_the_calendar_is_a_field_error(
+    world: World, endpoint: str, name: str, moment: str
+) -> None:
+    response = token_client(world.users["admin"]).get(f"/api/v1/{endpoint}/", {name: moment})
+    assert response.status_code == 400
+    assert response.json() == {name: ["Enter a date from 1970-01-01 to 2100-12-31."]}
+
+
+def test_a_time_at_the_ends_of_the_range_filters(world: World) -> None:
+    api = token_client(world.users["admin"])
+    everything = {world.own_call.pk, world.other_call.pk, world.outsider_call.pk}
+    assert _ids(api.get("/api/v1/calls/", {"started_after": "1970-01-01T00:00"})) == everything
+    assert _ids(api.get("/api/v1/calls/", {"started_before": "2100-12-31T23:59:59"})) == everything
+    assert api.get("/api/v1/follow-ups/", {"due_before": "2100-12-31"}).status_code == 200
+    assert api.get("/api/v1/calls/", {"started_after": "2026-02-30"}).json() == {
+        "started_after": ["Enter a valid date/time."]
+    }

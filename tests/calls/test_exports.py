@@ -270,3 +270,43 @@ def test_the_contact_column_is_what_the_contact_page_calls_it(
         contacts["Мария#1"] == "'" + str(Contact.objects.get(pk=nameless.contact_id)) == "'+7 921 946-27-61"
     )
     assert contacts["Мария#2"] == str(Contact.objects.get(pk=bare.contact_id))  # "Contact #…", translated
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"date_from": "2026-02-30"},
+        {"date_from": "0001-01-01"},
+        {"q": "a" * 101},
+        {"q": "a\x00b"},
+        {"operator": "abc"},
+        {"status": "bogus"},
+        {"line": "999999"},
+        {"date_from": "2026-12-31", "date_to": "2026-01-01"},
+    ],
+)
+@pytest.mark.parametrize("export", ["calls:export_csv", "calls:export_xlsx"])
+def test_an_invalid_filter_is_a_400_in_words_and_no_file(
+    integration: Integration, operator: Any, params: dict[str, str], export: str
+) -> None:
+    # The probe's: the export dropped every filter and gave the whole default 30 days.
+    hostile_call(integration, operator, 0, "ok")
+    client = logged_in(operator)
+    query = {"direction": "incoming", "period": "all"}
+    assert client.get(reverse(export), query).status_code == 200
+    response = client.get(reverse(export), {**query, **params})
+    assert response.status_code == 400
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert "Content-Disposition" not in response
+    text = response.content.decode()
+    assert text and "ok" not in text.split()
+
+
+def test_an_invalid_filters_message_names_the_field(operator: Any) -> None:
+    response = logged_in(operator).get(
+        reverse("calls:export_csv"), {"date_from": "2026-02-30", "q": "a" * 101}
+    )
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "С: Введите правильную дату." in text
+    assert "Номер или имя: Убедитесь" in text

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from calls.models import Call
 from calls.views import CSV_COLUMNS
@@ -115,6 +116,52 @@ def test_bad_filter_is_shown_not_500(client: Client, operator: Any, calls: dict[
     )
     assert response.status_code == 200
     assert response.context["form"].errors
+
+
+# Each makes the filter invalid (the probe's, and one per field): the log then lists nothing and says why,
+# instead of dropping every filter and listing the default 30 days.
+BAD_FILTERS = [
+    ({"date_from": "2026-02-30"}, "date_from", "Введите правильную дату."),
+    ({"date_from": "0001-01-01"}, "date_from", "Укажите дату с 1970-01-01 по 2100-12-31."),
+    ({"date_to": "9999-12-31"}, "date_to", "Укажите дату с 1970-01-01 по 2100-12-31."),
+    ({"q": "a" * 101}, "q", "Убедитесь, что это значение содержит не более 100 символов (сейчас 101)."),
+    ({"q": "a\x00b"}, "q", "Данные содержат запрещённый символ: ноль-байт"),
+    (
+        {"operator": "abc"},
+        "operator",
+        "Выберите корректный вариант. Вашего варианта нет среди допустимых значений.",
+    ),
+    (
+        {"line": "999999"},
+        "line",
+        "Выберите корректный вариант. Вашего варианта нет среди допустимых значений.",
+    ),
+    ({"status": "bogus"}, "status", "Выберите корректный вариант. bogus нет среди допустимых значений."),
+    (
+        {"direction": "sideways"},
+        "direction",
+        "Выберите корректный вариант. sideways нет среди допустимых значений.",
+    ),
+    ({"period": "forever"}, "period", "Выберите корректный вариант. forever нет среди допустимых значений."),
+    ({"date_from": "2026-12-31", "date_to": "2026-01-01"}, "__all__", "Дата начала позже даты окончания."),
+]
+
+
+@pytest.mark.parametrize(("params", "field", "message"), BAD_FILTERS)
+def test_an_invalid_filter_lists_nothing_and_says_why(
+    client: Client, operator: Any, calls: dict[str, Call], params: dict[str, str], field: str, message: str
+) -> None:
+    query = {"direction": "outgoing", "period": "all"}
+    assert rows(client.get(reverse("calls:log"), query)) == ["out-1@127.0.0.1"]
+    response = client.get(reverse("calls:log"), {**query, **params})
+    assert response.status_code == 200
+    assert rows(response) == []
+    assert response.context["form"].errors[field] == [message]
+    html = response.content.decode()
+    assert escape(message) in html
+    assert "Звонков нет." in html
+    if field != "__all__":  # next to its field, in the field's label
+        assert escape(message) in html.split(f'name="{field}"', 1)[1].split("</label>", 1)[0]
 
 
 def test_pagination(client: Client, operator: Any, notify: Notify, directory: dict[str, Any]) -> None:
@@ -242,6 +289,6 @@ def test_dates_at_the_ends_of_the_calendar_are_form_errors(
     response = client.get(reverse("calls:log"), query)
     assert response.status_code == 200
     assert response.context["form"].errors
-    assert client.get(reverse("calls:export_csv"), query).status_code == 200
+    assert client.get(reverse("calls:export_csv"), query).status_code == 400  # no file of other calls
     assert client.get("/reports/", query).status_code == 200
     assert client.get("/reports/series.csv", query).status_code == 400
