@@ -111,7 +111,9 @@ class Integration(models.Model):
 class Workplace(models.Model):
     """An employee's seat in the PBX (РМ), identified by its SIP ID."""
 
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="workplaces")
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="workplaces", verbose_name=_("integration")
+    )
     sip_id = models.CharField(_("SIP ID"), max_length=64)
     name = models.CharField(_("name"), max_length=200, blank=True, default="")
     user = models.OneToOneField(
@@ -140,7 +142,9 @@ class Workplace(models.Model):
 class Terminal(models.Model):
     """A device attached to a workplace (SIP phone, mobile app, FMC SIM), with its own SIP ID."""
 
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="terminals")
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="terminals", verbose_name=_("integration")
+    )
     sip_id = models.CharField(_("SIP ID"), max_length=64)
     workplace = models.ForeignKey(
         Workplace,
@@ -173,7 +177,9 @@ class ExternalNumber(models.Model):
     form the network gave (guide §6.4), ``84996497803`` or ``0074996497803`` for ``74996497803``.
     """
 
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="external_numbers")
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="external_numbers", verbose_name=_("integration")
+    )
     number = models.CharField(_("number"), max_length=32)
     normalized = models.CharField(
         _("normalized number"), max_length=32, blank=True, default="", editable=False
@@ -228,7 +234,9 @@ class NotificationEvent(models.Model):
         # Recordings, directory changes, anything else.
         BOOKKEEPING = 2, _("Bookkeeping")
 
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="notifications")
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("integration")
+    )
     received_at = models.DateTimeField(_("received"), default=timezone.now, db_index=True)
     event = models.CharField(_("event"), max_length=64, blank=True, default="")
     body = models.JSONField(_("body"))
@@ -274,7 +282,9 @@ class NotificationEvent(models.Model):
 class MttRequestLog(models.Model):
     """One row per HTTP request to MTT: for the health panel (requests and errors by method)."""
 
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="request_logs")
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="request_logs", verbose_name=_("integration")
+    )
     method = models.CharField(_("method"), max_length=64)
     status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
     ok = models.BooleanField(_("ok"), default=False)

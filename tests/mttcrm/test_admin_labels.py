@@ -1,0 +1,26 @@
+"""Every field the admin shows of our models has a label of its own, translated: Django's fallback (the
+field's name, e.g. "Integration:" or a column "LEG") is English whatever the language."""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.contrib import admin
+from django.utils import translation
+
+OUR_APPS = {"api", "calls", "contacts", "integrations", "monitoring", "webhooks"}
+
+
+def test_every_field_of_our_models_in_the_admin_has_a_russian_label() -> None:
+    unlabeled = []
+    for model in apps.get_models():
+        if model._meta.app_label not in OUR_APPS or not admin.site.is_registered(model):
+            continue
+        for field in model._meta.get_fields():
+            if not getattr(field, "concrete", False) or field.auto_created or field.primary_key:
+                continue
+            default = field.name.replace("_", " ")
+            with translation.override("ru"):
+                label = str(field.verbose_name)
+            if label == default:
+                unlabeled.append(f"{model._meta.label}.{field.name}")
+    assert unlabeled == []
