@@ -215,7 +215,11 @@ export function workspaceView() {
   var recentNode = document.getElementById("recent");
   var recentEmpty = document.getElementById("recent-empty");
   var cards = new Map(); // call id -> {data, node, touched, connectedLocal, wrapping, missed}
-  var ended = new Map(); // call id -> version it ended with (stale messages are ignored)
+  var ended = new Map(); // call id -> version this page saw it end with (stale messages are ignored)
+  // The recent calls this page was rendered with (call id -> version): those calls had ended before the page
+  // loaded, but the page has not dealt with their ends — a wrap-up still waiting for one of them comes with
+  // the first resync at the same version, and must show as on any other page.
+  var listed = new Map();
 
   function refreshEmpty() {
     if (emptyNode) emptyNode.hidden = cards.size > 0;
@@ -349,6 +353,10 @@ export function workspaceView() {
   function upsert(data) {
     var current = cards.get(data.id);
     var seenEnd = ended.get(data.id);
+    var listedAt = listed.get(data.id);
+    // A live message of a call that had ended when the page loaded is old; its ended card (the wrap-up,
+    // the missed notice) is what the server says the desk should show now.
+    if (listedAt !== undefined && listedAt >= data.version && data.phase !== "ended") return;
     // A missed notice the resync brings back is shown even though the page knew the call had ended (its
     // recent calls list it) — unless it was closed, here or in another tab.
     var restore = data.missed_notice && !current;
@@ -399,7 +407,7 @@ export function workspaceView() {
   });
 
   (config.recent || []).slice().reverse().forEach(function (data) {
-    ended.set(data.id, data.version);
+    listed.set(data.id, data.version);
     addRecent(data);
   });
   refreshEmpty();
