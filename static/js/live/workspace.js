@@ -126,7 +126,11 @@ function renderMissed(data, onClose) {
     h(
       "footer",
       { className: "card-links" },
-      config.callbacks_url ? h("a", { className: "button", href: config.callbacks_url, text: S.to_call_back }) : null,
+      // "Call back" calls back: click_to_call.js dials [data-c2c-number] (POST /calls/dial/, the operator's
+      // phone rings, a notice says so or why not), as a number's call button does on any page.
+      data.number
+        ? h("button", { type: "button", className: "button call-back", "data-c2c-number": data.number, text: S.call_back })
+        : null,
       h("a", { href: data.url, text: S.details }),
       close
     )
