@@ -255,3 +255,15 @@ def test_a_pending_wrap_up_card_survives_a_reload_of_the_workspace(
                 assert page.locator("#cards-empty").is_hidden()
                 assert page.locator(f"#recent [data-call-id='{call_id}']").count() == 1
         page.screenshot(path=str(artifacts / "desk-wrap-up-after-reload.png"))
+
+
+def test_the_wrap_up_card_never_says_in_conversation(page: Any, artifacts: Path, tmp_path: Path) -> None:
+    # The PBX's finished never comes: the operator's leg ended (the wrap-up card) while the call's status is
+    # still "in progress". The card's header says what it shows — the call ended — not "Разговор".
+    with running_stack(tmp_path / "stack") as stack, running_sandbox() as sandbox:
+        log_in(page, stack.url, "/calls/")
+        play(sandbox, stack, "incoming_answered", step_delay=0.5, duration=1, lose_finished=True)
+        page.wait_for_selector(".desk .call-card.wrap-up-card", timeout=CARD_TIMEOUT_MS)
+        header = page.locator(".desk .wrap-up-card header .phase-label")
+        page.screenshot(path=str(artifacts / "desk-wrap-up-no-finished.png"))
+        assert header.inner_text().strip().lower() == "звонок завершён"

@@ -41,6 +41,14 @@ function recentCallsList(items) {
   return list;
 }
 
+// The header of an ended card: how the call ended ("Отвечен", "Пропущен"), or — while the PBX has not said
+// so yet (its finished is late or never comes; a click-to-call's first leg) — that it ended for this operator.
+// Never the call's live status ("Разговор") above a wrap-up form.
+function endedLabel(data) {
+  var live = data.status === "ringing" || data.status === "in_progress";
+  return (!live && label("status", data.status)) || S.phase.ended;
+}
+
 function keepTyped(oldNode, newNode) {
   // A re-rendered card keeps what the operator is typing in its forms.
   oldNode.querySelectorAll("input[name], textarea[name], select[name]").forEach(function (input) {
@@ -82,7 +90,7 @@ function renderCard(data, handlers) {
     h(
       "header",
       null,
-      h("span", { className: "phase-label", text: wrapping ? label("status", data.status) || S.phase.ended : phaseLabel(data) }),
+      h("span", { className: "phase-label", text: wrapping ? endedLabel(data) : phaseLabel(data) }),
       timer
     ),
     h("div", { className: "number phone-text", text: data.number_display || data.number || S.unknown_number }),
@@ -370,7 +378,7 @@ export function workspaceView() {
   function showWrapUp(data, current) {
     if (current && current.wrapping) {
       current.data = Object.assign({}, current.data, data, { recent: current.data.recent });
-      current.node.querySelector(".phase-label").textContent = label("status", data.status) || S.phase.ended;
+      current.node.querySelector(".phase-label").textContent = endedLabel(data);
       return;
     }
     var node = renderCard(data, handlersFor(data.id));
