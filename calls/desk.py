@@ -84,6 +84,8 @@ def page_strings() -> dict[str, Any]:
         "close": _("Close"),
         "hide": _("Hide"),
         "to_call_back": _("To call back"),
+        "call_back": _("Call back"),
+        "open_card": _("Expand"),
         "play": _("Play the recording"),
     }
 

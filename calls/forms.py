@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from contacts.phones import format_for_people, normalize
 from integrations.models import ExternalNumber
 
 from .dates import validate_day, validate_moment
@@ -30,6 +31,15 @@ def day_field(label: Any) -> forms.DateField:
     )
 
 
+class LineChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    """A line (external number) chosen by its number written as the tables write it: +7 499 649-78-03."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        number = str(obj.number)
+        e164 = number if number.startswith("+") else normalize(number)
+        return format_for_people(e164) if e164 else number
+
+
 class CallFilterForm(forms.Form):
     period = forms.ChoiceField(label=_("Period"), choices=PERIODS, required=False)
     date_from = day_field(_("From"))
@@ -50,7 +60,7 @@ class CallFilterForm(forms.Form):
         required=False,
         empty_label=_("Any operator"),
     )
-    line = forms.ModelChoiceField(
+    line = LineChoiceField(
         label=_("Line"),
         queryset=ExternalNumber.objects.filter(is_active=True),
         required=False,

@@ -26,6 +26,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import IO, Any, Literal
 
 import xlsxwriter
@@ -82,6 +83,13 @@ def _local(value: datetime) -> datetime:
     return timezone.localtime(value) if timezone.is_aware(value) else value
 
 
+def percent_of(share: float, digits: int = 1) -> Decimal:
+    """A share as a percentage rounded half up (2/7 -> 28.6, 1/6 -> 16.7, 0.0125 -> 1.3): the one rounding of
+    the reports page, its chart and the CSV. From the float's shortest repr, so 0.0125 is 1.25 before rounding
+    (not 1.2499999…), and never truncated."""
+    return (Decimal(repr(float(share))) * 100).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+
+
 def csv_cell(column: Column, value: Any, dialect: Dialect) -> str:
     if value is None or value == "":
         return ""
@@ -92,7 +100,7 @@ def csv_cell(column: Column, value: Any, dialect: Dialect) -> str:
     if column.kind in ("number", "seconds"):
         return f"{float(value):.{column.digits}f}".replace(".", dialect.decimal)
     if column.kind == "percent":
-        return f"{float(value) * 100:.{column.digits}f}".replace(".", dialect.decimal)
+        return str(percent_of(value, column.digits)).replace(".", dialect.decimal)
     if column.kind == "datetime" and isinstance(value, datetime):
         return _local(value).isoformat()
     if isinstance(value, date | datetime):

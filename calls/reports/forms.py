@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from integrations.models import ExternalNumber
 
-from ..forms import day_field
+from ..forms import LineChoiceField, day_field
 from ..models import Call
 from .selectors import MAX_DAYS, ReportScope
 
@@ -31,7 +31,7 @@ class ReportFilterForm(forms.Form):
     period = forms.ChoiceField(label=_("Period"), choices=PERIODS, required=False, initial=DEFAULT_PERIOD)
     date_from = day_field(_("From"))
     date_to = day_field(_("To"))
-    line = forms.ModelChoiceField(
+    line = LineChoiceField(
         label=_("Line"),
         queryset=ExternalNumber.objects.order_by("number", "pk"),
         required=False,

@@ -14,9 +14,10 @@ from django.shortcuts import render
 from django.utils import formats, timezone
 from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_safe
 
-from ..spreadsheets import csv_lines, dialect_of, xlsx_response
+from ..spreadsheets import csv_lines, dialect_of, percent_of, xlsx_response
 from ..visibility import calls_restricted_for
 from .exports import TABLES, report_filename, report_table
 from .forms import ReportFilterForm
@@ -49,13 +50,13 @@ def _chart_data(dashboard: Dashboard) -> dict[str, Any]:
         "hours": {
             "labels": [f"{h.hour:02d}" for h in dashboard.hours],
             "missed_share": [
-                None if h.missed_share is None else round(h.missed_share * 100, 1) for h in dashboard.hours
+                None if h.missed_share is None else float(percent_of(h.missed_share)) for h in dashboard.hours
             ],
         },
         "strings": {
             "answered": _("Incoming answered"),
             "missed": _("Incoming missed"),
-            "outgoing": _("Outgoing"),
+            "outgoing": pgettext("count of calls", "Outgoing"),
             "calls": _("Calls"),
             "missed_share": _("Missed share, %"),
             "hour": _("Hour of the day"),

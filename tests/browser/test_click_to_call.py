@@ -85,3 +85,68 @@ def test_operator_clicks_a_number_and_their_phone_rings(
         assert call.call_key == sandbox.state.calls[0]["call_id"]
         assert call.initiated_by_id == user.pk and call.operator_id == user.pk
         assert call.answered_at is not None and call.contact_id == contact.pk
+
+
+def test_call_back_on_a_missed_call_card_rings_the_operators_phone(
+    live_server: Any, page: Any, artifacts: Path, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from calls.models import Call, CallbackTask, CallLeg, Direction
+    from contacts.models import Contact
+    from contacts.services import contact_add_number
+    from integrations.models import Workplace
+    from tests.calls.test_dial import connect
+
+    settings.MTT_RATE_LIMIT_KEY_PREFIX = f"test-browser:{uuid.uuid4().hex}:"
+    with running_sandbox(step_delay=0.05, auto_click_to_call=False) as sandbox:
+        mtt = connect(sandbox, django_capture_on_commit_callbacks)
+        user = get_user_model().objects.create_user("ivanova", password="demo-pass-123")
+        workplace = Workplace.objects.get(integration=mtt, sip_id=WP1)
+        Workplace.objects.filter(pk=workplace.pk).update(user=user)
+        contact = Contact.objects.create(name="Пётр Клиентов")
+        contact_add_number(contact=contact, number="+79219462761")
+        # A call that rang her workplace a minute ago and nobody answered: the desk's red notice.
+        now = timezone.now()
+        call = Call.objects.create(
+            integration=mtt,
+            call_key="missed-1",
+            direction=Direction.INCOMING,
+            status=Call.Status.MISSED,
+            client_number="+79219462761",
+            contact=contact,
+            started_at=now,
+            ended_at=now,
+        )
+        CallLeg.objects.create(
+            call=call,
+            integration=mtt,
+            leg_id="missed-1~1o",
+            workplace=workplace,
+            direction=Direction.INCOMING,
+        )
+        CallbackTask.objects.create(
+            client_number="+79219462761",
+            contact=contact,
+            missed_count=1,
+            first_missed_at=now,
+            last_missed_at=now,
+        )
+
+        page.goto(f"{live_server.url}/accounts/login/?next=/calls/callbacks/")
+        page.fill("input[name=username]", "ivanova")
+        page.fill("input[name=password]", "demo-pass-123")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/calls/callbacks/")
+        # No live socket under live_server: the resync on becoming visible brings the notice.
+        page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+        card = page.locator(".desk .call-card.phase-missed")
+        button = card.get_by_role("button", name="Перезвонить")
+        button.click()
+        notice = page.locator("#c2c-notice")
+        notice.filter(has_text="Пётр Клиентов").wait_for()
+        assert page.url == f"{live_server.url}/calls/callbacks/"  # no navigation: the call is placed
+        page.screenshot(path=str(artifacts / "desk-missed-call-back.png"))
+        [request] = [r for r in sandbox.control("GET", "requests") if r["path"] == "/makeCall"]
+        assert request["json"] == {"params": {"callerId": WP1, "calleid": "79219462761"}}

@@ -231,3 +231,39 @@ def test_a_wrap_up_saved_from_the_card_shows_everywhere(page: Any, artifacts: Pa
         rows = list(csv.DictReader(io.StringIO(export.lstrip("\ufeff"))))
         assert list(rows[0])[-2:] == ["result", "comment"]
         assert (rows[0]["result"], rows[0]["comment"]) == ("Продажа", "Выставить счёт на 10 лицензий")
+
+
+def test_a_pending_wrap_up_card_survives_a_reload_of_the_workspace(
+    page: Any, artifacts: Path, tmp_path: Path
+) -> None:
+    # The workspace lists the call in its recent calls on load (with the version it ended with); the
+    # resync's wrap-up card of that same call is not an out-of-date message and must show, as on any page.
+    with running_stack(tmp_path / "stack") as stack, running_sandbox() as sandbox:
+        log_in(page, stack.url, "/")
+        page.wait_for_selector("#live-status[data-state=open]")
+        play(sandbox, stack, "incoming_answered", step_delay=0.5, duration=1)
+        page.wait_for_selector("#cards .call-card.wrap-up-card", timeout=CARD_TIMEOUT_MS)
+        call_id = page.locator("#cards .wrap-up-card").get_attribute("data-call-id")
+        for path in ("/", "/calls/", "/"):
+            page.goto(stack.url + path)
+            page.wait_for_function(
+                "() => Number(document.body.dataset.resyncs || 0) >= 1", timeout=CARD_TIMEOUT_MS
+            )
+            card = page.locator(f"#cards .call-card.wrap-up-card[data-call-id='{call_id}']")
+            assert card.count() == 1, path
+            if path == "/":
+                assert page.locator("#cards-empty").is_hidden()
+                assert page.locator(f"#recent [data-call-id='{call_id}']").count() == 1
+        page.screenshot(path=str(artifacts / "desk-wrap-up-after-reload.png"))
+
+
+def test_the_wrap_up_card_never_says_in_conversation(page: Any, artifacts: Path, tmp_path: Path) -> None:
+    # The PBX's finished never comes: the operator's leg ended (the wrap-up card) while the call's status is
+    # still "in progress". The card's header says what it shows — the call ended — not "Разговор".
+    with running_stack(tmp_path / "stack") as stack, running_sandbox() as sandbox:
+        log_in(page, stack.url, "/calls/")
+        play(sandbox, stack, "incoming_answered", step_delay=0.5, duration=1, lose_finished=True)
+        page.wait_for_selector(".desk .call-card.wrap-up-card", timeout=CARD_TIMEOUT_MS)
+        header = page.locator(".desk .wrap-up-card header .phase-label")
+        page.screenshot(path=str(artifacts / "desk-wrap-up-no-finished.png"))
+        assert header.inner_text().strip().lower() == "звонок завершён"

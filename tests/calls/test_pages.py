@@ -292,3 +292,15 @@ def test_dates_at_the_ends_of_the_calendar_are_form_errors(
     assert client.get(reverse("calls:export_csv"), query).status_code == 400  # no file of other calls
     assert client.get("/reports/", query).status_code == 200
     assert client.get("/reports/series.csv", query).status_code == 400
+
+
+def test_the_line_filters_list_numbers_as_the_tables_write_them(
+    admin_client: Client, integration: Any
+) -> None:
+    from integrations.models import ExternalNumber
+
+    ExternalNumber.objects.create(integration=integration, number="74996497803")
+    for url in (reverse("calls:log"), reverse("calls:reports")):
+        html = admin_client.get(url).content.decode()
+        assert ">+7 499 649-78-03</option>" in html, url
+        assert ">74996497803<" not in html, url

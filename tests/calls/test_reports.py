@@ -697,3 +697,53 @@ def test_calls_by_result_on_the_dashboard_and_its_csv(data: dict[str, Any], clie
     rows = list(csv.DictReader(io.StringIO(body)))
     assert (rows[0]["result"], rows[0]["calls"]) == ("Продажа", "1")
     assert rows[-1]["result"] == "No result" and rows[-1]["calls"] == "5"
+
+
+# --- Rounding and words (the new-user trial) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("share", "page", "csv_cell_text"),
+    [
+        (2 / 7, "28.6 %", "28.6"),  # 28.571…: was "28.5 %" on the page (truncated)
+        (1 / 6, "16.7 %", "16.7"),  # 16.666…: was "16.6 %"
+        (0.0125, "1.3 %", "1.3"),  # half up: 1.25 -> 1.3 (the CSV said 1.2)
+        (0.25, "25.0 %", "25.0"),
+        (1.0, "100.0 %", "100.0"),
+    ],
+)
+def test_percentages_round_half_up_alike_on_the_page_and_in_the_csv(
+    share: float, page: str, csv_cell_text: str
+) -> None:
+    from calls.spreadsheets import COMMA, SEMICOLON, Column, csv_cell
+    from calls.templatetags.report_tags import percent
+
+    assert percent(share) == page
+    column = Column("share_pct", "percent")
+    assert csv_cell(column, share, COMMA) == csv_cell_text
+    assert csv_cell(column, share, SEMICOLON) == csv_cell_text.replace(".", ",")
+
+
+def test_the_chart_rounds_the_missed_share_half_up(supervisor: Any, data: dict[str, Any]) -> None:
+    from calls.spreadsheets import percent_of
+
+    assert float(percent_of(2 / 7)) == 28.6 and float(percent_of(1 / 6)) == 16.7
+    chart = logged_in(supervisor).get(URL, CUSTOM).context["chart"]
+    assert chart["hours"]["missed_share"][10] == 25.0
+
+
+def test_report_counts_are_labelled_with_plural_words_in_russian(
+    supervisor: Any, data: dict[str, Any], settings: Any
+) -> None:
+    settings.LANGUAGE_CODE = "ru"
+    client = logged_in(supervisor)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    with translation.override("ru"):
+        response = client.get(URL, CUSTOM)
+    html = response.content.decode()
+    for word in ("Входящие", "Отвеченные", "Пропущенные", "Исходящие"):
+        assert f"<dt>{word}</dt>" in html  # the summary
+        assert f'<th class="num">{word}</th>' in html  # the Lines table (Operators: Исходящие)
+    for singular in ("Входящий", "Отвечен", "Пропущен", "Исходящий"):
+        assert f"<dt>{singular}</dt>" not in html and f'<th class="num">{singular}</th>' not in html
+    assert response.context["chart"]["strings"]["outgoing"] == "Исходящие"

@@ -10,6 +10,7 @@ import { nameContactForm, refreshDesk, wrapUpForm } from "./desk.js";
 import { closedInAnotherTab, dismissWrapUp, forgetOldDismissals, onTabMessage, tellTabs, wrapUpDismissed } from "./tabs.js";
 
 const RECENT_KEEP = 10;
+const DESK_FOLDED_KEY = "mttcrm.desk.folded";
 
 function recentCallsList(items) {
   if (!items || !items.length) return h("p", { className: "muted", text: S.no_recent });
@@ -38,6 +39,14 @@ function recentCallsList(items) {
     list.appendChild(row);
   });
   return list;
+}
+
+// The header of an ended card: how the call ended ("Отвечен", "Пропущен"), or — while the PBX has not said
+// so yet (its finished is late or never comes; a click-to-call's first leg) — that it ended for this operator.
+// Never the call's live status ("Разговор") above a wrap-up form.
+function endedLabel(data) {
+  var live = data.status === "ringing" || data.status === "in_progress";
+  return (!live && label("status", data.status)) || S.phase.ended;
 }
 
 function keepTyped(oldNode, newNode) {
@@ -81,7 +90,7 @@ function renderCard(data, handlers) {
     h(
       "header",
       null,
-      h("span", { className: "phase-label", text: wrapping ? label("status", data.status) || S.phase.ended : phaseLabel(data) }),
+      h("span", { className: "phase-label", text: wrapping ? endedLabel(data) : phaseLabel(data) }),
       timer
     ),
     h("div", { className: "number phone-text", text: data.number_display || data.number || S.unknown_number }),
@@ -125,7 +134,11 @@ function renderMissed(data, onClose) {
     h(
       "footer",
       { className: "card-links" },
-      config.callbacks_url ? h("a", { className: "button", href: config.callbacks_url, text: S.to_call_back }) : null,
+      // "Call back" calls back: click_to_call.js dials [data-c2c-number] (POST /calls/dial/, the operator's
+      // phone rings, a notice says so or why not), as a number's call button does on any page.
+      data.number
+        ? h("button", { type: "button", className: "button call-back", "data-c2c-number": data.number, text: S.call_back })
+        : null,
       h("a", { href: data.url, text: S.details }),
       close
     )
@@ -215,12 +228,87 @@ export function workspaceView() {
   var recentNode = document.getElementById("recent");
   var recentEmpty = document.getElementById("recent-empty");
   var cards = new Map(); // call id -> {data, node, touched, connectedLocal, wrapping, missed}
-  var ended = new Map(); // call id -> version it ended with (stale messages are ignored)
+  var ended = new Map(); // call id -> version this page saw it end with (stale messages are ignored)
+  // The recent calls this page was rendered with (call id -> version): those calls had ended before the page
+  // loaded, but the page has not dealt with their ends — a wrap-up still waiting for one of them comes with
+  // the first resync at the same version, and must show as on any other page.
+  var listed = new Map();
+
+  // On every page but the workspace the cards are a panel (the desk): docked as a column at the page's right
+  // that the page makes room for (body.desk-docked), so it never covers the page's controls. Only one card
+  // is open — the newest, or the one the operator opened; the others fold to their header line. The whole
+  // panel folds to a narrow strip ("Hide", remembered per browser) and unfolds by itself when a call rings.
+  var deskNode = cardsNode ? cardsNode.closest(".desk") : null;
+  var openId = null; // the card the operator opened; null: the newest
+  var deskBar = null;
+  var deskCount = null;
+
+  function deskFolded() {
+    try {
+      return localStorage.getItem(DESK_FOLDED_KEY) === "1";
+    } catch (err) {
+      return document.body.classList.contains("desk-folded");
+    }
+  }
+
+  function foldDesk(folded) {
+    try {
+      if (folded) localStorage.setItem(DESK_FOLDED_KEY, "1");
+      else localStorage.removeItem(DESK_FOLDED_KEY);
+    } catch (err) { /* this page only */ }
+    document.body.classList.toggle("desk-folded", folded);
+    if (deskBar) deskBar.querySelector(".desk-fold").setAttribute("aria-expanded", folded ? "false" : "true");
+  }
+
+  if (deskNode) {
+    var toggle = h("button", { type: "button", className: "desk-fold", "aria-expanded": "true", "aria-controls": "cards" });
+    deskCount = h("span", { className: "desk-count" });
+    toggle.appendChild(h("span", { className: "desk-fold-label", text: S.desk_title }));
+    toggle.appendChild(deskCount);
+    toggle.addEventListener("click", function () {
+      foldDesk(!document.body.classList.contains("desk-folded"));
+    });
+    deskBar = h("div", { className: "desk-bar" }, toggle);
+    deskNode.insertBefore(deskBar, deskNode.firstChild);
+    document.body.classList.toggle("desk-folded", deskFolded());
+  }
+
+  function foldOlder() {
+    if (!deskNode) return;
+    var nodes = Array.prototype.slice.call(cardsNode.children);
+    var open = nodes.filter(function (node) {
+      return node.dataset.callId === String(openId);
+    })[0] || nodes[0];
+    nodes.forEach(function (node) {
+      var folded = node !== open;
+      node.classList.toggle("folded", folded);
+      var header = node.querySelector("header");
+      var unfold = header && header.querySelector(".unfold-card");
+      if (header && !unfold) {
+        unfold = h("button", { type: "button", className: "link unfold-card", text: S.open_card });
+        unfold.addEventListener("click", function () {
+          openId = node.dataset.callId;
+          foldOlder();
+        });
+        header.appendChild(unfold);
+      }
+      if (unfold) unfold.hidden = !folded;
+    });
+  }
 
   function refreshEmpty() {
     if (emptyNode) emptyNode.hidden = cards.size > 0;
     if (recentEmpty) recentEmpty.hidden = recentNode.children.length > 0;
     document.body.classList.toggle("desk-has-cards", cards.size > 0);
+    document.body.classList.toggle("desk-docked", !!deskNode && cards.size > 0);
+    if (deskCount) deskCount.textContent = String(cards.size);
+    foldOlder();
+  }
+
+  // A new card is the one to look at: it opens (the others fold) and the panel unfolds if it rang.
+  function newCard(data) {
+    openId = null;
+    if (data.phase === "ringing" && deskNode) foldDesk(false);
   }
 
   function addRecent(data) {
@@ -284,12 +372,13 @@ export function workspaceView() {
     keepTyped(current.node, node);
     current.node.replaceWith(node);
     current.node = node;
+    foldOlder();
   }
 
   function showWrapUp(data, current) {
     if (current && current.wrapping) {
       current.data = Object.assign({}, current.data, data, { recent: current.data.recent });
-      current.node.querySelector(".phase-label").textContent = label("status", data.status) || S.phase.ended;
+      current.node.querySelector(".phase-label").textContent = endedLabel(data);
       return;
     }
     var node = renderCard(data, handlersFor(data.id));
@@ -303,6 +392,7 @@ export function workspaceView() {
     } else {
       cards.set(data.id, { data: data, node: node, touched: performance.now(), connectedLocal: null, wrapping: true });
       cardsNode.insertBefore(node, cardsNode.firstChild);
+      newCard(data);
     }
   }
 
@@ -318,6 +408,7 @@ export function workspaceView() {
     } else {
       cards.set(data.id, { data: data, node: node, touched: performance.now(), wrapping: true, missed: true });
       cardsNode.insertBefore(node, cardsNode.firstChild);
+      newCard(data);
     }
   }
 
@@ -349,6 +440,10 @@ export function workspaceView() {
   function upsert(data) {
     var current = cards.get(data.id);
     var seenEnd = ended.get(data.id);
+    var listedAt = listed.get(data.id);
+    // A live message of a call that had ended when the page loaded is old; its ended card (the wrap-up,
+    // the missed notice) is what the server says the desk should show now.
+    if (listedAt !== undefined && listedAt >= data.version && data.phase !== "ended") return;
     // A missed notice the resync brings back is shown even though the page knew the call had ended (its
     // recent calls list it) — unless it was closed, here or in another tab.
     var restore = data.missed_notice && !current;
@@ -375,6 +470,7 @@ export function workspaceView() {
         connectedLocal: serverNow(), wrapping: false,
       });
       cardsNode.insertBefore(node, cardsNode.firstChild);
+      newCard(data);
       if (data.phase === "ringing") alertNewCall(data);
     }
     tick();
@@ -399,7 +495,7 @@ export function workspaceView() {
   });
 
   (config.recent || []).slice().reverse().forEach(function (data) {
-    ended.set(data.id, data.version);
+    listed.set(data.id, data.version);
     addRecent(data);
   });
   refreshEmpty();
