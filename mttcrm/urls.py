@@ -5,12 +5,27 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
+from django.templatetags.static import static
 from django.urls import URLPattern, URLResolver, include, path
+from django.views.generic import RedirectView
 
 admin.site.site_header = "mttcrm"
 admin.site.site_title = "mttcrm"
 
+
+class FaviconView(RedirectView):
+    """Browsers ask for /favicon.ico on pages that name no icon (the admin's, Swagger's): the site's icon,
+    looked up when asked (its static name carries a hash in production)."""
+
+    permanent = True
+    http_method_names = ["get", "head"]
+
+    def get_redirect_url(self, *args: object, **kwargs: object) -> str:
+        return static("favicon.svg")
+
+
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("favicon.ico", FaviconView.as_view()),
     # The operator's workspace (/), the call log, the live board, click-to-call, callbacks, recordings,
     # reports.
     path("", include("calls.urls")),

@@ -180,6 +180,7 @@ MATRIX: dict[str, Entry] = {
     "": one(lambda w: "/", get=logged_in(200), post=logged_in(200)),
     "healthz": one(lambda w: "/healthz", get=everyone(200), post=everyone(405)),
     "ping": one(lambda w: "/ping", get=everyone(200), post=everyone(405)),
+    "favicon.ico": one(lambda w: "/favicon.ico", get=everyone(301), post=everyone(405)),
     # Off without METRICS_TOKEN; with one: test_metrics_with_a_token.
     "metrics": one(lambda w: "/metrics", get=everyone(404), post=everyone(405)),
     # --- django.contrib.auth.urls
