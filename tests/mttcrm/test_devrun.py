@@ -83,15 +83,10 @@ print(json.dumps({
 """
 
 
-def _answers(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def test_make_run_starts_quietly_and_ctrl_c_stops_everything_with_status_0(tmp_path: Path) -> None:
+def _newcomer(tmp_path: Path) -> tuple[dict[str, int], dict[str, str]]:
+    """Free ports, and a newcomer's environment with them: none of the test suite's settings or services, no
+    outer make's flags, the state in ``tmp_path``."""
     ports = {"PORT": free_port(), "WS_PORT": free_port(), "SANDBOX_PORT": free_port()}
-    # A newcomer's environment: none of the test suite's settings or services, no outer make's flags.
     dropped = {
         "VAR_DIR",
         "MEDIA_ROOT",
@@ -110,6 +105,17 @@ def test_make_run_starts_quietly_and_ctrl_c_stops_everything_with_status_0(tmp_p
     }
     env.update({key: str(value) for key, value in ports.items()})
     env["VAR_DIR"] = str(tmp_path / "var")
+    return ports, env
+
+
+def _answers(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_make_run_starts_quietly_and_ctrl_c_stops_everything_with_status_0(tmp_path: Path) -> None:
+    ports, env = _newcomer(tmp_path)
 
     result = subprocess.run(
         [sys.executable, "-c", TERMINAL], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=400
@@ -163,15 +169,8 @@ def _read_until(proc: subprocess.Popen[str], text: str, seconds: float) -> str:
 def test_a_process_that_dies_is_started_again_and_the_stack_keeps_serving(tmp_path: Path) -> None:
     # As docker compose's restart policy does: the worker killed (OOM, a crash), make run starts it again
     # and the rest of the stack goes on; a stop afterwards is still clean.
-    ports = {"PORT": free_port(), "WS_PORT": free_port(), "SANDBOX_PORT": free_port()}
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_", "PYTEST", "MTTCRM_"))
-        and key not in {"VAR_DIR", "MEDIA_ROOT", "SITE_URL", "SANDBOX_URL", "WEBSOCKET_URL"}
-    }
-    env.update({key: str(value) for key, value in ports.items()})
-    env.update({"VAR_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1"})
+    ports, env = _newcomer(tmp_path)
+    env["PYTHONUNBUFFERED"] = "1"
     proc = subprocess.Popen(
         [sys.executable, "-m", "mttcrm.devrun"],
         cwd=BASE_DIR,
