@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import FieldDoesNotExist, ValidationError
@@ -87,12 +88,35 @@ def date_lookups_in_range(model: type[models.Model], params: QueryDict) -> bool:
     return True
 
 
-class DateRangeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """A ModelAdmin whose change list answers a date past the range as an incorrect lookup (``?e=1``)."""
+class DateRangeMixin:
+    """Makes a ModelAdmin's change list answer a date past the range as an incorrect lookup (``?e=1``)."""
+
+    model: type[models.Model]
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         if not date_lookups_in_range(self.model, request.GET):
             return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
-        return super().changelist_view(request, extra_context)
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]
+
+
+class DateRangeAdmin(DateRangeMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """The ModelAdmin our apps' admins derive from."""
+
+
+def guard_every_change_list(site: admin.AdminSite = admin.site) -> None:
+    """Gives the admins other apps registered (Django's users and groups, django-axes' login attempts,
+    django-auditlog's trail, ...) the same answer: each is registered again as a subclass of its own
+    class with the mixin. Runs once every admin module is imported (CallsConfig.ready, after the admin's
+    autodiscover); uses only the site's documented register/unregister/get_model_admin."""
+    for model in apps.get_models():
+        if not site.is_registered(model):
+            continue
+        model_admin = site.get_model_admin(model)
+        if isinstance(model_admin, DateRangeMixin):
+            continue
+        base = type(model_admin)
+        guarded = type(f"DateRange{base.__name__}", (DateRangeMixin, base), {"__module__": base.__module__})
+        site.unregister(model)
+        site.register(model, guarded)

@@ -1,5 +1,6 @@
 """The admin's change lists given a date at the ends of the calendar (calls/admin_dates.py): Django admin's
-own "invalid lookup" answer (a redirect to ?e=1), never an OverflowError (a 500)."""
+own "invalid lookup" answer (a redirect to ?e=1), never an OverflowError (a 500). Every model in the admin
+is checked: ours, and those other apps register (Django's users, django-axes, django-auditlog)."""
 
 from __future__ import annotations
 
@@ -14,17 +15,16 @@ from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
 
-OURS = {"integrations", "contacts", "calls", "monitoring", "api", "webhooks"}
 # Admins whose change list is a page of their own, not a filtered list of rows.
 NOT_LISTS = {("contacts", "accesssettings"), ("monitoring", "integrationhealth")}
 
 
 def _date_fields() -> dict[tuple[str, str], list[str]]:
-    """(app, model) -> its date and datetime columns, for every model of ours in the admin."""
+    """(app, model) -> its date and datetime columns, for every model in the admin."""
     found: dict[tuple[str, str], list[str]] = {}
     for model in apps.get_models():
         meta = model._meta
-        if meta.app_label not in OURS or not admin.site.is_registered(model):
+        if not admin.site.is_registered(model):
             continue
         names = [f.name for f in meta.get_fields() if isinstance(f, models.DateField)]
         if names and (meta.app_label, meta.model_name) not in NOT_LISTS:
@@ -108,3 +108,14 @@ def test_the_date_hierarchy_at_the_ends_of_the_calendar(staff: Client) -> None:
     ):
         response = staff.get(f"{url}?{query}")
         assert response.status_code == (200 if query.endswith("2026") else 302), query
+
+
+def test_other_apps_admins_keep_their_own_behaviour(staff: Client, admin_user: Any) -> None:
+    """Registered again with the mixin, Django's user admin is still Django's: its search, its
+    password form."""
+    url = _changelist("auth", "user")
+    response = staff.get(f"{url}?q={admin_user.username}")
+    assert response.status_code == 200
+    assert admin_user.username in response.content.decode()
+    password = reverse("admin:auth_user_password_change", args=[admin_user.pk])
+    assert staff.get(password).status_code == 200
