@@ -41,7 +41,7 @@ from calls.visibility import (
     recordings_visible_to,
     tasks_visible_to,
 )
-from calls.wrapup import call_wrap_up, follow_up_complete
+from calls.wrapup import WrapUpNotYours, call_wrap_up, follow_up_complete
 from contacts.access import user_can_change_personal_manager
 from contacts.forms import ContactForm
 from contacts.models import Contact
@@ -127,12 +127,14 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ViewSet):
         description=(
             "What the call came to: a result, a comment, and optionally a follow-up task (the same as the "
             "card's wrap-up form). A second wrap-up replaces the first, and updates the open follow-up task "
-            "it made. Needs a read-write token."
+            "it made. A wrap-up once saved may be changed only by its author, the call's operators and "
+            "users with calls.change_others_wrap_up (supervisors); others get 403. Needs a read-write token."
         ),
         request=WrapUpSerializer,
         responses={
             200: CallSerializer,
             400: OpenApiResponse(description="Field errors, in words."),
+            403: OpenApiResponse(description="The wrap-up is someone else's to change, in words."),
             404: NOT_FOUND,
         },
         filters=False,
@@ -168,6 +170,8 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ViewSet):
             )
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from None
+        except WrapUpNotYours as refused:
+            raise PermissionDenied(refused.message) from None
         except DjangoPermissionDenied:
             raise Http404 from None
         return Response(CallSerializer(self.get_queryset().get(pk=call.pk)).data)

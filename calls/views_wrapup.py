@@ -22,7 +22,7 @@ from .callbacks import callback_open_for_user
 from .forms import WrapUpForm
 from .models import Call, FollowUpTask
 from .visibility import call_visible_to, callbacks_visible_to, tasks_visible_to
-from .wrapup import call_wrap_up, follow_up_complete
+from .wrapup import WrapUpNotYours, call_wrap_up, follow_up_complete, wrap_up_refusal
 
 DUE_SHOWN = 5
 
@@ -77,6 +77,12 @@ def wrap_up(request: HttpRequest, pk: int) -> HttpResponse:
                 follow_up_note=data["follow_up_note"],
             )
             task = done.task
+        except WrapUpNotYours as refused:
+            if json:
+                return JsonResponse({"ok": False, "error": refused.message}, status=403)
+            call.refresh_from_db()  # the wrap-up that stands, as saved by the one whose it is
+            messages.error(request, _("The wrap-up was not saved."))
+            return call_detail_page(request, call, status=403)
         except PermissionDenied:
             raise Http404("No such call") from None
         except ValidationError as error:
@@ -109,7 +115,9 @@ def wrap_up(request: HttpRequest, pk: int) -> HttpResponse:
 def call_detail_page(
     request: HttpRequest, call: Call, *, form: WrapUpForm | None = None, status: int = 200
 ) -> HttpResponse:
-    """The call's page with its wrap-up form (calls.views.call_detail, and a refused wrap-up)."""
+    """The call's page with its wrap-up form (calls.views.call_detail, and a refused wrap-up). The form
+    is left out, with the reason, when the wrap-up is someone else's to change."""
+    refusal = wrap_up_refusal(request.user, call)
     if form is None:
         form = WrapUpForm(
             user=request.user,
@@ -119,7 +127,14 @@ def call_detail_page(
     legs = call.legs.select_related("workplace__user").order_by("started_at", "leg_id")
     events = call.events.select_related("leg__workplace__user").order_by("occurred_at", "pk")
     tasks = tasks_visible_to(request.user, call.follow_ups.select_related("assignee").order_by("due_at"))
-    context = {"call": call, "legs": legs, "events": events, "wrap_form": form, "tasks": tasks}
+    context = {
+        "call": call,
+        "legs": legs,
+        "events": events,
+        "wrap_form": None if refusal else form,
+        "wrap_refusal": refusal,
+        "tasks": tasks,
+    }
     return render(request, "calls/call_detail.html", context, status=status)
 
 

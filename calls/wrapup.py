@@ -23,7 +23,16 @@ from .models import Call, CallResult, FollowUpTask
 from .visibility import call_visible_to, task_visible_to
 
 COMMENT_MAX_LENGTH = 5000
+CHANGE_OTHERS_WRAP_UP = "calls.change_others_wrap_up"
 NOTE_MAX_LENGTH = 2000
+
+
+class WrapUpNotYours(PermissionDenied):
+    """The user sees the call, but its wrap-up is someone else's to change (``message`` says whose)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,31 @@ def assignees_for(user: Any) -> Any:
     return qs.order_by("first_name", "last_name", "username")
 
 
+def _took_part(user: Any, call: Call) -> bool:
+    """Whether ``user`` is the call's operator or had a leg of it (was offered it, or transferred it)."""
+    return call.operator_id == user.pk or call.legs.filter(workplace__user=user).exists()
+
+
+def wrap_up_refusal(user: Any, call: Call) -> str:
+    """Why ``user`` (who sees ``call``) may not change its wrap-up, in words; "" when they may.
+
+    The first wrap-up may be written by anyone who sees the call (a colleague who called a missed client
+    back, say). Once saved, it is its author's, the call's operators' (who took or were offered it) and
+    those with ``calls.change_others_wrap_up`` (supervisors by default): the results count in the
+    operators' reports, so a colleague may not overwrite them.
+    """
+    if not call.wrapped_up_at or call.wrapped_up_by_id in (None, user.pk):
+        return ""
+    if user.has_perm(CHANGE_OTHERS_WRAP_UP) or _took_part(user, call):
+        return ""
+    author = call.wrapped_up_by
+    name = (author.get_full_name() or author.get_username()) if author is not None else ""
+    return _(
+        "%(name)s has wrapped up this call. Only they, the operators of the call and supervisors may "
+        "change the wrap-up."
+    ) % {"name": name}
+
+
 def call_wrap_up(
     *,
     call: Call,
@@ -54,13 +88,18 @@ def call_wrap_up(
     """Save the wrap-up of ``call`` by ``user``; a second save updates the first (and the follow-up task
     this call's wrap-up made, while it is open, instead of adding another one).
 
-    Raises PermissionDenied when ``user`` may not see the call, ValidationError (with a message per
-    field: result, comment, follow_up_at, follow_up_for, follow_up_note) when the input is wrong.
+    Raises PermissionDenied when ``user`` may not see the call, WrapUpNotYours (a PermissionDenied with a
+    message) when the wrap-up is someone else's to change (``wrap_up_refusal``), ValidationError (with a
+    message per field: result, comment, follow_up_at, follow_up_for, follow_up_note) when the input is
+    wrong.
     A follow-up time without a person gives the task to ``user``; a person without a time is an error.
     Without a follow-up time, the call's tasks are left as they are.
     """
     if not call_visible_to(user, call):
         raise PermissionDenied
+    refusal = wrap_up_refusal(user, call)
+    if refusal:
+        raise WrapUpNotYours(refusal)
     comment = (comment or "").strip()
     follow_up_note = (follow_up_note or "").strip()
     errors: dict[str, str] = {}
@@ -93,6 +132,12 @@ def call_wrap_up(
 
     now = timezone.now()
     with transaction.atomic():
+        # Checked on the locked row: of two colleagues saving a first wrap-up at once, the second is
+        # refused, not silently written over the first.
+        locked = Call.objects.select_for_update().get(pk=call.pk)
+        refusal = wrap_up_refusal(user, locked)
+        if refusal:
+            raise WrapUpNotYours(refusal)
         Call.objects.filter(pk=call.pk).update(
             result=result, comment=comment, wrapped_up_by=user, wrapped_up_at=now, updated_at=now
         )

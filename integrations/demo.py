@@ -28,8 +28,14 @@ OPERATOR_PERMISSIONS = ["calls.listen_recording"]
 # Supervisors: the call reports (operators do not see them).
 REPORTS_GROUP = "Руководители"
 # Supervisors review calls: the reports, and listening to recordings (quality control); they decide who
-# is a client's personal manager (it routes the client's calls: operators may not, issue 18).
-SUPERVISOR_PERMISSIONS = ["calls.view_reports", "calls.listen_recording", "contacts.change_personal_manager"]
+# is a client's personal manager (it routes the client's calls: operators may not, issue 18); they may
+# correct an operator's wrap-up.
+SUPERVISOR_PERMISSIONS = [
+    "calls.view_reports",
+    "calls.listen_recording",
+    "contacts.change_personal_manager",
+    "calls.change_others_wrap_up",
+]
 SUPERVISORS = ["admin", "supervisor"]
 # (username, password, first name, last name, role); operators are linked to the sandbox's workplaces in
 # this order (sorted by SIP ID). A supervisor is staff (the live board, the health badge), not superuser.

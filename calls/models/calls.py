@@ -163,7 +163,12 @@ class Call(models.Model):
                 name="call_report_line_idx",
             ),
         ]
-        permissions = [("view_reports", "Can view call reports")]
+        permissions = [
+            ("view_reports", "Can view call reports"),
+            # calls.wrapup.user_may_change_wrap_up: a wrap-up once saved is its author's and the call's
+            # operators'; this lets others (supervisors) change it too.
+            ("change_others_wrap_up", "Can change the wrap-up of a call one did not take"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_direction_display()} {self.client_number or self.call_key}"
