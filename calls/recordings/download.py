@@ -29,9 +29,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
+from requests import PreparedRequest
 from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import mp3
 from .errors import RecordingPermanentError, RecordingRefused, RecordingTransientError
@@ -214,45 +213,32 @@ def check_url(url: str) -> Target:
 # --- pinning the connection to the checked address ----------------------------------------------
 
 
-def _pinned_pools(address: str) -> dict[str, type[HTTPConnectionPool]]:
-    """Connection pools whose sockets go to ``address`` while Host, SNI and the certificate check
-    keep using the URL's host name (urllib3 only uses ``_dns_host`` to open the socket)."""
-
-    class PinnedHTTPConnection(HTTPConnection):
-        def _new_conn(self) -> socket.socket:
-            name, self._dns_host = self._dns_host, address
-            try:
-                return super()._new_conn()
-            finally:
-                self._dns_host = name
-
-    class PinnedHTTPSConnection(HTTPSConnection):
-        def _new_conn(self) -> socket.socket:
-            name, self._dns_host = self._dns_host, address
-            try:
-                return super()._new_conn()
-            finally:
-                self._dns_host = name
-
-    class PinnedHTTPPool(HTTPConnectionPool):
-        ConnectionCls = PinnedHTTPConnection
-
-    class PinnedHTTPSPool(HTTPSConnectionPool):
-        ConnectionCls = PinnedHTTPSConnection
-
-    return {"http": PinnedHTTPPool, "https": PinnedHTTPSPool}
-
-
 class PinnedAdapter(HTTPAdapter):
-    """requests' documented transport adapter, its connections pinned to a checked ``address``."""
+    """requests' transport adapter whose connections go to a checked ``address``, while the URL, the
+    Host header, TLS's SNI and the certificate check keep the URL's host name.
+
+    Two of the hooks requests documents for subclassing: ``build_connection_pool_key_attributes`` names
+    the pool's host (urllib3 connects to the address: no DNS lookup, so a second answer — rebinding —
+    changes nothing) and urllib3's documented ``server_hostname`` (SNI; Python's ssl checks the
+    certificate against it); ``add_headers`` sends the URL's host in Host.
+    """
 
     def __init__(self, address: str) -> None:
-        self._address = address
+        self.address = address
         super().__init__(max_retries=0)
 
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _pinned_pools(self._address)
+    def build_connection_pool_key_attributes(
+        self, request: PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        name = host_params["host"]
+        host_params["host"] = self.address
+        if host_params["scheme"] == "https":
+            pool_kwargs["server_hostname"] = name
+        return host_params, pool_kwargs
+
+    def add_headers(self, request: PreparedRequest, **kwargs: Any) -> None:
+        request.headers["Host"] = urlsplit(request.url or "").netloc.rpartition("@")[2]
 
 
 # --- the download --------------------------------------------------------------------------------
