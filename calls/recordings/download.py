@@ -229,13 +229,13 @@ class PinnedAdapter(HTTPAdapter):
 
     def build_connection_pool_key_attributes(
         self, request: PreparedRequest, verify: Any, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    ) -> Any:
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-        name = host_params["host"]
-        host_params["host"] = self.address
+        pinned: dict[str, Any] = {**host_params, "host": self.address}
+        tls: dict[str, Any] = {**pool_kwargs}
         if host_params["scheme"] == "https":
-            pool_kwargs["server_hostname"] = name
-        return host_params, pool_kwargs
+            tls["server_hostname"] = host_params["host"]
+        return pinned, tls
 
     def add_headers(self, request: PreparedRequest, **kwargs: Any) -> None:
         request.headers["Host"] = urlsplit(request.url or "").netloc.rpartition("@")[2]
