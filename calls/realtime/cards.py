@@ -150,9 +150,9 @@ def _number_for_people(value: str) -> str:
 
 
 def _recording_url(call: Call) -> str | None:
-    """The call's own first stored recording (what ``calls.recordings.selectors.recording_url_for`` gives):
-    only an ended call can have one, so ringing cards skip it. One indexed query in plain SQL: the ORM's
-    compilation of it cost more than the query, on every ended card."""
+    """The call's own first stored recording, by creation: only an ended call can have one, so ringing
+    cards skip it. One indexed query in plain SQL: the ORM's compilation of it cost more than the query,
+    on every ended card."""
     if call.pk is None:
         return None
     with connection.cursor() as cursor:

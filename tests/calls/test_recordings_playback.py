@@ -17,7 +17,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calls.models import Call, Recording, RecordingAccess
-from calls.recordings.selectors import recording_url_for, recordings_prefetch
 from integrations.models import Integration
 from sandbox.testing import RunningSandbox
 from tests.calls import test_recordings as shared
@@ -260,25 +259,6 @@ def test_csv_export_has_the_absolute_recording_url(
     response = client.get(reverse("calls:export_csv"), {"period": "all"})
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8"))))
     assert [r["recording_url"] for r in rows] == [f"https://crm.example.com/recordings/{stored.pk}/"]
-
-
-# --- the helper for the screen pop ---------------------------------------------------------------
-
-
-def test_recording_url_for(
-    stored: Recording, integration: Integration, django_assert_num_queries: Any
-) -> None:
-    call = Call.objects.get(pk=stored.call_id)
-    earlier_failed = make_recording(
-        integration, "https://records.mtt.ru/x.mp3", call_key="played", status=Recording.Status.FAILED
-    )
-    assert earlier_failed.call_id == call.pk
-    assert recording_url_for(call) == f"/recordings/{stored.pk}/"
-    assert recording_url_for(Call.objects.create(integration=integration, call_key="silent")) is None
-
-    prefetched = Call.objects.prefetch_related(recordings_prefetch()).get(pk=call.pk)
-    with django_assert_num_queries(0):
-        assert recording_url_for(prefetched) == f"/recordings/{stored.pk}/"
 
 
 # --- the admin -----------------------------------------------------------------------------------
