@@ -62,7 +62,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import CpuMeter, SandboxProcess, Stack, WebGroup, bench_stack  # noqa: E402
+from _common import SandboxProcess, Stack, WebGroup, bench_stack  # noqa: E402
+from _measure import CpuMeter  # noqa: E402
 from loadcheck import drain, observe, report  # noqa: E402
 from loadplan import (  # noqa: E402
     LINE,
