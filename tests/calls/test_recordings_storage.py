@@ -16,10 +16,7 @@ from calls.recordings.services import recording_download
 from integrations.models import Integration
 from sandbox.testing import RunningSandbox
 from tests.calls import recording_fixtures as shared
-from tests.calls.recording_fixtures import (
-    MP3_BYTES,
-    make_recording,
-)
+from tests.calls.recording_fixtures import MP3_BYTES, make_recording
 
 # The shared fixtures, under their names (autouse: production-like settings).
 recordings_settings = shared.recordings_settings

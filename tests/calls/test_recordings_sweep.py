@@ -14,10 +14,7 @@ from calls.tasks import download_recording, recordings_retention, sweep_recordin
 from integrations.models import Integration
 from sandbox.testing import RunningSandbox
 from tests.calls import recording_fixtures as shared
-from tests.calls.recording_fixtures import (
-    make_recording,
-    media_path,
-)
+from tests.calls.recording_fixtures import make_recording, media_path
 
 # The shared fixtures, under their names (autouse: production-like settings).
 recordings_settings = shared.recordings_settings
