@@ -26,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _common import bench_stack, service_cpu, service_cpu_used  # noqa: E402
+from _common import bench_stack  # noqa: E402
+from _measure import service_cpu, service_cpu_used  # noqa: E402
 
 
 def main() -> int:

@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _common import bench_stack, percentiles  # noqa: E402
+from _common import bench_stack  # noqa: E402
+from _measure import percentiles  # noqa: E402
 
 
 def main() -> int:

@@ -12,7 +12,8 @@ from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
 
-from _common import Stack, percentiles
+from _common import Stack
+from _measure import percentiles
 from loadplan import Ledger, Observed, exactly_once_problems, expected_from
 
 # --- drain and counts -----------------------------------------------------------------------------------

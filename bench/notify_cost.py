@@ -31,7 +31,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _common import bench_stack, cpu_seconds, service_cpu, service_cpu_used  # noqa: E402
+from _common import bench_stack  # noqa: E402
+from _measure import cpu_seconds, service_cpu, service_cpu_used  # noqa: E402
 
 
 def measure(count: int, rounds: int) -> dict[str, float]:

@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import bench_stack, percentiles  # noqa: E402
+from _common import bench_stack  # noqa: E402
+from _measure import percentiles  # noqa: E402
 
 LINE = "74996497803"
 DEFAULT_ROUTE = "883140000000900"  # where the PBX's own routing sends a released call

@@ -42,7 +42,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _common import bench_stack, box_busy, cpu_seconds, percentiles  # noqa: E402
+from _common import bench_stack  # noqa: E402
+from _measure import box_busy, cpu_seconds, percentiles  # noqa: E402
 
 MOSCOW = timezone(timedelta(hours=3))
 STAFF_KINDS = ("trying", "showing", "connected", "finished")

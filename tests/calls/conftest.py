@@ -1,16 +1,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
+from django.utils import translation
 
 from integrations.applier import applier_drain
 from integrations.models import ExternalNumber, Integration, Terminal, Workplace
 from tests.calls.payloads import LINE, WP_INCOMING, WP_OUTGOING, WP_RECORDED
+from tests.calls.report_handworked import handworked_data
 
 
 @pytest.fixture
@@ -55,3 +58,30 @@ def notify(
         return response
 
     return post
+
+
+# --- the reports' tests (tests/calls/test_report_*.py) -----------------------------------------------
+
+
+@pytest.fixture
+def english_in_moscow(settings: Any) -> Iterator[None]:
+    # The assertions read the English source strings, whatever the catalogue translates them to.
+    settings.LANGUAGE_CODE = "en"
+    settings.TIME_ZONE = "Europe/Moscow"
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def data(integration: Integration) -> dict[str, Any]:
+    """The reports' hand-worked data set (tests/calls/report_handworked.py)."""
+    return handworked_data(integration)
+
+
+@pytest.fixture
+def supervisor(data: dict[str, Any]) -> Any:
+    user = get_user_model().objects.create_user("boss", password="x-pass-123")
+    group = Group.objects.create(name="Руководители")
+    group.permissions.add(Permission.objects.get(codename="view_reports", content_type__app_label="calls"))
+    user.groups.add(group)
+    return user

@@ -22,8 +22,8 @@ from integrations.models import Integration
 from integrations.mtt import ratelimit
 from integrations.mtt.ratelimit import Priority
 from monitoring.metrics import REGISTRY
-from tests.calls import test_recordings as shared
-from tests.calls.test_recordings import MP3_BYTES, PUBLIC_IP, leftovers, make_recording, media_path
+from tests.calls import recording_fixtures as shared
+from tests.calls.recording_fixtures import MP3_BYTES, PUBLIC_IP, leftovers, make_recording, media_path
 from tests.conftest import load_fixture
 
 recordings_settings = shared.recordings_settings

@@ -19,8 +19,8 @@ from django.utils import timezone
 from calls.models import Call, Recording, RecordingAccess
 from integrations.models import Integration
 from sandbox.testing import RunningSandbox
-from tests.calls import test_recordings as shared
-from tests.calls.test_recordings import MP3_BYTES, make_recording
+from tests.calls import recording_fixtures as shared
+from tests.calls.recording_fixtures import MP3_BYTES, make_recording
 
 # The fixtures of the shared module, under their names (autouse: production-like settings).
 recordings_settings = shared.recordings_settings

@@ -24,9 +24,9 @@ from integrations.models import Integration
 from integrations.mtt.client import MttClient
 from integrations.mtt.errors import MttRateLimited
 from sandbox.testing import RunningSandbox, running_receiver, running_sandbox
-from tests.calls import test_recordings as shared
+from tests.calls import recording_fixtures as shared
+from tests.calls.recording_fixtures import MP3_BYTES, allow_local, make_recording, media_path
 from tests.calls.test_dial import connect
-from tests.calls.test_recordings import MP3_BYTES, allow_local, make_recording, media_path
 
 recordings_settings = shared.recordings_settings
 

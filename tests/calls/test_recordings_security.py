@@ -20,8 +20,8 @@ from calls.recordings.download import check_url, host_matches
 from calls.recordings.errors import RecordingRefused
 from calls.recordings.services import recording_download
 from integrations.models import Integration
-from tests.calls import test_recordings as shared
-from tests.calls.test_recordings import MP3_BYTES, PUBLIC_IP, leftovers, make_recording, media_path
+from tests.calls import recording_fixtures as shared
+from tests.calls.recording_fixtures import MP3_BYTES, PUBLIC_IP, leftovers, make_recording, media_path
 
 # The fixtures of the shared module, under their names (autouse: production-like settings).
 recordings_settings = shared.recordings_settings

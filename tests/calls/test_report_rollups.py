@@ -39,7 +39,6 @@ from calls.reports.selectors.plan import rollup_plan
 from calls.reports.selectors.scope import ANSWERED_IN, WAIT_PERCENTILE, scope_calls
 from integrations.models import Integration
 from tests.calls.report_data import DAYS, FIRST_DAY, MSK, generate
-from tests.calls.test_reports import data  # noqa: F401  (the hand-worked data set, a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -276,8 +275,8 @@ def test_the_command_checks_its_days(generated: dict[str, Any]) -> None:
     assert state.built_from == msk(FIRST_DAY - timedelta(days=1))
 
 
-def test_the_hand_worked_data_set_gives_its_figures_from_the_rollups(data: dict[str, Any]) -> None:  # noqa: F811
-    """tests/calls/test_reports.py's data set (worked out by hand), read from the rollups."""
+def test_the_hand_worked_data_set_gives_its_figures_from_the_rollups(data: dict[str, Any]) -> None:
+    """tests/calls/report_handworked.py's data set (worked out by hand), read from the rollups."""
     rollups_rebuild(now=msk(date(2026, 3, 12)))
     mon, wed = date(2026, 3, 2), date(2026, 3, 4)
     for scope in (

@@ -4,12 +4,9 @@ JSONDecodeError", taking `make run` down with it)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1].parent
+from tests.mttcrm.settings_probe import fresh_env, run_python
 
 # In a fresh process configured as `make run` is without Redis: a task message is published while, in the
 # middle of writing it, the worker's side looks at the queue (a header whose JSON encoding does the look).
@@ -49,18 +46,8 @@ with app.connection_for_write() as producer, app.connection_for_read() as consum
 
 
 def test_a_message_being_written_is_not_taken_and_arrives_whole(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))}
-    env.pop("REDIS_URL", None)
-    env.update({"DJANGO_SETTINGS_MODULE": "mttcrm.settings", "VAR_DIR": str(tmp_path)})
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = fresh_env({"VAR_DIR": str(tmp_path)}, without=("DJANGO_", "CELERY_", "REDIS_URL"))
+    result = run_python(PROBE, env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[-2:] == ["while written: nothing", "afterwards: {'task': 'probe'} written"], result.stdout

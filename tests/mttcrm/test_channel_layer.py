@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from channels_redis.core import RedisChannelLayer
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.mttcrm.settings_probe import fresh_env, run_python
 
 PROBE = """
 import json, django
@@ -29,18 +25,13 @@ print(json.dumps({"socket_timeout": pool.connection_kwargs.get("socket_timeout")
 
 def test_socket_timeout_is_longer_than_the_blocking_receive() -> None:
     # Settings are read at start-up: a fresh process with REDIS_URL set (nothing connects to it).
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REDIS_", "DATABASE_"))}
-    env.update({"DJANGO_SETTINGS_MODULE": "mttcrm.settings", "REDIS_URL": "redis://127.0.0.1:1/7",
-                "DATABASE_URL": "sqlite:///:memory:", "CELERY_BROKER_URL": "filesystem://"})  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    settings = {
+        "REDIS_URL": "redis://127.0.0.1:1/7",
+        "DATABASE_URL": "sqlite:///:memory:",
+        "CELERY_BROKER_URL": "filesystem://",
+    }
+    env = fresh_env(settings, without=("DJANGO_", "REDIS_", "DATABASE_"))
+    result = run_python(PROBE, env)
     assert result.returncode == 0, result.stderr
     probe = json.loads(result.stdout.strip().splitlines()[-1])
     assert probe["db"] == 7  # the URL's database is still honoured

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import subprocess
-import sys
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.mttcrm.settings_probe import ROOT, fresh_env, run_manage
 
 
 def readme_production_settings() -> dict[str, str]:
@@ -25,32 +23,19 @@ def readme_production_settings() -> dict[str, str]:
 
 
 def run_check(tmp_path: Path, overrides: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        # Nothing of this test process's own configuration leaks into the check.
-        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "SECURE_", "CSRF_", "SESSION_"))
-    }
-    env.update(
+    env = fresh_env(
         {
-            "DJANGO_SETTINGS_MODULE": "mttcrm.settings",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
             "VAR_DIR": str(tmp_path / "var"),
             "STATIC_ROOT": str(tmp_path / "static"),
             "REDIS_URL": "",
             "CELERY_BROKER_URL": "filesystem://",
             **overrides,
-        }
+        },
+        # Nothing of this test process's own configuration leaks into the check.
+        without=("DJANGO_", "DATABASE_", "REDIS_", "SECURE_", "CSRF_", "SESSION_"),
     )
-    return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_manage(["check", "--deploy", "--fail-level", "WARNING"], env)
 
 
 def secrets_for_production() -> dict[str, str]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -19,8 +17,7 @@ from django.test import Client
 from integrations.models import Integration
 from mttcrm import logs
 from tests.conftest import load_fixture
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.mttcrm.settings_probe import fresh_env, run_python
 
 
 class Capture(logging.Handler):
@@ -189,11 +186,7 @@ def test_an_expected_4xx_keeps_its_line_but_not_a_traceback(
 
 
 def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mttcrm.settings", **env}
-    full_env.pop("DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=60
-    )
+    return run_python(code, fresh_env(env, without=("DATABASE_URL",)), timeout=60)
 
 
 def test_log_format_json_configures_every_line_as_json(tmp_path: Path) -> None:

@@ -7,13 +7,11 @@ Each configuration is loaded the way it runs: a fresh process with only that env
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.mttcrm.settings_probe import ROOT, fresh_env, run_python
 
 # Sends a real password-reset mail through whatever the settings configure, and prints where files went.
 RESET_SCRIPT = """
@@ -38,30 +36,17 @@ def env_example() -> dict[str, str]:
 
 
 def run(tmp_path: Path, overrides: dict[str, str], script: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "EMAIL_", "DEBUG"))
-    }
-    env.update(
+    env = fresh_env(
         {
-            "DJANGO_SETTINGS_MODULE": "mttcrm.settings",
             "VAR_DIR": str(tmp_path / "var"),
             "CELERY_BROKER_URL": "filesystem://",
             **overrides,
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
             "REDIS_URL": "",
-        }
+        },
+        without=("DJANGO_", "DATABASE_", "REDIS_", "EMAIL_", "DEBUG"),
     )
-    return subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return run_python(script, env, timeout=180)
 
 
 def test_make_run_writes_the_reset_mail_to_a_file_and_not_to_the_log(tmp_path: Path) -> None:

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,8 +15,7 @@ from integrations.applier import applier_drain
 from integrations.inbox import notification_store
 from integrations.mtt.notifications import parse_body
 from tests.calls import payloads
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.mttcrm.settings_probe import fresh_env, run_python
 
 # Runs one statement ten times, then prints how many statements the server holds prepared for the session.
 PROBE = """
@@ -37,17 +33,7 @@ with connection.cursor() as cursor:
 def _prepared_in_fresh_process(**env: str) -> int:
     # The test database, which exists while the tests run (DATABASE_URL names one that may not).
     url = urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + connection.settings_dict["NAME"]).geturl()
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DB_PREPARED"))}
-    base.update({"DJANGO_SETTINGS_MODULE": "mttcrm.settings", "DATABASE_URL": url, **env})
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=ROOT,
-        env=base,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_python(PROBE, fresh_env({"DATABASE_URL": url, **env}, without=("DJANGO_", "DB_PREPARED")))
     assert result.returncode == 0, result.stderr
     return int(result.stdout.strip().splitlines()[-1])
 

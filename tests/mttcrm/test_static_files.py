@@ -4,16 +4,14 @@ far-future cache headers, compressed when the browser accepts it; pages link the
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.mttcrm.settings_probe import fresh_env, run_manage, run_python
 
 # Run in a fresh interpreter: STORAGES and whitenoise's file index are fixed when settings load.
 PROBE = r"""
@@ -36,10 +34,8 @@ print(json.dumps(results))
 
 
 def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_"))}
-    env.update(
+    return fresh_env(
         {
-            "DJANGO_SETTINGS_MODULE": "mttcrm.settings",
             "DEBUG": "false",
             "SECRET_KEY": "static-files-test-" + "k" * 60,
             "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
@@ -51,13 +47,12 @@ def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "CELERY_BROKER_URL": "filesystem://",
             "SECURE_SSL_REDIRECT": "false",
             **extra,
-        }
+        },
+        without=("DJANGO_", "DATABASE_", "REDIS_"),
     )
-    return env
 
 
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False)
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -67,14 +62,14 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str],
     tmp = tmp_path_factory.mktemp("static")
     (tmp / "var").mkdir()
     env = production_env(tmp)
-    run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], env)
-    run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env)
+    ok(run_manage(["collectstatic", "--noinput", "-v", "0"], env, timeout=180))
+    ok(run_manage(["migrate", "--noinput", "-v", "0"], env, timeout=180))
     manifest = json.loads((tmp / "static" / "staticfiles.json").read_text())["paths"]
     return env, manifest
 
 
 def probe(env: dict[str, str], requests: list[tuple[str, str, dict[str, str]]]) -> dict[str, Any]:
-    result = run([sys.executable, "-c", PROBE, json.dumps(requests)], env)
+    result = ok(run_python(PROBE, env, json.dumps(requests), timeout=180))
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 

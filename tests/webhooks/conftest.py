@@ -10,7 +10,7 @@ import pytest
 from django.utils import translation
 
 from tests.calls.conftest import directory, notify  # noqa: F401
-from tests.calls.test_recordings import record_host, recordings_settings  # noqa: F401
+from tests.calls.recording_fixtures import record_host, recordings_settings  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

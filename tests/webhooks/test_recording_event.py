@@ -8,7 +8,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from calls.models import Recording
-from tests.calls.test_recordings import GUIDE_RECORD_PATH, recorded_body
+from tests.calls.recording_fixtures import GUIDE_RECORD_PATH, recorded_body
 from webhooks.services import webhook_subscription_create
 
 from .listener import Listener, serving
