@@ -19,11 +19,14 @@ from integrations.mtt.notifications import CallInfo, Party
 from .models import Call, CallLeg, Direction
 
 
-def pbx_time_to_utc(naive: datetime | None) -> datetime | None:
-    """startTime has no zone: it is the PBX's local time (MTT_TIMEZONE, Moscow by default)."""
-    if naive is None:
+def pbx_time_to_utc(moment: datetime | None) -> datetime | None:
+    """startTime as the guide writes it has no zone: the PBX's local time (MTT_TIMEZONE, Moscow by default).
+    One that names its zone (an offset, "Z", a Unix time: ``parse_call_info``) is taken as it says."""
+    if moment is None:
         return None
-    return naive.replace(tzinfo=ZoneInfo(settings.MTT_TIMEZONE)).astimezone(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(settings.MTT_TIMEZONE))
+    return moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)

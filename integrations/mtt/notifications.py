@@ -17,7 +17,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -331,11 +331,12 @@ def _call_problem(result: dict[str, Any]) -> str:
     if not isinstance(info, dict):
         return "'result.callInfo' is missing or not an object"
     call = info.get("call")
-    if not isinstance(call, dict) or not isinstance(call.get("id"), str) or not call["id"].strip():
+    call_id = identifier(call.get("id")) if isinstance(call, dict) else ""
+    if not isinstance(call, dict) or not call_id.strip():
         return "'result.callInfo.call.id' is missing"
-    if len(call["id"]) > 255 or len(str(call.get("tag") or "")) > 255:
+    if len(call_id) > 255 or len(identifier(call.get("tag"))) > 255:
         return "'result.callInfo.call' id or tag longer than 255 characters"
-    if not call_key_of(call["id"]).strip():
+    if not call_key_of(call_id).strip():
         # API.md: the legs of a call share the part of the Call-ID before '~'. Without it nothing says which
         # call this leg belongs to: grouped by '' it would join every other such leg into one call.
         return "'result.callInfo.call.id' has no Call-ID before '~' (nothing says which call it belongs to)"
@@ -376,7 +377,9 @@ class CallInfo:
     state: str
     tag: str = ""
     type: str = ""
-    start_time: datetime | None = None  # naive: the PBX's local time (MTT_TIMEZONE)
+    # Naive: the PBX's local time (MTT_TIMEZONE), as the guide writes it; aware when MTT named the zone
+    # (an offset, "Z", or a Unix time).
+    start_time: datetime | None = None
     transport_id: str = ""
     caller: Party = Party()
     callee: Party = Party()
@@ -423,24 +426,97 @@ def _party(value: Any) -> Party:
 START_TIME_YEARS = range(1970, 2101)
 
 
+# What a startTime can be besides the guide's "YYYY-MM-DD HH:MM:SS" (§10.1 says only "Время операции"):
+# ISO 8601 with a "T", fractions of a second or a zone ("+03:00", "+0300", "Z"), the Russian
+# "DD.MM.YYYY HH:MM:SS", or a Unix time in seconds or milliseconds, as a JSON number or as digits.
+_EPOCH = re.compile(r"\d{9,14}(?:\.\d+)?")
+_RUSSIAN_DATE_TIME = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M")
+# Unix seconds from 2001-09 on; 10^12 and more is milliseconds (seconds that large are past the year
+# 33000). A number between the two is neither: treated as missing.
+_EPOCH_SECONDS = (10**9, 10**11)
+_EPOCH_MILLISECONDS = (10**12, 10**14)
+
+
+def _epoch(number: float) -> datetime | None:
+    if _EPOCH_MILLISECONDS[0] <= number < _EPOCH_MILLISECONDS[1]:
+        number /= 1000
+    elif not _EPOCH_SECONDS[0] <= number < _EPOCH_SECONDS[1]:
+        return None
+    return datetime.fromtimestamp(number, tz=UTC)
+
+
 def _start_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
+    """The moment a startTime names: naive for the PBX's local time (no zone written), aware when the value
+    names its zone or is a Unix time; None for what is no time, or a broken clock (START_TIME_YEARS)."""
+    moment: datetime | None = None
+    if isinstance(value, bool):
         return None
+    if isinstance(value, int | float):
+        # An int is compared as it is: a huge one would overflow a float.
+        moment = _epoch(value) if isinstance(value, int) or math.isfinite(value) else None
+    elif isinstance(value, str):
+        text = value.strip()
+        if _EPOCH.fullmatch(text):
+            moment = _epoch(float(text))
+        elif ":" in text:  # a date alone is no time of a call
+            moment = _date_time(text)
+    return moment if moment is not None and moment.year in START_TIME_YEARS else None
+
+
+def _date_time(text: str) -> datetime | None:
     try:
-        moment = datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S")
+        return datetime.fromisoformat(text)
     except ValueError:
-        return None
-    return moment if moment.year in START_TIME_YEARS else None
+        pass
+    for pattern in _RUSSIAN_DATE_TIME:
+        try:
+            return datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+    return None
+
+
+# A duration (§10.1 "Длительность вызова": seconds, a JSON number in the examples) written as text: "4",
+# "4.0", or a clock "0:04" / "00:00:04".
+_DECIMAL = re.compile(r"\+?\d{1,12}(?:\.\d{0,12})?")
+_CLOCK = re.compile(r"(?:(\d{1,4}):(?=[0-5]\d:))?(\d{1,4}):([0-5]\d)")
 
 
 def _int(value: Any) -> int | None:
+    """Whole seconds of a duration, a JSON number or text; None for what is none, or out of range."""
     if isinstance(value, bool):
         return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
+    number: float | None = None
+    if isinstance(value, int | float):
+        number = value if isinstance(value, int) or math.isfinite(value) else None
+    elif isinstance(value, str):
+        text = value.strip()
+        clock = _CLOCK.fullmatch(text)
+        if _DECIMAL.fullmatch(text):
+            number = float(text) if "." in text else int(text)
+        elif clock is not None:
+            hours, minutes, seconds = (int(part or 0) for part in clock.groups())
+            number = hours * 3600 + minutes * 60 + seconds
+    if number is None:
         return None
-    return number if 0 <= number < 10**7 else None
+    return int(number) if 0 <= number < 10**7 else None
+
+
+def identifier(value: Any) -> str:
+    """A ``call.id`` or ``call.tag`` as text: a string as sent, byte for byte; a JSON integer (the guide's own
+    tag ``"133609"`` is all digits, §10.3.2) as its digits; anything else "" (none)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def _code(value: Any) -> str:
+    """reasonCode (a Q.850 cause, §10.1) as text; a whole JSON float (16.0) as its digits."""
+    if isinstance(value, float) and value.is_integer():
+        return _text(int(value))
+    return _text(value)
 
 
 def parse_call_info(body: dict[str, Any]) -> CallInfo:
@@ -448,9 +524,9 @@ def parse_call_info(body: dict[str, Any]) -> CallInfo:
     info = body["result"]["callInfo"]
     call = info["call"]
     return CallInfo(
-        call_id=str(call["id"]),
+        call_id=identifier(call["id"]),
         # Echoed back byte for byte in terminateCall/transferCall: never trimmed or truncated.
-        tag=call["tag"] if isinstance(call.get("tag"), str) else "",
+        tag=identifier(call.get("tag")),
         state=canonical_value(_text(info.get("state"))),
         # Lower case in the examples, capitalised in the guide's table (§10.1).
         type=canonical_value(_text(info.get("type"))),
@@ -460,7 +536,7 @@ def parse_call_info(body: dict[str, Any]) -> CallInfo:
         callee=_party(info.get("callee")),
         duration=_int(info.get("duration")),
         reason=_text(info.get("reason")),
-        reason_code=_text(info.get("reasonCode")),
+        reason_code=_code(info.get("reasonCode")),
         # Kept whole (up to 2000 characters): a cut link would download nothing.
         url_record=info["urlRecord"]
         if isinstance(info.get("urlRecord"), str) and len(info["urlRecord"]) <= 2000

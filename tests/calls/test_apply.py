@@ -219,6 +219,21 @@ def test_ip_sip_terminal_only_trying_and_finished(
     assert (call.operator == directory["ivanova"]) is (duration > 0)
 
 
+@pytest.mark.parametrize("duration", [35, "35", "35.0", 35.0, "0:35", "00:00:35"])
+def test_a_talk_duration_as_text_or_a_clock_still_answers_the_call(
+    notify: Notify, directory: dict[str, Any], duration: Any
+) -> None:
+    """§10.1 gives duration no type: "35" or "00:00:35" is as much a talk as 35 (only trying and finished
+    come, §6.1, so the duration alone says the call was answered)."""
+    inc = {"type": "incoming", "caller": p.client_party()}
+    notify(p.note(f"{p.BASE}~2o", "trying", callee=p.workplace_party(), start="2020-06-02 11:18:17", **inc))
+    finished = p.note(f"{p.BASE}~2o", "finished", callee=p.workplace_party(), **inc)
+    finished["result"]["callInfo"]["duration"] = duration
+    notify(finished)
+    call = only_call()
+    assert (call.status, call.talk_seconds, call.operator) == (Call.Status.ANSWERED, 35, directory["ivanova"])
+
+
 SEQUENCES = {
     "incoming_answered": p.incoming_answered,
     "incoming_missed": p.incoming_missed,
@@ -411,6 +426,22 @@ def test_a_start_time_from_a_broken_clock_counts_as_missing(
     }
     call = only_call()
     assert call.started_at is not None and call.started_at.year >= 2000  # the arrival time instead
+
+
+@pytest.mark.parametrize(
+    "start",
+    ["2020-06-02T11:18:16", "2020-06-02T11:18:16+03:00", "2020-06-02T08:18:16Z", "2020-06-02 11:18:16.000",
+     "02.06.2020 11:18:16", 1591085896, "1591085896", 1591085896000, "1591085896000"],
+)  # fmt: skip
+def test_a_start_time_in_another_format_starts_the_call_at_that_moment(
+    notify: Notify, directory: dict[str, Any], start: Any
+) -> None:
+    # Once only "YYYY-MM-DD HH:MM:SS" was read; any other form fell back to the arrival time.
+    trying = p.note(f"{p.BASE}~1o", "trying", type="incoming", caller=p.client_party(), callee=p.line_party())
+    trying["result"]["callInfo"]["startTime"] = start
+    notify(trying)
+    assert only_call().started_at == utc("2020-06-02 08:18:16")
+    assert NotificationEvent.objects.get().status == NotificationEvent.Status.APPLIED
 
 
 # --- caller ids as the network gave them (API.md "Numbers arrive as the network gave them") --------------
