@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from contacts.phones import line_key, normalize
+from contacts.phones import line_key, normalize, sip_id_key
 from integrations.models import ExternalNumber, Terminal, Workplace
 from integrations.mtt.notifications import CallInfo, Party
 
@@ -42,16 +42,24 @@ class Directory:
     workplace_ids: dict[str, int]
     # line_key -> (ExternalNumber id, the number as the directory lists it)
     lines: dict[str, tuple[int, str]]
+    # sip_id_key -> workplace id: a SIP ID named in another form (``sip:…@host``, ``…@domain``, ``+…``).
+    workplace_keys: dict[str, int] = field(default_factory=dict)
+
+    def _workplace_of(self, identifier: str) -> int | None:
+        found = self.workplace_ids.get(identifier)
+        if found is None and identifier:
+            found = self.workplace_keys.get(_sip_id_key(identifier))
+        return found
 
     def workplace_id(self, party: Party) -> int | None:
         for sip_id in party.ids:
-            found = self.workplace_ids.get(sip_id)
+            found = self._workplace_of(sip_id)
             if found is not None:
                 return found
         return None
 
     def is_staff(self, identifier: str) -> bool:
-        return identifier in self.workplace_ids
+        return self._workplace_of(identifier) is not None
 
     def external_number_id(self, *candidates: str) -> tuple[int | None, str]:
         """The first candidate that names one of our lines: (its id, the number as listed)."""
@@ -66,6 +74,7 @@ class Directory:
 # parse is the costly part of summarising a call.
 _line_key = functools.lru_cache(maxsize=4096)(line_key)
 _normalize = functools.lru_cache(maxsize=4096)(normalize)
+_sip_id_key = functools.lru_cache(maxsize=4096)(sip_id_key)
 
 
 _DIRECTORIES: dict[tuple[int, object], Directory] = {}
@@ -93,7 +102,12 @@ def directory_for(integration_id: int, synced_at: object) -> Directory:
             line = key_ or _line_key(number)
             if line:
                 lines[line] = (pk, number)
-        cached = Directory(workplace_ids=workplace_ids, lines=lines)
+        workplace_keys: dict[str, int] = {}
+        for sip_id, wp_id in workplace_ids.items():
+            key_ = _sip_id_key(sip_id)
+            if key_:
+                workplace_keys.setdefault(key_, wp_id)
+        cached = Directory(workplace_ids=workplace_ids, lines=lines, workplace_keys=workplace_keys)
         # Keep only the newest version per integration.
         for old in [k for k in _DIRECTORIES if k[0] == integration_id]:
             del _DIRECTORIES[old]

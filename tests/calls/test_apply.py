@@ -234,6 +234,42 @@ def test_a_talk_duration_as_text_or_a_clock_still_answers_the_call(
     assert (call.status, call.talk_seconds, call.operator) == (Call.Status.ANSWERED, 35, directory["ivanova"])
 
 
+WORKPLACE_FORMS = ["{}", "sip:{}@10.133.33.136", "<sip:{}@vpbx.mtt.ru>", "{}@vpbx.mtt.ru", "+{}", "00{}"]
+
+
+@pytest.mark.parametrize("form", WORKPLACE_FORMS)
+def test_a_workplace_named_in_another_form_is_still_the_operators(
+    notify: Notify, directory: dict[str, Any], form: str
+) -> None:
+    """Guide §6.4: identifiers come as the PBX received them (the client's accountId is "…@pstn"). A
+    workplace's SIP ID written as a SIP URI, with a domain or a "+" is the same workplace: its operator's
+    card pops and the call is theirs; the SIP ID is never taken for the client's number."""
+    workplace = p.workplace_party(form.format(p.WP_INCOMING))
+    inc = {"type": "incoming", "caller": p.client_party()}
+    with mock.patch("calls.services.push") as push:
+        notify(p.note(f"{p.BASE}~2o", "showing", callee=workplace, start="2020-06-02 11:18:17", **inc))
+    groups = [group for call in push.call_args_list for group, _message in call.args[0]]
+    assert f"operator.{directory['ivanova'].pk}" in groups
+    notify(p.note(f"{p.BASE}~2o", "finished", callee=workplace, duration=20, **inc))
+    call = only_call()
+    assert (call.operator, call.workplace) == (directory["ivanova"], directory["wp_in"])
+    assert call.client_number == "+78124241500"
+
+
+@pytest.mark.parametrize("form", WORKPLACE_FORMS)
+def test_an_outgoing_call_from_a_workplace_named_in_another_form(
+    notify: Notify, directory: dict[str, Any], form: str
+) -> None:
+    bodies = p.outgoing(answered=True)
+    for body in bodies:
+        body["result"]["callInfo"]["caller"]["accountId"] = form.format(p.WP_OUTGOING)
+        notify(body)
+    call = only_call()
+    assert (call.direction, call.status) == ("outgoing", Call.Status.ANSWERED)
+    assert (call.operator, call.workplace) == (directory["petrov"], directory["wp_out"])
+    assert call.client_number == "+79219462761"
+
+
 SEQUENCES = {
     "incoming_answered": p.incoming_answered,
     "incoming_missed": p.incoming_missed,
