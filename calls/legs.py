@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from contacts.phones import line_key, normalize, sip_id_key
+from contacts.phones import is_hidden, line_key, normalize, sip_id_key
 from integrations.models import ExternalNumber, Terminal, Workplace
 from integrations.mtt.notifications import CallInfo, Party
 
@@ -75,6 +75,7 @@ class Directory:
 _line_key = functools.lru_cache(maxsize=4096)(line_key)
 _normalize = functools.lru_cache(maxsize=4096)(normalize)
 _sip_id_key = functools.lru_cache(maxsize=4096)(sip_id_key)
+_is_hidden = functools.lru_cache(maxsize=4096)(is_hidden)
 
 
 _DIRECTORIES: dict[tuple[int, object], Directory] = {}
@@ -275,13 +276,14 @@ def call_summarise(
     call.workplace_id = staff_leg.workplace_id if staff_leg else None
     call.operator_id = operators.get(staff_leg.workplace_id) if staff_leg and staff_leg.workplace_id else None
 
-    # The client's number: the line leg's caller first (it is the one the client dialled from).
+    # The client's number: the line leg's caller first (it is the one the client dialled from). A hidden
+    # caller id ("anonymous", kept on the leg as received) is no number: the call has none.
     call.client_number_raw = next(
         (
             candidate
             for leg in sorted(legs, key=lambda leg: (not leg.is_line_leg, leg.leg_id))
             for candidate in _client_party_numbers(leg)
-            if candidate and not directory.is_staff(candidate)
+            if candidate and not directory.is_staff(candidate) and not _is_hidden(candidate)
         ),
         "",
     )

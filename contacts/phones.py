@@ -159,6 +159,22 @@ def is_pbx_sip_id(raw: str) -> bool:
     return digits.startswith(_SIP_ID_PREFIX) and len(digits) >= _SIP_ID_MIN_DIGITS
 
 
+# What a network writes in place of a caller id the caller hid (RFC 3323's "anonymous@anonymous.invalid",
+# the usual From of a withheld number; "restricted", "private", "unavailable" from other carriers) or could
+# not get. Not a number: nothing to show as one, look up, call back or make a contact of.
+HIDDEN_CALLER_IDS = frozenset(
+    {"anonymous", "restricted", "private", "unavailable", "unknown", "withheld", "hidden", "blocked",
+     "скрыт", "скрытый", "номер скрыт", "неизвестен", "неизвестный", "не определен", "не определён"}
+)  # fmt: skip
+
+
+def is_hidden(raw: str) -> bool:
+    """True for a caller id that says the number is hidden or unknown (``HIDDEN_CALLER_IDS``), in any case and
+    in any URI form: ``Anonymous``, ``sip:anonymous@anonymous.invalid``, ``restricted@pstn``."""
+    value = _strip_uri(raw or "").strip().strip('"').strip()
+    return value.casefold() in HIDDEN_CALLER_IDS
+
+
 def sip_id_key(raw: str) -> str:
     """One key for a workplace or terminal SIP ID in any form a notification names it: the directory lists
     ``883140777828305``; a party may carry ``sip:883140777828305@10.0.0.1``, ``883140777828305@domain``

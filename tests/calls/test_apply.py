@@ -10,7 +10,7 @@ from unittest import mock
 
 import pytest
 
-from calls.models import Call, CallEvent, CallLeg
+from calls.models import Call, CallbackTask, CallEvent, CallLeg
 from contacts.models import Contact
 from integrations.models import NotificationEvent
 from tests.calls import payloads as p
@@ -478,6 +478,37 @@ def test_a_start_time_in_another_format_starts_the_call_at_that_moment(
     notify(trying)
     assert only_call().started_at == utc("2020-06-02 08:18:16")
     assert NotificationEvent.objects.get().status == NotificationEvent.Status.APPLIED
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    ["anonymous", "Anonymous", "sip:anonymous@anonymous.invalid", '"Anonymous" <sip:anonymous@anonymous.invalid>',
+     "restricted", "Private", "unavailable", "Скрыт"],
+)  # fmt: skip
+def test_a_hidden_caller_id_is_no_number(notify: Notify, directory: dict[str, Any], hidden: str) -> None:
+    """A withheld number comes as a word in place of the number (RFC 3323's anonymous@anonymous.invalid, and
+    the guide's accountId form "…@pstn"). It was shown to the operator as received ("anonymous@pstn"), with a
+    link to make a contact of it. Now the call has no number: the card says "Unknown number" in words, no
+    contact, nothing to call back; the leg keeps what came."""
+    account = hidden if ":" in hidden else f"{hidden}@pstn"
+    caller = {"accountId": account, "displayId": hidden, "id": hidden, "forwarderList": []}
+    inc = {"type": "incoming", "caller": caller}
+    with mock.patch("calls.services.push") as push:
+        notify(
+            p.note(f"{p.BASE}~2o", "showing", callee=p.workplace_party(), start="2020-06-02 11:18:17", **inc)
+        )
+    [card] = [m["call"] for c in push.call_args_list for g, m in c.args[0] if g.startswith("operator.")]
+    assert (card["number"], card["number_display"], card["create_contact_url"]) == ("", "", None)
+    notify(p.note(f"{p.BASE}~2o", "finished", callee=p.workplace_party(), duration=0, **inc))
+    call = only_call()
+    assert (call.status, call.client_number, call.client_number_raw, call.contact) == (
+        Call.Status.MISSED,
+        "",
+        "",
+        None,
+    )
+    assert call.legs.get().caller_id == hidden
+    assert not Contact.objects.exists() and not CallbackTask.objects.exists()
 
 
 # --- caller ids as the network gave them (API.md "Numbers arrive as the network gave them") --------------

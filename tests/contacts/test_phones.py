@@ -211,3 +211,21 @@ def test_junk_is_no_phone_number(raw: str) -> None:
 )
 def test_a_comma_before_the_extension(typed: str, number: str, extension: str) -> None:
     assert phones.split_extension(typed) == (number, extension)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["anonymous", "Anonymous", "ANONYMOUS@pstn", "sip:anonymous@anonymous.invalid",
+     '"Anonymous" <sip:anonymous@anonymous.invalid>', "restricted", "Private", "unavailable", "Скрыт",
+     "Номер скрыт", " unknown "],
+)  # fmt: skip
+def test_hidden_caller_ids(raw: str) -> None:
+    assert phones.is_hidden(raw)
+    assert phones.normalize(raw) is None
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "79219462761", "+7 921 946-27-61", "101", "anon", "Анна", "sip:101@host"]
+)
+def test_numbers_and_names_are_not_hidden(raw: str) -> None:
+    assert not phones.is_hidden(raw)
