@@ -17,9 +17,11 @@ import json
 import math
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import Any
+
+from .fields import identifier, reason_code, seconds, start_time, text_of
 
 CALL_EVENT = "callNotifications"
 VPBX_EVENT = "vpbxNotifications"
@@ -399,124 +401,20 @@ def call_key_of(call_id: str) -> str:
     return call_id.split("~", 1)[0]
 
 
-def _text(value: Any) -> str:
-    if value is None or isinstance(value, (dict, list)):
-        return ""
-    return str(value)[:255]
-
-
 def _party(value: Any) -> Party:
     if not isinstance(value, dict):
         return Party()
     forwarders = value.get("forwarderList")
     return Party(
-        id=_text(value.get("id")),
-        display_id=_text(value.get("displayId")),
-        account_id=_text(value.get("accountId")),
+        id=text_of(value.get("id")),
+        display_id=text_of(value.get("displayId")),
+        account_id=text_of(value.get("accountId")),
         # The guide once writes display_name (API.md).
-        display_name=_text(value.get("displayName") or value.get("display_name")),
-        forwarders=tuple(_text(f.get("id")) for f in forwarders if isinstance(f, dict) and f.get("id"))
+        display_name=text_of(value.get("displayName") or value.get("display_name")),
+        forwarders=tuple(text_of(f.get("id")) for f in forwarders if isinstance(f, dict) and f.get("id"))
         if isinstance(forwarders, list)
         else (),
     )
-
-
-# A startTime outside these years is a broken clock, treated as missing (the arrival time counts):
-# near year 1 or 9999 the conversion to UTC and the duration arithmetic overflow.
-START_TIME_YEARS = range(1970, 2101)
-
-
-# What a startTime can be besides the guide's "YYYY-MM-DD HH:MM:SS" (§10.1 says only "Время операции"):
-# ISO 8601 with a "T", fractions of a second or a zone ("+03:00", "+0300", "Z"), the Russian
-# "DD.MM.YYYY HH:MM:SS", or a Unix time in seconds or milliseconds, as a JSON number or as digits.
-_EPOCH = re.compile(r"\d{9,14}(?:\.\d+)?")
-_RUSSIAN_DATE_TIME = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M")
-# Unix seconds from 2001-09 on; 10^12 and more is milliseconds (seconds that large are past the year
-# 33000). A number between the two is neither: treated as missing.
-_EPOCH_SECONDS = (10**9, 10**11)
-_EPOCH_MILLISECONDS = (10**12, 10**14)
-
-
-def _epoch(number: float) -> datetime | None:
-    if _EPOCH_MILLISECONDS[0] <= number < _EPOCH_MILLISECONDS[1]:
-        number /= 1000
-    elif not _EPOCH_SECONDS[0] <= number < _EPOCH_SECONDS[1]:
-        return None
-    return datetime.fromtimestamp(number, tz=UTC)
-
-
-def _start_time(value: Any) -> datetime | None:
-    """The moment a startTime names: naive for the PBX's local time (no zone written), aware when the value
-    names its zone or is a Unix time; None for what is no time, or a broken clock (START_TIME_YEARS)."""
-    moment: datetime | None = None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        # An int is compared as it is: a huge one would overflow a float.
-        moment = _epoch(value) if isinstance(value, int) or math.isfinite(value) else None
-    elif isinstance(value, str):
-        text = value.strip()
-        if _EPOCH.fullmatch(text):
-            moment = _epoch(float(text))
-        elif ":" in text:  # a date alone is no time of a call
-            moment = _date_time(text)
-    return moment if moment is not None and moment.year in START_TIME_YEARS else None
-
-
-def _date_time(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        pass
-    for pattern in _RUSSIAN_DATE_TIME:
-        try:
-            return datetime.strptime(text, pattern)
-        except ValueError:
-            continue
-    return None
-
-
-# A duration (§10.1 "Длительность вызова": seconds, a JSON number in the examples) written as text: "4",
-# "4.0", or a clock "0:04" / "00:00:04".
-_DECIMAL = re.compile(r"\+?\d{1,12}(?:\.\d{0,12})?")
-_CLOCK = re.compile(r"(?:(\d{1,4}):(?=[0-5]\d:))?(\d{1,4}):([0-5]\d)")
-
-
-def _int(value: Any) -> int | None:
-    """Whole seconds of a duration, a JSON number or text; None for what is none, or out of range."""
-    if isinstance(value, bool):
-        return None
-    number: float | None = None
-    if isinstance(value, int | float):
-        number = value if isinstance(value, int) or math.isfinite(value) else None
-    elif isinstance(value, str):
-        text = value.strip()
-        clock = _CLOCK.fullmatch(text)
-        if _DECIMAL.fullmatch(text):
-            number = float(text) if "." in text else int(text)
-        elif clock is not None:
-            hours, minutes, seconds = (int(part or 0) for part in clock.groups())
-            number = hours * 3600 + minutes * 60 + seconds
-    if number is None:
-        return None
-    return int(number) if 0 <= number < 10**7 else None
-
-
-def identifier(value: Any) -> str:
-    """A ``call.id`` or ``call.tag`` as text: a string as sent, byte for byte; a JSON integer (the guide's own
-    tag ``"133609"`` is all digits, §10.3.2) as its digits; anything else "" (none)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return ""
-
-
-def _code(value: Any) -> str:
-    """reasonCode (a Q.850 cause, §10.1) as text; a whole JSON float (16.0) as its digits."""
-    if isinstance(value, float) and value.is_integer():
-        return _text(int(value))
-    return _text(value)
 
 
 def parse_call_info(body: dict[str, Any]) -> CallInfo:
@@ -527,19 +425,19 @@ def parse_call_info(body: dict[str, Any]) -> CallInfo:
         call_id=identifier(call["id"]),
         # Echoed back byte for byte in terminateCall/transferCall: never trimmed or truncated.
         tag=identifier(call.get("tag")),
-        state=canonical_value(_text(info.get("state"))),
+        state=canonical_value(text_of(info.get("state"))),
         # Lower case in the examples, capitalised in the guide's table (§10.1).
-        type=canonical_value(_text(info.get("type"))),
-        start_time=_start_time(info.get("startTime")),
+        type=canonical_value(text_of(info.get("type"))),
+        start_time=start_time(info.get("startTime")),
         transport_id=info["transportId"] if isinstance(info.get("transportId"), str) else "",
         caller=_party(info.get("caller")),
         callee=_party(info.get("callee")),
-        duration=_int(info.get("duration")),
-        reason=_text(info.get("reason")),
-        reason_code=_code(info.get("reasonCode")),
+        duration=seconds(info.get("duration")),
+        reason=text_of(info.get("reason")),
+        reason_code=reason_code(info.get("reasonCode")),
         # Kept whole (up to 2000 characters): a cut link would download nothing.
         url_record=info["urlRecord"]
         if isinstance(info.get("urlRecord"), str) and len(info["urlRecord"]) <= 2000
         else "",
-        account_id=_text(info.get("accountId")),
+        account_id=text_of(info.get("accountId")),
     )
