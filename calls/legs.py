@@ -5,25 +5,28 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from contacts.phones import line_key, normalize
+from contacts.phones import is_hidden, line_key, normalize, sip_id_key
 from integrations.models import ExternalNumber, Terminal, Workplace
 from integrations.mtt.notifications import CallInfo, Party
 
 from .models import Call, CallLeg, Direction
 
 
-def pbx_time_to_utc(naive: datetime | None) -> datetime | None:
-    """startTime has no zone: it is the PBX's local time (MTT_TIMEZONE, Moscow by default)."""
-    if naive is None:
+def pbx_time_to_utc(moment: datetime | None) -> datetime | None:
+    """startTime as the guide writes it has no zone: the PBX's local time (MTT_TIMEZONE, Moscow by default).
+    One that names its zone (an offset, "Z", a Unix time: ``parse_call_info``) is taken as it says."""
+    if moment is None:
         return None
-    return naive.replace(tzinfo=ZoneInfo(settings.MTT_TIMEZONE)).astimezone(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(settings.MTT_TIMEZONE))
+    return moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -39,16 +42,24 @@ class Directory:
     workplace_ids: dict[str, int]
     # line_key -> (ExternalNumber id, the number as the directory lists it)
     lines: dict[str, tuple[int, str]]
+    # sip_id_key -> workplace id: a SIP ID named in another form (``sip:…@host``, ``…@domain``, ``+…``).
+    workplace_keys: dict[str, int] = field(default_factory=dict)
+
+    def _workplace_of(self, identifier: str) -> int | None:
+        found = self.workplace_ids.get(identifier)
+        if found is None and identifier:
+            found = self.workplace_keys.get(_sip_id_key(identifier))
+        return found
 
     def workplace_id(self, party: Party) -> int | None:
         for sip_id in party.ids:
-            found = self.workplace_ids.get(sip_id)
+            found = self._workplace_of(sip_id)
             if found is not None:
                 return found
         return None
 
     def is_staff(self, identifier: str) -> bool:
-        return identifier in self.workplace_ids
+        return self._workplace_of(identifier) is not None
 
     def external_number_id(self, *candidates: str) -> tuple[int | None, str]:
         """The first candidate that names one of our lines: (its id, the number as listed)."""
@@ -63,6 +74,8 @@ class Directory:
 # parse is the costly part of summarising a call.
 _line_key = functools.lru_cache(maxsize=4096)(line_key)
 _normalize = functools.lru_cache(maxsize=4096)(normalize)
+_sip_id_key = functools.lru_cache(maxsize=4096)(sip_id_key)
+_is_hidden = functools.lru_cache(maxsize=4096)(is_hidden)
 
 
 _DIRECTORIES: dict[tuple[int, object], Directory] = {}
@@ -90,7 +103,12 @@ def directory_for(integration_id: int, synced_at: object) -> Directory:
             line = key_ or _line_key(number)
             if line:
                 lines[line] = (pk, number)
-        cached = Directory(workplace_ids=workplace_ids, lines=lines)
+        workplace_keys: dict[str, int] = {}
+        for sip_id, wp_id in workplace_ids.items():
+            key_ = _sip_id_key(sip_id)
+            if key_:
+                workplace_keys.setdefault(key_, wp_id)
+        cached = Directory(workplace_ids=workplace_ids, lines=lines, workplace_keys=workplace_keys)
         # Keep only the newest version per integration.
         for old in [k for k in _DIRECTORIES if k[0] == integration_id]:
             del _DIRECTORIES[old]
@@ -258,13 +276,14 @@ def call_summarise(
     call.workplace_id = staff_leg.workplace_id if staff_leg else None
     call.operator_id = operators.get(staff_leg.workplace_id) if staff_leg and staff_leg.workplace_id else None
 
-    # The client's number: the line leg's caller first (it is the one the client dialled from).
+    # The client's number: the line leg's caller first (it is the one the client dialled from). A hidden
+    # caller id ("anonymous", kept on the leg as received) is no number: the call has none.
     call.client_number_raw = next(
         (
             candidate
             for leg in sorted(legs, key=lambda leg: (not leg.is_line_leg, leg.leg_id))
             for candidate in _client_party_numbers(leg)
-            if candidate and not directory.is_staff(candidate)
+            if candidate and not directory.is_staff(candidate) and not _is_hidden(candidate)
         ),
         "",
     )

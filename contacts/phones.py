@@ -24,6 +24,8 @@ from django.utils.translation import gettext as _
 _SEPARATORS = re.compile(r"[\s\-().\u00a0\u2010-\u2015/]")
 _NUMBERISH = re.compile(r"\+?\d+")
 _URI_SCHEME = re.compile(r"^(?:sips?|tel):", re.IGNORECASE)
+# A SIP From/To header's value: an optional display name, then the URI in angle brackets (RFC 3261 §20.10).
+_NAME_ADDR = re.compile(r'(?:"[^"]*"|[^"<>]*)\s*<([^<>]*)>')
 # ITU-T E.164 +883 "International Networks"; MTT's workplaces and terminals live in +883 140.
 _SIP_ID_PREFIX = "883"
 _SIP_ID_MIN_DIGITS = 12
@@ -54,8 +56,12 @@ def ascii_digits(raw: str) -> str:
 
 
 def _strip_uri(raw: str) -> str:
-    """`sip:78124241500@pstn;user=phone` → `78124241500`; `tel:+7-921-…;ext=1` → `+7-921-…`."""
+    """`sip:78124241500@pstn;user=phone` → `78124241500`; `tel:+7-921-…;ext=1` → `+7-921-…`; a SIP header's
+    name-addr `"Иван" <sip:79219462761@host>` → `79219462761`."""
     value = ascii_digits(raw).strip()
+    name_addr = _NAME_ADDR.fullmatch(value)
+    if name_addr is not None:
+        value = name_addr.group(1).strip()
     value = _URI_SCHEME.sub("", value)
     value = value.split("@", 1)[0]
     value = value.split(";", 1)[0]
@@ -151,6 +157,35 @@ def is_pbx_sip_id(raw: str) -> bool:
     if digits is None:
         digits = cleaned
     return digits.startswith(_SIP_ID_PREFIX) and len(digits) >= _SIP_ID_MIN_DIGITS
+
+
+# What a network writes in place of a caller id the caller hid (RFC 3323's "anonymous@anonymous.invalid",
+# the usual From of a withheld number; "restricted", "private", "unavailable" from other carriers) or could
+# not get. Not a number: nothing to show as one, look up, call back or make a contact of.
+HIDDEN_CALLER_IDS = frozenset(
+    {"anonymous", "restricted", "private", "unavailable", "unknown", "withheld", "hidden", "blocked",
+     "скрыт", "скрытый", "номер скрыт", "неизвестен", "неизвестный", "не определен", "не определён"}
+)  # fmt: skip
+
+
+def is_hidden(raw: str) -> bool:
+    """True for a caller id that says the number is hidden or unknown (``HIDDEN_CALLER_IDS``), in any case and
+    in any URI form: ``Anonymous``, ``sip:anonymous@anonymous.invalid``, ``restricted@pstn``."""
+    value = _strip_uri(raw or "").strip().strip('"').strip()
+    return value.casefold() in HIDDEN_CALLER_IDS
+
+
+def sip_id_key(raw: str) -> str:
+    """One key for a workplace or terminal SIP ID in any form a notification names it: the directory lists
+    ``883140777828305``; a party may carry ``sip:883140777828305@10.0.0.1``, ``883140777828305@domain``
+    (like the guide's ``78124241500@pstn``), ``+883140777828305`` or ``00883140777828305`` (guide §6.4: the
+    PBX passes identifiers as it received them). Its digits without the international prefix; "" for what is
+    not all digits (then only the exact text names a workplace)."""
+    cleaned = clean(raw or "")
+    if not _NUMBERISH.fullmatch(cleaned):
+        return ""
+    digits = _international_digits(cleaned)
+    return digits if digits is not None else cleaned
 
 
 def _e164_if_possible(candidate: str, region: str | None, *, require_valid: bool = False) -> str | None:

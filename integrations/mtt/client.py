@@ -475,6 +475,9 @@ def _require_success(method: str, body: dict[str, Any]) -> dict[str, Any]:
 def _parse_call_id(method: str, body: dict[str, Any]) -> str:
     call = _require_success(method, body).get("call")
     call_id = call.get("id") if isinstance(call, dict) else None
+    # An id sent as a JSON integer is its digits (like the notifications' call.id).
+    if isinstance(call_id, int) and not isinstance(call_id, bool):
+        call_id = str(call_id)
     if not isinstance(call_id, str) or not call_id:
         raise MttBadResponse(f"{method} answered without result.call.id", method=method, body=body)
     return call_id

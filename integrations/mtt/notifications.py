@@ -21,6 +21,8 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from .fields import identifier, reason_code, seconds, start_time, text_of
+
 CALL_EVENT = "callNotifications"
 VPBX_EVENT = "vpbxNotifications"
 # The guide's table misspells the event (guide §9.4): both spellings name one event. Rows stored
@@ -331,11 +333,12 @@ def _call_problem(result: dict[str, Any]) -> str:
     if not isinstance(info, dict):
         return "'result.callInfo' is missing or not an object"
     call = info.get("call")
-    if not isinstance(call, dict) or not isinstance(call.get("id"), str) or not call["id"].strip():
+    call_id = identifier(call.get("id")) if isinstance(call, dict) else ""
+    if not isinstance(call, dict) or not call_id.strip():
         return "'result.callInfo.call.id' is missing"
-    if len(call["id"]) > 255 or len(str(call.get("tag") or "")) > 255:
+    if len(call_id) > 255 or len(identifier(call.get("tag"))) > 255:
         return "'result.callInfo.call' id or tag longer than 255 characters"
-    if not call_key_of(call["id"]).strip():
+    if not call_key_of(call_id).strip():
         # API.md: the legs of a call share the part of the Call-ID before '~'. Without it nothing says which
         # call this leg belongs to: grouped by '' it would join every other such leg into one call.
         return "'result.callInfo.call.id' has no Call-ID before '~' (nothing says which call it belongs to)"
@@ -376,7 +379,9 @@ class CallInfo:
     state: str
     tag: str = ""
     type: str = ""
-    start_time: datetime | None = None  # naive: the PBX's local time (MTT_TIMEZONE)
+    # Naive: the PBX's local time (MTT_TIMEZONE), as the guide writes it; aware when MTT named the zone
+    # (an offset, "Z", or a Unix time).
+    start_time: datetime | None = None
     transport_id: str = ""
     caller: Party = Party()
     callee: Party = Party()
@@ -396,51 +401,20 @@ def call_key_of(call_id: str) -> str:
     return call_id.split("~", 1)[0]
 
 
-def _text(value: Any) -> str:
-    if value is None or isinstance(value, (dict, list)):
-        return ""
-    return str(value)[:255]
-
-
 def _party(value: Any) -> Party:
     if not isinstance(value, dict):
         return Party()
     forwarders = value.get("forwarderList")
     return Party(
-        id=_text(value.get("id")),
-        display_id=_text(value.get("displayId")),
-        account_id=_text(value.get("accountId")),
+        id=text_of(value.get("id")),
+        display_id=text_of(value.get("displayId")),
+        account_id=text_of(value.get("accountId")),
         # The guide once writes display_name (API.md).
-        display_name=_text(value.get("displayName") or value.get("display_name")),
-        forwarders=tuple(_text(f.get("id")) for f in forwarders if isinstance(f, dict) and f.get("id"))
+        display_name=text_of(value.get("displayName") or value.get("display_name")),
+        forwarders=tuple(text_of(f.get("id")) for f in forwarders if isinstance(f, dict) and f.get("id"))
         if isinstance(forwarders, list)
         else (),
     )
-
-
-# A startTime outside these years is a broken clock, treated as missing (the arrival time counts):
-# near year 1 or 9999 the conversion to UTC and the duration arithmetic overflow.
-START_TIME_YEARS = range(1970, 2101)
-
-
-def _start_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return None
-    return moment if moment.year in START_TIME_YEARS else None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if 0 <= number < 10**7 else None
 
 
 def parse_call_info(body: dict[str, Any]) -> CallInfo:
@@ -448,22 +422,22 @@ def parse_call_info(body: dict[str, Any]) -> CallInfo:
     info = body["result"]["callInfo"]
     call = info["call"]
     return CallInfo(
-        call_id=str(call["id"]),
+        call_id=identifier(call["id"]),
         # Echoed back byte for byte in terminateCall/transferCall: never trimmed or truncated.
-        tag=call["tag"] if isinstance(call.get("tag"), str) else "",
-        state=canonical_value(_text(info.get("state"))),
+        tag=identifier(call.get("tag")),
+        state=canonical_value(text_of(info.get("state"))),
         # Lower case in the examples, capitalised in the guide's table (§10.1).
-        type=canonical_value(_text(info.get("type"))),
-        start_time=_start_time(info.get("startTime")),
+        type=canonical_value(text_of(info.get("type"))),
+        start_time=start_time(info.get("startTime")),
         transport_id=info["transportId"] if isinstance(info.get("transportId"), str) else "",
         caller=_party(info.get("caller")),
         callee=_party(info.get("callee")),
-        duration=_int(info.get("duration")),
-        reason=_text(info.get("reason")),
-        reason_code=_text(info.get("reasonCode")),
+        duration=seconds(info.get("duration")),
+        reason=text_of(info.get("reason")),
+        reason_code=reason_code(info.get("reasonCode")),
         # Kept whole (up to 2000 characters): a cut link would download nothing.
         url_record=info["urlRecord"]
         if isinstance(info.get("urlRecord"), str) and len(info["urlRecord"]) <= 2000
         else "",
-        account_id=_text(info.get("accountId")),
+        account_id=text_of(info.get("accountId")),
     )

@@ -89,6 +89,29 @@ def test_a_parked_line_named_in_another_form_is_still_routed(
     assert RoutingDecision.objects.get().reason == RoutingDecision.Reason.MANAGER_FREE
 
 
+@pytest.mark.parametrize("tag", [133609, 0])
+def test_a_tag_sent_as_a_json_number_is_echoed_as_its_digits(
+    tag: int,
+    world: dict[str, Any],
+    sandbox: RunningSandbox,
+    receiver: Receiver,
+    client: Client,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """§10.3.2's own tag is "133609", all digits: a JSON writer may send it as a number. It was once read
+    as no tag, and the transferCall went out with "tag": "" (naming no leg)."""
+    trying = ring(sandbox, receiver)
+    trying["result"]["callInfo"]["call"]["tag"] = tag
+    post(client, world["mtt"], trying, django_capture_on_commit_callbacks)
+    [request] = commands(sandbox)
+    assert request["path"] == "/transferCall"
+    assert request["json"]["params"]["call"] == {
+        "id": trying["result"]["callInfo"]["call"]["id"],
+        "tag": str(tag),
+    }
+    assert Call.objects.get().legs.get().tag == str(tag)
+
+
 def _release_case(
     world: dict[str, Any],
     sandbox: RunningSandbox,

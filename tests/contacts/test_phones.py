@@ -15,6 +15,10 @@ SAME_CLIENT = [
     "sip:79219462761@pstn",
     "79219462761@pstn",
     "tel:+7-921-946-27-61",
+    # A SIP header's name-addr: a display name and the URI in angle brackets.
+    "<sip:79219462761@10.133.33.136>",
+    '"Иван" <sip:+79219462761@pstn;user=phone>',
+    "Ivan <tel:+79219462761>",
 ]
 
 
@@ -49,6 +53,20 @@ def test_other_numbers(raw: str, e164: str) -> None:
 )
 def test_not_phone_numbers(raw: str) -> None:
     assert phones.normalize(raw) is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["883140582526566", "+883140582526566", "00883140582526566", "sip:883140582526566@10.133.51.137",
+     "883140582526566@vpbx.mtt.ru", "<sip:883140582526566@vpbx.mtt.ru>", " 883140582526566 "],
+)  # fmt: skip
+def test_a_sip_id_in_any_form_has_one_key(raw: str) -> None:
+    assert phones.sip_id_key(raw) == "883140582526566"
+
+
+@pytest.mark.parametrize("raw", ["", "anonymous", "an_prd100275045-3881851", "sip:", "@pstn", "12a"])
+def test_what_is_no_numeric_sip_id_has_no_key(raw: str) -> None:
+    assert phones.sip_id_key(raw) == ""
 
 
 @pytest.mark.parametrize(
@@ -193,3 +211,21 @@ def test_junk_is_no_phone_number(raw: str) -> None:
 )
 def test_a_comma_before_the_extension(typed: str, number: str, extension: str) -> None:
     assert phones.split_extension(typed) == (number, extension)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["anonymous", "Anonymous", "ANONYMOUS@pstn", "sip:anonymous@anonymous.invalid",
+     '"Anonymous" <sip:anonymous@anonymous.invalid>', "restricted", "Private", "unavailable", "Скрыт",
+     "Номер скрыт", " unknown "],
+)  # fmt: skip
+def test_hidden_caller_ids(raw: str) -> None:
+    assert phones.is_hidden(raw)
+    assert phones.normalize(raw) is None
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "79219462761", "+7 921 946-27-61", "101", "anon", "Анна", "sip:101@host"]
+)
+def test_numbers_and_names_are_not_hidden(raw: str) -> None:
+    assert not phones.is_hidden(raw)

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from integrations.mtt.fields import START_TIME_YEARS
 from integrations.mtt.notifications import (
     CALL_EVENT,
     MAX_DEPTH,
-    START_TIME_YEARS,
     Envelope,
     NotificationError,
     Party,

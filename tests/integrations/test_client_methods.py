@@ -179,10 +179,27 @@ def test_unreadable_2xx_is_a_bad_response(client: MttClient, kwargs: dict[str, A
 
 
 @responses.activate
-def test_make_call_without_a_call_id_is_a_bad_response(client: MttClient) -> None:
-    responses.post(f"{API}/makeCall", json={"result": {"success": 1}})
+@pytest.mark.parametrize(
+    "answer",
+    [{"result": {"success": 1}}, {"result": {"success": 1, "call": {"id": ""}}},
+     {"result": {"success": 1, "call": {"id": True}}}, {"result": {"success": 1, "call": "x"}}],
+)  # fmt: skip
+def test_make_call_without_a_call_id_is_a_bad_response(client: MttClient, answer: Any) -> None:
+    responses.post(f"{API}/makeCall", json=answer)
     with pytest.raises(MttBadResponse):
         client.make_call(caller_id="883140582526566", callee="89219462761")
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("answer", "call_id"),
+    [({"result": {"success": 1, "call": {"id": 733160}}}, "733160"),
+     ({"result": {"success": "1", "call": {"id": "a@b"}}}, "a@b"),
+     ({"success": True, "call": {"id": "a@b"}}, "a@b")],  # bare, like setParkingNumbers' example
+)  # fmt: skip
+def test_make_call_answer_in_other_shapes(client: MttClient, answer: Any, call_id: str) -> None:
+    responses.post(f"{API}/makeCall", json=answer)
+    assert client.make_call(caller_id="883140582526566", callee="89219462761") == call_id
 
 
 @responses.activate

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from calls.legs import pbx_time_to_utc
 from integrations.mtt.notifications import (
     CALL_EVENT,
     PRIORITY_BOOKKEEPING,
@@ -184,3 +186,83 @@ def test_a_capitalised_trying_is_applied_first() -> None:
     assert finished.priority == PRIORITY_CALL_END
     recorded = parse_envelope(_call("01_incoming_trying", type="Incoming", state="Recorded"))
     assert recorded.priority == PRIORITY_BOOKKEEPING
+
+
+# --- Values in other types and formats than the examples (§10.1 promises no format) ---------------------
+
+# 2020-06-02 11:18:16 in Moscow (the fixture's startTime), written every way a PBX or its middleware writes
+# a moment: the guide's form, ISO 8601 with a "T", a fraction or a zone, the Russian order, Unix seconds
+# and milliseconds as JSON numbers or digits.
+MOMENT_UTC = datetime(2020, 6, 2, 8, 18, 16, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        "2020-06-02 11:18:16",
+        " 2020-06-02 11:18:16 ",
+        "2020-06-02T11:18:16",
+        "2020-06-02 11:18:16.000",
+        "2020-06-02T11:18:16+03:00",
+        "2020-06-02 11:18:16+0300",
+        "2020-06-02T08:18:16Z",
+        "2020-06-02T08:18:16+00:00",
+        "2020-06-02T10:18:16+02:00",
+        "02.06.2020 11:18:16",
+        1591085896,
+        1591085896.0,
+        "1591085896",
+        1591085896000,
+        "1591085896000",
+    ],
+)
+def test_start_time_in_any_format_names_the_same_moment(start: Any) -> None:
+    info = parse_call_info(_call("01_incoming_trying", startTime=start))
+    assert pbx_time_to_utc(info.start_time) == MOMENT_UTC
+
+
+@pytest.mark.parametrize(
+    "start",
+    [None, "", "2020-06-02", "now", "11:18", "25:61:61", 0, 42, 10**10 * 5, -1591085896, True, [], {},
+     "0001-01-01T00:00:00+05:00", 10**400, "9" * 5000],
+)  # fmt: skip
+def test_start_time_that_names_no_moment_is_missing(start: Any) -> None:
+    assert parse_call_info(_call("01_incoming_trying", startTime=start)).start_time is None
+
+
+@pytest.mark.parametrize(
+    ("sent", "seconds"),
+    [(4, 4), (4.0, 4), (4.7, 4), ("4", 4), (" 4 ", 4), ("4.0", 4), ("4.", 4), ("0:04", 4), ("00:00:04", 4),
+     ("1:02:03", 3723), (0, 0), ("0", 0)],
+)  # fmt: skip
+def test_duration_as_a_number_or_text(sent: Any, seconds: int) -> None:
+    assert parse_call_info(_call("07_incoming_finished", duration=sent)).duration == seconds
+
+
+@pytest.mark.parametrize("sent", [None, "", "four", -1, "-1", True, "1e3", 10**8, "9" * 5000, "1:99:99", []])
+def test_a_duration_that_is_none_is_missing(sent: Any) -> None:
+    assert parse_call_info(_call("07_incoming_finished", duration=sent)).duration is None
+
+
+@pytest.mark.parametrize(("sent", "text"), [(133609, "133609"), (0, "0"), ("133609", "133609")])
+def test_a_call_id_or_tag_sent_as_a_json_number_keeps_its_digits(sent: Any, text: str) -> None:
+    """§10.3.2's own tag is "133609": all digits, which a JSON writer may send as a number. The leg is kept
+    (not ignored as having no Call-ID) and the tag echoed back in the routing command."""
+    body = _call("01_incoming_trying")
+    body["result"]["callInfo"]["call"] = {"id": sent, "tag": sent}
+    envelope = parse_envelope(body)
+    assert envelope.understood, envelope.ignored_because
+    info = parse_call_info(body)
+    assert (info.call_id, info.tag) == (text, text)
+
+
+@pytest.mark.parametrize("sent", [True, 1.5, None, {"x": 1}, ["1"]])
+def test_a_call_id_of_another_type_is_ignored_with_the_reason(sent: Any) -> None:
+    body = _call("01_incoming_trying")
+    body["result"]["callInfo"]["call"]["id"] = sent
+    assert "call.id" in parse_envelope(body).ignored_because
+
+
+@pytest.mark.parametrize(("sent", "code"), [(16, "16"), (16.0, "16"), ("16", "16"), (None, ""), ("", "")])
+def test_reason_code_as_a_number_or_text(sent: Any, code: str) -> None:
+    assert parse_call_info(_call("07_incoming_finished", reasonCode=sent)).reason_code == code
