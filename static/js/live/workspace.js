@@ -234,6 +234,16 @@ export function workspaceView() {
   // loaded, but the page has not dealt with their ends — a wrap-up still waiting for one of them comes with
   // the first resync at the same version, and must show as on any other page.
   var listed = new Map();
+  // Wrap-ups this page knows are saved (call id -> the call's version after the save: the save's own answer,
+  // another tab's word, a message saying wrapped_up). A card of the call at that version or older — a resync
+  // or a push sent before the save and arriving after it — is out of date and never brings the card back.
+  var saved = new Map();
+
+  function wrappedUpAt(id, version) {
+    if (typeof version !== "number" || !isFinite(version)) return;
+    if (!(saved.get(id) >= version)) saved.set(id, version);
+    if (saved.size > 500) saved.delete(saved.keys().next().value);
+  }
 
   // On every page but the workspace the cards are the docked call panel (panel.js).
   var panel = dockedPanel(cardsNode);
@@ -275,10 +285,14 @@ export function workspaceView() {
   function handlersFor(id) {
     return {
       wrapped: function (json) {
-        removeCard(id);
-        tellTabs({ type: "closed", id: id });
-        refreshDesk();
         var call = json && json.call;
+        var current = cards.get(id);
+        // The server's version after the save; without one, at least what this card showed.
+        var version = call && typeof call.version === "number" ? call.version : current && current.data.version;
+        wrappedUpAt(id, version);
+        removeCard(id);
+        tellTabs({ type: "closed", id: id, version: version });
+        refreshDesk();
         if (call && recentNode) {
           var entry = recentNode.querySelector('[data-call-id="' + id + '"] .recent-line');
           if (entry && call.comment) entry.appendChild(h("span", { className: "call-comment", text: " · " + call.comment }));
@@ -372,6 +386,9 @@ export function workspaceView() {
   }
 
   function upsert(data) {
+    var savedAt = saved.get(data.id);
+    if (savedAt !== undefined && data.version <= savedAt) return;
+    if (data.wrapped_up) wrappedUpAt(data.id, data.version);
     var current = cards.get(data.id);
     var seenEnd = ended.get(data.id);
     var listedAt = listed.get(data.id);
@@ -423,6 +440,7 @@ export function workspaceView() {
   onTabMessage(function (message) {
     if (message.type === "closed") {
       closedInAnotherTab(message.id);
+      wrappedUpAt(message.id, message.version);
       removeCard(message.id);
     }
     if (message.type === "named" && message.contact) named(message.id, message.contact);
