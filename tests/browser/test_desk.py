@@ -350,7 +350,7 @@ def test_a_pending_wrap_up_card_survives_a_reload_of_the_workspace(
 
 
 def test_the_wrap_up_card_never_says_in_conversation(page: Any, artifacts: Path, tmp_path: Path) -> None:
-    # The PBX's finished never comes: the operator's leg ended (the wrap-up card) while the call's status is
+    # The PBX's finished never comes (or comes late): the operator's leg ended (the wrap-up card) while the call's status is
     # still "in progress". The card's header says what it shows — the call ended — not "Разговор".
     with running_stack(tmp_path / "stack") as stack, running_sandbox() as sandbox:
         log_in(page, stack.url, "/calls/")
@@ -358,4 +358,11 @@ def test_the_wrap_up_card_never_says_in_conversation(page: Any, artifacts: Path,
         page.wait_for_selector(".desk .call-card.wrap-up-card", timeout=CARD_TIMEOUT_MS)
         header = page.locator(".desk .wrap-up-card header .phase-label")
         page.screenshot(path=str(artifacts / "desk-wrap-up-no-finished.png"))
+        assert header.inner_text().strip().lower() == "звонок завершён"
+        # After a reload the resync gives the card back, although the call is still "in progress".
+        page.reload()
+        page.wait_for_function(
+            "() => Number(document.body.dataset.resyncs || 0) >= 1", timeout=CARD_TIMEOUT_MS
+        )
+        assert page.locator(".desk .call-card.wrap-up-card").count() == 1
         assert header.inner_text().strip().lower() == "звонок завершён"
