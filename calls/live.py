@@ -54,15 +54,20 @@ def cards_for_user(*, user: Any) -> list[dict[str, Any]]:
     for leg in legs:
         by_call.setdefault(leg.call_id, []).append(leg)
     cards = []
+    over: list[Call] = []  # still live, but over for this operator (their legs finished or withdrawn)
     for user_legs in by_call.values():
         phase, connected_at = operator_phase(leg_view(leg) for leg in user_legs)
-        if phase == ENDED:
-            continue
         call = user_legs[0].call
+        if phase == ENDED:
+            over.append(call)
+            continue
         cards.append(card(call, contact=contact_view(call.contact), phase=phase, connected_at=connected_at))
-    cards.extend(wrap_up_cards_for_user(user_id=user_id, exclude=set(by_call)))
+    cards.extend(wrap_up_cards_for_user(user_id=user_id, exclude=set(by_call), over=over))
     cards.extend(missed_cards_for_user(user_id=user_id))
     return _only_visible_recent(user, cards)
+
+
+WRAP_UP_CARD_LIMIT = 10
 
 
 def _ended_cards_since() -> datetime | None:
@@ -72,21 +77,34 @@ def _ended_cards_since() -> datetime | None:
     return timezone.now() - timedelta(minutes=minutes) if minutes > 0 else None
 
 
-def wrap_up_cards_for_user(*, user_id: int, exclude: Collection[int] = ()) -> list[dict[str, Any]]:
+def wrap_up_cards_for_user(
+    *, user_id: int, exclude: Collection[int] = (), over: Collection[Call] = ()
+) -> list[dict[str, Any]]:
     """Ended calls the operator took and has not wrapped up, within CALLS_WRAPUP_CARD_MINUTES: their
-    cards stay on the desk (every page, after a reload) until the wrap-up is saved or put off."""
+    cards stay on the desk (every page, after a reload) until the wrap-up is saved or put off.
+
+    ``over``: live calls whose legs at this operator's workplace are over. When MTT's final ``finished`` is
+    late or lost the call stays "in progress" (until it comes, or calls/reconcile.py closes the call), yet
+    the push of the operator's own leg end showed the wrap-up card: the resync gives it back too, for
+    CALLS_WRAPUP_CARD_MINUTES after the last notification of the call."""
     since = _ended_cards_since()
     if since is None:
         return []
+    waiting = [
+        c
+        for c in over
+        if c.operator_id == user_id and c.wrapped_up_at is None and c.updated_at and c.updated_at >= since
+    ]
     calls = (
         Call.objects.filter(operator_id=user_id, wrapped_up_at__isnull=True, ended_at__gte=since)
         .exclude(status__in=Call.LIVE_STATUSES)
         .exclude(pk__in=exclude)
         .select_related("contact", "contact__personal_manager")
-        .order_by("ended_at", "pk")[:10]
+        .order_by("ended_at", "pk")[:WRAP_UP_CARD_LIMIT]
     )
+    ended = [*calls, *sorted(waiting, key=lambda c: (c.updated_at, c.pk))][:WRAP_UP_CARD_LIMIT]
     return [
-        card(c, contact=contact_view(c.contact), phase=ENDED, connected_at=None, recent=False) for c in calls
+        card(c, contact=contact_view(c.contact), phase=ENDED, connected_at=None, recent=False) for c in ended
     ]
 
 

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from .callbacks import callback_open_for_user
 from .forms import WrapUpForm
 from .models import Call, FollowUpTask
+from .realtime.cards import call_version
 from .visibility import call_visible_to, callbacks_visible_to, tasks_visible_to
 from .wrapup import WrapUpNotYours, call_wrap_up, follow_up_complete, wrap_up_refusal
 
@@ -100,7 +101,9 @@ def wrap_up(request: HttpRequest, pk: int) -> HttpResponse:
         return JsonResponse(
             {
                 "ok": True,
-                "call": {"id": call.pk, **wrap_up_view(call)},
+                # The version of the call after the save: the page ignores any older card of it (a resync
+                # or a push sent before the save) instead of bringing the wrap-up back.
+                "call": {"id": call.pk, "version": call_version(call), **wrap_up_view(call)},
                 "task": (
                     {"id": task.pk, "due_at": task.due_at.isoformat(), "assignee": _person(task.assignee)}
                     if task is not None

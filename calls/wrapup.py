@@ -142,6 +142,7 @@ def call_wrap_up(
             result=result, comment=comment, wrapped_up_by=user, wrapped_up_at=now, updated_at=now
         )
         call.result, call.comment, call.wrapped_up_by, call.wrapped_up_at = result, comment, user, now
+        call.updated_at = now  # the card's version (calls.realtime.cards.call_version) after the save
         task = None
         if follow_up_at is not None:
             task = (

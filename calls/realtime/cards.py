@@ -127,9 +127,9 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _version(call: Call) -> int:
-    # Every applied notification saves the call under its row lock, so updated_at grows with each one:
-    # the page keeps the newest message of a call whatever order they arrive in.
+def call_version(call: Call) -> int:
+    # Every applied notification saves the call under its row lock, so updated_at grows with each one (a
+    # saved wrap-up sets it too): the page keeps the newest message of a call whatever order they arrive in.
     return int(call.updated_at.timestamp() * 1_000_000) if call.updated_at else 0
 
 
@@ -251,7 +251,7 @@ def card(
     known = contact is not None and bool(contact.name)
     return {
         "id": call.pk,
-        "version": _version(call),
+        "version": call_version(call),
         "phase": phase,
         "direction": call.direction,
         "status": call.status,
@@ -286,7 +286,7 @@ def board_row(call: Call, legs: Iterable[LegView], contact: ContactView | None) 
     """One active call on the supervisors' live board."""
     return {
         "id": call.pk,
-        "version": _version(call),
+        "version": call_version(call),
         "direction": call.direction,
         "status": call.status,
         "number_display": _number_for_people(call.client_number or call.client_number_raw),
@@ -342,7 +342,7 @@ def screen_pop_messages(
         row = board_row(call, legs, contact)
         messages.append((SUPERVISORS_GROUP, {"type": "board.update", "call": row, "people": people}))
     else:
-        gone = {"id": call.pk, "version": _version(call), "status": call.status}
+        gone = {"id": call.pk, "version": call_version(call), "status": call.status}
         messages.append((SUPERVISORS_GROUP, {"type": "board.remove", "call": gone, "people": people}))
     return messages
 
@@ -355,7 +355,7 @@ def call_closed_messages(call: Call, *, legs: list[LegView], contact: ContactVie
     messages: list[Message] = [
         (operator_group(owner), {"type": MESSAGE_TYPES[ENDED], "call": payload}) for owner in owners
     ]
-    gone = {"id": call.pk, "version": _version(call), "status": call.status}
+    gone = {"id": call.pk, "version": call_version(call), "status": call.status}
     people = board_people(call, legs, contact)
     messages.append((SUPERVISORS_GROUP, {"type": "board.remove", "call": gone, "people": people}))
     return messages

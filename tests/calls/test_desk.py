@@ -125,6 +125,17 @@ def test_the_resync_brings_back_the_wrap_up_card_until_it_is_saved(world: World,
 
 
 @pytest.mark.django_db
+def test_the_saved_wrap_up_answers_with_a_version_newer_than_any_card_sent_before(world: World) -> None:
+    # The page compares: a card (a resync, a push) at this version or older was sent before the save.
+    client = client_for(world.users["operator"])
+    [before] = [c for c in client.get("/calls/active.json").json()["calls"] if c["id"] == world.own_call.pk]
+    answer = client.post(f"/calls/{world.own_call.pk}/wrap-up/", {"result": sale().pk}, **JSON).json()
+    assert answer["call"]["version"] > before["version"]
+    again = client.post(f"/calls/{world.own_call.pk}/wrap-up/", {"comment": "ещё"}, **JSON).json()
+    assert again["call"]["version"] > answer["call"]["version"]
+
+
+@pytest.mark.django_db
 def test_desk_counts_and_reminders(world: World) -> None:
     operator = world.users["operator"]
     client = client_for(operator)

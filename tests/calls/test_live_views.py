@@ -118,6 +118,37 @@ def test_a_withdrawn_leg_is_no_card_even_while_the_call_goes_on(
     assert logged_in(directory["ivanova"]).get(reverse("calls:active")).json()["calls"] == []
 
 
+def test_the_wrap_up_card_comes_back_when_the_calls_final_finished_is_late_or_lost(
+    notify: Notify, directory: dict[str, Any], settings: Any
+) -> None:
+    # Her leg finished, the line leg's finished (MTT's call-level end) has not come: the call is still "in
+    # progress", and the resync gives her the wrap-up card the live push showed.
+    bodies = p.incoming_answered()
+    for body in bodies[:4] + bodies[5:]:
+        notify(body)
+    call = Call.objects.get()
+    assert call.status == Call.Status.IN_PROGRESS and call.operator == directory["ivanova"]
+    ivanova = logged_in(directory["ivanova"])
+    [card] = ivanova.get(reverse("calls:active")).json()["calls"]
+    assert (card["id"], card["phase"], card["status"]) == (call.pk, "ended", "in_progress")
+    assert (card["operator_id"], card["wrapped_up"]) == (directory["ivanova"].pk, False)
+    assert logged_in(directory["petrov"]).get(reverse("calls:active")).json()["calls"] == []
+    # Not after CALLS_WRAPUP_CARD_MINUTES without a word of the call, nor with the feature off.
+    Call.objects.filter(pk=call.pk).update(updated_at=timezone.now() - timedelta(minutes=61))
+    assert ivanova.get(reverse("calls:active")).json()["calls"] == []
+    Call.objects.filter(pk=call.pk).update(updated_at=timezone.now())
+    settings.CALLS_WRAPUP_CARD_MINUTES = 0
+    assert ivanova.get(reverse("calls:active")).json()["calls"] == []
+    settings.CALLS_WRAPUP_CARD_MINUTES = 60
+    assert len(ivanova.get(reverse("calls:active")).json()["calls"]) == 1
+    # Saved: gone (the late finished, if it comes, changes nothing).
+    ivanova.post(reverse("calls:wrap_up", args=[call.pk]), {"comment": "ok"}, HTTP_ACCEPT="application/json")
+    assert ivanova.get(reverse("calls:active")).json()["calls"] == []
+    notify(bodies[4])
+    assert Call.objects.get().status == Call.Status.ANSWERED
+    assert ivanova.get(reverse("calls:active")).json()["calls"] == []
+
+
 def test_a_live_call_nobody_heard_of_for_half_a_day_is_dropped(
     directory: dict[str, Any], ringing: Call
 ) -> None:

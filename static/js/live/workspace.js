@@ -1,16 +1,17 @@
-/* The operator's desk: the cards of the calls ringing or talking at their workplace, on every page (a
- * panel, config.mode "desk") or in the workspace's "Calls right now" (mode "workspace", which also lists
- * the recent calls with a note field each). After hang-up the card of a call the operator took stays for
- * the wrap-up until it is saved or put off, in every tab at once (tabs.js); the server's resync brings it
- * back on the next page, so opening the contact or the call from the card keeps the card.
+/* The operator's desk: the cards of the calls ringing or talking at their workplace, on every page (the
+ * call panel docked beside the page, config.mode "desk": panel.js) or in the workspace's "Calls right now"
+ * (mode "workspace", which also lists the recent calls with a note field each). After hang-up the card of
+ * a call the operator took stays for the wrap-up until it is saved or put off, in every tab at once
+ * (tabs.js); the server's resync brings it back on the next page, so opening the contact or the call from
+ * the card keeps the card.
  */
 import { alertNewCall, closeDesktopNote, forgetOldClaims } from "./alerts.js";
 import { S, config, csrfToken, duration, elapsedSince, h, label, phaseLabel, serverNow, when } from "./common.js";
 import { nameContactForm, refreshDesk, wrapUpForm } from "./desk.js";
+import { dockedPanel } from "./panel.js";
 import { closedInAnotherTab, dismissWrapUp, forgetOldDismissals, onTabMessage, tellTabs, wrapUpDismissed } from "./tabs.js";
 
 const RECENT_KEEP = 10;
-const DESK_FOLDED_KEY = "mttcrm.desk.folded";
 
 function recentCallsList(items) {
   if (!items || !items.length) return h("p", { className: "muted", text: S.no_recent });
@@ -233,82 +234,25 @@ export function workspaceView() {
   // loaded, but the page has not dealt with their ends — a wrap-up still waiting for one of them comes with
   // the first resync at the same version, and must show as on any other page.
   var listed = new Map();
+  // Wrap-ups this page knows are saved (call id -> the call's version after the save: the save's own answer,
+  // another tab's word, a message saying wrapped_up). A card of the call at that version or older — a resync
+  // or a push sent before the save and arriving after it — is out of date and never brings the card back.
+  var saved = new Map();
 
-  // On every page but the workspace the cards are a panel (the desk): docked as a column at the page's right
-  // that the page makes room for (body.desk-docked), so it never covers the page's controls. Only one card
-  // is open — the newest, or the one the operator opened; the others fold to their header line. The whole
-  // panel folds to a narrow strip ("Hide", remembered per browser) and unfolds by itself when a call rings.
-  var deskNode = cardsNode ? cardsNode.closest(".desk") : null;
-  var openId = null; // the card the operator opened; null: the newest
-  var deskBar = null;
-  var deskCount = null;
-
-  function deskFolded() {
-    try {
-      return localStorage.getItem(DESK_FOLDED_KEY) === "1";
-    } catch (err) {
-      return document.body.classList.contains("desk-folded");
-    }
+  function wrappedUpAt(id, version) {
+    if (typeof version !== "number" || !isFinite(version)) return;
+    if (!(saved.get(id) >= version)) saved.set(id, version);
+    if (saved.size > 500) saved.delete(saved.keys().next().value);
   }
 
-  function foldDesk(folded) {
-    try {
-      if (folded) localStorage.setItem(DESK_FOLDED_KEY, "1");
-      else localStorage.removeItem(DESK_FOLDED_KEY);
-    } catch (err) { /* this page only */ }
-    document.body.classList.toggle("desk-folded", folded);
-    if (deskBar) deskBar.querySelector(".desk-fold").setAttribute("aria-expanded", folded ? "false" : "true");
-  }
-
-  if (deskNode) {
-    var toggle = h("button", { type: "button", className: "desk-fold", "aria-expanded": "true", "aria-controls": "cards" });
-    deskCount = h("span", { className: "desk-count" });
-    toggle.appendChild(h("span", { className: "desk-fold-label", text: S.desk_title }));
-    toggle.appendChild(deskCount);
-    toggle.addEventListener("click", function () {
-      foldDesk(!document.body.classList.contains("desk-folded"));
-    });
-    deskBar = h("div", { className: "desk-bar" }, toggle);
-    deskNode.insertBefore(deskBar, deskNode.firstChild);
-    document.body.classList.toggle("desk-folded", deskFolded());
-  }
-
-  function foldOlder() {
-    if (!deskNode) return;
-    var nodes = Array.prototype.slice.call(cardsNode.children);
-    var open = nodes.filter(function (node) {
-      return node.dataset.callId === String(openId);
-    })[0] || nodes[0];
-    nodes.forEach(function (node) {
-      var folded = node !== open;
-      node.classList.toggle("folded", folded);
-      var header = node.querySelector("header");
-      var unfold = header && header.querySelector(".unfold-card");
-      if (header && !unfold) {
-        unfold = h("button", { type: "button", className: "link unfold-card", text: S.open_card });
-        unfold.addEventListener("click", function () {
-          openId = node.dataset.callId;
-          foldOlder();
-        });
-        header.appendChild(unfold);
-      }
-      if (unfold) unfold.hidden = !folded;
-    });
-  }
+  // On every page but the workspace the cards are the docked call panel (panel.js).
+  var panel = dockedPanel(cardsNode);
 
   function refreshEmpty() {
     if (emptyNode) emptyNode.hidden = cards.size > 0;
     if (recentEmpty) recentEmpty.hidden = recentNode.children.length > 0;
     document.body.classList.toggle("desk-has-cards", cards.size > 0);
-    document.body.classList.toggle("desk-docked", !!deskNode && cards.size > 0);
-    if (deskCount) deskCount.textContent = String(cards.size);
-    foldOlder();
-  }
-
-  // A new card is the one to look at: it opens (the others fold) and the panel unfolds if it rang.
-  function newCard(data) {
-    openId = null;
-    if (data.phase === "ringing" && deskNode) foldDesk(false);
+    panel.refresh(cards.size);
   }
 
   function addRecent(data) {
@@ -341,10 +285,14 @@ export function workspaceView() {
   function handlersFor(id) {
     return {
       wrapped: function (json) {
-        removeCard(id);
-        tellTabs({ type: "closed", id: id });
-        refreshDesk();
         var call = json && json.call;
+        var current = cards.get(id);
+        // The server's version after the save; without one, at least what this card showed.
+        var version = call && typeof call.version === "number" ? call.version : current && current.data.version;
+        wrappedUpAt(id, version);
+        removeCard(id);
+        tellTabs({ type: "closed", id: id, version: version });
+        refreshDesk();
         if (call && recentNode) {
           var entry = recentNode.querySelector('[data-call-id="' + id + '"] .recent-line');
           if (entry && call.comment) entry.appendChild(h("span", { className: "call-comment", text: " · " + call.comment }));
@@ -372,7 +320,7 @@ export function workspaceView() {
     keepTyped(current.node, node);
     current.node.replaceWith(node);
     current.node = node;
-    foldOlder();
+    panel.foldOlder();
   }
 
   function showWrapUp(data, current) {
@@ -392,7 +340,7 @@ export function workspaceView() {
     } else {
       cards.set(data.id, { data: data, node: node, touched: performance.now(), connectedLocal: null, wrapping: true });
       cardsNode.insertBefore(node, cardsNode.firstChild);
-      newCard(data);
+      panel.newCard(data);
     }
   }
 
@@ -408,7 +356,7 @@ export function workspaceView() {
     } else {
       cards.set(data.id, { data: data, node: node, touched: performance.now(), wrapping: true, missed: true });
       cardsNode.insertBefore(node, cardsNode.firstChild);
-      newCard(data);
+      panel.newCard(data);
     }
   }
 
@@ -438,6 +386,9 @@ export function workspaceView() {
   }
 
   function upsert(data) {
+    var savedAt = saved.get(data.id);
+    if (savedAt !== undefined && data.version <= savedAt) return;
+    if (data.wrapped_up) wrappedUpAt(data.id, data.version);
     var current = cards.get(data.id);
     var seenEnd = ended.get(data.id);
     var listedAt = listed.get(data.id);
@@ -470,7 +421,7 @@ export function workspaceView() {
         connectedLocal: serverNow(), wrapping: false,
       });
       cardsNode.insertBefore(node, cardsNode.firstChild);
-      newCard(data);
+      panel.newCard(data);
       if (data.phase === "ringing") alertNewCall(data);
     }
     tick();
@@ -489,6 +440,7 @@ export function workspaceView() {
   onTabMessage(function (message) {
     if (message.type === "closed") {
       closedInAnotherTab(message.id);
+      wrappedUpAt(message.id, message.version);
       removeCard(message.id);
     }
     if (message.type === "named" && message.contact) named(message.id, message.contact);
