@@ -19,6 +19,8 @@ from django.test import Client
 from django.utils import timezone
 
 from calls.models import Call, CallbackTask, CallLeg, Direction, Recording
+from calls.realtime.cards import contact_view, leg_view, screen_pop_messages
+from calls.realtime.groups import operator_group
 from calls.visibility import (
     call_people,
     call_visible_to,
@@ -331,6 +333,36 @@ def test_a_cards_last_calls_leave_out_another_teams(world: World) -> None:
     set_visibility(AccessSettings.Visibility.ALL)
     cards = client_for(world, "outsider").get("/calls/active.json").json()["calls"]
     assert [r["id"] for r in cards[0]["recent"]] == [world.own_call.pk]
+
+
+@pytest.mark.parametrize(
+    ("mode", "ringing", "shown"),
+    [
+        (TEAM, "outsider", False),  # team B's operator: team A's earlier call is not theirs
+        (TEAM, "manager", True),  # team A's: it is
+        (AccessSettings.Visibility.ALL, "outsider", True),
+    ],
+)
+def test_a_pushed_cards_last_calls_are_the_resyncs(
+    world: World, mode: str, ringing: str, shown: bool
+) -> None:
+    """The card pushed over the socket (calls.realtime.cards.screen_pop_messages) lists the same last
+    calls as the page's resync: never another team's in the "team" mode."""
+    set_visibility(mode)
+    user = world.users[ringing]
+    call = _bare_call(world, "now-ringing", contact=world.contact, operator=None)
+    Call.objects.filter(pk=call.pk).update(status=Call.Status.RINGING)
+    call.refresh_from_db()
+    leg = CallLeg.objects.create(
+        call=call, integration=world.integration, leg_id="now-ringing~1", workplace=user.workplace
+    )
+    legs = [leg_view(x) for x in CallLeg.objects.filter(call=call).select_related("workplace__user")]
+    messages = screen_pop_messages(call=call, leg=leg, legs=legs, contact=contact_view(world.contact))
+    pushed = next(m for group, m in messages if group == operator_group(user.pk))["call"]
+    expected = [world.own_call.pk] if shown else []
+    assert [r["id"] for r in pushed["recent"]] == expected
+    resync = client_for(world, ringing).get("/calls/active.json").json()["calls"]
+    assert [r["id"] for c in resync if c["id"] == call.pk for r in c["recent"]] == expected
 
 
 def test_a_supervisor_of_another_team_cannot_note_on_a_call(world: World) -> None:
