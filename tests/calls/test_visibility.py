@@ -365,6 +365,26 @@ def test_a_pushed_cards_last_calls_are_the_resyncs(
     assert [r["id"] for c in resync if c["id"] == call.pk for r in c["recent"]] == expected
 
 
+@pytest.mark.parametrize(("mode", "role", "expected"), [
+    (TEAM, "outsider", 404),  # another team's client: no redirect that would say it existed, and where
+    (TEAM, "operator", 302),
+    (TEAM, "admin", 302),
+    (AccessSettings.Visibility.ALL, "outsider", 302),
+])  # fmt: skip
+def test_a_merged_contacts_old_link(world: World, mode: str, role: str, expected: int) -> None:
+    set_visibility(mode)
+    # Team A's client (the manager's), merged twice: the old links lead to where it is now.
+    first = Contact.objects.create(name="Козлов (старый)", merged_into=world.managed_contact)
+    older = Contact.objects.create(name="Козлов (совсем старый)", merged_into=first)
+    client = client_for(world, role)
+    for tombstone in (first, older):
+        response = client.get(f"/contacts/{tombstone.pk}/")
+        assert response.status_code == expected
+        if expected == 302:
+            assert response["Location"] == f"/contacts/{world.managed_contact.pk}/"
+    assert client.get("/contacts/999999/").status_code == 404
+
+
 def test_a_supervisor_of_another_team_cannot_note_on_a_call(world: World) -> None:
     set_visibility(TEAM)
     boss = get_user_model().objects.create_user("boss-b", password=None, is_staff=True)
