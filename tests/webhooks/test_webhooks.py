@@ -4,6 +4,7 @@ controlled clock, persistent failure and the health warning, the SSRF rules for 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -250,6 +251,37 @@ def test_the_secret_is_encrypted_at_rest(integration: Any, listener: Listener) -
         cursor.execute(f'SELECT "secret" FROM "{table}"')
         stored = cursor.fetchone()[0]
     assert subscription.secret.startswith("whsec_") and subscription.secret not in stored
+
+
+@pytest.mark.parametrize(
+    ("answer", "size", "block", "pause"),
+    [
+        (500, 512 * 1024 * 1024, 65536, 0.0),  # half a gigabyte of error page
+        (200, 512 * 1024 * 1024, 65536, 0.0),  # ... after a success
+        (503, 1024 * 1024, 100, 0.25),  # dripped: 100 bytes every quarter of a second
+    ],
+    ids=["huge-error", "huge-success", "dripping"],
+)
+def test_a_receivers_answer_is_read_only_as_far_as_the_log_keeps_it(
+    integration: Any, listener: Listener, settings: Any, answer: int, size: int, block: int, pause: float
+) -> None:
+    """A hostile or broken receiver cannot make a worker read (and hold) an endless answer, nor keep it
+    reading one past the timeout: the status decides, the log keeps the answer's first 2000 characters."""
+    settings.WEBHOOKS_TIMEOUT_SECONDS = 1
+    listener.answer, listener.answer_bytes = answer, size
+    listener.answer_block, listener.answer_pause = block, pause
+    subscribe(listener.url, ["call.started"])
+    webhook_emit(event="call.started", message_id="m-huge", data={"id": 1})
+    started = time.monotonic()
+    for pk in webhooks_sweep():
+        webhook_attempt(delivery_id=pk)
+    assert time.monotonic() - started < 5  # the timeout (1 s), and one more read at most
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == ("delivered" if answer == 200 else "pending")
+    assert delivery.response_status == answer
+    kept = delivery.response_body
+    assert set(kept) == {"x"} and (len(kept) == 2000 if not pause else 0 < len(kept) < 2000)
+    assert listener.answer_sent < 32 * 1024 * 1024  # hung up on long before the end
 
 
 def test_the_admin_shows_the_delivery_log(integration: Any, admin_user: Any, listener: Listener) -> None:
