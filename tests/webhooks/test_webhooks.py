@@ -4,6 +4,7 @@ controlled clock, persistent failure and the health warning, the SSRF rules for 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -218,7 +219,7 @@ def test_a_private_address_subscription_is_refused(integration: Any, admin_user:
             "allow_private_network": "on",
         },
     )
-    assert response.status_code == 302
+    assert response.status_code == 200  # the page that shows the generated secret, once
     assert WebhookSubscription.objects.get().secret.startswith("whsec_")
 
 
@@ -336,6 +337,75 @@ def test_the_audit_trail_masks_the_signing_secret(integration: Any, admin_user: 
     assert response.status_code == 302
     entry = LogEntry.objects.get(content_type__model="webhooksubscription")
     assert secret not in str(entry.changes) and "93.184.216.34" in str(entry.changes)
+
+
+def _shown_secrets(response: Any) -> list[str]:
+    return re.findall(r'<code class="webhook-secret">([^<]+)</code>', response.content.decode())
+
+
+def _nowhere_else(admin: Client, subscription: WebhookSubscription) -> None:
+    """The secret is in no admin page, no session and no message once the page that showed it is gone."""
+    from django.contrib.sessions.models import Session
+
+    secret = subscription.secret
+    for url in (
+        f"/admin/webhooks/webhooksubscription/{subscription.pk}/change/",
+        "/admin/webhooks/webhooksubscription/",
+        f"/admin/webhooks/webhooksubscription/{subscription.pk}/history/",
+        "/admin/auditlog/logentry/",
+    ):
+        page = admin.get(url)
+        assert page.status_code == 200, url
+        assert secret not in page.content.decode() and secret[6:] not in page.content.decode(), url
+    change = admin.get(f"/admin/webhooks/webhooksubscription/{subscription.pk}/change/").content.decode()
+    assert secret[:10] + "…" in change  # its beginning tells which one a receiver has
+    assert all(secret not in str(s.get_decoded()) for s in Session.objects.all())
+
+
+def test_a_generated_signing_secret_is_shown_once(integration: Any, admin_user: Any) -> None:
+    admin = Client()
+    admin.force_login(admin_user)
+    form = {
+        "name": "ERP",
+        "url": "https://93.184.216.34/hook",
+        "events": ["call.finished"],
+        "is_active": "on",
+    }
+    response = admin.post("/admin/webhooks/webhooksubscription/add/", {**form, "secret": ""})
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    subscription = WebhookSubscription.objects.get()
+    assert _shown_secrets(response) == [subscription.secret]
+    _nowhere_else(admin, subscription)
+
+
+def test_a_regenerated_signing_secret_is_shown_once(integration: Any, admin_user: Any) -> None:
+    subscription = webhook_subscription_create(
+        name="ERP", url="https://93.184.216.34/hook", events=["call.started"]
+    )
+    old = subscription.secret
+    admin = Client()
+    admin.force_login(admin_user)
+    response = admin.post(
+        "/admin/webhooks/webhooksubscription/",
+        {"action": "regenerate_secret", "_selected_action": [subscription.pk]},
+    )
+    subscription.refresh_from_db()
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    assert subscription.secret != old and _shown_secrets(response) == [subscription.secret]
+    _nowhere_else(admin, subscription)
+
+
+@pytest.mark.parametrize("url", ["https://127.0.0.1/hook", "not a url", "ftp://93.184.216.34/"])
+def test_a_typed_secret_is_not_shown_back_by_a_form_with_errors(
+    integration: Any, admin_user: Any, url: str
+) -> None:
+    admin = Client()
+    admin.force_login(admin_user)
+    secret = "whsec_" + "C" * 40
+    form = {"name": "ERP", "url": url, "events": ["call.finished"], "is_active": "on", "secret": secret}
+    response = admin.post("/admin/webhooks/webhooksubscription/add/", form)
+    assert response.status_code == 200 and not WebhookSubscription.objects.exists()
+    assert "C" * 40 not in response.content.decode()
 
 
 def test_the_sweep_deletes_old_log_rows_only(integration: Any, listener: Listener, settings: Any) -> None:
