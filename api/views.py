@@ -69,6 +69,13 @@ NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such row, or one th
 class _ViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
     lookup_value_converter = "int"
 
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # One row's OPTIONS answers as its GET would: 404 for a row that does not exist or that the user
+        # may not see (team mode), as every other method does.
+        if (self.lookup_url_kwarg or self.lookup_field) in kwargs:
+            self.get_object()
+        return super().options(request, *args, **kwargs)
+
 
 @extend_schema_view(
     list=extend_schema(summary="Calls", description="The calls the user may see, newest first."),
