@@ -137,3 +137,27 @@ def test_throttling_is_in_words(world: World, settings: Any) -> None:
     (text,) = assert_in_russian(response, 429)
     wait = int(response["Retry-After"])
     assert 0 < wait <= 60 and str(wait) in text
+
+
+WRITES: dict[str, Callable[[World], str]] = {
+    "new contact": lambda w: "/api/v1/contacts/",
+    "contact PATCH": _contact,
+    "wrap-up": lambda w: f"/api/v1/calls/{w.own_call.pk}/wrap-up/",
+    "click-to-call": lambda w: "/api/v1/calls/dial/",
+}
+
+
+@pytest.mark.parametrize("write", sorted(WRITES))
+def test_a_body_too_large_is_a_413_in_words(world: World, settings: Any, write: str) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    api = token_client(world.users["admin"])
+    method = "patch" if "PATCH" in write else "post"
+    for body in (json.dumps({"name": "x" * 20_000, "comment": "x"}), "[" * 20_000):
+        response = getattr(api, method)(WRITES[write](world), body, content_type="application/json")
+        assert response["Content-Type"] == "application/json"
+        assert_in_russian(response, 413)
+    # Just under the limit: an ordinary answer.
+    small = json.dumps({"name": "x" * 100, "comment": "x", "number": "x"})
+    assert (
+        getattr(api, method)(WRITES[write](world), small, content_type="application/json").status_code < 413
+    )
