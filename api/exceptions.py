@@ -46,6 +46,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
                 % {"wait": wait},
             )
         )
-        exc = exceptions.Throttled(detail=detail)
-        exc.wait = wait  # the Retry-After header
+        throttled = exceptions.Throttled(detail=detail)
+        throttled.wait = wait  # the Retry-After header
+        exc = throttled
     return drf_exception_handler(exc, context)
