@@ -35,7 +35,7 @@ from calls.visibility import (
 from contacts.access import user_may_watch, users_visible_to, visibility_mode
 from contacts.models import AccessSettings, Contact
 from contacts.services import contact_create
-from tests.personas import MODES, ROLES, World, build_world, set_visibility
+from tests.personas import MANAGED_NUMBER, MODES, ROLES, World, build_world, set_visibility
 
 pytestmark = pytest.mark.django_db
 
@@ -413,6 +413,57 @@ def test_the_admin_lists_follow_the_mode_for_non_superusers(world: World) -> Non
     contacts = client.get("/admin/contacts/contact/")
     assert {c.pk for c in contacts.context["cl"].result_list} == {world.outsider_contact.pk}
     assert client.get(f"/admin/calls/call/{world.own_call.pk}/change/").status_code == 302  # "does not exist"
+
+
+# Every admin list of rows that belong to calls, contacts or people: (model, what team A's rows show).
+ADMIN_LISTS = [
+    "calls/call",
+    "calls/callleg",
+    "calls/callevent",
+    "calls/recording",
+    "calls/recordingaccess",
+    "calls/routingdecision",
+    "calls/callbacktask",
+    "calls/dialrequest",
+    "calls/followuptask",
+    "contacts/contact",
+    "contacts/phonenumber",
+]
+
+
+@pytest.mark.parametrize("model", ADMIN_LISTS)
+def test_no_admin_list_shows_another_teams_rows(world: World, model: str) -> None:
+    """A staff user of team B allowed to view every model of calls and contacts (team mode): no list, and
+    no search in it, shows team A's clients, numbers or calls."""
+    from calls.models import DialRequest, FollowUpTask, RecordingAccess
+
+    set_visibility(TEAM)
+    other = world.other_operator
+    DialRequest.objects.create(user=other, number=MANAGED_NUMBER, dialled=MANAGED_NUMBER[1:])
+    FollowUpTask.objects.create(
+        call=world.other_call, contact=world.managed_contact, assignee=other, created_by=other,
+        due_at=timezone.now(), note="Козлову перезвонить",
+    )  # fmt: skip
+    RecordingAccess.objects.create(recording=world.recording, user=other, action="listen")
+    clerk = get_user_model().objects.create_user("clerk", password=None, is_staff=True)
+    clerk.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label__in=["calls", "contacts"], codename__startswith="view_"
+        ).exclude(codename="view_all_teams")
+    )
+    world.teams["B"].members.add(clerk)
+    client = Client()
+    client.force_login(clerk)
+    secrets = ("Козлов", "424-15-00", "8124241500", "other-call")
+    for query in ("", "Козлов", "8124241500", "other"):
+        response = client.get(f"/admin/{model}/", {"q": query} if query else {})
+        assert response.status_code == 200, query
+        if query:
+            # (the page repeats what was searched for: a search is judged by what it finds)
+            assert response.context["cl"].result_count == 0, query
+        else:
+            page = response.content.decode()
+            assert not [s for s in secrets if s in page]
 
 
 # --- defaults: the demo, the migration ------------------------------------------------------------
