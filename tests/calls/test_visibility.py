@@ -395,6 +395,27 @@ def test_a_supervisor_of_another_team_cannot_note_on_a_call(world: World) -> Non
     assert client.post(f"/calls/{world.outsider_call.pk}/note/", {"text": "x"}).status_code == 200
 
 
+@pytest.mark.parametrize(("mode", "role", "offered"), [
+    (TEAM, "outsider", {"outsider"}),
+    (TEAM, "operator", {"operator", "manager", "other"}),
+    (TEAM, "admin", {"operator", "manager", "other", "outsider"}),
+    (AccessSettings.Visibility.ALL, "outsider", {"operator", "manager", "other", "outsider"}),
+])  # fmt: skip
+def test_the_call_logs_operator_filter_offers_the_visible_operators(
+    world: World, mode: str, role: str, offered: set[str]
+) -> None:
+    set_visibility(mode)
+    client = client_for(world, role)
+    form = client.get("/calls/").context["form"]
+    assert {u.username for u in form.fields["operator"].queryset} == offered
+    # Another team's operator sent anyway: a wrong choice, in words, and no rows (nor an export).
+    hidden = world.other_operator if "other" not in offered else world.users["outsider"]
+    if hidden.username not in offered:
+        page = client.get("/calls/", {"operator": hidden.pk})
+        assert page.context["form"].errors["operator"] and list(page.context["calls"]) == []
+        assert client.get("/calls/export.csv", {"operator": hidden.pk}).status_code == 400
+
+
 # --- the admin ------------------------------------------------------------------------------------
 
 
