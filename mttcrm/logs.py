@@ -48,6 +48,14 @@ _SECRETS = [
     # An API token or a webhook signing secret, wherever it turns up (a URL's query, a pasted header).
     (re.compile(r"\bmttcrm_[A-Za-z0-9_-]{6,}"), "mttcrm_" + MASK),
     (re.compile(r"\bwhsec_[A-Za-z0-9+/=]{6,}"), "whsec_" + MASK),
+    # A credential in a URL's query (a webhook receiver's "?token=…" in a connection error).
+    (
+        re.compile(
+            r"([?&](?:token|secret|key|api_?key|password|passwd|signature|sig|auth|access_key)=)[^&\s\"'<>]+",
+            re.IGNORECASE,
+        ),
+        r"\1" + MASK,
+    ),
     (
         re.compile(
             r"(\b(?:access_token|refresh_token|client_secret|notify_token)[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+",

@@ -137,6 +137,8 @@ def test_the_text_format_masks_too() -> None:
         ("Authorization: Token mttcrm_Qm9vX1RoaXNJc0FUb2tlbg", "Qm9vX1RoaXNJc0"),
         ("GET /api/v1/calls/?token=mttcrm_Qm9vX1RoaXNJc0FUb2tlbg", "Qm9vX1RoaXNJc0"),
         ("secret whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo= rejected", "QUJDREVGR0hJSktM"),
+        ("Max retries exceeded with url: /hook?token=Zx81-secret&x=1 (Caused by", "Zx81-secret"),
+        ("https://erp.example.com/in?tenant=5&api_key=AKIA-123", "AKIA-123"),
     ],
 )
 def test_secrets_are_masked(text: str, secret: str) -> None:
