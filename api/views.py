@@ -10,10 +10,12 @@ from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, QuerySet
-from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.template import loader
 from django.utils.translation import gettext as _
 from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
@@ -68,6 +70,13 @@ NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such row, or one th
 
 class _ViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
     lookup_value_converter = "int"
+
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # One row's OPTIONS answers as its GET would: 404 for a row that does not exist or that the user
+        # may not see (team mode), as every other method does.
+        if (self.lookup_url_kwarg or self.lookup_field) in kwargs:
+            self.get_object()
+        return super().options(request, *args, **kwargs)
 
 
 @extend_schema_view(
@@ -401,6 +410,24 @@ class FollowUpTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Vie
         except DjangoPermissionDenied:
             raise Http404 from None
         return Response(FollowUpTaskSerializer(task).data)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponseBase:
+    """The project's 400 (``handler400``: a request Django refuses before any view answers — a body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE, too many form fields, a host not allowed): in words, JSON under /api/,
+    a page elsewhere; a body too large is a 413. Nothing of the request is read again."""
+    too_big = isinstance(exception, RequestDataTooBig)
+    status_code = 413 if too_big else 400
+    if too_big:
+        title, message = _("The request is too large"), _("The request body is larger than the CRM accepts.")
+    elif isinstance(exception, TooManyFieldsSent):
+        title, message = _("The request is too large"), _("The form sent has too many fields.")
+    else:
+        title, message = _("Bad request"), _("The CRM cannot read this request.")
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=status_code)
+    html = loader.render_to_string("400.html", {"title": title, "message": message})
+    return HttpResponse(html, status=status_code)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponseBase:

@@ -284,6 +284,12 @@ class DialRequestAdmin(DateRangeAdmin):
     list_select_related = ["user", "call"]
     readonly_fields = [f.name for f in DialRequest._meta.fields]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        # Team mode: who dialled which client is the dialling user's team's (numbers of their clients).
+        queryset = super().get_queryset(request)
+        people = users_visible_to(request.user)
+        return queryset if people is None else queryset.filter(user_id__in=people)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from contacts.access import users_visible_to
 from contacts.phones import format_for_people, normalize
 from integrations.models import ExternalNumber
 
@@ -68,11 +69,16 @@ class CallFilterForm(forms.Form):
     )
     q = forms.CharField(label=_("Number or name"), required=False, max_length=100)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         operator = self.fields["operator"]
         assert isinstance(operator, forms.ModelChoiceField)
         operator.label_from_instance = lambda u: u.get_full_name() or u.get_username()  # type: ignore[method-assign,assignment]
+        people = users_visible_to(user) if user is not None else None
+        if people is not None:
+            # Team mode: the operators whose calls the user may see (another team's are not offered, nor
+            # named, and one sent anyway is a wrong choice).
+            operator.queryset = operator.queryset.filter(pk__in=people)  # type: ignore[union-attr]
 
     def error_text(self) -> str:
         """The errors in words, each after its field's label (an export's 400 has no form to show)."""

@@ -20,7 +20,7 @@ __all__ = ["CSV_COLUMNS", "call_detail", "call_export_csv", "call_export_xlsx", 
 
 
 def _form(request: HttpRequest) -> CallFilterForm:
-    return CallFilterForm(request.GET or None)
+    return CallFilterForm(request.GET or None, user=request.user)
 
 
 @login_required

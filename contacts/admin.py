@@ -15,7 +15,7 @@ from django.utils.translation import ngettext
 from calls.admin_dates import DateRangeAdmin
 from calls.visibility import contacts_visible_to
 
-from .access import user_can_change_personal_manager
+from .access import user_can_change_personal_manager, users_visible_to
 from .forms import PhoneNumberAdminForm, PhoneNumberInlineFormSet
 from .models import AccessSettings, Contact, PhoneNumber, Team
 from .selectors import contact_search, looks_like_number, user_can_merge_contacts
@@ -142,6 +142,13 @@ class PhoneNumberAdmin(DateRangeAdmin):
     readonly_fields = ["e164", "raw_digits", "created_at"]
     fields = ["contact", "raw", "e164", "raw_digits", "kind", "created_at"]
     ordering = ["-id"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PhoneNumber]:
+        # Team mode: a number is its contact's (another team's client's numbers, and name, stay hidden).
+        queryset = super().get_queryset(request)
+        if users_visible_to(request.user) is None:
+            return queryset
+        return queryset.filter(contact__in=contacts_visible_to(request.user).values("pk"))
 
 
 @admin.register(Team)

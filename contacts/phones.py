@@ -21,7 +21,13 @@ import phonenumbers
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-_SEPARATORS = re.compile(r"[\s\-().\u00a0\u2010-\u2015/]")
+# Invisible marks count as separators too: a number copied from a messenger or a web page comes wrapped in
+# bidi marks (U+202A…U+202E, U+2066…U+2069) or with zero-width spaces or a BOM between its digits.
+_SEPARATORS = re.compile(
+    r"[\s\-().\u00a0\u2010-\u2015/\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+# What a refusal repeats of what was typed: enough to recognise it, never a page of it.
+SHOWN_CHARS = 40
 _NUMBERISH = re.compile(r"\+?\d+")
 _URI_SCHEME = re.compile(r"^(?:sips?|tel):", re.IGNORECASE)
 # A SIP From/To header's value: an optional display name, then the URI in angle brackets (RFC 3261 §20.10).
@@ -88,6 +94,13 @@ def split_extension(raw: str) -> tuple[str, str]:
     return value[: match.start()].strip(), match.group(1)
 
 
+def shown(raw: str) -> str:
+    """What a refusal repeats of a typed number: without invisible or control characters (a bidi override
+    would turn the message around), at most SHOWN_CHARS characters."""
+    visible = "".join(ch for ch in raw if unicodedata.category(ch) not in ("Cc", "Cf")).strip()
+    return visible if len(visible) <= SHOWN_CHARS else visible[: SHOWN_CHARS - 1] + "…"
+
+
 def dial_problem(raw: str) -> str | None:
     """Why a number a person typed (its extension split off) cannot be dialled, in words; None when it
     can. The contact form refuses these before saving (the PBX's own numbers are stored as they come)."""
@@ -100,9 +113,9 @@ def dial_problem(raw: str) -> str | None:
         return _(
             "“%(number)s” cannot be dialled: a phone number has digits only (an extension goes after "
             "it, e.g. “доб. 12”)."
-        ) % {"number": number}
+        ) % {"number": shown(number)}
     if is_pbx_sip_id(number):
-        return _("“%(number)s” is a PBX workplace SIP ID, not a client's number.") % {"number": number}
+        return _("“%(number)s” is a PBX workplace SIP ID, not a client's number.") % {"number": shown(number)}
     cleaned = clean(number)
     digits = "".join(ch for ch in cleaned if ch.isdigit())
     international = _international_digits(cleaned)
@@ -130,13 +143,15 @@ def dial_problem(raw: str) -> str | None:
         return _(
             "“%(number)s” cannot be dialled: too few digits (%(count)d). Write the whole number with "
             "its code, e.g. +7 495 123-45-67 or 8 800 555-35-35."
-        ) % {"number": number, "count": len(digits)}
+        ) % {"number": shown(number), "count": len(digits)}
     if reason == phonenumbers.ValidationResult.TOO_LONG:
         return _(
             "“%(number)s” cannot be dialled: too many digits (%(count)d). Put an extension after the "
             "number as “доб. 12”."
-        ) % {"number": number, "count": len(digits)}
-    return _("“%(number)s” cannot be dialled: check the country code and the digits.") % {"number": number}
+        ) % {"number": shown(number), "count": len(digits)}
+    return _("“%(number)s” cannot be dialled: check the country code and the digits.") % {
+        "number": shown(number)
+    }
 
 
 def _international_digits(cleaned: str) -> str | None:

@@ -21,6 +21,8 @@ from .selectors import contact_find_by_number, contacts_search, user_can_merge_c
 from .services import contact_create, contact_merge, contact_name, contact_update
 
 PAGE_SIZE = 50
+# Merged contacts merged again: how far a tombstone's link is followed.
+MERGE_HOPS = 20
 
 
 @login_required
@@ -41,11 +43,18 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
     contact = get_object_or_404(
         Contact.objects.select_related("personal_manager").prefetch_related("numbers"), pk=pk
     )
-    if contact.merged_into_id is not None:
-        # A tombstone: old links (call records, bookmarks) lead to the contact it was merged into.
-        return redirect("contacts:detail", pk=contact.merged_into_id)
-    if not contact_visible_to(request.user, contact):
+    current = contact
+    for _hop in range(MERGE_HOPS):
+        if current.merged_into_id is None:
+            break
+        current = Contact.objects.get(pk=current.merged_into_id)
+    # Team mode: a tombstone of another team's contact is as missing as the contact itself (its redirect
+    # would tell that it existed, and where it went).
+    if current.merged_into_id is not None or not contact_visible_to(request.user, current):
         raise Http404("No such contact")
+    if current.pk != contact.pk:
+        # A tombstone: old links (call records, bookmarks) lead to the contact it was merged into.
+        return redirect("contacts:detail", pk=current.pk)
     merge_form = MergeForm(initial={"source": contact.pk}) if user_can_merge_contacts(request.user) else None
     return render(request, "contacts/contact_detail.html", {"contact": contact, "merge_form": merge_form})
 

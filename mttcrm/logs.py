@@ -5,8 +5,9 @@
   (``integration_id``, ``call_id``, ``mtt_method``, … where the code logs them), the fields bound
   with ``log_context`` (the Celery task), and ``exc_info`` when there is a traceback.
 - Both formatters pass their output through ``mask_secrets``: the notify URL ``/mtt/<token>/`` carries
-  the integration's only credential (Django's own "Bad Request: /mtt/…/" warnings would print it), and
-  a Bearer token or an OAuth token field must never reach a log line even by mistake.
+  the integration's only credential (Django's own "Bad Request: /mtt/…/" warnings would print it), a
+  password-reset link's token is in its path, and a Bearer token, an API token (``mttcrm_…``), a
+  webhook signing secret (``whsec_…``) or an OAuth token field must never reach a log line even by mistake.
 - ``access_logger``: the access log (one line per request, written by mttcrm.middleware.AccessLogMiddleware
   with the path masked); the servers' own access logs stay off (gunicorn's is off unless asked for, Daphne
   runs with ``-v 0``).
@@ -40,7 +41,21 @@ _SECRETS = [
     # The notify URL's token (and anything after it: the OAuth callback's code and state).
     (re.compile(r"/mtt/[^/\s\"'<>\\]+/[^\s\"'<>\\]*"), "/mtt/" + MASK + "/"),
     (re.compile(r"/mtt/[^/\s\"'<>\\]{6,}"), "/mtt/" + MASK),
-    (re.compile(r"(\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1" + MASK),
+    (re.compile(r"(\b(?:Bearer|Token)\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1" + MASK),
+    # A password-reset link's token (Django's /accounts/reset/<uidb64>/<token>/, which the access log
+    # would print as the path): whoever reads the log could set the user's password with it.
+    (re.compile(r"(/reset/[A-Za-z0-9_-]+/)(?!set-password/)[^/\s\"'<>\\?]+"), r"\1" + MASK),
+    # An API token or a webhook signing secret, wherever it turns up (a URL's query, a pasted header).
+    (re.compile(r"\bmttcrm_[A-Za-z0-9_-]{6,}"), "mttcrm_" + MASK),
+    (re.compile(r"\bwhsec_[A-Za-z0-9+/=]{6,}"), "whsec_" + MASK),
+    # A credential in a URL's query (a webhook receiver's "?token=…" in a connection error).
+    (
+        re.compile(
+            r"([?&](?:token|secret|key|api_?key|password|passwd|signature|sig|auth|access_key)=)[^&\s\"'<>]+",
+            re.IGNORECASE,
+        ),
+        r"\1" + MASK,
+    ),
     (
         re.compile(
             r"(\b(?:access_token|refresh_token|client_secret|notify_token)[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+",

@@ -41,6 +41,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
 
 # A URL that matches nothing answers JSON under /api/ (API clients parse every answer), the page elsewhere.
 handler404 = "api.views.not_found"
+# A request refused before any view (a body too large, too many fields): in words, JSON under /api/.
+handler400 = "api.views.bad_request"
 
 if settings.DEBUG:
     urlpatterns += staticfiles_urlpatterns()

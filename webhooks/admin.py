@@ -1,5 +1,6 @@
-"""Admin → Webhooks: subscriptions (URL checked against the SSRF rules, the signing secret shown for the
-receiver's side), and the delivery log with every attempt and the receiver's answers."""
+"""Admin → Webhooks: subscriptions (URL checked against the SSRF rules; the signing secret shown once, on the
+page that answers its creation or regeneration, then only its beginning), and the delivery log with every
+attempt and the receiver's answers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -24,6 +26,9 @@ from .services import (
     webhook_subscriptions_changed,
 )
 
+# What the subscription's page shows of its secret: "whsec_" and 4 characters (24 of its 256 bits).
+SHOWN_CHARS = len("whsec_") + 4
+
 
 class WebhookSubscriptionForm(forms.ModelForm):
     url = forms.URLField(label=_("URL"), max_length=2000, assume_scheme="https")
@@ -34,7 +39,9 @@ class WebhookSubscriptionForm(forms.ModelForm):
         label=_("Signing secret"),
         required=False,
         strip=True,
-        widget=forms.TextInput(attrs={"size": 60, "autocomplete": "off"}),
+        # Write-only, like the integration's client secret: never rendered back (a form with an error
+        # would otherwise show the secret typed into it).
+        widget=forms.PasswordInput(render_value=False, attrs={"size": 60, "autocomplete": "off"}),
         help_text=_(
             "Standard Webhooks format, whsec_ and base64. Leave empty to keep the current one (a new "
             "subscription gets a generated one)."
@@ -98,13 +105,39 @@ class WebhookSubscriptionAdmin(DateRangeAdmin):
     def event_list(self, obj: WebhookSubscription) -> str:
         return ", ".join(obj.events or [])
 
-    @admin.display(description=_("Current signing secret"))
+    @admin.display(description=_("Current signing secret (its beginning)"))
     def signing_secret(self, obj: WebhookSubscription) -> str:
-        # For the receiver's configuration; stored encrypted (FIELD_ENCRYPTION_KEYS).
-        return format_html("<code>{}</code>", obj.secret)
+        # Stored encrypted (FIELD_ENCRYPTION_KEYS), shown in full only once: here enough to tell which one
+        # a receiver has.
+        return format_html("<code>{}…</code>", obj.secret[:SHOWN_CHARS])
 
     def save_model(self, request: HttpRequest, obj: WebhookSubscription, form: Any, change: bool) -> None:
+        generated = not obj.secret
         webhook_subscription_save(subscription=obj)
+        if generated:
+            # Kept on the request only, for response_add: the page that answers the save shows it once.
+            request._webhook_secret_shown = [(obj, obj.secret)]  # type: ignore[attr-defined]
+
+    def response_add(
+        self, request: HttpRequest, obj: WebhookSubscription, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        shown = getattr(request, "_webhook_secret_shown", None)
+        if not shown:
+            return super().response_add(request, obj, post_url_continue)
+        return self._secrets_page(request, shown)
+
+    def _secrets_page(
+        self, request: HttpRequest, shown: list[tuple[WebhookSubscription, str]]
+    ) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Webhook signing secrets"),
+            "opts": self.opts,
+            "shown": shown,
+        }
+        response = TemplateResponse(request, "webhooks/secrets_shown.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     def delete_model(self, request: HttpRequest, obj: WebhookSubscription) -> None:
         super().delete_model(request, obj)
@@ -115,11 +148,15 @@ class WebhookSubscriptionAdmin(DateRangeAdmin):
         webhook_subscriptions_changed()
 
     @admin.action(description=_("Generate a new signing secret"))
-    def regenerate_secret(self, request: HttpRequest, queryset: QuerySet[WebhookSubscription]) -> None:
+    def regenerate_secret(
+        self, request: HttpRequest, queryset: QuerySet[WebhookSubscription]
+    ) -> HttpResponse:
+        shown = []
         for subscription in queryset:
             subscription.secret = webhook_secret_generate()
             subscription.save(update_fields=["secret"])
-        count = len(queryset)
+            shown.append((subscription, subscription.secret))
+        count = len(shown)
         self.message_user(
             request,
             ngettext(
@@ -130,6 +167,9 @@ class WebhookSubscriptionAdmin(DateRangeAdmin):
             % {"count": count},
             messages.SUCCESS,
         )
+        # The new secrets, once, on the page that answers the action (never in a message: messages are
+        # stored in the session).
+        return self._secrets_page(request, shown)
 
 
 @admin.register(WebhookDelivery)

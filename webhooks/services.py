@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import requests
+import urllib3
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 USER_AGENT = "mttcrm-webhooks/1"
 # What is kept of a receiver's answer (the delivery log).
 ANSWER_CHARS = 2000
+# ... read as at most this many bytes (UTF-8: up to 4 a character).
+ANSWER_BYTES = ANSWER_CHARS * 4
 # A claim older than this is a sender that died: the row is sent again.
 STALE_CLAIM = timedelta(minutes=10)
 SWEEP_BATCH = 500
@@ -131,14 +134,36 @@ def _post(subscription: WebhookSubscription, message_id: str, body: str) -> tupl
             response = session.post(
                 target.url,
                 data=body.encode(),
-                headers=headers,
+                # Uncompressed, so that what is read of the answer is what is kept (no gzip bomb).
+                headers={**headers, "Accept-Encoding": "identity"},
                 timeout=(timeout, timeout),
                 allow_redirects=False,
+                stream=True,
             )
         except requests.RequestException as exc:
             return None, "", f"{type(exc).__name__}: {exc}"[:ANSWER_CHARS]
         with response:
-            return response.status_code, response.text[:ANSWER_CHARS], ""
+            try:
+                answer = _answer_start(response, deadline=time.monotonic() + timeout)
+            except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+                # A broken or timed-out answer after its status line (urllib3's ProtocolError,
+                # ReadTimeoutError): the status is what counts.
+                logger.debug("Webhook answer unreadable: %s", type(exc).__name__)
+                answer = ""
+            return response.status_code, answer, ""
+
+
+def _answer_start(response: requests.Response, *, deadline: float) -> str:
+    """The beginning of a receiver's answer, for the delivery log: at most ANSWER_BYTES, read until
+    ``deadline`` at the latest. The rest is never read — an endless or huge answer costs no memory, a
+    dripping one no more than the timeout (the status line is what decides the delivery)."""
+    data = bytearray()
+    while len(data) < ANSWER_BYTES and time.monotonic() < deadline:
+        chunk = response.raw.read1(ANSWER_BYTES - len(data), decode_content=False)
+        if not chunk:
+            break
+        data += chunk[: ANSWER_BYTES - len(data)]
+    return bytes(data).decode(response.encoding or "utf-8", errors="replace")[:ANSWER_CHARS]
 
 
 def webhook_attempt(*, delivery_id: int, now: datetime | None = None) -> str:

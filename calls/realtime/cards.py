@@ -24,6 +24,7 @@ from contacts.models import Contact
 from contacts.phones import format_for_people, normalize
 
 from ..models import Call, CallLeg, Recording
+from ..visibility import call_ids_visible_to_user_id
 from .groups import SUPERVISORS_GROUP, operator_group
 
 logger = logging.getLogger(__name__)
@@ -329,6 +330,11 @@ def screen_pop_messages(
     if owner is not None:
         phase, connected_at = operator_phase(x for x in legs if x.user_id == owner)
         payload = card(call, contact=contact, phase=phase, connected_at=connected_at)
+        if payload["recent"]:
+            # The client's last calls as the owner may see them (team mode: not another team's), as the
+            # page's resync shows them (calls.live.cards_for_user).
+            visible = call_ids_visible_to_user_id(owner, (old["id"] for old in payload["recent"]))
+            payload["recent"] = [old for old in payload["recent"] if old["id"] in visible]
         messages.append((operator_group(owner), {"type": MESSAGE_TYPES[phase], "call": payload}))
     if call.status not in Call.LIVE_STATUSES:
         # The call's outcome is known now (missed, answered elsewhere): every other operator it rang gets

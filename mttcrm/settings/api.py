@@ -43,6 +43,8 @@ REST_FRAMEWORK = {
     # DRF's JSONParser, with a body nested too deeply a 400 (api/parsers.py).
     "DEFAULT_PARSER_CLASSES": ["api.parsers.ApiJSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Errors in words in the CRM's language, a 404 the same whether the row is missing or unseen.
+    "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {

@@ -19,6 +19,8 @@ from django.test import Client
 from django.utils import timezone
 
 from calls.models import Call, CallbackTask, CallLeg, Direction, Recording
+from calls.realtime.cards import contact_view, leg_view, screen_pop_messages
+from calls.realtime.groups import operator_group
 from calls.visibility import (
     call_people,
     call_visible_to,
@@ -33,7 +35,7 @@ from calls.visibility import (
 from contacts.access import user_may_watch, users_visible_to, visibility_mode
 from contacts.models import AccessSettings, Contact
 from contacts.services import contact_create
-from tests.personas import MODES, ROLES, World, build_world, set_visibility
+from tests.personas import MANAGED_NUMBER, MODES, ROLES, World, build_world, set_visibility
 
 pytestmark = pytest.mark.django_db
 
@@ -333,6 +335,56 @@ def test_a_cards_last_calls_leave_out_another_teams(world: World) -> None:
     assert [r["id"] for r in cards[0]["recent"]] == [world.own_call.pk]
 
 
+@pytest.mark.parametrize(
+    ("mode", "ringing", "shown"),
+    [
+        (TEAM, "outsider", False),  # team B's operator: team A's earlier call is not theirs
+        (TEAM, "manager", True),  # team A's: it is
+        (AccessSettings.Visibility.ALL, "outsider", True),
+    ],
+)
+def test_a_pushed_cards_last_calls_are_the_resyncs(
+    world: World, mode: str, ringing: str, shown: bool
+) -> None:
+    """The card pushed over the socket (calls.realtime.cards.screen_pop_messages) lists the same last
+    calls as the page's resync: never another team's in the "team" mode."""
+    set_visibility(mode)
+    user = world.users[ringing]
+    call = _bare_call(world, "now-ringing", contact=world.contact, operator=None)
+    Call.objects.filter(pk=call.pk).update(status=Call.Status.RINGING)
+    call.refresh_from_db()
+    leg = CallLeg.objects.create(
+        call=call, integration=world.integration, leg_id="now-ringing~1", workplace=user.workplace
+    )
+    legs = [leg_view(x) for x in CallLeg.objects.filter(call=call).select_related("workplace__user")]
+    messages = screen_pop_messages(call=call, leg=leg, legs=legs, contact=contact_view(world.contact))
+    pushed = next(m for group, m in messages if group == operator_group(user.pk))["call"]
+    expected = [world.own_call.pk] if shown else []
+    assert [r["id"] for r in pushed["recent"]] == expected
+    resync = client_for(world, ringing).get("/calls/active.json").json()["calls"]
+    assert [r["id"] for c in resync if c["id"] == call.pk for r in c["recent"]] == expected
+
+
+@pytest.mark.parametrize(("mode", "role", "expected"), [
+    (TEAM, "outsider", 404),  # another team's client: no redirect that would say it existed, and where
+    (TEAM, "operator", 302),
+    (TEAM, "admin", 302),
+    (AccessSettings.Visibility.ALL, "outsider", 302),
+])  # fmt: skip
+def test_a_merged_contacts_old_link(world: World, mode: str, role: str, expected: int) -> None:
+    set_visibility(mode)
+    # Team A's client (the manager's), merged twice: the old links lead to where it is now.
+    first = Contact.objects.create(name="Козлов (старый)", merged_into=world.managed_contact)
+    older = Contact.objects.create(name="Козлов (совсем старый)", merged_into=first)
+    client = client_for(world, role)
+    for tombstone in (first, older):
+        response = client.get(f"/contacts/{tombstone.pk}/")
+        assert response.status_code == expected
+        if expected == 302:
+            assert response["Location"] == f"/contacts/{world.managed_contact.pk}/"
+    assert client.get("/contacts/999999/").status_code == 404
+
+
 def test_a_supervisor_of_another_team_cannot_note_on_a_call(world: World) -> None:
     set_visibility(TEAM)
     boss = get_user_model().objects.create_user("boss-b", password=None, is_staff=True)
@@ -341,6 +393,27 @@ def test_a_supervisor_of_another_team_cannot_note_on_a_call(world: World) -> Non
     client.force_login(boss)
     assert client.post(f"/calls/{world.own_call.pk}/note/", {"text": "x"}).status_code == 404
     assert client.post(f"/calls/{world.outsider_call.pk}/note/", {"text": "x"}).status_code == 200
+
+
+@pytest.mark.parametrize(("mode", "role", "offered"), [
+    (TEAM, "outsider", {"outsider"}),
+    (TEAM, "operator", {"operator", "manager", "other"}),
+    (TEAM, "admin", {"operator", "manager", "other", "outsider"}),
+    (AccessSettings.Visibility.ALL, "outsider", {"operator", "manager", "other", "outsider"}),
+])  # fmt: skip
+def test_the_call_logs_operator_filter_offers_the_visible_operators(
+    world: World, mode: str, role: str, offered: set[str]
+) -> None:
+    set_visibility(mode)
+    client = client_for(world, role)
+    form = client.get("/calls/").context["form"]
+    assert {u.username for u in form.fields["operator"].queryset} == offered
+    # Another team's operator sent anyway: a wrong choice, in words, and no rows (nor an export).
+    hidden = world.other_operator if "other" not in offered else world.users["outsider"]
+    if hidden.username not in offered:
+        page = client.get("/calls/", {"operator": hidden.pk})
+        assert page.context["form"].errors["operator"] and list(page.context["calls"]) == []
+        assert client.get("/calls/export.csv", {"operator": hidden.pk}).status_code == 400
 
 
 # --- the admin ------------------------------------------------------------------------------------
@@ -361,6 +434,57 @@ def test_the_admin_lists_follow_the_mode_for_non_superusers(world: World) -> Non
     contacts = client.get("/admin/contacts/contact/")
     assert {c.pk for c in contacts.context["cl"].result_list} == {world.outsider_contact.pk}
     assert client.get(f"/admin/calls/call/{world.own_call.pk}/change/").status_code == 302  # "does not exist"
+
+
+# Every admin list of rows that belong to calls, contacts or people: (model, what team A's rows show).
+ADMIN_LISTS = [
+    "calls/call",
+    "calls/callleg",
+    "calls/callevent",
+    "calls/recording",
+    "calls/recordingaccess",
+    "calls/routingdecision",
+    "calls/callbacktask",
+    "calls/dialrequest",
+    "calls/followuptask",
+    "contacts/contact",
+    "contacts/phonenumber",
+]
+
+
+@pytest.mark.parametrize("model", ADMIN_LISTS)
+def test_no_admin_list_shows_another_teams_rows(world: World, model: str) -> None:
+    """A staff user of team B allowed to view every model of calls and contacts (team mode): no list, and
+    no search in it, shows team A's clients, numbers or calls."""
+    from calls.models import DialRequest, FollowUpTask, RecordingAccess
+
+    set_visibility(TEAM)
+    other = world.other_operator
+    DialRequest.objects.create(user=other, number=MANAGED_NUMBER, dialled=MANAGED_NUMBER[1:])
+    FollowUpTask.objects.create(
+        call=world.other_call, contact=world.managed_contact, assignee=other, created_by=other,
+        due_at=timezone.now(), note="Козлову перезвонить",
+    )  # fmt: skip
+    RecordingAccess.objects.create(recording=world.recording, user=other, action="listen")
+    clerk = get_user_model().objects.create_user("clerk", password=None, is_staff=True)
+    clerk.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label__in=["calls", "contacts"], codename__startswith="view_"
+        ).exclude(codename="view_all_teams")
+    )
+    world.teams["B"].members.add(clerk)
+    client = Client()
+    client.force_login(clerk)
+    secrets = ("Козлов", "424-15-00", "8124241500", "other-call")
+    for query in ("", "Козлов", "8124241500", "other"):
+        response = client.get(f"/admin/{model}/", {"q": query} if query else {})
+        assert response.status_code == 200, query
+        if query:
+            # (the page repeats what was searched for: a search is judged by what it finds)
+            assert response.context["cl"].result_count == 0, query
+        else:
+            page = response.content.decode()
+            assert not [s for s in secrets if s in page]
 
 
 # --- defaults: the demo, the migration ------------------------------------------------------------

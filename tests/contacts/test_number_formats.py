@@ -39,6 +39,11 @@ ACCEPTED = [
     ("+7 921 946 27 77, #5", "+79219462777", "5"),
     ("＋７ ９２１ ９４６ ２７ ７７", "+79219462777", ""),
     ("+49 151 12345678", "+4915112345678", ""),
+    # Copied from a messenger or a web page: bidi marks around it, zero-width spaces or a BOM inside.
+    ("\u202a+7 921 946-27-61\u202c", "+79219462761", ""),
+    ("\u2066+7 (921) 946-27-61\u2069", "+79219462761", ""),
+    ("+7\u200b921\u200b946\u200b27\u200b61", "+79219462761", ""),
+    ("\ufeff8 921 946-27-61", "+79219462761", ""),
 ]
 
 # typed → words the refusal must contain (the Russian UI)
@@ -123,3 +128,16 @@ def test_editing_keeps_the_extension_round_trip_and_an_old_undialable_number(ope
     } or set(contact.numbers.values_list("e164", "extension")) == {("+78005553535", "12"), ("", "")}
     post(operator, "+7 800 555-35-35 доб. 99", f"/contacts/{contact.pk}/edit/")
     assert list(contact.numbers.values_list("e164", "extension")) == [("+78005553535", "99")]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["9" * 5000, "+" * 3000, "позвонить " * 500, "\u202e1234567\u202c", "12\x0734\x1b[31m"],
+    ids=["5000-digits", "pluses", "long-words", "bidi-override", "control-characters"],
+)
+def test_a_refusal_repeats_a_short_visible_part_of_what_was_typed(operator: Client, typed: str) -> None:
+    response = post(operator, typed)
+    assert response.status_code == 200 and not PhoneNumber.objects.exists()
+    (error,) = response.context["form"].errors["numbers"]
+    assert len(error) < 300 and ("нельзя набрать" in error or "SIP ID" in error), error
+    assert not any(ch in error for ch in "\u202e\u202c\x07\x1b"), error

@@ -59,3 +59,38 @@ def test_500_renders_without_a_request_and_without_the_database(rf: Any) -> None
     assert response.status_code == 500
     page = response.content.decode()
     assert "Что-то пошло не так" in page and 'class="topbar"' in page and "администратор" in page
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "words"),
+    [
+        ("/contacts/new/", 413, "Тело запроса больше"),
+        ("/calls/{call}/note/", 413, "Тело запроса больше"),
+        ("/accounts/login/", 413, "Тело запроса больше"),
+        ("/contacts/new/?fields", 400, "слишком много полей"),
+    ],
+)
+def test_a_request_too_large_is_answered_in_words(
+    world: World, settings: Any, url: str, status: int, words: str
+) -> None:
+    """A request Django refuses before any view (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields):
+    a page in Russian, not Django's English "Bad Request (400)"."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
+    client = Client()
+    client.force_login(world.users["operator"])
+    if url.endswith("?fields"):
+        data = {f"f{n}": "x" for n in range(200)}
+    else:
+        data = {"name": "x" * 20_000, "text": "x" * 20_000, "username": "x" * 20_000}
+    response = client.post(url.format(call=world.own_call.pk), data)
+    assert response.status_code == status
+    page = response.content.decode()
+    assert words in page and "Bad Request" not in page and 'lang="ru"' in page
+
+
+def test_a_host_not_allowed_is_answered_in_words(world: World) -> None:
+    response = Client().get("/contacts/", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Неверный запрос" in page and "Bad Request" not in page

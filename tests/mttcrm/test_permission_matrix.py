@@ -15,8 +15,10 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from calls.realtime.urls import websocket_urlpatterns
+from contacts.models import AccessSettings
 from tests.conftest import load_fixture
 from tests.mttcrm.permission_table import (
+    ADMIN_LOGIN,
     ADMIN_PAGES,
     LOGIN,
     MATRIX,
@@ -135,6 +137,50 @@ def test_the_matrix(world: World, route: str, mode: str) -> None:
                             f"{method} {url} as {role} ({mode}): expected {_in_mode(expected, mode)!r}, "
                             f"got {_outcome(response)}"
                         )
+    assert not wrong, "\n".join(wrong)
+
+
+OTHER_METHODS = ("HEAD", "OPTIONS", "PUT", "PATCH", "DELETE")
+# What another method may answer where GET is refused: the same refusal, or "not this method" (405 says
+# nothing about the row: it comes before any lookup).
+REFUSALS = {401: {401, 405}, 403: {403, 405}, 404: {404, 405}}
+
+
+@pytest.mark.parametrize("route", sorted(r for r, e in MATRIX.items() if e.cases))
+def test_other_methods_reveal_nothing_more_than_get(world: World, route: str) -> None:
+    """HEAD, OPTIONS, PUT, PATCH and DELETE on every URL, as every role, in the "team" mode (its refusals
+    include the other mode's): never a 5xx; where
+    GET is refused (anonymous, another team's row, a page for supervisors) so is every other method —
+    no OPTIONS or HEAD that tells a hidden row exists, no PUT/PATCH/DELETE that gets around the check;
+    HEAD answers what GET answers (or 405: the JSON endpoints of the pages' scripts take GET only)."""
+    mode = AccessSettings.Visibility.TEAM
+    set_visibility(mode)
+    wrong: list[str] = []
+    for case in MATRIX[route].cases:
+        url = case.url(world)
+        for role in ROLES:
+            expected = _in_mode(case.get[role], mode)
+            for method in OTHER_METHODS:
+                with rolled_back():
+                    client = client_for(world, role)
+                    body = json.dumps(case.data(world))
+                    response = client.generic(method, url, body, content_type="application/json")
+                    _consume(response)
+                status = response.status_code
+                if status >= 500:
+                    ok = False
+                elif method == "HEAD":
+                    ok = _check(response, expected, mode) or status == 405
+                elif isinstance(expected, Redirect) and expected.to in ("/accounts/login/", "/admin/login/"):
+                    ok = LOGIN.matches(response) or ADMIN_LOGIN.matches(response) or status in (401, 405)
+                elif isinstance(expected, int) and expected in REFUSALS:
+                    ok = status in REFUSALS[expected]
+                else:
+                    ok = True
+                if not ok:
+                    wrong.append(
+                        f"{method} {url} as {role} ({mode}): GET gives {expected!r}, got {_outcome(response)}"
+                    )
     assert not wrong, "\n".join(wrong)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +21,13 @@ class Listener:
     port: int
     received: list[Received] = field(default_factory=list)
     answer: int = 204
+    # An answer of this many bytes (0: "ok"), sent without a length, and how many of them the receiver
+    # managed to send before the sender hung up.
+    answer_bytes: int = 0
+    answer_sent: int = 0
+    # ... in blocks of this many bytes, this many seconds apart (a receiver that drips it).
+    answer_block: int = 65536
+    answer_pause: float = 0.0
 
     @property
     def url(self) -> str:
@@ -36,9 +44,22 @@ def _handler(listener: Listener) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length)
             listener.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
             self.send_response(listener.answer)
-            self.send_header("Content-Length", "2")
+            if not listener.answer_bytes:
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+                return
+            self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(b"ok")
+            block = b"x" * listener.answer_block
+            try:
+                while listener.answer_sent < listener.answer_bytes:
+                    self.wfile.write(block)
+                    self.wfile.flush()
+                    listener.answer_sent += len(block)
+                    time.sleep(listener.answer_pause)
+            except OSError:
+                pass  # the sender hung up
 
         def log_message(self, format: str, *args: object) -> None:
             pass

@@ -4,6 +4,8 @@ controlled clock, persistent failure and the health warning, the SSRF rules for 
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -217,7 +219,7 @@ def test_a_private_address_subscription_is_refused(integration: Any, admin_user:
             "allow_private_network": "on",
         },
     )
-    assert response.status_code == 302
+    assert response.status_code == 200  # the page that shows the generated secret, once
     assert WebhookSubscription.objects.get().secret.startswith("whsec_")
 
 
@@ -250,6 +252,37 @@ def test_the_secret_is_encrypted_at_rest(integration: Any, listener: Listener) -
         cursor.execute(f'SELECT "secret" FROM "{table}"')
         stored = cursor.fetchone()[0]
     assert subscription.secret.startswith("whsec_") and subscription.secret not in stored
+
+
+@pytest.mark.parametrize(
+    ("answer", "size", "block", "pause"),
+    [
+        (500, 512 * 1024 * 1024, 65536, 0.0),  # half a gigabyte of error page
+        (200, 512 * 1024 * 1024, 65536, 0.0),  # ... after a success
+        (503, 1024 * 1024, 100, 0.25),  # dripped: 100 bytes every quarter of a second
+    ],
+    ids=["huge-error", "huge-success", "dripping"],
+)
+def test_a_receivers_answer_is_read_only_as_far_as_the_log_keeps_it(
+    integration: Any, listener: Listener, settings: Any, answer: int, size: int, block: int, pause: float
+) -> None:
+    """A hostile or broken receiver cannot make a worker read (and hold) an endless answer, nor keep it
+    reading one past the timeout: the status decides, the log keeps the answer's first 2000 characters."""
+    settings.WEBHOOKS_TIMEOUT_SECONDS = 1
+    listener.answer, listener.answer_bytes = answer, size
+    listener.answer_block, listener.answer_pause = block, pause
+    subscribe(listener.url, ["call.started"])
+    webhook_emit(event="call.started", message_id="m-huge", data={"id": 1})
+    started = time.monotonic()
+    for pk in webhooks_sweep():
+        webhook_attempt(delivery_id=pk)
+    assert time.monotonic() - started < 5  # the timeout (1 s), and one more read at most
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == ("delivered" if answer == 200 else "pending")
+    assert delivery.response_status == answer
+    kept = delivery.response_body
+    assert set(kept) == {"x"} and (len(kept) == 2000 if not pause else 0 < len(kept) < 2000)
+    assert listener.answer_sent < 32 * 1024 * 1024  # hung up on long before the end
 
 
 def test_the_admin_shows_the_delivery_log(integration: Any, admin_user: Any, listener: Listener) -> None:
@@ -304,6 +337,75 @@ def test_the_audit_trail_masks_the_signing_secret(integration: Any, admin_user: 
     assert response.status_code == 302
     entry = LogEntry.objects.get(content_type__model="webhooksubscription")
     assert secret not in str(entry.changes) and "93.184.216.34" in str(entry.changes)
+
+
+def _shown_secrets(response: Any) -> list[str]:
+    return re.findall(r'<code class="webhook-secret">([^<]+)</code>', response.content.decode())
+
+
+def _nowhere_else(admin: Client, subscription: WebhookSubscription) -> None:
+    """The secret is in no admin page, no session and no message once the page that showed it is gone."""
+    from django.contrib.sessions.models import Session
+
+    secret = subscription.secret
+    for url in (
+        f"/admin/webhooks/webhooksubscription/{subscription.pk}/change/",
+        "/admin/webhooks/webhooksubscription/",
+        f"/admin/webhooks/webhooksubscription/{subscription.pk}/history/",
+        "/admin/auditlog/logentry/",
+    ):
+        page = admin.get(url)
+        assert page.status_code == 200, url
+        assert secret not in page.content.decode() and secret[6:] not in page.content.decode(), url
+    change = admin.get(f"/admin/webhooks/webhooksubscription/{subscription.pk}/change/").content.decode()
+    assert secret[:10] + "…" in change  # its beginning tells which one a receiver has
+    assert all(secret not in str(s.get_decoded()) for s in Session.objects.all())
+
+
+def test_a_generated_signing_secret_is_shown_once(integration: Any, admin_user: Any) -> None:
+    admin = Client()
+    admin.force_login(admin_user)
+    form = {
+        "name": "ERP",
+        "url": "https://93.184.216.34/hook",
+        "events": ["call.finished"],
+        "is_active": "on",
+    }
+    response = admin.post("/admin/webhooks/webhooksubscription/add/", {**form, "secret": ""})
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    subscription = WebhookSubscription.objects.get()
+    assert _shown_secrets(response) == [subscription.secret]
+    _nowhere_else(admin, subscription)
+
+
+def test_a_regenerated_signing_secret_is_shown_once(integration: Any, admin_user: Any) -> None:
+    subscription = webhook_subscription_create(
+        name="ERP", url="https://93.184.216.34/hook", events=["call.started"]
+    )
+    old = subscription.secret
+    admin = Client()
+    admin.force_login(admin_user)
+    response = admin.post(
+        "/admin/webhooks/webhooksubscription/",
+        {"action": "regenerate_secret", "_selected_action": [subscription.pk]},
+    )
+    subscription.refresh_from_db()
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    assert subscription.secret != old and _shown_secrets(response) == [subscription.secret]
+    _nowhere_else(admin, subscription)
+
+
+@pytest.mark.parametrize("url", ["https://127.0.0.1/hook", "not a url", "ftp://93.184.216.34/"])
+def test_a_typed_secret_is_not_shown_back_by_a_form_with_errors(
+    integration: Any, admin_user: Any, url: str
+) -> None:
+    admin = Client()
+    admin.force_login(admin_user)
+    secret = "whsec_" + "C" * 40
+    form = {"name": "ERP", "url": url, "events": ["call.finished"], "is_active": "on", "secret": secret}
+    response = admin.post("/admin/webhooks/webhooksubscription/add/", form)
+    assert response.status_code == 200 and not WebhookSubscription.objects.exists()
+    assert "C" * 40 not in response.content.decode()
 
 
 def test_the_sweep_deletes_old_log_rows_only(integration: Any, listener: Listener, settings: Any) -> None:
