@@ -30,7 +30,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +145,12 @@ def terminal_foreground() -> Iterator[bool]:
         os.close(tty)
 
 
+def websocket_url(environ: Mapping[str, str], *, ws_port: int) -> str:
+    """Where the pages open their live connection: Daphne's own port (in compose, a proxy joins the two),
+    unless WEBSOCKET_URL says otherwise. Blank is unset, as in the settings: a copied .env.example has it."""
+    return environ.get("WEBSOCKET_URL", "").strip() or f"ws://127.0.0.1:{ws_port}"
+
+
 def main() -> int:
     with terminal_foreground() as foreground:
         return _run(foreground=foreground)
@@ -156,8 +162,7 @@ def _run(*, foreground: bool) -> int:
     var_dir = Path(settings.VAR_DIR)
     var_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    # Pages open their live connection at Daphne's own port (in compose, a proxy joins the two).
-    env.setdefault("WEBSOCKET_URL", f"ws://127.0.0.1:{settings.WS_PORT}")
+    env["WEBSOCKET_URL"] = websocket_url(env, ws_port=settings.WS_PORT)
     # Every process counts its metrics into one folder, added up by /metrics; a new run starts from zero.
     metrics_dir = settings.METRICS_DIR or str(var_dir / "metrics")
     shutil.rmtree(metrics_dir, ignore_errors=True)

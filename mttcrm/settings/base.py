@@ -13,8 +13,18 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+# A blank variable whose default depends on another setting (DEBUG, VAR_DIR, PORT, REDIS_URL) means that
+# default, as an unset one does: .env.example lists them blank, and a copy of it (README's compose steps,
+# compose's env_file) must change nothing — not turn on plain-http OAuth or put the spool in the cwd.
+
+
+def env_flag(name: str, *, default: bool) -> bool:
+    """A true/false variable; blank means ``default``."""
+    return env.bool(name, default=default) if env.str(name, default="").strip() else default
+
+
 # Runtime state of the embedded defaults (SQLite files, Celery folders, media, spool) lives here.
-VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR = Path(env.str("VAR_DIR", default="") or BASE_DIR / "var")
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-secret-key-change-me-in-production-0123456789")
@@ -25,7 +35,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 PORT = env.int("PORT", default=8000)
 WS_PORT = env.int("WS_PORT", default=8002)
 # Public base URL of this deployment: the notify URL (MTT's Redirect URI) is built from it.
-SITE_URL = env.str("SITE_URL", default=f"http://127.0.0.1:{PORT}").rstrip("/")
+SITE_URL = (env.str("SITE_URL", default="") or f"http://127.0.0.1:{PORT}").rstrip("/")
 # Where browsers open their live connection (ws:// or wss://, no path). Empty: the page's own host, where a
 # proxy sends /ws/ to Daphne (docker compose). `make run` sets it to its Daphne (ws://127.0.0.1:WS_PORT).
 WEBSOCKET_URL = env.str("WEBSOCKET_URL", default="").rstrip("/")
@@ -122,13 +132,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or VAR_DIR / "static")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve straight from the app folders when collectstatic has not run (make run, tests).
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_URL = "media/"
-MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or VAR_DIR / "media")
 STORAGES: dict[str, dict[str, object]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

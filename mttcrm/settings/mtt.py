@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from celery.schedules import crontab
 
-from .base import DEBUG, STORAGES, TIME_ZONE, VAR_DIR, env
+from .base import DEBUG, STORAGES, TIME_ZONE, VAR_DIR, env, env_flag
 from .services import CELERY_BEAT_SCHEDULE
 
 CELERY_TIMEZONE = TIME_ZONE
@@ -28,7 +28,7 @@ MTT_TOKEN_REFRESH_MARGIN = env.int("MTT_TOKEN_REFRESH_MARGIN", default=300)
 # vpbxNotifications numbersChanged/workplacesChanged: one sync per integration per this many seconds.
 MTT_SYNC_DEBOUNCE_SECONDS = env.float("MTT_SYNC_DEBOUNCE_SECONDS", default=2.0)
 # OAuth over plain http is refused by oauthlib; allowed only for a local sandbox (DEBUG by default).
-MTT_ALLOW_INSECURE_OAUTH = env.bool("MTT_ALLOW_INSECURE_OAUTH", default=DEBUG)
+MTT_ALLOW_INSECURE_OAUTH = env_flag("MTT_ALLOW_INSECURE_OAUTH", default=DEBUG)
 MTT_REFRESH_EVERY_SECONDS = env.float("MTT_REFRESH_EVERY_SECONDS", default=1800.0)
 CELERY_BEAT_SCHEDULE.update(
     {
@@ -53,7 +53,7 @@ MTT_NOTIFY_MAX_BYTES = env.int("MTT_NOTIFY_MAX_BYTES", default=256 * 1024)
 # Database down: the notify URL writes notifications here and answers 200; the applier stores them when the
 # database answers again (integrations/spool.py). Past either cap it answers 503. The web processes and the
 # appliers must share the folder.
-NOTIFY_SPOOL_DIR = Path(env.str("NOTIFY_SPOOL_DIR", default=str(VAR_DIR / "spool")))
+NOTIFY_SPOOL_DIR = Path(env.str("NOTIFY_SPOOL_DIR", default="") or VAR_DIR / "spool")
 NOTIFY_SPOOL_MAX_FILES = env.int("NOTIFY_SPOOL_MAX_FILES", default=50_000)
 NOTIFY_SPOOL_MAX_BYTES = env.int("NOTIFY_SPOOL_MAX_BYTES", default=256 * 1024 * 1024)
 # `mtt rotate-notify-token` / the admin action: the old notify URL keeps working this many hours, time to
@@ -64,7 +64,7 @@ NOTIFY_ALLOWED_NETWORKS: list[str] = env.list("NOTIFY_ALLOWED_NETWORKS", default
 
 # --- The local MTT stand-in (sandbox/): where make run starts it, and the demo client it knows -----
 SANDBOX_PORT = env.int("SANDBOX_PORT", default=8001)
-SANDBOX_URL = env.str("SANDBOX_URL", default=f"http://127.0.0.1:{SANDBOX_PORT}").rstrip("/")
+SANDBOX_URL = (env.str("SANDBOX_URL", default="") or f"http://127.0.0.1:{SANDBOX_PORT}").rstrip("/")
 SANDBOX_CLIENT_ID = env.str("SANDBOX_CLIENT_ID", default="demo-client")
 SANDBOX_CLIENT_SECRET = env.str("SANDBOX_CLIENT_SECRET", default="demo-secret")
 SANDBOX_LOGIN = env.str("SANDBOX_LOGIN", default="demo")
@@ -84,14 +84,14 @@ RECORDINGS_ALLOWED_HOSTS: list[str] = env.list("RECORDINGS_ALLOWED_HOSTS", defau
 RECORDINGS_TOKEN_HOSTS: list[str] = env.list("RECORDINGS_TOKEN_HOSTS", default=["mtt.ru", "*.mtt.ru"])
 # Allowed hosts that may resolve to private, loopback or link-local addresses (the local sandbox).
 RECORDINGS_ALLOW_PRIVATE_HOSTS: list[str] = env.list("RECORDINGS_ALLOW_PRIVATE_HOSTS", default=[])
-if env.bool("RECORDINGS_ALLOW_SANDBOX", default=DEBUG):
+if env_flag("RECORDINGS_ALLOW_SANDBOX", default=DEBUG):
     # The demo: the sandbox (SANDBOX_URL, on 127.0.0.1) serves the records of its scenarios.
     _sandbox = urlsplit(SANDBOX_URL)
     _sandbox_host = f"[{_sandbox.hostname}]" if ":" in (_sandbox.hostname or "") else _sandbox.hostname
     _sandbox_entry = f"{_sandbox_host}:{_sandbox.port or (443 if _sandbox.scheme == 'https' else 80)}"
     RECORDINGS_ALLOWED_HOSTS = [*RECORDINGS_ALLOWED_HOSTS, _sandbox_entry]
     RECORDINGS_ALLOW_PRIVATE_HOSTS = [*RECORDINGS_ALLOW_PRIVATE_HOSTS, _sandbox_entry]
-RECORDINGS_ALLOW_HTTP = env.bool("RECORDINGS_ALLOW_HTTP", default=DEBUG)
+RECORDINGS_ALLOW_HTTP = env_flag("RECORDINGS_ALLOW_HTTP", default=DEBUG)
 RECORDINGS_MAX_BYTES = env.int("RECORDINGS_MAX_BYTES", default=200 * 1024 * 1024)
 RECORDINGS_CONNECT_TIMEOUT = env.float("RECORDINGS_CONNECT_TIMEOUT", default=5.0)
 RECORDINGS_READ_TIMEOUT = env.float("RECORDINGS_READ_TIMEOUT", default=30.0)

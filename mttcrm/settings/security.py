@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import environ
 from csp.constants import NONE, SELF
 
-from .base import CSRF_TRUSTED_ORIGINS, DEBUG, SECRET_KEY, SITE_URL, VAR_DIR, WEBSOCKET_URL, env
+from .base import CSRF_TRUSTED_ORIGINS, DEBUG, SECRET_KEY, SITE_URL, VAR_DIR, WEBSOCKET_URL, env, env_flag
 
 # --- Secrets at rest ---------------------------------------------------------------------------
 # Fernet keys (urlsafe base64, 32 bytes), comma-separated; the first encrypts, all decrypt.
@@ -40,8 +40,8 @@ ADMINS = [tuple(a.split(":", 1)) for a in env.list("ADMINS", default=[]) if ":" 
 # --- Security (production) ---------------------------------------------------------------------
 # `manage.py check --deploy` passes with no warning once the HTTPS settings below are set (README,
 # "Production settings"); tests/mttcrm/test_deploy_check.py runs it.
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_SECURE = env_flag("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env_flag("CSRF_COOKIE_SECURE", default=not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
 # Our scripts take the CSRF token from the page's form ({% csrf_token %}), never from the cookie.
 CSRF_COOKIE_HTTPONLY = True

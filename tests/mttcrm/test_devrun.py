@@ -19,6 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from mttcrm import devrun
 from tests.faults.servers import free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -203,3 +204,13 @@ def test_a_process_that_dies_is_started_again_and_the_stack_keeps_serving(tmp_pa
         rest, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, rest[-3000:]
     assert not any(_answers(port) for port in ports.values()), "a process still listens after the stop"
+
+
+def test_the_pages_find_daphne_even_with_a_blank_websocket_url_from_a_copied_env_example() -> None:
+    # .env.example lists WEBSOCKET_URL blank; the settings read it into the environment make run hands on.
+    assert devrun.websocket_url({"WEBSOCKET_URL": ""}, ws_port=8102) == "ws://127.0.0.1:8102"
+    assert devrun.websocket_url({}, ws_port=8102) == "ws://127.0.0.1:8102"
+    assert (
+        devrun.websocket_url({"WEBSOCKET_URL": "wss://crm.example.com"}, ws_port=8102)
+        == "wss://crm.example.com"
+    )
