@@ -1,4 +1,5 @@
-"""Our own `manage.py check --deploy` checks (Django's cover the HTTPS settings)."""
+"""Our own system checks: the mail backend (`check --deploy`; Django's cover the HTTPS settings), the secret
+key."""
 
 from __future__ import annotations
 
@@ -44,3 +45,19 @@ def email_backend_check(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+@register(Tags.security)
+def secret_key_check(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """The development key is in the repository: with it anyone can sign sessions and password-reset links.
+    Not only under --deploy: migrate runs this too, so compose's stack does not start with it."""
+    if settings.DEBUG or settings.SECRET_KEY != settings.DEVELOPMENT_SECRET_KEY:
+        return []
+    return [
+        Error(
+            "SECRET_KEY is the development key from the repository while DEBUG is false.",
+            hint="Set SECRET_KEY to a long random string: "
+            'python -c "import secrets; print(secrets.token_urlsafe(50))"',
+            id="mttcrm.E003",
+        )
+    ]

@@ -115,3 +115,22 @@ def test_mail_that_goes_nowhere_warns(tmp_path: Path) -> None:
 
 def test_the_readme_documents_a_real_smtp_server() -> None:
     assert readme_production_settings()["EMAIL_URL"].startswith("smtp+tls://")
+
+
+def test_the_repositorys_development_secret_key_is_refused_without_debug(tmp_path: Path) -> None:
+    # README: with DEBUG=false SECRET_KEY is required. The default is public, and Django's own W009 passes it
+    # (long, varied, no "django-insecure" prefix). Plain `check` (what migrate runs) refuses it, not only
+    # --deploy; a key of one's own passes.
+    base = {
+        "DEBUG": "false",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "VAR_DIR": str(tmp_path / "var"),
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    }
+    without = ("DJANGO_", "DATABASE_", "REDIS_", "CELERY_", "SECRET_KEY", "DEBUG")
+    refused = run_manage(["check"], fresh_env(base, without=without))
+    assert refused.returncode != 0
+    assert "mttcrm.E003" in refused.stdout + refused.stderr
+    own = run_manage(["check"], fresh_env({**base, "SECRET_KEY": secrets.token_urlsafe(50)}, without=without))
+    assert own.returncode == 0, own.stdout + own.stderr
+    assert "mttcrm.E003" not in own.stdout + own.stderr
