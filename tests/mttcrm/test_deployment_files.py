@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -129,3 +130,16 @@ def test_compose_config_is_valid() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_readme_table_names_every_compose_service_and_its_program() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Running the full stack with docker compose", 1)[1].split("```", 1)[0]
+    rows: dict[str, str] = {}
+    for names, what in re.findall(r"^\| ((?:`[a-z]+`(?:, )?)+) \| (.*?) \|", section, re.M):
+        rows.update(dict.fromkeys(re.findall(r"`([a-z]+)`", names), what))
+    for name, service in compose()["services"].items():
+        assert name in rows, f"README's compose table lacks {name}"
+        program = str(service.get("command", [""])[0])
+        if program in ("gunicorn", "daphne"):
+            assert program in rows[name].lower(), (name, rows[name])
