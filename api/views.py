@@ -233,8 +233,11 @@ class ContactViewSet(
         responses={200: ContactSerializer, 400: OpenApiResponse(description="Field errors, in words.")},
     )
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        contact = self.get_object()
-        contact = self._save(request, contact)
+        contact = self._save(request, self.get_object())
+        # Read again: get_object() prefetched the numbers as they were before the change.
+        contact = (
+            Contact.objects.select_related("personal_manager").prefetch_related("numbers").get(pk=contact.pk)
+        )
         return Response(ContactSerializer(contact).data)
 
     def _save(self, request: Request, contact: Contact | None) -> Contact:

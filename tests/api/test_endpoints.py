@@ -232,3 +232,17 @@ def test_a_wrap_up_follow_up_at_the_ends_of_the_calendar_is_a_field_error(world:
     assert response.json() == {"follow_up_at": ["Enter a date from 1970-01-01 to 2100-12-31."]}
     assert not FollowUpTask.objects.exists()
     assert Call.objects.get(pk=world.own_call.pk).wrapped_up_at is None
+
+
+def test_a_patch_answers_the_numbers_it_stored(world: World) -> None:
+    # The answer was built from the numbers prefetched before the change: a client that trusted it kept
+    # the old numbers (and its next PATCH, built from them, put them back).
+    api = token_client(world.users["operator"])
+    url = f"/api/v1/contacts/{world.contact.pk}/"
+    replaced = api.patch(url, {"numbers": ["+7 903 111-22-33", "8 800 555-35-35 доб. 12"]}, format="json")
+    assert replaced.status_code == 200
+    assert [n["e164"] for n in replaced.json()["numbers"]] == ["+79031112233", "+78005553535"]
+    assert replaced.json()["numbers"] == api.get(url).json()["numbers"]
+    emptied = api.patch(url, {"numbers": []}, format="json")
+    assert emptied.status_code == 200 and emptied.json()["numbers"] == []
+    assert not world.contact.numbers.exists()
