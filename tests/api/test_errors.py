@@ -80,6 +80,21 @@ HOSTILE: dict[str, tuple[Request, int]] = {
         _json("post", lambda w: f"/api/v1/calls/{w.own_call.pk}/wrap-up/", {"comment": ["x"]}),
         400,
     ),
+    "a body that is not JSON": (_json("post", lambda w: "/api/v1/contacts/", '{"name": '), 400),
+    "JSON with something after it": (_json("post", lambda w: "/api/v1/contacts/", '{"name": "a"} b'), 400),
+    "NaN in a wrap-up": (
+        _json("post", lambda w: f"/api/v1/calls/{w.own_call.pk}/wrap-up/", '{"result": NaN}'),
+        400,
+    ),
+    "a body of null": (_json("post", lambda w: "/api/v1/contacts/", "null"), 400),
+    "a PATCH of null": (_json("patch", _contact, "null"), 400),
+    "a key twice": (_json("patch", _contact, '{"numbers": ["+79031112233"], "numbers": []}'), 400),
+    "a body not in UTF-8": (
+        lambda api, w: api.post(
+            "/api/v1/contacts/", '{"name": "Ж"}'.encode("cp1251"), content_type="application/json"
+        ),
+        400,
+    ),
     "a contact that does not exist": (lambda api, w: api.get("/api/v1/contacts/999999/"), 404),
     "PATCH of a contact that does not exist": (_json("patch", lambda w: "/api/v1/contacts/999999/", {}), 404),
     "a call that does not exist": (lambda api, w: api.get("/api/v1/calls/999999/"), 404),

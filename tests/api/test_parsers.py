@@ -60,3 +60,41 @@ def test_a_shallow_nesting_is_an_ordinary_field_error(world: World) -> None:
     response = api.post("/api/v1/contacts/", nested(50), content_type="application/json")
     assert response.status_code == 400
     assert "name" in response.json()
+
+
+def test_a_key_twice_changes_nothing(world: World) -> None:
+    # Python's parser kept the last "numbers" (the empty list) and the contact lost its number.
+    api = token_client(world.users["admin"])
+    body = '{"numbers": ["+7 903 111-22-33"], "name": "Новое имя", "numbers": []}'
+    for method, url in _writes(world):
+        response = getattr(api, method)(url, body, content_type="application/json")
+        assert response.status_code == 400, (method, url)
+        assert response.json() == {
+            "detail": "The key “numbers” appears twice in one JSON object: send each field once."
+        }, (method, url)
+    world.contact.refresh_from_db()
+    assert world.contact.name == "Ольга Смирнова"
+    assert list(world.contact.numbers.values_list("e164", flat=True)) == ["+79219462761"]
+
+
+def test_the_same_key_in_two_objects_is_fine(world: World) -> None:
+    api = token_client(world.users["admin"])
+    body = '{"name": "Новый", "numbers": ["+7 903 111-22-33"], "extra": {"name": 1}}'
+    response = api.post("/api/v1/contacts/", body, content_type="application/json")
+    assert response.status_code != 500 and "appears twice" not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ('{"name": ', "The request body is not valid JSON (line 1, column 10)."),
+        ('{"name": "a"}\n{"name": "b"}', "The request body is not valid JSON (line 2, column 1)."),
+        ('{"name": NaN}', "The request body is not valid JSON."),
+        ("null", "The request body is null: send a JSON object."),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_says_where(world: World, body: str, detail: str) -> None:
+    api = token_client(world.users["admin"])
+    response = api.post("/api/v1/contacts/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"detail": detail}
