@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -180,7 +182,33 @@ class MomentField(serializers.DateTimeField):
         return super().enforce_timezone(value)
 
 
-class WrapUpSerializer(serializers.Serializer[Any]):
+# A field name is repeated in a refusal up to this many characters, and at most this many of them.
+UNKNOWN_SHOWN = 40
+UNKNOWN_MAX = 10
+
+
+class StrictInputSerializer(serializers.Serializer[Any]):
+    """A body's keys must be fields it writes (or, ``tolerated``, fields of the answer a client may send back
+    unchanged); any other — a typo such as "phone" for "numbers", "coment" — is a 400 naming it, rather than
+    dropped while the rest is saved."""
+
+    tolerated: ClassVar[tuple[str, ...]] = ()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        sent = self.initial_data if isinstance(self.initial_data, Mapping) else {}
+        unknown = [str(key) for key in sent if key not in self.fields and key not in self.tolerated]
+        if unknown:
+            known = ", ".join(self.fields)
+            raise serializers.ValidationError(
+                {
+                    key[:UNKNOWN_SHOWN]: [_("No such field. The fields are: %(fields)s.") % {"fields": known}]
+                    for key in unknown[:UNKNOWN_MAX]
+                }
+            )
+        return attrs
+
+
+class WrapUpSerializer(StrictInputSerializer):
     """The wrap-up of a call, as the card's form: a result, a comment, an optional follow-up task."""
 
     result = serializers.IntegerField(
@@ -256,8 +284,10 @@ class ContactSerializer(serializers.ModelSerializer[Contact]):
         return _person(contact.personal_manager)
 
 
-class ContactWriteSerializer(serializers.Serializer[Any]):
+class ContactWriteSerializer(StrictInputSerializer):
     """A new contact, or the fields to change (PATCH: only those sent)."""
+
+    tolerated = ("id", "personal_manager_name", "source", "created_at", "updated_at")
 
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
     company = serializers.CharField(required=False, allow_blank=True, max_length=200)

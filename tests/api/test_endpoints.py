@@ -246,3 +246,32 @@ def test_a_patch_answers_the_numbers_it_stored(world: World) -> None:
     emptied = api.patch(url, {"numbers": []}, format="json")
     assert emptied.status_code == 200 and emptied.json()["numbers"] == []
     assert not world.contact.numbers.exists()
+
+
+def test_an_unknown_field_is_refused_and_nothing_is_saved(world: World) -> None:
+    # "phone" for "numbers": the contact was created without its number, and the client never knew.
+    api = token_client(world.users["operator"])
+    before = Contact.objects.count()
+    response = api.post("/api/v1/contacts/", {"name": "Новый", "phone": "+7 903 111-22-33"}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()) == ["phone"]
+    assert response.json()["phone"][0].startswith("No such field. The fields are: name, company, email,")
+    assert Contact.objects.count() == before
+    typo = api.post(
+        f"/api/v1/calls/{world.own_call.pk}/wrap-up/",
+        {"result": None, "coment": "перезвонить"},
+        format="json",
+    )
+    assert typo.status_code == 400 and list(typo.json()) == ["coment"]
+    world.own_call.refresh_from_db()
+    assert world.own_call.wrapped_up_at is None
+
+
+def test_a_contact_read_may_be_sent_back_with_its_read_only_fields(world: World) -> None:
+    api = token_client(world.users["operator"])
+    url = f"/api/v1/contacts/{world.contact.pk}/"
+    read = api.get(url).json()
+    sent = {key: value for key, value in read.items() if key not in ("numbers", "email")}
+    response = api.patch(url, {**sent, "company": "ООО Ромашка"}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["company"] == "ООО Ромашка"
