@@ -71,7 +71,7 @@ class WebhookSubscriptionForm(forms.ModelForm):
             try:
                 webhook_url_check(url, allow_private=bool(data.get("allow_private_network")))
             except WebhookUrlRefused as exc:
-                self.add_error("url", _("This URL may not be used: %(reason)s") % {"reason": exc})
+                self.add_error("url", _("This URL may not be used: %(reason)s") % {"reason": exc.words})
         return data
 
 

@@ -153,7 +153,12 @@ def resolve_addresses(host: str, port: int) -> list[Address]:
 
 
 class UrlRefused(ValueError):
-    """An outgoing URL we will not call, with the reason in words."""
+    """An outgoing URL we will not call, with the reason in words (English, for the log) and ``code``, which
+    one: invalid, scheme, http, credentials, no_host (webhooks/safety.py words it for the admin)."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -170,17 +175,17 @@ def url_parts(url: str, *, allow_http: bool) -> UrlParts:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise UrlRefused(f"not a valid URL: {exc}") from exc
+        raise UrlRefused(f"not a valid URL: {exc}", code="invalid") from exc
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):
-        raise UrlRefused(f"scheme {scheme or '(none)'!r} is not allowed")
+        raise UrlRefused(f"scheme {scheme or '(none)'!r} is not allowed", code="scheme")
     if scheme == "http" and not allow_http:
-        raise UrlRefused("plain http is not allowed (https only)")
+        raise UrlRefused("plain http is not allowed (https only)", code="http")
     if parts.username is not None or parts.password is not None:
-        raise UrlRefused("credentials in the URL are not allowed")
+        raise UrlRefused("credentials in the URL are not allowed", code="credentials")
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        raise UrlRefused("the URL has no host")
+        raise UrlRefused("the URL has no host", code="no_host")
     return UrlParts(scheme=scheme, host=host, port=port or (443 if scheme == "https" else 80))
 
 
