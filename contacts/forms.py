@@ -16,11 +16,15 @@ from .access import user_can_change_personal_manager
 from .models import Contact, PhoneNumber
 from .services import phone_number_check
 
-# One number per line (commas too); not ";", which tel:/sip: URIs use for their parameters. A comma
-# followed by a short group of digits is an extension ("8 800 555-35-35,12"), not a second number; so is one
-# followed by an extension written out ("+7 921 946 27 77, доб 5", ", ext. 5", ", #5").
+# One number per line (commas and semicolons too). A comma followed by a short group of digits is an
+# extension ("8 800 555-35-35,12"), not a second number; so is one followed by an extension written out
+# ("+7 921 946 27 77, доб 5", ", ext. 5", ", #5"). A semicolon before a parameter of a tel:/sip: URI
+# (";ext=5", ";user=phone") is part of the number; any other starts the next one — read as one number, all
+# after it was dropped unseen ("8 921 946-27-61; 8 921 946-27-62" kept only the first).
 _LINE_SPLIT = re.compile(
-    rf"[\r\n]+|,(?!\s*(?:(?:#|{phones.EXTENSION_WORD}\.?)\s*)?\d{{1,8}}\s*(?:$|[\r\n,]))", re.IGNORECASE
+    rf"[\r\n]+|,(?!\s*(?:(?:#|{phones.EXTENSION_WORD}\.?)\s*)?\d{{1,8}}\s*(?:$|[\r\n,;]))"
+    r"|;(?!\s*[a-z][a-z0-9-]*=)",
+    re.IGNORECASE,
 )
 
 
@@ -91,6 +95,9 @@ class ContactForm(forms.ModelForm):
             # What a person types must be dialable, refused in words before anything is saved. The PBX's
             # own numbers are stored as they come: one the contact has already is kept as it is.
             problem = phones.dial_problem(bare)
+            if phones.split_extension(bare)[1]:
+                # "… доб. 12 доб. 13": the last was stored, the other dropped.
+                problem = _("“%(number)s” has two extensions: keep one.") % {"number": phones.shown(number)}
             if problem is not None and not self._has_already(bare):
                 errors.append(ValidationError(problem, code="not_dialable"))
                 continue

@@ -56,6 +56,9 @@ REFUSED = [
     ("+7 921 946 27 61 12", "слишком много цифр (13)"),
     ("8 921 946 27 61 1", "слишком много цифр"),
     ("883140582526566", "SIP ID"),
+    ("+7 921 946 27 61 доб. 12 доб. 13", "два добавочных"),
+    # After a semicolon: the next number, here too short (it was dropped unseen, ";12" too).
+    ("8 921 946 27 61;12", "мало цифр (2)"),
 ]
 
 
@@ -141,3 +144,22 @@ def test_a_refusal_repeats_a_short_visible_part_of_what_was_typed(operator: Clie
     (error,) = response.context["form"].errors["numbers"]
     assert len(error) < 300 and ("нельзя набрать" in error or "SIP ID" in error), error
     assert not any(ch in error for ch in "\u202e\u202c\x07\x1b"), error
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "8 921 946-27-61; 8 921 946-27-62",
+        "8 921 946-27-61;8 921 946-27-62",
+        "8 921 946-27-61, доб. 5; 8 921 946-27-62",
+    ],
+)
+def test_numbers_on_semicolons_are_each_kept(operator: Client, typed: str) -> None:
+    # Read as one number, everything after the semicolon was dropped and the second number lost.
+    assert post(operator, typed).status_code == 302
+    assert set(PhoneNumber.objects.values_list("e164", flat=True)) == {"+79219462761", "+79219462762"}
+
+
+def test_a_tel_uri_keeps_its_parameters(operator: Client) -> None:
+    assert post(operator, "tel:+7-921-946-27-61;ext=5").status_code == 302
+    assert list(PhoneNumber.objects.values_list("e164", "extension")) == [("+79219462761", "5")]
