@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from calls.dates import validate_moment
 from calls.models import Call, CallbackTask, CallLeg, CallResult, FollowUpTask, Recording, RoutingDecision
+from contacts.forms import MAX_NUMBERS
 from contacts.models import Contact, PhoneNumber
 
 
@@ -296,7 +297,7 @@ class ContactWriteSerializer(StrictInputSerializer):
     numbers = serializers.ListField(
         child=serializers.CharField(max_length=100, allow_blank=True),
         required=False,
-        max_length=50,
+        max_length=MAX_NUMBERS,
         help_text="Every number of the contact, in any format (+7 921 946-27-61, 89219462761, …); "
         "on PATCH the list replaces the contact's numbers.",
     )

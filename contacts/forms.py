@@ -21,6 +21,10 @@ from .services import phone_number_check
 # ("+7 921 946 27 77, доб 5", ", ext. 5", ", #5"). A semicolon before a parameter of a tel:/sip: URI
 # (";ext=5", ";user=phone") is part of the number; any other starts the next one — read as one number, all
 # after it was dropped unseen ("8 921 946-27-61; 8 921 946-27-62" kept only the first).
+# Numbers one contact may have, as the API's list allows: each is checked against the database, so a pasted
+# column of thousands took a request of tens of seconds and made a contact nobody can read.
+MAX_NUMBERS = 50
+
 _LINE_SPLIT = re.compile(
     rf"[\r\n]+|,(?!\s*(?:(?:#|{phones.EXTENSION_WORD}\.?)\s*)?\d{{1,8}}\s*(?:$|[\r\n,;]))"
     r"|;(?!\s*[a-z][a-z0-9-]*=)",
@@ -87,10 +91,14 @@ class ContactForm(forms.ModelForm):
         keys: set[str] = set()
         errors: list[ValidationError] = []
         instance = self.instance if self.instance.pk else None
-        for line in _LINE_SPLIT.split(value):
-            number = line.strip()
-            if not number:
-                continue
+        lines = [number for number in (line.strip() for line in _LINE_SPLIT.split(value)) if number]
+        if len(lines) > MAX_NUMBERS:
+            raise ValidationError(
+                _("A contact has at most %(max)d numbers; %(count)d were entered.")
+                % {"max": MAX_NUMBERS, "count": len(lines)},
+                code="too_many",
+            )
+        for number in lines:
             bare = phones.split_extension(number)[0]
             # What a person types must be dialable, refused in words before anything is saved. The PBX's
             # own numbers are stored as they come: one the contact has already is kept as it is.
