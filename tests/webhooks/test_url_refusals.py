@@ -41,7 +41,9 @@ def test_a_refused_url_is_explained_in_russian(admin_user: Any, settings: Any, u
             {"name": "x", "url": url, "events": ["call.started"], "secret": "", "is_active": "on"},
         )
     assert response.status_code == 200
-    errors = " ".join(re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', response.content.decode(), re.S))
+    errors = " ".join(
+        re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', response.content.decode(), re.S)
+    )
     assert "Этот URL использовать нельзя: " in errors
     assert words in errors.replace("&#x27;", "'"), errors
     for english in ("not allowed", "resolves to", "cannot resolve", "Errno", "https only"):
