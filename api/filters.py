@@ -7,6 +7,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from calls.dates import validate_moment
 from calls.models import Call, CallbackTask, Direction, FollowUpTask, Recording
@@ -52,6 +53,18 @@ def _number_q(value: str, *fields: str) -> Q | None:
     return condition
 
 
+class CallFilterForm(forms.Form):
+    """A period that ends where or before it starts is a 400 in words, as on the call log's page (an empty
+    list would read as "no calls then")."""
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        after, before = data.get("started_after"), data.get("started_before")
+        if after is not None and before is not None and before <= after:
+            self.add_error("started_before", _("started_before must be later than started_after."))
+        return data
+
+
 class CallFilter(django_filters.FilterSet):
     started_after = MomentFilter(
         field_name="started_at", lookup_expr="gte", help_text="Calls started at or after (ISO 8601)."
@@ -74,6 +87,7 @@ class CallFilter(django_filters.FilterSet):
     class Meta:
         model = Call
         fields: list[str] = []
+        form = CallFilterForm
 
     def filter_number(self, queryset: QuerySet[Call], name: str, value: str) -> QuerySet[Call]:
         condition = _number_q(value, "client_number", "client_number_raw")

@@ -96,6 +96,12 @@ HOSTILE: dict[str, tuple[Request, int]] = {
         400,
     ),
     "an unknown field": (_json("post", lambda w: "/api/v1/contacts/", {"name": "x", "phone": "1"}), 400),
+    "a period that ends before it starts": (
+        lambda api, w: api.get(
+            "/api/v1/calls/", {"started_after": "2026-12-31", "started_before": "2026-01-01"}
+        ),
+        400,
+    ),
     "a contact that does not exist": (lambda api, w: api.get("/api/v1/contacts/999999/"), 404),
     "PATCH of a contact that does not exist": (_json("patch", lambda w: "/api/v1/contacts/999999/", {}), 404),
     "a call that does not exist": (lambda api, w: api.get("/api/v1/calls/999999/"), 404),
