@@ -16,17 +16,18 @@ from .access import user_can_change_personal_manager
 from .models import Contact, PhoneNumber
 from .services import phone_number_check
 
-# One number per line (commas and semicolons too). A comma followed by a short group of digits is an
-# extension ("8 800 555-35-35,12"), not a second number; so is one followed by an extension written out
-# ("+7 921 946 27 77, доб 5", ", ext. 5", ", #5"). A semicolon before a parameter of a tel:/sip: URI
-# (";ext=5", ";user=phone") is part of the number; any other starts the next one — read as one number, all
-# after it was dropped unseen ("8 921 946-27-61; 8 921 946-27-62" kept only the first).
 # Numbers one contact may have, as the API's list allows: each is checked against the database, so a pasted
 # column of thousands took a request of tens of seconds and made a contact nobody can read.
 MAX_NUMBERS = 50
 
+# One number per line (tabs, commas and semicolons too: a tab comes between the cells of a row pasted from
+# a spreadsheet). A comma followed by a short group of digits is an extension ("8 800 555-35-35,12"), not a
+# second number; so is one followed by an extension written out ("+7 921 946 27 77, доб 5", ", ext. 5",
+# ", #5"). A semicolon before a parameter of a tel:/sip: URI (";ext=5", ";user=phone") is part of the
+# number; any other starts the next one — read as one number, all after it was dropped unseen
+# ("8 921 946-27-61; 8 921 946-27-62" kept only the first).
 _LINE_SPLIT = re.compile(
-    rf"[\r\n]+|,(?!\s*(?:(?:#|{phones.EXTENSION_WORD}\.?)\s*)?\d{{1,8}}\s*(?:$|[\r\n,;]))"
+    rf"[\r\n\t]+|,(?!\s*(?:(?:#|{phones.EXTENSION_WORD}\.?)\s*)?\d{{1,8}}\s*(?:$|[\r\n\t,;]))"
     r"|;(?!\s*[a-z][a-z0-9-]*=)",
     re.IGNORECASE,
 )

@@ -154,9 +154,12 @@ def test_a_refusal_repeats_a_short_visible_part_of_what_was_typed(operator: Clie
         "8 921 946-27-61; 8 921 946-27-62",
         "8 921 946-27-61;8 921 946-27-62",
         "8 921 946-27-61, доб. 5; 8 921 946-27-62",
+        # A row pasted from a spreadsheet: refused as one number "8 921 946 27 618 921 946 27 62".
+        "8 921 946-27-61\t8 921 946-27-62",
+        "8 921 946-27-61,5\t8 921 946-27-62",
     ],
 )
-def test_numbers_on_semicolons_are_each_kept(operator: Client, typed: str) -> None:
+def test_numbers_on_semicolons_or_tabs_are_each_kept(operator: Client, typed: str) -> None:
     # Read as one number, everything after the semicolon was dropped and the second number lost.
     assert post(operator, typed).status_code == 302
     assert set(PhoneNumber.objects.values_list("e164", flat=True)) == {"+79219462761", "+79219462762"}
