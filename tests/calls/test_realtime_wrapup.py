@@ -31,8 +31,8 @@ from calls.realtime.groups import operator_group
 from calls.realtime.push import push_flush
 from calls.wrapup import call_wrap_up
 from contacts.models import AccessSettings
-from tests.api.conftest import token_client
-from tests.calls.test_realtime import LAYER_DATABASES, connected, nothing, own_loop, receive
+from tests.api.tokens import token_client
+from tests.calls.realtime_fixtures import LAYER_DATABASES, connected, nothing, own_loop, receive
 from tests.personas import World, build_world, set_visibility
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases=LAYER_DATABASES), pytest.mark.live_layer]

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from contacts.models import AccessSettings, Contact
-from tests.api.conftest import token_client
+from tests.api.tokens import token_client
 from tests.personas import World, build_world, set_visibility
 
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,7 @@ from integrations.mtt.notifications import MAX_BATCH, parse_body, parse_notifica
 from tests.calls.conftest import directory  # noqa: F401 - the PBX directory of the guide's payloads
 from tests.calls.payloads import incoming_answered
 from tests.conftest import load_fixture
-from tests.integrations.test_spool import database_down, spooled_files
+from tests.integrations.spool_fixtures import database_down, spooled_files
 
 pytestmark = pytest.mark.django_db
 
