@@ -47,7 +47,8 @@ INSTALLED_APPS = [
     "calls",
     "sandbox",
     "monitoring",
-    "axes",
+    # django-axes (login throttling), under a Russian name in the admin (mttcrm/apps.py).
+    "mttcrm.apps.AxesConfig",
     # The audit trail: who changed what and when (README "Security model"; tracked models in security.py).
     "auditlog",
 ]
