@@ -46,3 +46,27 @@ def test_every_app_in_the_admin_menu_has_a_russian_name(admin_user: Any) -> None
     english = [n for n in names if n not in SAME_IN_RUSSIAN and not re.search("[а-яА-ЯёЁ]", n)]
     assert english == []
     assert "Попытки входа" in names
+
+
+@pytest.mark.django_db
+def test_the_login_attempts_list_is_in_russian(admin_user: Any, settings: Any) -> None:
+    """django-axes' own Russian lacks its list's filter and status ("Locked Out"): our catalog has them."""
+    from axes.models import AccessAttempt
+    from django.utils import timezone
+
+    AccessAttempt.objects.create(
+        username="ivanova",
+        ip_address="10.0.0.7",
+        user_agent="Firefox",
+        attempt_time=timezone.now(),
+        failures_since_start=settings.AXES_FAILURE_LIMIT,
+        get_data="",
+        post_data="",
+        http_accept="text/html",
+        path_info="/accounts/login/",
+    )
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get("/admin/axes/accessattempt/").content.decode()
+    assert "Заблокирован" in page
+    assert "Locked Out" not in page
