@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from _stores import applier_sessions, clear_redis
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -98,7 +100,6 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 # client talks to each directly.
 
 BALANCES = ("reuseport", "shared", "ports")
-REDIS_PATTERNS = ("mttcrm:*", "asgi*", "celery*", "_kombu*", "unacked*")
 HOST = "127.0.0.1"
 # Threads of each gunicorn worker (mttcrm/gunicorn.py's default).
 WEB_THREADS = 4
@@ -399,34 +400,6 @@ def _children(pid: int) -> list[int]:
     except OSError:
         return []
     return [int(p) for p in text.split()]
-
-
-def applier_sessions() -> int:
-    """Applier processes listening for new notifications now (their LISTEN sessions in PostgreSQL)."""
-    from django.db import connection
-
-    from integrations.inbox import INBOX_CHANNEL
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = %s",
-            [f"LISTEN {INBOX_CHANNEL}"],
-        )
-        return int(cursor.fetchone()[0])
-
-
-def clear_redis(url: str) -> int:
-    """Delete the keys our stack writes (channel layer, broker, limiter) from that Redis database."""
-    import redis
-
-    client = redis.Redis.from_url(url)
-    removed = 0
-    for pattern in REDIS_PATTERNS:
-        keys = list(client.scan_iter(match=pattern, count=1000))
-        if keys:
-            removed += int(client.delete(*keys))
-    client.close()
-    return removed
 
 
 @contextmanager

@@ -26,6 +26,10 @@ def _of_visible_calls(request: HttpRequest, queryset: QuerySet[Any], call_path: 
 
 
 class ReadOnlyInline(admin.TabularInline):
+    class Media:
+        # A wide inline scrolls in its box, not the whole page (the file says why).
+        css = {"all": ["css/admin_inlines.css"]}
+
     extra = 0
     can_delete = False
     show_change_link = True

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .models import Call, CallResult, Direction
@@ -100,6 +101,9 @@ def live_page_config(*, mode: str, ws_path: str, data_url: str, **extra: Any) ->
         "data_url": data_url,
         "login_url": reverse("login"),
         "resync_every_ms": RESYNC_EVERY_MS,
+        # The zone the server writes its times in (TIME_ZONE): the script writes the same call's time the same
+        # way, whatever the zone of the computer the browser runs on.
+        "time_zone": timezone.get_current_timezone_name(),
         "strings": page_strings(),
         **extra,
     }

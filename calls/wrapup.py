@@ -6,6 +6,7 @@ so every caller gets the same answers.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,8 @@ from contacts.access import users_visible_to
 
 from .dates import validate_moment
 from .models import Call, CallResult, FollowUpTask
+from .realtime.cards import wrapped_up_messages
+from .realtime.push import push
 from .visibility import call_visible_to, task_visible_to
 
 COMMENT_MAX_LENGTH = 5000
@@ -94,6 +97,10 @@ def call_wrap_up(
     wrong.
     A follow-up time without a person gives the task to ``user``; a person without a time is an error.
     Without a follow-up time, the call's tasks are left as they are.
+
+    After the commit, every device of whoever has the call's card learns of the save (``call.wrapped_up``
+    through the channel layer, ``calls.realtime.cards.wrapped_up_messages``) and closes its wrap-up card;
+    a channel layer that is down or slow never fails or delays the save (``push`` does not wait).
     """
     if not call_visible_to(user, call):
         raise PermissionDenied
@@ -158,6 +165,9 @@ def call_wrap_up(
             task.due_at = follow_up_at
             task.note = follow_up_note
             task.save()
+        # Built in the transaction from the locked row (its operator now), sent once it commits.
+        locked.updated_at = now
+        transaction.on_commit(functools.partial(push, wrapped_up_messages(locked)), robust=True)
     return WrapUp(call=call, task=task)
 
 

@@ -23,6 +23,10 @@ from .services import contact_merge
 
 
 class PhoneNumberInline(admin.TabularInline):
+    class Media:
+        # A wide inline scrolls in its box, not the whole page (the file says why).
+        css = {"all": ["css/admin_inlines.css"]}
+
     model = PhoneNumber
     form = PhoneNumberAdminForm
     formset = PhoneNumberInlineFormSet

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from calls.visibility import contact_visible_to, contacts_visible_to
 
 from . import phones
-from .access import user_can_change_personal_manager
+from .access import user_can_change_personal_manager, users_visible_to
 from .models import Contact, PhoneNumber
 from .services import phone_number_check
 
@@ -75,6 +75,10 @@ class ContactForm(forms.ModelForm):
             field.disabled = True
             field.help_text = _("Only supervisors may change the personal manager.")
         choices = Q(is_active=True)
+        visible = users_visible_to(user) if user is not None else None
+        if visible is not None:
+            # Team mode: the people this user sees (as for a follow-up's assignee), never another team's.
+            choices &= Q(pk__in=visible)
         current = getattr(self.instance, "personal_manager_id", None)
         if current is not None:
             # A manager deactivated since stays selectable on the contacts they still have.

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.timesince import timeuntil
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
@@ -24,6 +25,7 @@ from .inbox import notification_reapply
 from .models import ExternalNumber, Integration, MttRequestLog, NotificationEvent, Terminal, Workplace
 from .mtt.errors import MttError
 from .parking import external_numbers_set_parking
+from .reasons import reason_in_words
 from .services import integration_oauth_start, integration_rotate_notify_token, integration_sync_directory
 from .views import OAUTH_SESSION_KEY
 
@@ -349,12 +351,17 @@ class NotificationEventAdmin(DateRangeAdmin):
     list_filter = ["integration", "event", "status"]
     search_fields = ["fingerprint", "body__result__callInfo__call__id"]
     date_hierarchy = "received_at"
-    readonly_fields = [f.name for f in NotificationEvent._meta.fields]
+    readonly_fields = [f.name for f in NotificationEvent._meta.fields] + ["error_in_words"]
     actions = ["reapply"]
 
     @admin.display(description=_("error"))
     def short_error(self, obj: NotificationEvent) -> str:
-        return obj.error[:80]
+        return Truncator(reason_in_words(obj.error)).chars(80)
+
+    @admin.display(description=_("why, in words"))
+    def error_in_words(self, obj: NotificationEvent) -> str:
+        # The stored reason is English (as logged and answered to MTT): the admin reads it translated.
+        return reason_in_words(obj.error)
 
     @admin.action(description=_("Apply the selected notifications again"))
     def reapply(self, request: HttpRequest, queryset: QuerySet[NotificationEvent]) -> None:

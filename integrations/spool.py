@@ -7,17 +7,18 @@ Each file appears whole or not at all (a temporary name, fsync, ``os.replace``, 
 crash never leaves half a notification.
 
 Without the database the token cannot be checked, so the view first applies every check that needs none (the
-sender allow-list, the token's shape, the size limit, JSON): junk is refused exactly as while the database
-answers. What is left — a notification for a token that may not exist — is bounded by
-``NOTIFY_SPOOL_MAX_FILES`` and ``NOTIFY_SPOOL_MAX_BYTES``; past either, or when the folder cannot be written,
-the answer is 503.
+sender allow-list, the token's shape, the size limit): what is refused is refused exactly as while the
+database answers, and a body that is not JSON is kept then too. What is left — a notification for a token
+that may not exist — is bounded by ``NOTIFY_SPOOL_MAX_FILES`` and ``NOTIFY_SPOOL_MAX_BYTES``; past either,
+or when the folder cannot be written, the answer is 503.
 
 ``spool_replay()`` — run by the applier process when it finds files (integrations/applier.py), or by hand
 with ``python manage.py mtt spool-replay`` — stores each spooled notification with the one way in,
-``notification_store``, under its original arrival time: a notification both spooled and delivered again is
-stored once (its fingerprint). A file is deleted only after its notification is committed; one whose token no
-longer exists goes to ``rejected/`` with a log line; while the database is still away the replay stops and
-keeps the rest. One replay at a time per folder (a lock file), files in arrival order.
+``notification_store``, under its original arrival time (each of several that came as one array): a
+notification both spooled and delivered again is stored once (its fingerprint). A file is deleted only
+after its notification is committed; one whose token no longer exists goes to ``rejected/`` with a log
+line; while the database is still away the replay stops and keeps the rest. One replay at a time per
+folder (a lock file), files in arrival order.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from django.utils import timezone
 from mttcrm.middleware import database_unavailable, describe
 
 from .inbox import notification_store
-from .mtt.notifications import NotificationError, parse_body
+from .mtt.notifications import parse_notifications
 from .selectors import notify_target_for_token
 
 logger = logging.getLogger(__name__)
@@ -273,10 +274,9 @@ def _read(path: Path) -> tuple[str, bytes, datetime]:
 def _replay_one(path: Path, result: ReplayResult) -> str:
     try:
         token, body, received_at = _read(path)
-        envelope = parse_body(body)
     except FileNotFoundError:
         return "gone"  # replayed by someone else between listing and reading
-    except (ValueError, KeyError, TypeError, NotificationError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         result.rejected += 1
         _reject(path, f"unreadable: {type(exc).__name__}")
         return "rejected"
@@ -286,9 +286,13 @@ def _replay_one(path: Path, result: ReplayResult) -> str:
             result.rejected += 1
             _reject(path, "its notify URL is not one of ours (any more)")
             return "rejected"
-        stored = notification_store(
-            integration_id=target.integration_id, envelope=envelope, received_at=received_at
-        )
+        # Each notification of the body (several when MTT's POST carried an array), as the notify URL does.
+        stored = [
+            notification_store(
+                integration_id=target.integration_id, envelope=envelope, received_at=received_at
+            )
+            for envelope in parse_notifications(body)
+        ]
     except IntegrityError:
         result.rejected += 1
         _reject(path, "its integration was deleted")
@@ -302,10 +306,9 @@ def _replay_one(path: Path, result: ReplayResult) -> str:
         result.errors.append(f"{path.name}: {describe(exc)}")
         logger.exception("Spooled notification %s could not be stored", path.name)
         return "failed"
-    if stored.created:
-        result.stored += 1
-    else:
-        result.duplicates += 1
+    created = sum(one.created for one in stored)
+    result.stored += created
+    result.duplicates += len(stored) - created
     # Stored and committed (autocommit): only now the file goes.
     path.unlink()
     _fsync_dir(path.parent)

@@ -24,10 +24,10 @@ from mttcrm.clientip import client_ip
 from mttcrm.middleware import database_unavailable, describe
 
 from .access import notify_source_allowed
-from .inbox import notification_store
+from .inbox import Stored, notification_store
 from .models import Integration, NotificationEvent
 from .mtt.errors import MttError
-from .mtt.notifications import NotificationError, parse_body
+from .mtt.notifications import Envelope, parse_notifications
 from .selectors import integration_for_notify_token, notify_target_for_token
 from .services import integration_oauth_complete
 from .spool import TOKEN_SHAPE, SpoolFull, notification_spool
@@ -70,29 +70,29 @@ def _refuse(status: int, reason: str, *, integration_id: int | None = None) -> J
 _READ_CHUNK = 64 * 1024
 
 
-def _read_body(request: HttpRequest) -> bytes | JsonResponse:
-    """The body, or the refusal of a body we cannot take (400, 413)."""
+def _read_body(request: HttpRequest, integration_id: int | None = None) -> bytes | JsonResponse:
+    """The body, or the refusal of a body we cannot take (400, 413); ``integration_id`` for the log line."""
     limit = settings.MTT_NOTIFY_MAX_BYTES
     length = request.META.get("CONTENT_LENGTH")
     if not length and request.META.get("wsgi.input_terminated"):
-        return _read_terminated(request, limit)
+        return _read_terminated(request, limit, integration_id)
     try:
         declared = int(length or 0)
     except ValueError:
         # Django's request.body would raise on it too (a 500): no body can be read.
-        return _refuse(400, "Content-Length is not a number")
+        return _refuse(400, "Content-Length is not a number", integration_id=integration_id)
     if declared > limit:
-        return _refuse(413, f"body larger than {limit} bytes")
+        return _refuse(413, f"body larger than {limit} bytes", integration_id=integration_id)
     try:
         raw = request.body
     except RequestDataTooBig:
-        return _refuse(413, f"body larger than {limit} bytes")
+        return _refuse(413, f"body larger than {limit} bytes", integration_id=integration_id)
     if len(raw) > limit:
-        return _refuse(413, f"body larger than {limit} bytes")
+        return _refuse(413, f"body larger than {limit} bytes", integration_id=integration_id)
     return raw
 
 
-def _read_terminated(request: HttpRequest, limit: int) -> bytes | JsonResponse:
+def _read_terminated(request: HttpRequest, limit: int, integration_id: int | None) -> bytes | JsonResponse:
     """A body sent without Content-Length (``Transfer-Encoding: chunked``): Django's WSGI request reads such
     a body as empty (PEP 3333 allows no read past CONTENT_LENGTH), but a server that sets
     ``wsgi.input_terminated`` (gunicorn, which we run; mod_wsgi) promises that ``wsgi.input`` ends where the
@@ -106,7 +106,7 @@ def _read_terminated(request: HttpRequest, limit: int) -> bytes | JsonResponse:
             break
         size += len(chunk)
         if size > limit:
-            return _refuse(413, f"body larger than {limit} bytes")
+            return _refuse(413, f"body larger than {limit} bytes", integration_id=integration_id)
         parts.append(chunk)
     return b"".join(parts)
 
@@ -132,17 +132,19 @@ def _receive(request: HttpRequest, token: str) -> HttpResponse:
     if target is None:
         metrics.notification_rejected("unknown_token")
         raise Http404
-    raw = _read_body(request)
+    raw = _read_body(request, target.integration_id)
     if isinstance(raw, JsonResponse):
         return raw
+    # Whatever the body is, it is kept: what we cannot use is stored as ignored, with the reason.
+    envelopes = parse_notifications(raw)
+    stored: list[Stored] = []
     try:
-        envelope = parse_body(raw)
-    except NotificationError as exc:
-        return _refuse(400, str(exc), integration_id=target.integration_id)
-    try:
-        stored = notification_store(
-            integration_id=target.integration_id, envelope=envelope, received_at=received_at
-        )
+        for envelope in envelopes:
+            stored.append(
+                notification_store(
+                    integration_id=target.integration_id, envelope=envelope, received_at=received_at
+                )
+            )
     except IntegrityError:
         # The integration was deleted (by another process) after we read it.
         metrics.notification_rejected("unknown_token")
@@ -153,13 +155,23 @@ def _receive(request: HttpRequest, token: str) -> HttpResponse:
         # Stored or not, the spool keeps it: the replay stores a copy once (its fingerprint). The body is
         # passed on: a chunked one cannot be read twice.
         return _spool(request, token, received_at, why=describe(exc), raw=raw)
+    answers = [_answer(one, envelope) for one, envelope in zip(stored, envelopes, strict=True)]
+    if len(answers) == 1:
+        return JsonResponse({"ok": True, **answers[0]})
+    return JsonResponse({"ok": True, "notifications": answers})
+
+
+def _answer(stored: Stored, envelope: Envelope) -> dict[str, object]:
+    """What MTT is told of one stored notification: its row, whether it was a copy, and, when we cannot use
+    it, that it is kept as ignored and why."""
     metrics.notification_received(duplicate=not stored.created)
-    answer: dict[str, object] = {"ok": True, "id": stored.id, "duplicate": not stored.created}
+    answer: dict[str, object] = {"id": stored.id, "duplicate": not stored.created}
     if stored.status == NotificationEvent.Status.IGNORED:
         answer["ignored"] = True
+        answer["reason"] = envelope.ignored_because
         if stored.created:
             metrics.notification_applied(NotificationEvent.Status.IGNORED)
-    return JsonResponse(answer)
+    return answer
 
 
 def _spool(
@@ -175,10 +187,6 @@ def _spool(
         if isinstance(read, JsonResponse):
             return read
         raw = read
-    try:
-        parse_body(raw)
-    except NotificationError as exc:
-        return _refuse(400, str(exc))
     try:
         path = notification_spool(token=token, body=raw, received_at=received_at)
     except (SpoolFull, OSError) as exc:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from axes.apps import AppConfig as AxesAppConfig
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
+from django.utils.translation import gettext_lazy as _
 
 from . import checks, sqlite  # noqa: F401  (checks registers our system checks)
 
@@ -12,3 +14,10 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         connection_created.connect(sqlite.install, dispatch_uid="mttcrm.sqlite.unicode_like")
+
+
+class AxesConfig(AxesAppConfig):
+    """django-axes names no app, so the admin's menu showed its label, "Axes", in English: Django's way to
+    rename a third-party app is a config of one's own (docs: "Configuring applications", for users)."""
+
+    verbose_name = _("Login attempts")

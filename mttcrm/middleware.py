@@ -1,4 +1,5 @@
-"""The project's middleware: the access log, the translated 503 while the database is away, the language."""
+"""The project's middleware: the access log, the translated 503 while the database is away, the language, the
+405 page."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -178,4 +180,29 @@ class DefaultLanguageMiddleware:
         request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
         response = self.get_response(request)
         response.headers.setdefault("Content-Language", language)
+        return response
+
+
+class MethodNotAllowedPageMiddleware:
+    """A form's target (click-to-call, merge, take a callback, a wrap-up) opened as a page, from a bookmark or
+    the address bar: Django's ``require_POST`` answers 405 with no body, and the browser shows its own error
+    page, in English. Here the site's page says so in words, in the layout; the status and ``Allow`` stay. The
+    API and the notify URL keep their answers (JSON; a machine's)."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 405
+            and not response.content
+            and request.method in ("GET", "HEAD")
+            and not request.path.startswith(("/api/", "/mtt/"))
+            and not _wants_json(request)
+        ):
+            page = render(request, "405.html", status=405)
+            if "Allow" in response:
+                page["Allow"] = response["Allow"]
+            return page
         return response

@@ -30,6 +30,7 @@ from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import transaction
+from django.test import Client
 from django.utils import timezone
 
 from calls.models import Call, CallbackTask, CallLeg, Direction, Recording
@@ -201,3 +202,23 @@ def rolled_back() -> Iterator[None]:
             raise _Rollback
     except _Rollback:
         pass
+
+
+def client_for(world: World, role: str) -> Client:
+    client = Client()
+    if world.users[role] is not None:
+        client.force_login(world.users[role])
+    return client
+
+
+def bare_call(world: World, key: str, **fields: Any) -> Call:
+    """A call of the world's integration with only these fields set (missed, a minute ago, by default)."""
+    now = timezone.now()
+    return Call.objects.create(
+        integration=world.integration,
+        call_key=key,
+        direction=Direction.INCOMING,
+        status=Call.Status.MISSED,
+        started_at=now - timedelta(minutes=1),
+        **fields,
+    )

@@ -76,6 +76,10 @@ class WebhookSubscriptionForm(forms.ModelForm):
 
 
 class WebhookAttemptInline(admin.TabularInline):
+    class Media:
+        # A wide inline scrolls in its box, not the whole page (the file says why).
+        css = {"all": ["css/admin_inlines.css"]}
+
     model = WebhookAttempt
     extra = 0
     can_delete = False

@@ -5,6 +5,8 @@ notification) reads the rows as they are about to commit and builds small JSON-s
 card for the operator whose workplace the notification's leg rings (``call.show`` / ``call.update`` /
 ``call.hide``) and a row for the supervisors' live board (``board.update`` / ``board.remove``). They are
 sent after commit by ``realtime.push``. The resync views (calls/live.py) build the same cards from the ORM.
+A saved wrap-up (calls/wrapup.py) sends ``call.wrapped_up`` to the same operators' groups
+(``wrapped_up_messages``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.urls import reverse
 
@@ -31,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 RINGING, CONNECTED, ENDED = "ringing", "connected", "ended"
 MESSAGE_TYPES = {RINGING: "call.show", CONNECTED: "call.update", ENDED: "call.hide"}
+WRAPPED_UP = "call.wrapped_up"
 RECENT_LIMIT = 5
 NOTES_LIMIT = 1000
 # A live call nobody has heard of for this long lost its last notifications: no card, no board row.
@@ -365,3 +369,23 @@ def call_closed_messages(call: Call, *, legs: list[LegView], contact: ContactVie
     people = board_people(call, legs, contact)
     messages.append((SUPERVISORS_GROUP, {"type": "board.remove", "call": gone, "people": people}))
     return messages
+
+
+def wrapped_up_messages(call: Call) -> list[Message]:
+    """A wrap-up saved (calls.wrapup.call_wrap_up, inside its transaction, ``call`` as saved): the call's id
+    and its version after the save (``call.wrapped_up``) to every user who has the call's card — its operator
+    (whose wrap-up card it is) and the users its legs rang, the groups ``screen_pop_messages`` sends the
+    card to — so that every tab of every device closes the wrap-up card and lets no older card of the call
+    bring it back. Only to active users who may see the call (team mode: ``calls.visibility``)."""
+    rung = CallLeg.objects.filter(call_id=call.pk, workplace__user__isnull=False).values_list(
+        "workplace__user_id", flat=True
+    )
+    owners = {pk for pk in (call.operator_id, *rung) if pk is not None}
+    users = get_user_model()._default_manager
+    active = users.filter(pk__in=owners, is_active=True).values_list("pk", flat=True)
+    payload = {"id": call.pk, "version": call_version(call)}
+    return [
+        (operator_group(user_id), {"type": WRAPPED_UP, "call": payload})
+        for user_id in sorted(active)
+        if call.pk in call_ids_visible_to_user_id(user_id, [call.pk])
+    ]

@@ -196,7 +196,8 @@ class _GroupConsumer(AsyncJsonWebsocketConsumer):
 
 
 class WorkspaceConsumer(_GroupConsumer):
-    """/ws/workspace/: the operator's cards, in every tab they have open (group ``operator.<id>``).
+    """/ws/workspace/: the operator's cards, in every tab they have open (group ``operator.<id>``), and the
+    word that a call's wrap-up was saved (``call.wrapped_up``).
 
     The page acknowledges each ``call.show`` it has put on screen (``{"type": "ack", "id", "version"}``);
     the consumer times it from the notification's arrival, which it kept from the push (the page never
@@ -237,6 +238,11 @@ class WorkspaceConsumer(_GroupConsumer):
         await self._forward(event)
 
     async def call_hide(self, event: dict[str, Any]) -> None:
+        await self._forward(event)
+
+    async def call_wrapped_up(self, event: dict[str, Any]) -> None:
+        """``call.wrapped_up``: the call's wrap-up was saved (here, on another device, by a supervisor,
+        through the API); ``call`` is its id and version after the save. The page closes the wrap-up card."""
         await self._forward(event)
 
 

@@ -11,6 +11,7 @@ exactly as received (stored and fingerprinted as it came).
 
 from __future__ import annotations
 
+import base64
 import codecs
 import hashlib
 import json
@@ -35,10 +36,6 @@ _EVENT_NAMES = {CALL_EVENT.lower(): CALL_EVENT, **{name.lower(): VPBX_EVENT for 
 _EVENT_TYPE_NAMES = {name.lower(): name for name in DIRECTORY_EVENT_TYPES}
 # Deepest nesting of a body we store (the guide's notifications are 5 levels deep).
 MAX_DEPTH = 32
-
-
-class NotificationError(ValueError):
-    """The body is not JSON at all: answered 400 with this message, nothing stored."""
 
 
 # How soon the applier should take a call notification (NotificationEvent.Priority): what pops, updates
@@ -107,28 +104,70 @@ def fingerprint(body: Any) -> str:
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
+# Most notifications one POST may carry as a JSON array of objects (the guide shows one per POST; a batching
+# proxy in front of us may send several). A longer array is kept whole, as one ignored body.
+MAX_BATCH = 100
+
+
 def parse_body(raw: bytes) -> Envelope:
-    """The notification in a POSTed body. Raises NotificationError only for what is not JSON at all;
-    any JSON comes back as an Envelope, understood or not.
+    """The notification in a POSTed body: understood, or kept as ignored with the reason in words. Never
+    raises: what MTT sends is kept even when it is not JSON, or not UTF-8 (MTT promises no resend).
 
     A UTF-8 byte-order mark before the JSON is read past (RFC 8259 §8.1 lets a reader ignore it; some HTTP
     stacks write one): the notification is the same with or without it (one fingerprint)."""
+    read = _read(raw)
+    if isinstance(read, Envelope):
+        return read
+    text, data = read
+    return parse_envelope(data, text=text)
+
+
+def parse_notifications(raw: bytes) -> list[Envelope]:
+    """What a POSTed body holds: its one notification (``parse_body``), or each notification of a JSON array
+    of objects (at most MAX_BATCH), in order. Any other array is one body, kept as ignored."""
+    read = _read(raw)
+    if isinstance(read, Envelope):
+        return [read]
+    text, data = read
+    if isinstance(data, list) and 0 < len(data) <= MAX_BATCH and all(isinstance(item, dict) for item in data):
+        return [parse_envelope(item) for item in data]
+    return [parse_envelope(data, text=text)]
+
+
+def _read(raw: bytes) -> tuple[str, Any] | Envelope:
+    """(the body's text, its JSON value), or the body kept as text when it is not JSON we can read."""
     try:
         text = raw.removeprefix(codecs.BOM_UTF8).decode("utf-8")
     except UnicodeDecodeError:
-        raise NotificationError("body is not UTF-8") from None
+        return _kept_as_text(raw, "body is not UTF-8")
+    if not text.strip():
+        return _kept_as_text(raw, "body is empty")
     try:
-        data = json.loads(text)
+        return text, json.loads(text)
     except json.JSONDecodeError:
-        raise NotificationError("body is not JSON") from None
+        return _kept_as_text(raw, "body is not JSON")
     except RecursionError:
         # JSON nested deeper than Python reads (where exactly depends on the stack in use): in words
         # the same as a body nested deeper than we store, whichever of the two limits it met.
-        return _unstorable(text, f"body is nested deeper than {MAX_DEPTH} levels")
+        return _kept_as_text(raw, f"body is nested deeper than {MAX_DEPTH} levels")
     except ValueError:
         # JSON, but a number past int's 4,300 digits.
-        return _unstorable(text, "body holds a number too long to read")
-    return parse_envelope(data, text=text)
+        return _kept_as_text(raw, "body holds a number too long to read")
+
+
+def _kept_as_text(raw: bytes, reason: str) -> Envelope:
+    """A body we cannot read as JSON, kept as its text. Where the text is not exactly the bytes (not UTF-8,
+    or a NUL, which the database's JSON cannot hold: both replaced by U+FFFD), the bytes are kept too, in
+    base64: nothing MTT sent is lost, and two different bodies are never one fingerprint."""
+    text = _UNSTORABLE_CHARACTERS.sub(REPLACEMENT, raw.decode("utf-8", "replace"))
+    if text.encode("utf-8") == raw:
+        return _unstorable(text, reason)
+    return Envelope(
+        event="",
+        result={},
+        body={"unreadable_body": text, "base64": base64.b64encode(raw).decode("ascii")},
+        ignored_because=reason,
+    )
 
 
 def _unstorable(text: str, reason: str, *, event: str = "") -> Envelope:
@@ -411,10 +450,20 @@ def _party(value: Any) -> Party:
         account_id=text_of(value.get("accountId")),
         # The guide once writes display_name (API.md).
         display_name=text_of(value.get("displayName") or value.get("display_name")),
-        forwarders=tuple(text_of(f.get("id")) for f in forwarders if isinstance(f, dict) and f.get("id"))
-        if isinstance(forwarders, list)
-        else (),
+        forwarders=_forwarders(forwarders),
     )
+
+
+def _forwarders(value: Any) -> tuple[str, ...]:
+    """What the call passed through: the guide's ``forwarderList: [{"id": …}]``, and also a list of plain
+    ids (strings or numbers), or a single one, which the guide does not show but nothing rules out."""
+    items = value if isinstance(value, list) else [value]
+    ids = (
+        text_of(item.get("id") if isinstance(item, dict) else item)
+        for item in items
+        if not isinstance(item, bool)
+    )
+    return tuple(one for one in ids if one.strip())
 
 
 def parse_call_info(body: dict[str, Any]) -> CallInfo:

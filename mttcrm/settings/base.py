@@ -59,7 +59,8 @@ INSTALLED_APPS = [
     "calls",
     "sandbox",
     "monitoring",
-    "axes",
+    # django-axes (login throttling), under a Russian name in the admin (mttcrm/apps.py).
+    "mttcrm.apps.AxesConfig",
     # The audit trail: who changed what and when (README "Security model"; tracked models in security.py).
     "auditlog",
 ]
@@ -77,6 +78,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A form's target opened as a page: a 405 in words, in the layout (needs the user: after the session's).
+    "mttcrm.middleware.MethodNotAllowedPageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Names the user and the client's address on each audit-trail entry (mttcrm/audit.py).

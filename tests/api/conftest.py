@@ -7,10 +7,7 @@ import pytest
 import responses
 from django.core.cache import cache
 from django.utils import translation
-from rest_framework.test import APIClient
 
-from api.models import ApiToken
-from api.services import api_token_create
 from tests.conftest import load_fixture
 from tests.personas import World, build_world
 
@@ -30,15 +27,6 @@ def _api_state(settings: Any) -> Iterator[responses.RequestsMock]:
         mock.post("http://mtt.test/makeCall", json=load_fixture("api/makeCall_response.json"))
         yield mock
     cache.clear()
-
-
-def token_client(user: Any, scope: str = ApiToken.Scope.WRITE) -> APIClient:
-    """An API client authenticated as ``user`` by a fresh token (anonymous: no credentials)."""
-    client = APIClient()
-    if user is not None:
-        _token, raw = api_token_create(user=user, name="test", scope=scope)
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from calls.models import Call, CallbackTask, CallResult, FollowUpTask, Recording
 from contacts.models import Contact
 from tests.personas import MODES, ROLES, World, rolled_back, set_visibility
 
-from .conftest import token_client
+from .tokens import token_client
 
 pytestmark = pytest.mark.django_db
 

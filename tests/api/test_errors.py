@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from tests.personas import World, set_visibility
 
-from .conftest import token_client
+from .tokens import token_client
 
 pytestmark = pytest.mark.django_db
 

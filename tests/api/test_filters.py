@@ -12,7 +12,7 @@ from django.utils import timezone
 from calls.models import Call, Direction, RoutingDecision
 from tests.personas import World
 
-from .conftest import token_client
+from .tokens import token_client
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.utils import translation
 
 from tests.personas import World
 
-from .conftest import token_client
+from .tokens import token_client
 
 pytestmark = pytest.mark.django_db
 

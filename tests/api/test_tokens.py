@@ -17,7 +17,7 @@ from api.models import ApiToken
 from api.services import api_token_create
 from tests.personas import World
 
-from .conftest import token_client
+from .tokens import token_client
 
 pytestmark = pytest.mark.django_db
 

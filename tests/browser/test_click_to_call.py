@@ -27,7 +27,7 @@ def test_operator_clicks_a_number_and_their_phone_rings(
     from contacts.services import contact_add_number
     from integrations.applier import applier_drain
     from integrations.models import Workplace
-    from tests.calls.test_dial import connect
+    from tests.mtt_sandbox import connect
 
     settings.MTT_RATE_LIMIT_KEY_PREFIX = f"test-browser:{uuid.uuid4().hex}:"
     with running_sandbox(step_delay=0.05, auto_click_to_call=False) as sandbox:
@@ -97,7 +97,7 @@ def test_call_back_on_a_missed_call_card_rings_the_operators_phone(
     from contacts.models import Contact
     from contacts.services import contact_add_number
     from integrations.models import Workplace
-    from tests.calls.test_dial import connect
+    from tests.mtt_sandbox import connect
 
     settings.MTT_RATE_LIMIT_KEY_PREFIX = f"test-browser:{uuid.uuid4().hex}:"
     with running_sandbox(step_delay=0.05, auto_click_to_call=False) as sandbox:

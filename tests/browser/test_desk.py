@@ -366,3 +366,70 @@ def test_the_wrap_up_card_never_says_in_conversation(page: Any, artifacts: Path,
         )
         assert page.locator(".desk .call-card.wrap-up-card").count() == 1
         assert header.inner_text().strip().lower() == "звонок завершён"
+
+
+def test_a_wrap_up_saved_on_one_device_closes_the_card_on_the_other(
+    page: Any, chromium: Any, artifacts: Path, tmp_path: Path
+) -> None:
+    # Two devices of the same operator (two browser contexts: no BroadcastChannel, no localStorage in
+    # common), the laptop on the call log (the docked desk), the second one on the workspace. Only the
+    # server's call.wrapped_up can close the card on the second: its resyncs are held from before the save
+    # (page.route), so the page cannot ask the server what is active meanwhile — and the held answer,
+    # built before the save and still listing the wrap-up card, must not bring it back when it arrives.
+    second = chromium.new_context(locale="ru-RU", viewport={"width": 1280, "height": 900})
+    phone = second.new_page()
+    phone.set_default_timeout(10_000)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    held: list[tuple[Any, Any]] = []
+
+    def hold(route: Any) -> None:
+        held.append((route, route.fetch()))  # answered by the server now, given to the page later
+
+    try:
+        with running_stack(tmp_path / "stack") as stack, running_sandbox() as sandbox:
+            log_in(page, stack.url, "/calls/")
+            log_in(phone, stack.url, "/")
+            phone.wait_for_selector("#live-status[data-state=open]")
+            play(sandbox, stack, "incoming_answered", step_delay=0.5, duration=1)
+            page.wait_for_selector(".desk .call-card.wrap-up-card", timeout=CARD_TIMEOUT_MS)
+            phone.wait_for_selector("#cards .call-card.wrap-up-card", timeout=CARD_TIMEOUT_MS)
+            call_id = phone.locator("#cards .wrap-up-card").get_attribute("data-call-id")
+
+            phone.route("**/calls/active.json", hold)
+            wait_until(
+                lambda: bool(held), phone, poke="document.dispatchEvent(new Event('visibilitychange'))"
+            )
+            # Counted with the held one in flight: a page asks one resync at a time, so the next count
+            # can only come from the held answer.
+            resyncs = int(phone.evaluate("Number(document.body.dataset.resyncs || 0)"))
+            route, stale = held[0]
+            assert [c["id"] for c in stale.json()["calls"]] == [int(str(call_id))]  # lists the wrap-up card
+            phone.screenshot(path=str(artifacts / "desk-second-device-before.png"))
+
+            card = page.locator(".desk .wrap-up-card")
+            card.locator("select[name=result]").select_option(label="Продажа")
+            card.locator("textarea[name=comment]").fill("Счёт отправлен")
+            card.locator("button[type=submit]").click()
+            page.wait_for_selector(".desk .call-card", state="detached", timeout=CARD_TIMEOUT_MS)
+            # The second device closes its card with no resync (they are held): the server's word.
+            phone.wait_for_selector("#cards .call-card", state="detached", timeout=CARD_TIMEOUT_MS)
+            assert phone.locator("#cards-empty").is_visible()
+            assert len(held) == 1  # no resync answered in between
+
+            # The answer built before the save arrives now: out of date, it does not reopen the card.
+            route.fulfill(response=stale)
+            phone.wait_for_function(
+                "n => Number(document.body.dataset.resyncs || 0) > n", arg=resyncs, timeout=CARD_TIMEOUT_MS
+            )
+            assert phone.locator("#cards .call-card").count() == 0
+            phone.unroute("**/calls/active.json")
+            phone.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+            phone.wait_for_function(
+                "n => Number(document.body.dataset.resyncs || 0) > n",
+                arg=resyncs + 1,
+                timeout=CARD_TIMEOUT_MS,
+            )
+            assert phone.locator("#cards .call-card").count() == 0
+            phone.screenshot(path=str(artifacts / "desk-second-device-after.png"))
+    finally:
+        second.close()

@@ -14,8 +14,8 @@ import pytest
 from sandbox.testing import running_sandbox
 from tests.browser.stack import CLIENT_NUMBER, LINE, OPERATOR, WORKPLACE, running_stack
 from tests.faults.fixtures import private_redis, redis_server  # noqa: F401
-from tests.faults.servers import PrivateRedis
-from tests.faults.test_redis_down import redis_env, wait_until
+from tests.faults.servers import PrivateRedis, redis_env
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.faults]
 

@@ -23,6 +23,7 @@ SERIOUS = ("serious", "critical")
 def world(integration: Any) -> Any:
     from calls.models import Call, CallResult, FollowUpTask
     from contacts.services import contact_create
+    from integrations.models import MttRequestLog
     from tests.personas import build_world
 
     world = build_world(integration)
@@ -41,6 +42,16 @@ def world(integration: Any) -> Any:
         wrapped_up_at=timezone.now(),
     )
     contact_create(name="ООО «Северная строительная компания»", numbers=["8 (800) 555-35-35 доб. 1234"])
+    # The health panel's table of MTT requests by method (seven columns beside the admin's menu).
+    for method in ("externalNumbersInfo", "terminalsinfo", "workplacesInfo", "makeCall", "transferCall"):
+        MttRequestLog.objects.create(
+            integration=integration,
+            method=method,
+            status_code=200,
+            ok=True,
+            duration_ms=1234,
+            limiter_wait_ms=254,
+        )
     FollowUpTask.objects.create(
         call=world.own_call,
         contact=world.contact,

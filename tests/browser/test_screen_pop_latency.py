@@ -11,8 +11,8 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox.testing import running_sandbox
+from tests.browser.pages import log_in
 from tests.browser.stack import LINE, WORKPLACE, running_stack
-from tests.browser.test_screenpop import log_in
 
 pytestmark = pytest.mark.browser
 

@@ -8,27 +8,17 @@ from typing import Any
 import pytest
 
 from sandbox.testing import running_sandbox
+from tests.browser.pages import log_in
 from tests.browser.stack import (
     CLIENT_NAME,
     CLIENT_NUMBER,
     LINE,
-    OPERATOR,
     SUPERVISOR,
     WORKPLACE,
     running_stack,
 )
 
 pytestmark = pytest.mark.browser
-
-
-def log_in(page: Any, base: str, who: tuple[str, str] = OPERATOR, path: str = "/") -> None:
-    page.goto(base + path)
-    assert "/accounts/login/" in page.url
-    page.fill("input[name=username]", who[0])
-    page.fill("input[name=password]", who[1])
-    page.click("button[type=submit]")
-    page.wait_for_url(base + path)
-    page.wait_for_selector("#live-status[data-state=open]")
 
 
 def test_card_pops_up_turns_into_a_conversation_and_closes(

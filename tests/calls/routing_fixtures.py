@@ -24,7 +24,7 @@ from contacts.services import contact_add_number
 from integrations.applier import applier_drain
 from integrations.models import Integration, Workplace
 from sandbox.testing import Receiver, RunningSandbox, running_receiver, running_sandbox
-from tests.calls.test_dial import connect
+from tests.mtt_sandbox import connect
 
 WP1, WP2, WP3 = "883140000000001", "883140000000002", "883140000000003"
 LINE = "74996497803"

@@ -24,11 +24,10 @@ from integrations.applier import applier_drain
 from integrations.models import Integration, Workplace
 from integrations.mtt import ratelimit
 from integrations.mtt.errors import MttRateLimited
-from integrations.services import integration_oauth_complete
-from integrations.tasks import sync_integration
 from sandbox.testing import RunningSandbox, running_sandbox
 from tests.calls.payloads import note
 from tests.concurrency import at_once
+from tests.mtt_sandbox import connect
 
 WP1 = "883140000000001"  # the sandbox's first workplace
 CLIENT_E164 = "+79219462761"
@@ -53,22 +52,6 @@ def sandbox() -> Iterator[RunningSandbox]:
 def _own_limiter_keys(settings: Any) -> None:
     # With REDIS_URL the limiter is shared by every test: keep this test's permits to itself.
     settings.MTT_RATE_LIMIT_KEY_PREFIX = f"test-dial:{uuid.uuid4().hex}:"
-
-
-def connect(sandbox: RunningSandbox, capture: Any) -> Integration:
-    """A real OAuth round trip and directory sync against the sandbox, as an admin's Connect does."""
-    integration = Integration.objects.create(
-        name="Sandbox",
-        client_id=sandbox.config.client_id,
-        client_secret=sandbox.config.client_secret,
-        oauth_url=sandbox.url,
-        api_url=sandbox.url,
-    )
-    integration_oauth_complete(integration=integration, code=sandbox.authorize(integration.notify_url))
-    sync_integration.delay(integration.pk, reapply_parking=True)  # as the OAuth callback view does
-    sandbox.control("DELETE", "requests")
-    integration.refresh_from_db()
-    return integration
 
 
 @pytest.fixture

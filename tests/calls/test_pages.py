@@ -304,3 +304,21 @@ def test_the_line_filters_list_numbers_as_the_tables_write_them(
         html = admin_client.get(url).content.decode()
         assert ">+7 499 649-78-03</option>" in html, url
         assert ">74996497803<" not in html, url
+
+
+def test_a_call_with_no_client_number_says_so_with_a_dash(
+    client: Client, operator: Any, integration: Any
+) -> None:
+    """A call known from a lone notification that names no client (a "recorded" one first, say): its client
+    is "—" on its page and in the log, as every other unknown fact, not a blank."""
+    from django.utils import timezone
+
+    from calls.models import Direction
+
+    call = Call.objects.create(
+        integration=integration, call_key="lonely", direction=Direction.UNKNOWN, started_at=timezone.now()
+    )
+    detail = client.get(reverse("calls:detail", args=[call.pk])).content.decode()
+    assert '<dd><span class="phone" data-e164="">—</span></dd>' in detail
+    log = client.get(reverse("calls:log") + "?period=all").content.decode()
+    assert '<span class="phone" data-e164="">—</span>' in log

@@ -26,7 +26,7 @@ from integrations.applier import applier_drain
 from integrations.models import Integration, Workplace
 from integrations.parking import external_numbers_set_parking
 from sandbox.testing import Receiver, RunningSandbox, running_receiver, running_sandbox
-from tests.calls.test_dial import connect
+from tests.mtt_sandbox import connect
 
 WP1, WP3 = "883140000000001", "883140000000003"
 LINE = "74996497803"

@@ -26,7 +26,7 @@ from integrations.mtt.errors import MttRateLimited
 from sandbox.testing import RunningSandbox, running_receiver, running_sandbox
 from tests.calls import recording_fixtures as shared
 from tests.calls.recording_fixtures import MP3_BYTES, allow_local, make_recording, media_path
-from tests.calls.test_dial import connect
+from tests.mtt_sandbox import connect
 
 recordings_settings = shared.recordings_settings
 

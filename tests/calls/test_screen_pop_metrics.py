@@ -21,7 +21,7 @@ from integrations.models import Integration, NotificationEvent
 from integrations.mtt.notifications import fingerprint
 from monitoring import metrics
 from tests.calls import payloads as p
-from tests.calls.test_realtime import LAYER_DATABASES, connected, nothing, own_loop, receive
+from tests.calls.realtime_fixtures import LAYER_DATABASES, connected, nothing, own_loop, receive
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases=LAYER_DATABASES), pytest.mark.live_layer]
 

@@ -23,7 +23,7 @@ from calls.realtime.groups import SUPERVISORS_GROUP, operator_group
 from calls.realtime.push import push, push_flush
 from contacts.models import AccessSettings
 from mttcrm.asgi import application
-from tests.calls.test_realtime import LAYER_DATABASES, ORIGIN, TIMEOUT, nothing, own_loop, receive, socket
+from tests.calls.realtime_fixtures import LAYER_DATABASES, ORIGIN, TIMEOUT, nothing, own_loop, receive, socket
 from tests.personas import World, build_world, set_visibility
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases=LAYER_DATABASES), pytest.mark.live_layer]

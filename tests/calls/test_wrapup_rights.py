@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from calls.models import Call, CallLeg, CallResult
 from calls.wrapup import WrapUpNotYours, call_wrap_up, wrap_up_refusal
-from tests.api.conftest import token_client
+from tests.api.tokens import token_client
 from tests.personas import World, build_world
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from contacts.models import Contact, PhoneNumber
 from contacts.selectors import contact_find_by_number, contact_search, contacts_search
 from contacts.services import contact_create, contact_merge
 
-from .test_phones import SAME_CLIENT
+from .numbers import SAME_CLIENT
 
 pytestmark = pytest.mark.django_db
 

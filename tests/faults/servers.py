@@ -208,3 +208,11 @@ class PrivateRedis:
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def redis_env(redis: PrivateRedis) -> dict[str, str]:
+    return {
+        "REDIS_URL": redis.url(0),
+        "CELERY_BROKER_URL": redis.url(0),
+        "LOG_LEVEL": "INFO",
+    }

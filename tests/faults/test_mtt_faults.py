@@ -26,7 +26,7 @@ from integrations.mtt.errors import MttRateLimited, MttTransientError
 from integrations.tasks import sync_integration
 from integrations.tokens import integration_refresh_tokens
 from sandbox.testing import RunningSandbox, running_sandbox
-from tests.calls.test_dial import connect
+from tests.mtt_sandbox import connect
 
 pytestmark = [pytest.mark.django_db, pytest.mark.faults]
 

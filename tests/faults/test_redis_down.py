@@ -19,19 +19,12 @@ import requests
 
 from tests.browser.stack import running_stack
 from tests.calls.payloads import incoming_answered, note
+from tests.faults.servers import redis_env
 from tests.waiting import wait_until
 
 from .servers import PrivateRedis
 
 pytestmark = pytest.mark.faults
-
-
-def redis_env(redis: PrivateRedis) -> dict[str, str]:
-    return {
-        "REDIS_URL": redis.url(0),
-        "CELERY_BROKER_URL": redis.url(0),
-        "LOG_LEVEL": "INFO",
-    }
 
 
 def query(stack_dir: Path, sql: str) -> list[tuple[Any, ...]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -19,6 +19,7 @@ from integrations.mtt.client import MttClient
 from integrations.tokens import integration_refresh_tokens
 from sandbox.testing import RunningSandbox, running_sandbox
 from tests.concurrency import at_once
+from tests.integrations.connect_fixtures import portal_login, start_connect
 
 
 @pytest.fixture
@@ -36,21 +37,6 @@ def sandbox_integration(db: Any, sandbox: RunningSandbox) -> Integration:
         oauth_url=sandbox.url,
         api_url=sandbox.url,
     )
-
-
-def start_connect(client: Client, integration: Integration) -> dict[str, str]:
-    response = client.post(reverse("admin:integrations_integration_connect", args=[integration.pk]))
-    assert response.status_code == 302
-    location = response["Location"]
-    assert location.startswith(integration.oauth_url + "/oauth/authorize?")
-    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-
-
-def portal_login(
-    sandbox: RunningSandbox, params: dict[str, str], password: str | None = None
-) -> requests.Response:
-    form = {**params, "login": sandbox.config.login, "password": password or sandbox.config.password}
-    return requests.post(f"{sandbox.url}/oauth/authorize", data=form, allow_redirects=False, timeout=10)
 
 
 def token_requests(sandbox: RunningSandbox) -> list[dict[str, Any]]:

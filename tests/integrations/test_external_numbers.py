@@ -15,7 +15,7 @@ from integrations.parking import external_numbers_set_parking
 from integrations.selectors import external_number_for, external_number_ids_by_key
 from integrations.services import integration_sync_directory
 from sandbox.testing import RunningSandbox, running_sandbox
-from tests.calls.test_dial import connect
+from tests.mtt_sandbox import connect
 
 LINE = "74996497803"
 FORMS = [

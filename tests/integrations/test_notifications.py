@@ -176,6 +176,23 @@ def test_display_name_in_either_spelling() -> None:
     assert parse_call_info(trying).callee.display_name == "Линия продаж"
 
 
+@pytest.mark.parametrize(
+    ("sent", "ids"),
+    [
+        ([{"id": "74996497803"}, {"id": "883140000000002"}], ("74996497803", "883140000000002")),
+        (["74996497803", 883140000000002], ("74996497803", "883140000000002")),
+        ("74996497803", ("74996497803",)),
+        ([{"id": ""}, None, "", {"x": 1}, True, [1]], ()),
+        (None, ()),
+        ({"id": "74996497803"}, ("74996497803",)),
+    ],
+)
+def test_forwarder_list_in_the_guides_shape_or_as_plain_ids(sent: Any, ids: tuple[str, ...]) -> None:
+    body = _call("01_incoming_trying")
+    body["result"]["callInfo"]["callee"]["forwarderList"] = sent
+    assert parse_call_info(body).callee.forwarders == ids
+
+
 def test_a_capitalised_trying_is_applied_first() -> None:
     """The issue's case: a parked "Incoming" call must be decided at once, not wait in the queue behind
     bookkeeping: its trying is in the applier's first class whatever the casing."""

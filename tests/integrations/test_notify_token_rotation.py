@@ -24,7 +24,7 @@ from integrations.tasks import expire_notify_tokens
 from sandbox.testing import RunningSandbox, running_sandbox
 from tests.concurrency import at_once
 from tests.conftest import load_fixture
-from tests.integrations.test_connect_flow import portal_login, start_connect
+from tests.integrations.connect_fixtures import portal_login, start_connect
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from integrations.models import ExternalNumber, Integration
 from integrations.services import integration_oauth_complete
 from integrations.tasks import sync_integration
 from sandbox.testing import RunningSandbox, running_sandbox
-from tests.calls.test_dial import connect
+from tests.mtt_sandbox import connect
 
 LINE, LINE_8800 = "74996497803", "78005560251"
 

@@ -18,7 +18,7 @@ from integrations.mtt.notifications import PRIORITY_CARD, VPBX_EVENT, parse_body
 from integrations.parking import external_numbers_set_parking
 from integrations.selectors import external_number_for
 from sandbox.testing import Receiver, RunningSandbox, running_receiver, running_sandbox
-from tests.calls.test_dial import connect
+from tests.mtt_sandbox import connect
 
 LINE = "74996497803"
 CLIENT = "+79219462761"

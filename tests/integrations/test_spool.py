@@ -10,8 +10,6 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,25 +28,9 @@ from integrations.applier import applier_drain
 from integrations.models import Integration, NotificationEvent
 from tests.calls.conftest import directory  # noqa: F401 - the PBX directory of the guide's payloads
 from tests.calls.payloads import incoming_answered
+from tests.integrations.spool_fixtures import LOST, database_down, post, spooled_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-LOST = "consuming input failed: server closed the connection unexpectedly"
-
-
-def post(client: Client, path: str, body: Any) -> Any:
-    return client.post(path, data=json.dumps(body, ensure_ascii=False), content_type="application/json")
-
-
-@contextmanager
-def database_down() -> Iterator[None]:
-    """The database does not answer: the notify view's first query (the token) fails as psycopg would."""
-    with mock.patch("integrations.views.notify_target_for_token", side_effect=OperationalError(LOST)):
-        yield
-
-
-def spooled_files(settings: Any) -> list[Path]:
-    return sorted(Path(settings.NOTIFY_SPOOL_DIR).glob("*.json"))
 
 
 def test_a_notification_arriving_while_the_database_is_down_is_spooled_and_acknowledged(
@@ -162,7 +144,6 @@ def test_a_spooled_notification_whose_token_no_longer_exists_is_set_aside(
 @pytest.mark.parametrize(
     ("path", "raw", "status"),
     [
-        ("{notify}", b"not json", 400),
         ("{notify}", b'{"event": "x", "pad": "' + b"a" * 300_000 + b'"}', 413),
         ("/mtt/short/", None, 404),
     ],

@@ -3,8 +3,13 @@ field's name, e.g. "Integration:" or a column "LEG") is English whatever the lan
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.test import Client
 from django.utils import translation
 
 OUR_APPS = {"api", "calls", "contacts", "integrations", "monitoring", "webhooks"}
@@ -24,3 +29,44 @@ def test_every_field_of_our_models_in_the_admin_has_a_russian_label() -> None:
             if label == default:
                 unlabeled.append(f"{model._meta.label}.{field.name}")
     assert unlabeled == []
+
+
+# Names that are the same in Russian: an abbreviation.
+SAME_IN_RUSSIAN = {"API"}
+
+
+@pytest.mark.django_db
+def test_every_app_in_the_admin_menu_has_a_russian_name(admin_user: Any) -> None:
+    """Third-party apps too: django-axes names none, and its section read "Axes"."""
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    names = re.findall(r'<a href="/admin/[a-z_]+/" class="section"[^>]*>([^<]+)</a>', page)
+    assert len(names) >= 8, names
+    english = [n for n in names if n not in SAME_IN_RUSSIAN and not re.search("[а-яА-ЯёЁ]", n)]
+    assert english == []
+    assert "Попытки входа" in names
+
+
+@pytest.mark.django_db
+def test_the_login_attempts_list_is_in_russian(admin_user: Any, settings: Any) -> None:
+    """django-axes' own Russian lacks its list's filter and status ("Locked Out"): our catalog has them."""
+    from axes.models import AccessAttempt
+    from django.utils import timezone
+
+    AccessAttempt.objects.create(
+        username="ivanova",
+        ip_address="10.0.0.7",
+        user_agent="Firefox",
+        attempt_time=timezone.now(),
+        failures_since_start=settings.AXES_FAILURE_LIMIT,
+        get_data="",
+        post_data="",
+        http_accept="text/html",
+        path_info="/accounts/login/",
+    )
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get("/admin/axes/accessattempt/").content.decode()
+    assert "Заблокирован" in page
+    assert "Locked Out" not in page

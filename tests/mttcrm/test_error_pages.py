@@ -94,3 +94,24 @@ def test_a_host_not_allowed_is_answered_in_words(world: World) -> None:
     assert response.status_code == 400
     page = response.content.decode()
     assert "Неверный запрос" in page and "Bad Request" not in page
+
+
+@pytest.mark.parametrize(
+    "path", ["/calls/dial/", "/contacts/merge/", "/calls/callbacks/1/take/", "/tasks/1/done/"]
+)
+def test_a_forms_target_opened_as_a_page_says_so_in_the_layout(world: World, path: str) -> None:
+    client = Client()
+    client.force_login(world.users["operator"])
+    response = client.get(path)
+    assert response.status_code == 405 and "POST" in response["Allow"]
+    page = response.content.decode()
+    assert 'class="topbar"' in page and "Эта страница открывается кнопкой" in page and "Рабочее место" in page
+
+
+def test_the_api_and_scripts_keep_their_405(world: World) -> None:
+    client = Client()
+    client.force_login(world.users["operator"])
+    api = client.get("/api/v1/calls/dial/")
+    assert api.status_code == 405 and api["Content-Type"].startswith("application/json")
+    script = client.get("/calls/dial/", HTTP_ACCEPT="application/json")
+    assert script.status_code == 405 and b"topbar" not in script.content

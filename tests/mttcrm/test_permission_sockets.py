@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.calls.test_realtime import TIMEOUT, own_loop, socket
+from tests.calls.realtime_fixtures import TIMEOUT, own_loop, socket
 from tests.mttcrm.permission_table import WS_MATRIX
 from tests.personas import ROLES, build_world
 

@@ -39,20 +39,22 @@ export function duration(seconds) {
   return (hours ? hours + ":" : "") + mm + ":" + String(secs).padStart(2, "0");
 }
 
-const timeFormat = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+// The server's zone (TIME_ZONE, in the page's configuration): the templates' times and these agree.
+const timeZone = (config && config.time_zone) || undefined;
+const timeFormat = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit", timeZone: timeZone });
+const dateTimeFormat = new Intl.DateTimeFormat("en-GB", {
+  year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: timeZone,
+});
 
-function two(n) {
-  return String(n).padStart(2, "0");
-}
-
-// The one date-time format of the UI (the templates' "d.m.Y H:i"): 03.12.2026 15:07, in the browser's zone.
+// The one date-time format of the UI (the templates' "d.m.Y H:i"): 03.12.2026 15:07, in the server's zone.
 export function when(iso, withDate) {
   if (!iso) return "";
   var date = new Date(iso);
   if (isNaN(date.getTime())) return "";
   if (!withDate) return timeFormat.format(date);
-  return two(date.getDate()) + "." + two(date.getMonth() + 1) + "." + date.getFullYear() + " " +
-    two(date.getHours()) + ":" + two(date.getMinutes());
+  var p = {};
+  dateTimeFormat.formatToParts(date).forEach(function (part) { p[part.type] = part.value; });
+  return p.day + "." + p.month + "." + p.year + " " + p.hour + ":" + p.minute;
 }
 
 export function label(group, code) {

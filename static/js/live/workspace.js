@@ -2,8 +2,8 @@
  * call panel docked beside the page, config.mode "desk": panel.js) or in the workspace's "Calls right now"
  * (mode "workspace", which also lists the recent calls with a note field each). After hang-up the card of
  * a call the operator took stays for the wrap-up until it is saved or put off, in every tab at once
- * (tabs.js); the server's resync brings it back on the next page, so opening the contact or the call from
- * the card keeps the card.
+ * (tabs.js) — and, once saved, on every device of the operator (the server's call.wrapped_up); the server's
+ * resync brings it back on the next page, so opening the contact or the call from the card keeps the card.
  */
 import { alertNewCall, closeDesktopNote, forgetOldClaims } from "./alerts.js";
 import { S, config, csrfToken, duration, elapsedSince, h, label, phaseLabel, serverNow, when } from "./common.js";
@@ -437,6 +437,22 @@ export function workspaceView() {
     });
   }
 
+  // The server's word that the call's wrap-up was saved — on another device of this operator, by a
+  // supervisor, through the API, or in this very browser (call.wrapped_up, after the save's commit): the
+  // wrap-up card closes as another tab's "closed" closes it, and no card of the call at that version or
+  // older (a resync or a push sent before the save) brings it back. A card of a call still going on stays:
+  // its end will say the call is wrapped up. A missed notice stays: it goes when closed or called back.
+  function wrappedUpElsewhere(call) {
+    if (!call || typeof call.id !== "number") return;
+    wrappedUpAt(call.id, call.version);
+    var current = cards.get(call.id);
+    if (!current || !current.wrapping || current.missed) return;
+    closedInAnotherTab(call.id);
+    removeCard(call.id);
+    // A follow-up task may have come with it: the badges and reminders follow.
+    refreshDesk();
+  }
+
   onTabMessage(function (message) {
     if (message.type === "closed") {
       closedInAnotherTab(message.id);
@@ -461,6 +477,7 @@ export function workspaceView() {
   return {
     onMessage: function (message) {
       if (message.call && /^call\.(show|update|hide)$/.test(message.type)) upsert(message.call);
+      if (message.type === "call.wrapped_up") wrappedUpElsewhere(message.call);
     },
     onSnapshot: function (calls, startedAt) {
       var present = new Set();

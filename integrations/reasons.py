@@ -1,0 +1,93 @@
+"""Why a notification was kept as ignored, in the admin's language.
+
+The reason is stored in English (``NotificationEvent.error``), as it is logged and answered to MTT
+(integrations/mtt/notifications.py, integrations/applier.py); the admin shows it translated. Each pattern
+below matches one reason those modules write, the values in it (an event's name, a state) carried over as
+sent. A text no pattern matches (an applier's error on a failed row) is shown as it is.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+_REASONS: list[tuple[re.Pattern[str], Promise]] = [
+    (re.compile(pattern), words)
+    for pattern, words in [
+        (r"body is not UTF-8", _("the body is not UTF-8 text (kept as received)")),
+        (r"body is empty", _("the body is empty")),
+        (r"body is not JSON", _("the body is not JSON (kept as received)")),
+        (r"body is nested deeper than (?P<n>\d+) levels", _("the body is nested deeper than %(n)s levels")),
+        (r"body holds a number too long to read", _("the body holds a number too long to read")),
+        (
+            r"body holds a number that is not finite \(NaN or Infinity\)",
+            _("the body holds a number that is not finite (NaN or Infinity)"),
+        ),
+        (r"body holds a NUL character", _("the body holds a NUL character")),
+        (r"body holds a lone surrogate \(not UTF-8\)", _("the body holds a character that is not UTF-8")),
+        (r"body is not a JSON object", _("the body is not a JSON object")),
+        (r"'event' is missing or not a string", _("“event” is missing or not text")),
+        (r"'event' is too long", _("“event” is too long")),
+        (r"'result' is missing or not an object", _("“result” is missing or not an object")),
+        (r"'result\.eventType' is missing", _("“result.eventType” is missing")),
+        (
+            r"eventType (?P<value>.*) is not one the guide describes \(§9\.4, §9\.5\)",
+            _("the settings change %(value)s is not one MTT's guide describes"),
+        ),
+        (
+            r"event (?P<value>.*) is not one the guide describes",
+            _("the event %(value)s is not one MTT's guide describes"),
+        ),
+        (
+            r"'result\.callInfo' is missing or not an object",
+            _("“result.callInfo” is missing or not an object"),
+        ),
+        (r"'result\.callInfo\.call\.id' is missing", _("the call's id (“call.id”) is missing")),
+        (
+            r"'result\.callInfo\.call' id or tag longer than 255 characters",
+            _("the call's id or tag is longer than 255 characters"),
+        ),
+        (
+            r"'result\.callInfo\.call\.id' has no Call-ID before '~' "
+            r"\(nothing says which call it belongs to\)",
+            _("the call's id has nothing before “~”: nothing says which call it belongs to"),
+        ),
+        (r"'result\.callInfo\.state' is missing", _("the call's state is missing")),
+        (
+            r"call state (?P<value>.*) is not one the guide describes \(§10\.1\)",
+            _("the call state %(value)s is not one MTT's guide describes"),
+        ),
+        (
+            r"nothing in it to apply \(see the applier's log\)",
+            _("nothing in it to apply (see the applier's log)"),
+        ),
+    ]
+]
+
+# A notification applied as a cleaned copy, whose first reason is the copy's: "<reason> (<problem>, stored
+# with U+FFFD in its place)".
+_CLEANED = re.compile(r"(?P<reason>.*) \((?P<problem>.*), stored with U\+FFFD in its place\)")
+
+
+def reason_in_words(text: str) -> str:
+    """``text`` (an ignored notification's reason) in the active language; as it is when not one of ours."""
+    words = _known(text)
+    if words is not None:
+        return words
+    cleaned = _CLEANED.fullmatch(text)
+    if cleaned is not None:
+        reason, problem = _known(cleaned["reason"]), _known(cleaned["problem"])
+        if reason is not None and problem is not None:
+            words_of = _("%(reason)s (%(problem)s: kept as received, applied with U+FFFD in its place)")
+            return str(words_of) % {"reason": reason, "problem": problem}
+    return text
+
+
+def _known(text: str) -> str | None:
+    for pattern, words in _REASONS:
+        match = pattern.fullmatch(text)
+        if match is not None:
+            return str(words) % match.groupdict() if match.groupdict() else str(words)
+    return None
