@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.browser.stack import (
-    OPERATOR,
-)
+from tests.browser.stack import OPERATOR
+
+# The laptop widths every page must fit (issue 16), and the password of the layout world's users
+# (tests/browser/conftest.py, ``world``).
+WIDTHS = (1024, 1280, 1366)
+PASSWORD = "layout-pass-123"
 
 
 def log_in(page: Any, base: str, who: tuple[str, str] = OPERATOR, path: str = "/") -> None:
@@ -17,3 +20,13 @@ def log_in(page: Any, base: str, who: tuple[str, str] = OPERATOR, path: str = "/
     page.click("button[type=submit]")
     page.wait_for_url(base + path)
     page.wait_for_selector("#live-status[data-state=open]")
+
+
+def log_in_as(page: Any, base: str, username: str) -> None:
+    """Log in as one of the layout world's users (any page after the login will do)."""
+    page.context.clear_cookies()
+    page.goto(base + "/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_layout import WIDTHS, log_in, world  # noqa: F401  (world: the fixture)
+from tests.browser.pages import WIDTHS, log_in_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -117,7 +117,7 @@ def test_every_page_of_each_persona_fits_and_shows_no_raw_value(
     live_server: Any,
     chromium: Any,
     artifacts: Path,
-    world: Any,  # noqa: F811  (the fixture imported above)
+    world: Any,
 ) -> None:
     from calls.models import CallLeg
 
@@ -132,7 +132,7 @@ def test_every_page_of_each_persona_fits_and_shows_no_raw_value(
         if role == "anonymous":
             paths = ANONYMOUS_PATHS
         else:
-            log_in(page, live_server.url, world.users[role].username)
+            log_in_as(page, live_server.url, world.users[role].username)
             paths = crm_paths(world) + (admin_paths() if role == "admin" else ["/admin/"])
         for path in paths:
             problems += visit(

@@ -5,71 +5,16 @@ violation (axe-playwright-python bundles axe-core: nothing is downloaded); the m
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.utils import timezone
+
+from tests.browser.pages import WIDTHS, log_in_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-WIDTHS = (1024, 1280, 1366)
-PASSWORD = "layout-pass-123"
 SERIOUS = ("serious", "critical")
-
-
-@pytest.fixture
-def world(integration: Any) -> Any:
-    from calls.models import Call, CallResult, FollowUpTask
-    from contacts.services import contact_create
-    from integrations.models import MttRequestLog
-    from tests.personas import build_world
-
-    world = build_world(integration)
-    for role in ("operator", "supervisor", "admin"):
-        user = world.users[role]
-        user.set_password(PASSWORD)
-        user.save()
-    operator = world.users["operator"]
-    # What makes pages wide: a long comment, a line number, a number with an extension, a due task.
-    Call.objects.filter(pk=world.own_call.pk).update(
-        line_number="74996497803",
-        # (get_or_create: a transactional test before this one may have flushed the seeded results)
-        result=CallResult.objects.get_or_create(name="Консультация")[0],
-        comment="Клиент спрашивал про тарифы для филиалов в Казани и Екатеринбурге, просил перезвонить",
-        wrapped_up_by=operator,
-        wrapped_up_at=timezone.now(),
-    )
-    contact_create(name="ООО «Северная строительная компания»", numbers=["8 (800) 555-35-35 доб. 1234"])
-    # The health panel's table of MTT requests by method (seven columns beside the admin's menu).
-    for method in ("externalNumbersInfo", "terminalsinfo", "workplacesInfo", "makeCall", "transferCall"):
-        MttRequestLog.objects.create(
-            integration=integration,
-            method=method,
-            status_code=200,
-            ok=True,
-            duration_ms=1234,
-            limiter_wait_ms=254,
-        )
-    FollowUpTask.objects.create(
-        call=world.own_call,
-        contact=world.contact,
-        assignee=operator,
-        created_by=operator,
-        due_at=timezone.now() - timedelta(minutes=5),
-        note="Отправить коммерческое предложение",
-    )
-    return world
-
-
-def log_in(page: Any, base: str, username: str) -> None:
-    page.context.clear_cookies()
-    page.goto(base + "/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def menu_pages(page: Any, base: str, world: Any) -> list[str]:
@@ -93,7 +38,7 @@ def test_every_menu_page_fits_each_width_with_no_serious_axe_violation(
         context = chromium.new_context(locale="ru-RU")
         page = context.new_page()
         page.set_default_timeout(15_000)
-        log_in(page, live_server.url, world.users[role].username)
+        log_in_as(page, live_server.url, world.users[role].username)
         for path in menu_pages(page, live_server.url, world):
             for width in WIDTHS:
                 page.set_viewport_size({"width": width, "height": 800})
@@ -169,7 +114,7 @@ def test_the_call_panel_never_covers_the_page(
     context = chromium.new_context(locale="ru-RU")
     page = context.new_page()
     page.set_default_timeout(15_000)
-    log_in(page, live_server.url, world.users["operator"].username)
+    log_in_as(page, live_server.url, world.users["operator"].username)
     problems: list[str] = []
     paths = ["/calls/", f"/contacts/{world.contact.pk}/", f"/calls/{world.own_call.pk}/", "/calls/callbacks/"]
     for path in paths:

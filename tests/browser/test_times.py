@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.utils import dateformat, timezone
 
-from tests.browser.test_layout import log_in, world  # noqa: F401  (world: the fixture)
+from tests.browser.pages import log_in_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -22,14 +22,14 @@ def test_the_workspace_writes_a_calls_time_in_the_crms_zone_not_the_browsers(
     chromium: Any,
     artifacts: Path,
     settings: Any,
-    world: Any,  # noqa: F811  (the fixture imported above)
+    world: Any,
 ) -> None:
     settings.TIME_ZONE = "Europe/Moscow"
     # Seven hours from Moscow: any time written in the browser's zone differs.
     context = chromium.new_context(locale="ru-RU", timezone_id="Asia/Vladivostok")
     page = context.new_page()
     page.set_default_timeout(15_000)
-    log_in(page, live_server.url, world.users["operator"].username)
+    log_in_as(page, live_server.url, world.users["operator"].username)
     page.goto(live_server.url + "/")
     shown = page.locator(f'#recent [data-call-id="{world.own_call.pk}"] time').first.inner_text()
     page.screenshot(path=str(artifacts / "times-workspace.png"))
