@@ -42,7 +42,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from contacts.models import Contact
-from contacts.phones import dial_format, format_for_people, normalize
+from contacts.phones import dial_format, format_for_people, normalize, split_extension
 from contacts.selectors import contact_find_by_number
 from integrations.models import Integration, Workplace
 from integrations.mtt.client import MttClient
@@ -169,7 +169,8 @@ def call_dial(*, user: Any, number: str) -> DialResult:
     request, first = _claim(user=user, e164=e164, dialled=dial_string(e164), workplace=workplace)
     if not first:
         return _answer_of(_wait_for(request), duplicate=True)
-    return _place(request=request, user=user, workplace=workplace)
+    # MTT's makeCall rings a number, not its extension: the operator dials it once the line answers.
+    return _place(request=request, user=user, workplace=workplace, extension=split_extension(number)[1])
 
 
 def _claim(*, user: Any, e164: str, dialled: str, workplace: Workplace) -> tuple[DialRequest, bool]:
@@ -222,7 +223,7 @@ def _answer_of(request: DialRequest, *, duplicate: bool = False) -> DialResult:
     )
 
 
-def _place(*, request: DialRequest, user: Any, workplace: Workplace) -> DialResult:
+def _place(*, request: DialRequest, user: Any, workplace: Workplace, extension: str = "") -> DialResult:
     integration = workplace.integration
     try:
         mtt_call_id = MttClient(integration).make_call(caller_id=workplace.sip_id, callee=request.dialled)
@@ -242,13 +243,14 @@ def _place(*, request: DialRequest, user: Any, workplace: Workplace) -> DialResu
         )
         return result
     contact = contact_find_by_number(number=request.number)
-    result = DialResult(
-        ok=True,
-        status=200,
-        code="placed",
-        message=_("Your phone is ringing — pick up to call %(client)s")
-        % {"client": _client_label(contact, request.number)},
-    )
+    message = _("Your phone is ringing — pick up to call %(client)s") % {
+        "client": _client_label(contact, request.number)
+    }
+    if extension:
+        message += ". " + _("When the line answers, dial the extension %(extension)s.") % {
+            "extension": extension
+        }
+    result = DialResult(ok=True, status=200, code="placed", message=message)
     request.mtt_call_id = mtt_call_id
     _finish(request, result, DialRequest.Status.PLACED)
     logger.info("Click-to-call: user %s placed %s (MTT id %s)", user.pk, request.pk, mtt_call_id)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
@@ -75,6 +76,34 @@ def client_contact(db: Any) -> Contact:
 
 def make_calls(sandbox: RunningSandbox) -> list[dict[str, Any]]:
     return [r for r in sandbox.control("GET", "requests") if r["path"] == "/makeCall"]
+
+
+@pytest.mark.parametrize(
+    "typed", ["8 (921) 946-27-61 доб. 123", "+7 921 946-27-61, ext. 123", "89219462761#123"]
+)
+def test_a_number_with_an_extension_dials_the_number_and_says_to_dial_the_extension(
+    sandbox: RunningSandbox, operator: Any, client_contact: Contact, typed: str
+) -> None:
+    """MTT's makeCall rings a number, not its extension: the operator is told to dial it when the line
+    answers, in Russian on the page."""
+    client = Client()
+    client.force_login(operator)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"  # the header's language switch (calls' tests: "en")
+    answer = client.post("/calls/dial/", {"number": typed}).json()
+    assert answer["ok"] is True and answer["code"] == "placed"
+    assert answer["message"].endswith("Когда на линии ответят, наберите добавочный 123.")
+    [request] = make_calls(sandbox)
+    assert request["json"]["params"]["calleid"] == "79219462761"
+    # A second click on it is the same click, with the same words.
+    again = client.post("/calls/dial/", {"number": typed}).json()
+    assert again["message"] == answer["message"]
+    assert len(make_calls(sandbox)) == 1
+
+
+def test_a_number_without_an_extension_says_nothing_of_one(
+    sandbox: RunningSandbox, operator: Any, client_contact: Contact
+) -> None:
+    assert "extension" not in call_dial(user=operator, number="8 (921) 946-27-61").message
 
 
 def test_a_click_rings_the_operator_with_the_client_number_in_dialling_format(
