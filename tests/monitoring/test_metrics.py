@@ -229,18 +229,18 @@ def test_a_failing_apply_is_counted(
 
 
 @pytest.mark.parametrize(
-    ("body", "reason"),
+    ("body", "length", "reason"),
     [
-        (b"not json at all", "invalid"),
-        (b"\xff\xfe", "invalid"),
-        (json.dumps({"event": "x", "result": {"pad": "x" * (300 * 1024)}}).encode(), "too_large"),
+        (b"{}", "12abc", "invalid"),
+        (json.dumps({"event": "x", "result": {"pad": "x" * (300 * 1024)}}).encode(), None, "too_large"),
     ],
 )
 def test_refused_notifications_are_counted_by_reason(
-    client: Client, integration: Integration, body: bytes, reason: str
+    client: Client, integration: Integration, body: bytes, length: str | None, reason: str
 ) -> None:
     before = scrape(client)
-    response = client.post(integration.notify_path, data=body, content_type="application/json")
+    extra = {"CONTENT_LENGTH": length} if length is not None else {}
+    response = client.generic("POST", integration.notify_path, body, content_type="application/json", **extra)
     assert response.status_code in (400, 413)
     after = scrape(client)
     name = "mttcrm_notifications_rejected_total"
@@ -248,6 +248,18 @@ def test_refused_notifications_are_counted_by_reason(
     assert value(after, "mttcrm_notifications_received_total") == value(
         before, "mttcrm_notifications_received_total"
     )
+
+
+@pytest.mark.parametrize("body", [b"not json at all", b"\xff\xfe"])
+def test_a_body_we_cannot_read_is_counted_as_received_not_refused(
+    client: Client, integration: Integration, body: bytes
+) -> None:
+    before = scrape(client)
+    assert client.post(integration.notify_path, data=body, content_type="application/json").json()["ignored"]
+    after = scrape(client)
+    received, refused = "mttcrm_notifications_received_total", "mttcrm_notifications_rejected_total"
+    assert value(after, received) == value(before, received) + 1
+    assert value(after, refused, reason="invalid") == value(before, refused, reason="invalid")
 
 
 def test_an_unknown_token_is_counted(client: Client, integration: Integration) -> None:
