@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 import requests
-from _common import free_port, wait_http
+from _common import free_ports, wait_http
 
 from mttcrm.devrun import commands
 from sandbox.testing import RunningSandbox
@@ -72,8 +72,7 @@ class Stack:
     ):
         self.work = work / name
         self.work.mkdir(parents=True)
-        self.port = free_port()
-        self.ws_port = free_port()
+        self.port, self.ws_port = free_ports(2)
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_url = pg.create_database(f"mttcrm_faults_{name}")
         db_index = {"redis": 1, "postgres": 2, "mtt": 3}.get(name, 4)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from typing import Any
 import requests
 
 from mttcrm.devrun import commands
+from tests.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,12 +45,6 @@ class Stack:
     log: Path
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(tmp: Path, port: int, ws_port: int) -> dict[str, str]:
@@ -95,7 +89,7 @@ def running_stack(
     """Migrate a fresh database, load the screen-pop data and start the stack's processes."""
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "var").mkdir(exist_ok=True)
-    port, ws_port = _free_port(), _free_port()
+    port, ws_port, sandbox_port = free_ports(3)
     # extra_env: e.g. a private PostgreSQL or Redis for the fault tests (tests/faults/).
     env = {**_env(tmp, port, ws_port), **(extra_env or {})}
     setup = subprocess.run(
@@ -112,7 +106,7 @@ def running_stack(
     data = json.loads(setup.stdout.strip().splitlines()[-1])
     log = tmp / "stack.log"
     settings = SimpleNamespace(
-        PORT=port, WS_PORT=ws_port, SANDBOX_PORT=_free_port(), VAR_DIR=str(tmp / "var")
+        PORT=port, WS_PORT=ws_port, SANDBOX_PORT=sandbox_port, VAR_DIR=str(tmp / "var")
     )
     lines = commands(py=sys.executable, settings=settings, web_workers=1)
     base = f"http://127.0.0.1:{port}"

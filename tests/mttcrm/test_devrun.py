@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from mttcrm import devrun
-from tests.faults.servers import free_port
+from tests.ports import free_ports
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -87,7 +87,7 @@ print(json.dumps({
 def _newcomer(tmp_path: Path) -> tuple[dict[str, int], dict[str, str]]:
     """Free ports, and a newcomer's environment with them: none of the test suite's settings or services, no
     outer make's flags, the state in ``tmp_path``."""
-    ports = {"PORT": free_port(), "WS_PORT": free_port(), "SANDBOX_PORT": free_port()}
+    ports = dict(zip(("PORT", "WS_PORT", "SANDBOX_PORT"), free_ports(3), strict=True))
     dropped = {
         "VAR_DIR",
         "MEDIA_ROOT",
