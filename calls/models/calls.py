@@ -164,10 +164,10 @@ class Call(models.Model):
             ),
         ]
         permissions = [
-            ("view_reports", "Can view call reports"),
+            ("view_reports", _("Can view call reports")),
             # calls.wrapup.user_may_change_wrap_up: a wrap-up once saved is its author's and the call's
             # operators'; this lets others (supervisors) change it too.
-            ("change_others_wrap_up", "Can change the wrap-up of a call one did not take"),
+            ("change_others_wrap_up", _("Can change the wrap-up of a call one did not take")),
         ]
 
     def __str__(self) -> str:

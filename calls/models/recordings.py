@@ -93,7 +93,7 @@ class Recording(models.Model):
             models.Index(fields=["call", "status"], name="recording_call_status_idx"),
             models.Index(fields=["status", "last_attempt_at"], name="recording_status_attempt_idx"),
         ]
-        permissions = [("listen_recording", "Can listen to and download call recordings")]
+        permissions = [("listen_recording", _("Can listen to and download call recordings"))]
 
     def __str__(self) -> str:
         return f"{self.leg_call_id} ({self.get_status_display()})"

@@ -1,0 +1,98 @@
+"""Users and groups in the admin, with permissions named in the admin's language.
+
+Django stores a permission's name once, in English, when the migrations create it ("Can add call",
+``django.contrib.auth.management.create_permissions``), and the admin's user and group forms list that
+stored text. A Russian-speaking admin deciding who may do what read English. Here the list names each
+permission from what it is instead: the four kinds every model has by the action and the model's
+(translated) verbose name, a model's own permissions by their ``Meta.permissions`` name through gettext.
+The choices and what is saved are Django's; only the words shown change (``label_from_instance``, the
+documented way to name a model choice).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.contrib import admin
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.db.models import ManyToManyField, Model
+from django.forms import ModelMultipleChoiceField
+from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+# The permissions Django gives every model (Meta.default_permissions), by the first word of the codename.
+DEFAULT_ACTIONS = {
+    "add": _("Can add %(model)s"),
+    "change": _("Can change %(model)s"),
+    "delete": _("Can delete %(model)s"),
+    "view": _("Can view %(model)s"),
+}
+
+
+def permission_name(permission: Permission) -> str:
+    """What ``permission`` lets one do, in the active language."""
+    model = permission.content_type.model_class()
+    if model is None:
+        # A model no longer installed (its permission rows outlive it): what was stored.
+        return permission.name
+    action, _sep, model_name = permission.codename.partition("_")
+    if action in DEFAULT_ACTIONS and model_name == model._meta.model_name:
+        return str(DEFAULT_ACTIONS[action] % {"model": model._meta.verbose_name})
+    return _own_permission_name(model, permission)
+
+
+def _own_permission_name(model: type[Model], permission: Permission) -> str:
+    for codename, name in model._meta.permissions:
+        if codename == permission.codename:
+            # Meta.permissions names are marked for translation (gettext_lazy or gettext_noop).
+            return gettext(str(name))
+    return gettext(permission.name)
+
+
+def permission_label(permission: Permission) -> str:
+    """The app and what the permission allows, in the active language: "Звонки | Может добавлять: звонок".
+    (``Permission.__str__`` also names the model between them, which the name already says, and the
+    admin's narrow list cut the name off.)"""
+    model = permission.content_type.model_class()
+    if model is None:
+        return str(permission)
+    app_name = apps.get_app_config(model._meta.app_label).verbose_name
+    return f"{app_name} | {permission_name(permission)}"
+
+
+class PermissionChoiceField(ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Permission) -> str:  # type: ignore[override]
+        return permission_label(obj)
+
+
+class PermissionNamesMixin:
+    """For the admin of a model with a many-to-many to Permission: its choices in the admin's language."""
+
+    def formfield_for_manytomany(
+        self, db_field: ManyToManyField[Any, Any], request: HttpRequest | None = None, **kwargs: Any
+    ) -> ModelMultipleChoiceField[Any] | None:
+        if db_field.related_model is Permission:
+            kwargs["form_class"] = PermissionChoiceField
+            # One query for the list: each label reads the permission's content type.
+            kwargs.setdefault("queryset", Permission.objects.select_related("content_type"))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
+
+
+User = get_user_model()
+
+admin.site.unregister(Group)
+admin.site.unregister(User)
+
+
+@admin.register(Group)
+class GroupAdmin(PermissionNamesMixin, auth_admin.GroupAdmin):
+    pass
+
+
+@admin.register(User)
+class UserAdmin(PermissionNamesMixin, auth_admin.UserAdmin):
+    pass
