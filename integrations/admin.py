@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 from auditlog.mixins import AuditlogHistoryAdminMixin
+from csp.decorators import csp_update
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -68,6 +73,20 @@ def _expiry(value: Any) -> str:
     if seconds <= 0:
         return f"{local} ({_('expired')})"
     return f"{local} ({_('in %(time)s') % {'time': timeuntil(value)}})"
+
+
+# What a CSP source may name of an origin's host: a DNS name or IPv4 address and an optional port. Anything
+# else (user info, IPv6, a ";" or a space that would end the directive) is never put into a policy.
+_CSP_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def oauth_form_action_origin(oauth_url: str) -> str | None:
+    """The origin of an integration's OAuth server as a CSP source (``https://oauth.mtt.ru``), or None when
+    the URL has none that a policy can name safely."""
+    parts = urlsplit(oauth_url)
+    if parts.scheme not in ("http", "https") or not _CSP_HOST.fullmatch(parts.netloc):
+        return None
+    return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
 @admin.register(Integration)
@@ -183,6 +202,28 @@ class IntegrationAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
             connect_label,
             _("Sync now"),
         )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Connect POSTs to connect_view, which answers 302 to the OAuth server; browsers check that redirect
+        # against this page's CSP form-action too. So this page, and no other, also allows its own
+        # integration's OAuth origin ("form-action 'self' https://oauth.mtt.ru"), enforced or report-only
+        # as the settings choose (django-csp adds to whichever policy is configured).
+        def page(request: HttpRequest) -> HttpResponseBase:
+            return super(IntegrationAdmin, self).change_view(request, object_id, form_url, extra_context)
+
+        render: Callable[[HttpRequest], HttpResponseBase] = page
+        integration = self.get_object(request, unquote(object_id))
+        origin = oauth_form_action_origin(integration.oauth_url) if integration else None
+        if origin:
+            allow = {"form-action": [origin]}
+            render = csp_update(allow, REPORT_ONLY=True)(csp_update(allow)(render))
+        return cast(HttpResponse, render(request))
 
     def get_urls(self) -> list[URLPattern]:
         custom = [
