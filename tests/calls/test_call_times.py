@@ -11,6 +11,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
@@ -87,6 +89,18 @@ def test_a_duration_longer_than_the_call_lasted_is_bounded_by_what_arrived(
     assert facts["Окончание"] == "04.12.2026 16:04"
     assert facts["Ожидание"] == "0:00"
     assert facts["Разговор"] == "0:02"
+    # The supervisor's report repeated it ("Среднее ожидание 1:29").
+    boss = get_user_model().objects.create_user("boss", password="x-pass-123")
+    boss.user_permissions.add(
+        Permission.objects.get(codename="view_reports", content_type__app_label="calls")
+    )
+    client.force_login(boss)
+    period = {"period": "custom", "date_from": "2026-12-04", "date_to": "2026-12-04"}
+    response = client.get(reverse("calls:reports"), period, HTTP_ACCEPT_LANGUAGE="ru")
+    assert response.status_code == 200
+    kpis = dict(re.findall(r"<div><dt>([^<]+)</dt><dd[^>]*>([^<]*)</dd></div>", response.content.decode()))
+    assert kpis["Среднее ожидание"] == "0:00"
+    assert kpis["Общее время разговоров"] == "0:02"
 
 
 def test_mtts_duration_stands_when_the_history_allows_it(
