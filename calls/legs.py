@@ -180,10 +180,8 @@ def leg_merge(leg: CallLeg, info: CallInfo, *, at: datetime, directory: Director
             leg.duration = info.duration
         leg.reason = info.reason or leg.reason
         leg.reason_code = info.reason_code[:32] or leg.reason_code  # a code, short in the guide
-        if info.duration is not None:
-            leg.started_at = _earliest(leg.started_at, at - timedelta(seconds=info.duration))
-        else:
-            leg.started_at = _earliest(leg.started_at, at)
+        # No start of the leg from finished: "the arrival minus the duration" is only as right as the
+        # duration (call_summarise uses it for a call seen through nothing else).
     elif info.state != "recorded":
         leg.started_at = _earliest(leg.started_at, at)
     if info.state == "showing":
@@ -192,6 +190,16 @@ def leg_merge(leg: CallLeg, info: CallInfo, *, at: datetime, directory: Director
         leg.connected_at = _earliest(leg.connected_at, at)
     elif info.state == "hiding":
         leg.hidden_at = _earliest(leg.hidden_at, at)
+
+
+def _talk_heard(talk: int | None, *, answered: datetime | None, heard: datetime | None) -> int | None:
+    """MTT's talk duration, but no longer than from the answer to the arrival of the leg's finished: the PBX
+    cannot have talked past the moment it told us the call was over (a "90 s" talk whose finished came 2 s
+    after the answer is a 2 s talk). An answer after that arrival is a PBX clock ahead of ours, where the
+    two cannot be compared: MTT's figure stands."""
+    if talk is None or answered is None or heard is None or heard < answered:
+        return talk
+    return min(talk, int((heard - answered).total_seconds()))
 
 
 def _client_party_numbers(leg: CallLeg) -> list[str]:
@@ -213,7 +221,11 @@ def call_summarise(
         if directions
         else Direction.UNKNOWN
     )
-    starts = [leg.started_at for leg in legs if leg.started_at]
+    # The start: the earliest notification of the call (startTime, else its arrival). Only a call seen through
+    # nothing but finished is placed by a duration: the finished's arrival minus it (README "Call times").
+    starts = [leg.started_at for leg in legs if leg.started_at] or [
+        leg.finished_at - timedelta(seconds=leg.duration or 0) for leg in legs if leg.finished_at
+    ]
     call.started_at = min(starts) if starts else call.started_at
 
     connected = sorted((leg for leg in legs if leg.connected_at), key=lambda leg: leg.connected_at)  # type: ignore[arg-type,return-value]
@@ -232,6 +244,9 @@ def call_summarise(
             call.answered_at = answered_leg.connected_at
         elif answered_leg.finished_at and answered_leg.duration is not None:
             call.answered_at = answered_leg.finished_at - timedelta(seconds=answered_leg.duration)
+            if call.started_at and call.answered_at < call.started_at:
+                call.answered_at = call.started_at  # never answered before it began
+        talk = _talk_heard(talk, answered=call.answered_at, heard=answered_leg.finished_at)
     else:
         call.answered_at = None
 
@@ -241,6 +256,9 @@ def call_summarise(
             call.ended_at = call.answered_at + timedelta(seconds=talk)
         else:
             call.ended_at = max(finishes) if finishes else None
+        if call.ended_at and call.started_at and call.ended_at < call.started_at:
+            # The finished's arrival "before" the startTimes: the PBX's clock runs ahead of ours.
+            call.ended_at = call.started_at
         if call.answered_at:
             call.status = Call.Status.ANSWERED
         elif call.direction == Direction.INCOMING:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import secrets
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,6 +108,29 @@ class ScenarioRequest:
 
 
 @dataclass
+class TalkClock:
+    """The talk a call's ``finished`` reports: the seconds that really passed since the call was answered (its
+    ``connected`` was sent; for an IP SIP terminal, which sends none, its ``trying``), at least 1 — so the
+    demo's figures agree with the times the notifications came at. A scenario's ``duration`` is reported as
+    asked instead, however long the sandbox took (a test of a PBX's figure that disagrees with the arrival
+    times: the CRM bounds it, README "Call times")."""
+
+    asked: int | None = None
+    answered: float | None = None
+
+    def answer(self) -> None:
+        if self.answered is None:
+            self.answered = time.monotonic()
+
+    def seconds(self) -> int:
+        if self.asked is not None:
+            return self.asked
+        if self.answered is None:
+            return 0
+        return max(1, round(time.monotonic() - self.answered))
+
+
+@dataclass
 class Note:
     """One notification of a plan: its state, and how to build it when it is due."""
 
@@ -199,14 +222,14 @@ class ScenarioRunner:
         number = req.external_number or (str(directory.numbers[0]["number"]) if directory.numbers else "")
         if req.scenario != "recorded" and number not in directory.number_ids():
             raise ScenarioError(f"unknown external number {number!r}")
-        duration = req.duration if req.duration is not None else 5 + secrets.randbelow(115)
+        talk = TalkClock(req.duration)
         if req.scenario == "recorded":
             call_id = req.call_id or new_outgoing_call_id()
             return Plan(req.scenario, call_id, [Note("recorded", lambda: self.recorded(call_id, workplace))])
         form = self._form(req)
         if req.scenario == "click_to_call":
-            return self._click_to_call(req, workplace, number, duration, form)
-        return self._incoming(req, workplace, number, duration, form)
+            return self._click_to_call(req, workplace, number, talk, form)
+        return self._incoming(req, workplace, number, talk, form)
 
     # --- plans -----------------------------------------------------------------------------------
 
@@ -229,7 +252,7 @@ class ScenarioRunner:
         return Note(state, lambda: self._announce(leg, state, **kwargs))
 
     def _click_to_call(
-        self, req: ScenarioRequest, workplace: str, number: str, duration: int, form: str
+        self, req: ScenarioRequest, workplace: str, number: str, talk: TalkClock, form: str
     ) -> Plan:
         call_id = req.call_id or new_outgoing_call_id()
         client, line = number_in_form(req.caller, form), number_in_form(number, form)
@@ -241,6 +264,7 @@ class ScenarioRunner:
 
         def connected() -> dict[str, Any]:
             leg.callee = answered
+            talk.answer()
             return self._announce(leg, "connected", start_time=msk_now())
 
         def hiding() -> dict[str, Any]:
@@ -250,7 +274,7 @@ class ScenarioRunner:
         def finished() -> dict[str, Any]:
             leg.callee = answered
             return self._announce(
-                leg, "finished", duration=duration, reason="Originate leg disconnected", reasonCode=None
+                leg, "finished", duration=talk.seconds(), reason="Originate leg disconnected", reasonCode=None
             )
 
         def not_answered() -> dict[str, Any]:
@@ -269,7 +293,9 @@ class ScenarioRunner:
             steps += [Note("hiding", hiding), Note("finished", not_answered)]
         return Plan(req.scenario, call_id, steps)
 
-    def _incoming(self, req: ScenarioRequest, workplace: str, number: str, duration: int, form: str) -> Plan:
+    def _incoming(
+        self, req: ScenarioRequest, workplace: str, number: str, talk: TalkClock, form: str
+    ) -> Plan:
         base = req.call_id or new_incoming_base()
         client, line = number_in_form(req.caller, form), number_in_form(number, form)
         caller = party(
@@ -331,26 +357,45 @@ class ScenarioRunner:
             elif call.action == "terminate":
                 logger.info("Sandbox: parked call %s released to the PBX routing", parked.call_id)
 
-        def finished(leg: Leg, seconds: int, reason: str, code: str | None) -> Note:
-            return self._note(leg, "finished", duration=seconds, reason=reason, reasonCode=code)
+        def finished(leg: Leg, seconds: Callable[[], int], reason: str, code: str | None) -> Note:
+            # The duration is read when the notification is due: the talk lasts until then.
+            return Note(
+                "finished",
+                lambda: self._announce(leg, "finished", duration=seconds(), reason=reason, reasonCode=code),
+            )
+
+        def answered_now(leg: Leg, state: str) -> Note:
+            """The leg's trying (IP SIP) or connected, from which the talk counts."""
+
+            def build() -> dict[str, Any]:
+                talk.answer()
+                if state == "connected":
+                    return self._announce(leg, state, start_time=msk_now())
+                return self._announce(leg, state)
+
+            return Note(state, build)
+
+        def none() -> int:
+            return 0
 
         steps: list[Note | Wait] = [Note("trying", parked_trying), Wait(wait_for_crm)]
         if req.scenario == "incoming_ip_sip":
             # Guide §6.1: with an IP SIP terminal (or forwarding outside) only trying and finished come;
             # §6.3: no recording either, the call did not pass through a workplace.
-            reason, code = ("Answer leg disconnected", None) if duration else ("No answer", "19")
+            # Answered as it rings (no connected comes), unless the scenario asks for a duration of 0.
+            reason, code = ("Answer leg disconnected", None) if req.duration != 0 else ("No answer", "19")
             steps += [
-                self._note(employee, "trying"),
-                finished(employee, duration, reason, code),
-                finished(parked, duration, "Normal call clearing", "16"),
+                answered_now(employee, "trying"),
+                finished(employee, talk.seconds, reason, code),
+                finished(parked, talk.seconds, "Normal call clearing", "16"),
             ]
         elif req.scenario == "incoming_answered":
             steps += [
                 self._note(employee, "trying"),
                 self._note(employee, "showing"),
-                Note("connected", lambda: self._announce(employee, "connected", start_time=msk_now())),
-                finished(parked, duration, "Normal call clearing", "16"),
-                finished(employee, duration, "Answer leg disconnected", None),
+                answered_now(employee, "connected"),
+                finished(parked, talk.seconds, "Normal call clearing", "16"),
+                finished(employee, talk.seconds, "Answer leg disconnected", None),
                 Note("recorded", lambda: self.recorded(employee.call_id, str(employee.callee["id"]))),
             ]
         else:
@@ -358,8 +403,8 @@ class ScenarioRunner:
                 self._note(employee, "trying"),
                 self._note(employee, "showing"),
                 self._note(employee, "hiding"),
-                finished(employee, 0, "No answer", "19"),
-                finished(parked, 0, "Originate leg disconnected", None),
+                finished(employee, none, "No answer", "19"),
+                finished(parked, none, "Originate leg disconnected", None),
             ]
         return Plan(req.scenario, base, steps)
 

@@ -162,3 +162,23 @@ def test_a_call_whose_finished_never_comes_is_closed_and_its_operator_is_free(
     assert not manager_is_busy(
         manager_id=world["ivanova"].pk, workplace_id=wp.pk, call_id=0, now=timezone.now()
     )
+
+
+def test_the_demos_answered_call_shows_times_its_notifications_allow(
+    world: dict[str, Any], sandbox: RunningSandbox, client: Client
+) -> None:
+    """The demo (make run): an answered call of a few seconds once showed minutes of wait and talk, and an end
+    after its wrap-up. Start, answer and end now fall within the time it took, in order."""
+    before = timezone.now().replace(microsecond=0)
+    with running_receiver() as rx:
+        bodies = play(sandbox, rx, scenario="incoming_answered", caller=CLIENT, external_number=LINE,
+                      workplace=WP1)  # fmt: skip
+    deliver(client, world["mtt"], bodies)
+    after = timezone.now()
+    call = Call.objects.get()
+    assert call.status == Call.Status.ANSWERED
+    assert call.started_at and call.answered_at and call.ended_at
+    assert before <= call.started_at <= call.answered_at <= call.ended_at <= after
+    took = (after - before).total_seconds()
+    assert call.wait_seconds is not None and call.talk_seconds is not None
+    assert call.wait_seconds + call.talk_seconds <= took
