@@ -192,14 +192,23 @@ def leg_merge(leg: CallLeg, info: CallInfo, *, at: datetime, directory: Director
         leg.hidden_at = _earliest(leg.hidden_at, at)
 
 
+# How much longer than the time from the answer to the arrival of its finished MTT's talk may be and still
+# stand: MTT's startTime is in whole seconds and its clock is not ours, so an honest figure can exceed the
+# time we measured by a second or two. Trimming those would make every talk a second short.
+TALK_SLACK_SECONDS = 5
+
+
 def _talk_heard(talk: int | None, *, answered: datetime | None, heard: datetime | None) -> int | None:
     """MTT's talk duration, but no longer than from the answer to the arrival of the leg's finished: the PBX
     cannot have talked past the moment it told us the call was over (a "90 s" talk whose finished came 2 s
-    after the answer is a 2 s talk). An answer after that arrival is a PBX clock ahead of ours, where the
-    two cannot be compared: MTT's figure stands."""
+    after the answer is a 2 s talk). Within TALK_SLACK_SECONDS of that time MTT's figure stands, and so it
+    does when the answer is after that arrival (a PBX clock ahead of ours: the two cannot be compared)."""
     if talk is None or answered is None or heard is None or heard < answered:
         return talk
-    return min(talk, int((heard - answered).total_seconds()))
+    window = (heard - answered).total_seconds()
+    if talk <= window + TALK_SLACK_SECONDS:
+        return talk
+    return int(window)
 
 
 def _client_party_numbers(leg: CallLeg) -> list[str]:

@@ -121,6 +121,20 @@ def test_mtts_duration_stands_when_the_history_allows_it(
     assert (facts["Ожидание"], facts["Разговор"]) == ("0:09", "0:42")
 
 
+def test_mtts_duration_stands_when_it_exceeds_what_we_measured_by_a_second(
+    integration: Integration, directory: dict[str, Any]
+) -> None:
+    """MTT's startTime in whole seconds, on its own clock: its connected says 11:18:26 while ours read
+    11:18:25.4, and the 35 s talk's finished arrives 34.6 s after that startTime. An honest figure a second
+    over what we measured stands (TALK_SLACK_SECONDS): trimming it would make every such talk a second short."""
+    notes = incoming("2026-12-04 11:18:16", "2026-12-04 11:18:26", line_talk=45, talk=35)
+    arrivals = ["11:18:16.2", "11:18:16.5", "11:18:16.8", "11:18:25.4", "11:19:00.6", "11:19:00.6"]
+    deliver(integration, [(f"2026-12-04 {at}", body) for at, body in zip(arrivals, notes, strict=True)])
+    call = only_call()
+    assert call.talk_seconds == 35
+    assert call.ended_at == msk("2026-12-04 11:19:01")
+
+
 def test_a_click_to_call_waits_from_its_first_notification_not_from_the_duration(
     integration: Integration, directory: dict[str, Any]
 ) -> None:

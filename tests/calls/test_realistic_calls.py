@@ -16,6 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from calls.dial import call_dial
+from calls.legs import TALK_SLACK_SECONDS
 from calls.models import Call, DialRequest, RoutingDecision
 from calls.reconcile import RINGING_SILENCE, TALKING_SILENCE, calls_reconcile
 from calls.routing import routing_pool_shutdown
@@ -178,7 +179,10 @@ def test_the_demos_answered_call_shows_times_its_notifications_allow(
     call = Call.objects.get()
     assert call.status == Call.Status.ANSWERED
     assert call.started_at and call.answered_at and call.ended_at
-    assert before <= call.started_at <= call.answered_at <= call.ended_at <= after
+    # MTT's talk stands within TALK_SLACK_SECONDS of what we measured (its times are whole seconds, and the
+    # sandbox reports at least 1 s): seconds, not the minutes the demo once showed.
+    slack = timedelta(seconds=TALK_SLACK_SECONDS)
+    assert before <= call.started_at <= call.answered_at <= call.ended_at <= after + slack
     took = (after - before).total_seconds()
     assert call.wait_seconds is not None and call.talk_seconds is not None
-    assert call.wait_seconds + call.talk_seconds <= took
+    assert call.wait_seconds + call.talk_seconds <= took + TALK_SLACK_SECONDS
