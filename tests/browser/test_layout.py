@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from tests.browser.pages import WIDTHS, log_in_as
 
@@ -143,5 +144,59 @@ def test_the_call_panel_never_covers_the_page(
         found = page.evaluate(CONTROLS_UNDER_DESK)
         assert found["covered"] == [], (path, found)
         page.locator(".desk button.desk-fold").click()
+    context.close()
+    assert problems == [], "\n".join(problems)
+
+
+# Each column a call table shows, with the part of it that a scrolling box or the panel hides.
+TABLE_COLUMNS_CUT = """
+() => {
+  const desk = document.querySelector('.desk');
+  const deskLeft = desk && desk.querySelector('.call-card') ? desk.getBoundingClientRect().left : window.innerWidth;
+  const cut = [];
+  for (const table of document.querySelectorAll('main table.calls')) {
+    for (const th of table.querySelectorAll('thead th')) {
+      const r = th.getBoundingClientRect();
+      if (!r.width) continue;  // a column the layout folds away
+      let right = Math.min(deskLeft, window.innerWidth);
+      for (let box = th.parentElement; box && box !== document.body; box = box.parentElement) {
+        if (getComputedStyle(box).overflowX !== 'visible') right = Math.min(right, box.getBoundingClientRect().right);
+      }
+      if (r.right > right + 1) cut.push(`${(th.textContent || '').trim()}: ${Math.round(r.right - right)}px`);
+    }
+  }
+  return cut;
+}
+"""
+
+
+def test_call_tables_show_every_column_next_to_the_docked_desk(
+    live_server: Any, chromium: Any, artifacts: Path, world: Any
+) -> None:
+    """An operator waiting to wrap up always has a card docked: the log's and the contact's call tables,
+    with the wrap-up and the recording columns last, stay whole beside it at every laptop width."""
+    from tests.personas import _call
+
+    _call(world.integration, "pending", world.own_call.workplace, world.contact)
+    # The operator may listen to recordings: the last column is the recording's.
+    operator = world.users["operator"]
+    operator.user_permissions.add(Permission.objects.get(codename="listen_recording"))
+    context = chromium.new_context(locale="ru-RU")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    log_in_as(page, live_server.url, operator.username)
+    problems: list[str] = []
+    for path in ("/calls/?period=all", f"/contacts/{world.contact.pk}/"):
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 768})
+            page.goto(live_server.url + path)
+            page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+            page.wait_for_selector("body.desk-docked .desk .call-card.wrap-up-card")
+            assert page.locator("main table.calls th").last.inner_text() == "Запись", path
+            slug = path.strip("/").split("?")[0].replace("/", "-")
+            page.screenshot(path=str(artifacts / f"layout-docked-table-{slug}-{width}.png"))
+            cut = page.evaluate(TABLE_COLUMNS_CUT)
+            if cut:
+                problems.append(f"{path} @{width}: columns cut off {cut}")
     context.close()
     assert problems == [], "\n".join(problems)
