@@ -150,5 +150,6 @@ class WrapUpForm(forms.Form):
         result_field.queryset = results.order_by("position", "name")
         people = self.fields["follow_up_for"]
         assert isinstance(people, forms.ModelChoiceField)
-        people.queryset = assignees_for(user)
+        # The empty choice is the user ("me"): listed once, not again by name (as the desk's card does).
+        people.queryset = assignees_for(user).exclude(pk=user.pk)
         people.empty_label = _("me")

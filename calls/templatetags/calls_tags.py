@@ -3,7 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.utils.html import json_script
+from django.utils.html import format_html, json_script
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from contacts.phones import format_for_people, normalize
@@ -64,6 +65,22 @@ def desk_config_script(context: Any) -> str:
 def end_reason(call: Any) -> str:
     """The call's end reason in words (raw values: admin, exports)."""
     return end_reason_words(call.end_reason, call.end_reason_code) or "—"
+
+
+@register.simple_tag
+def call_operator(call: Any) -> SafeString | str:
+    """Who took the call, once and in words: the operator's name; the workplace only when it says more (it
+    is not the operator's own, or nobody is linked to it), by its name and never by its SIP ID."""
+    user, workplace = call.operator, call.workplace
+    if user is None:
+        if workplace is None or not workplace.name:
+            return "—"
+        return format_html('{} <span class="muted">· {}</span>', workplace.name, _("workplace"))
+    name = user.get_full_name() or user.get_username()
+    if workplace is None or workplace.user_id == user.pk or not workplace.name:
+        return str(name)
+    note = _("workplace “%(name)s”") % {"name": workplace.name}
+    return format_html('{} <span class="muted">· {}</span>', name, note)
 
 
 @register.filter
