@@ -6,14 +6,14 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from calls.dates import validate_moment
 from calls.models import Call, CallbackTask, Direction, FollowUpTask, Recording
-from contacts import phones
+from calls.selectors import client_number_q
 from contacts.models import Contact
-from contacts.selectors import contacts_search, phone_number_lookup
+from contacts.selectors import contacts_search, number_query, phone_number_lookup
 
 # The largest id a bigint column holds: a bigger one is a 400, never a database error.
 MAX_ID = 2**63 - 1
@@ -37,20 +37,6 @@ class MomentFilter(django_filters.IsoDateTimeFilter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("validators", [validate_moment])
         super().__init__(*args, **kwargs)
-
-
-def _number_q(value: str, *fields: str) -> Q | None:
-    """Rows whose number is ``value`` in any format: E.164 equality, else (not a phone number) the digits."""
-    e164 = phones.normalize(value)  # an extension after the number (`… доб. 12`) is split off
-    if e164:
-        return Q(**{fields[0]: e164})
-    digits = phones.digits_only(phones.split_extension(value)[0])
-    if not digits:
-        return None
-    condition = Q()
-    for field in fields:
-        condition |= Q(**{f"{field}__contains": digits})
-    return condition
 
 
 class CallFilterForm(forms.Form):
@@ -81,7 +67,11 @@ class CallFilter(django_filters.FilterSet):
     contact = IdFilter(field_name="contact_id")
     result = IdFilter(field_name="result_id", help_text="Id of the call's result.")
     number = django_filters.CharFilter(
-        method="filter_number", help_text="The client's number in any format: +79219462761, 8 921 946-27-61."
+        method="filter_number",
+        help_text=(
+            "The client's number in any format, whole or a part (as the call log's search): +79219462761, "
+            "8 921 946-27-61, 8 921 946, 946-27."
+        ),
     )
 
     class Meta:
@@ -90,8 +80,11 @@ class CallFilter(django_filters.FilterSet):
         form = CallFilterForm
 
     def filter_number(self, queryset: QuerySet[Call], name: str, value: str) -> QuerySet[Call]:
-        condition = _number_q(value, "client_number", "client_number_raw")
-        return queryset.filter(condition) if condition is not None else queryset.none()
+        # The contacts' reading of a number, whole or a part (`8 921 946`, `+7 (921)`, `… доб. 12`).
+        number = number_query(value)
+        if number is None:
+            return queryset.none()
+        return queryset.filter(client_number_q(number))
 
 
 class ContactFilter(django_filters.FilterSet):

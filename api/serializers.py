@@ -220,12 +220,16 @@ class WrapUpSerializer(StrictInputSerializer):
     )
     comment = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     follow_up_at = MomentField(
-        required=False, allow_null=True, help_text="When to follow up (from 1970-01-01 to 2100-12-31)."
+        required=False,
+        allow_null=True,
+        help_text="When to follow up (up to 2100-12-31), not passed: at most 5 minutes before this minute.",
     )
     follow_up_for = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, help_text="User id of who follows up (default: you)."
     )
-    follow_up_note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    follow_up_note = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, help_text="What to do: needed with follow_up_at."
+    )
 
 
 class FollowUpTaskSerializer(serializers.ModelSerializer[FollowUpTask]):

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from contacts.phones import digits_only, normalize, split_extension
+from contacts.selectors import NumberQuery, number_q, number_query
 
 from .models import Call
 from .recordings.selectors import recordings_prefetch
@@ -46,6 +46,12 @@ def period_bounds(filters: CallFilters) -> tuple[datetime | None, datetime | Non
     return None, None
 
 
+def client_number_q(number: NumberQuery) -> Q:
+    """The calls whose client number matches ``number`` (``contacts.selectors.number_q``): the E.164 we
+    store, or the number as received when it is not a phone number. The call log's search and the API's."""
+    return number_q(number, e164_field="client_number", digits_fields=("client_number_raw",))
+
+
 def call_list(*, filters: CallFilters, calls: QuerySet[Call] | None = None) -> QuerySet[Call]:
     """The call log: ``calls`` (default: every call) filtered, newest first, with what the page shows."""
     qs = (
@@ -69,14 +75,11 @@ def call_list(*, filters: CallFilters, calls: QuerySet[Call] | None = None) -> Q
     query = filters.query.strip()
     if query:
         condition = Q(contact__name__icontains=query) | Q(contact__company__icontains=query)
-        # A number with an extension after it (`… доб. 12`) is looked for as the number (normalize reads it
-        # so); its digits, in any script, without the extension's.
-        e164 = normalize(query)
-        digits = digits_only(split_extension(query)[0])
-        if e164:
-            condition |= Q(client_number=e164)
-        if len(digits) >= 3:
-            condition |= Q(client_number__contains=digits) | Q(client_number_raw__contains=digits)
+        # A number, whole or a part, in every format the contacts' search reads (`8 921 946`, `+7 (921)`,
+        # `946-27`, `… доб. 12`): the same reading and the same matching, on the call's client number.
+        number = number_query(query)
+        if number is not None:
+            condition |= client_number_q(number)
         qs = qs.filter(condition)
     return qs.order_by("-started_at", "-pk")
 

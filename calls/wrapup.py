@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -28,6 +28,9 @@ from .visibility import call_visible_to, task_visible_to
 COMMENT_MAX_LENGTH = 5000
 CHANGE_OTHERS_WRAP_UP = "calls.change_others_wrap_up"
 NOTE_MAX_LENGTH = 2000
+# A follow-up may be due this long before the current minute: the time picked "now" in a form that took a
+# while to send, or a clock a little behind. Earlier than that is a typo (a wrong day or hour), refused.
+FOLLOW_UP_GRACE = timedelta(minutes=5)
 
 
 class WrapUpNotYours(PermissionDenied):
@@ -78,6 +81,18 @@ def wrap_up_refusal(user: Any, call: Call) -> str:
     ) % {"name": name}
 
 
+def follow_up_passed(due: datetime, *, now: datetime | None = None) -> str:
+    """Why ``due`` (aware) cannot be a new follow-up's time, in words: it is before the current minute by
+    more than FOLLOW_UP_GRACE; "" when it may be. Both times are said as the user reads them (TIME_ZONE)."""
+    now = now if now is not None else timezone.now()
+    if due >= now.replace(second=0, microsecond=0) - FOLLOW_UP_GRACE:
+        return ""
+    return _("The due time %(due)s has already passed (it is now %(now)s). Choose a later time.") % {
+        "due": timezone.localtime(due).strftime("%d.%m.%Y %H:%M"),
+        "now": timezone.localtime(now).strftime("%d.%m.%Y %H:%M"),
+    }
+
+
 def call_wrap_up(
     *,
     call: Call,
@@ -95,8 +110,10 @@ def call_wrap_up(
     message) when the wrap-up is someone else's to change (``wrap_up_refusal``), ValidationError (with a
     message per field: result, comment, follow_up_at, follow_up_for, follow_up_note) when the input is
     wrong.
-    A follow-up time without a person gives the task to ``user``; a person without a time is an error.
-    Without a follow-up time, the call's tasks are left as they are.
+    A follow-up time without a person gives the task to ``user``; a person or a note without a time is an
+    error, and so are a time without a note (a task says what to do) and a time already passed
+    (``follow_up_passed``: a typo, which would make the task due at once). Without a follow-up time, the
+    call's tasks are left as they are.
 
     After the commit, every device of whoever has the call's card learns of the save (``call.wrapped_up``
     through the channel layer, ``calls.realtime.cards.wrapped_up_messages``) and closes its wrap-up card;
@@ -122,7 +139,7 @@ def call_wrap_up(
         }
     if result is None and not comment and follow_up_at is None:
         errors["result"] = _("Choose a result, write a comment or plan a follow-up.")
-    if follow_up_for is not None and follow_up_at is None:
+    if (follow_up_for is not None or follow_up_note) and follow_up_at is None:
         errors["follow_up_at"] = _("Say when the follow-up is due.")
     if follow_up_at is not None:
         if timezone.is_naive(follow_up_at):
@@ -131,6 +148,12 @@ def call_wrap_up(
             validate_moment(follow_up_at)  # the callers' fields check it too; a time past it cannot be saved
         except ValidationError as error:
             errors["follow_up_at"] = error.messages[0]
+        else:
+            passed = follow_up_passed(follow_up_at)
+            if passed:
+                errors["follow_up_at"] = passed
+        if not follow_up_note:
+            errors["follow_up_note"] = _("Write what is to be done.")
         assignee = follow_up_for if follow_up_for is not None else user
         if not assignees_for(user).filter(pk=assignee.pk).exists():
             errors["follow_up_for"] = _("You cannot give a task to this person.")

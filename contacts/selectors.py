@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -114,17 +115,44 @@ def looks_like_number(query: str) -> bool:
     return bool(_NUMBERISH.fullmatch(cleaned)) and len(cleaned.lstrip("+")) >= _MIN_DIGITS_FOR_NUMBER_SEARCH
 
 
-def _partial_number_q(query: str) -> Q:
-    """Numbers containing a partial number typed in any format (`946-27-61`, `8921946`)."""
-    digits = phones.digits_only(query)
-    condition = Q(raw_digits__contains=digits)
-    variants = {digits}
+@dataclass(frozen=True)
+class NumberQuery:
+    """What a search box's text means as a phone number (``number_query``)."""
+
+    e164: str  # the whole number typed (`8 921 946-27-61`); "" for a part of one (`8 921 946`, `946-27`)
+    digits: str  # the digits typed, an extension after the number left out
+    # What a stored E.164 contains when it is the number the part was typed of: the digits, and the
+    # same read with the Russian trunk prefix (`8921…` → `7921…`) or the international one (`00…`) dropped.
+    variants: tuple[str, ...]
+
+
+def number_query(query: str) -> NumberQuery | None:
+    """``query`` read as (a part of) a number in any format, with or without an extension after it
+    (`8 (921) 946-27-61 доб. 12`, `+7 921`, `946-27`), or None when it is not one (a name, fewer than 3
+    digits). The one reading of a searched number: the contacts' search, the call log's and the API's."""
+    number = phones.split_extension((query or "").strip())[0]
+    if not looks_like_number(number):
+        return None
+    digits = phones.digits_only(number)
+    variants = [digits]
     if digits.startswith("8"):
-        variants.add("7" + digits[1:])  # a partial Russian number typed with the trunk prefix
+        variants.append("7" + digits[1:])  # a partial Russian number typed with the trunk prefix
     if digits.startswith("00"):
-        variants.add(digits[2:])
-    for variant in variants:
-        condition |= Q(e164__contains=variant)
+        variants.append(digits[2:])
+    return NumberQuery(e164=phones.normalize(number) or "", digits=digits, variants=tuple(variants))
+
+
+def number_q(number: NumberQuery, *, e164_field: str, digits_fields: tuple[str, ...] = ()) -> Q:
+    """The rows whose number matches ``number``: a whole number by E.164 equality on ``e164_field`` (an
+    index probe); a part as a substring of the stored E.164 (any of ``number.variants``) or of the
+    digits kept of a number that is not a phone number (``digits_fields``: the digits as typed)."""
+    if number.e164:
+        return Q(**{e164_field: number.e164})
+    condition = Q()
+    for field in digits_fields:
+        condition |= Q(**{f"{field}__contains": number.digits})
+    for variant in number.variants:
+        condition |= Q(**{f"{e164_field}__contains": variant})
     return condition
 
 
@@ -144,11 +172,9 @@ def contacts_search(*, queryset: QuerySet[Contact], query: str) -> QuerySet[Cont
     if not query:
         return queryset.order_by("-id")
     # A number with an extension written after it (`… доб. 12`, `ext. 12`, `#12`) is searched as the number.
-    number = phones.split_extension(query)[0]
-    number_like = looks_like_number(number)
-    e164 = phones.normalize(number) if number_like else None
-    if e164:
-        matching = PhoneNumber.objects.filter(~Q(e164=""), e164=e164).values("contact_id")
+    number = number_query(query)
+    if number is not None and number.e164:
+        matching = PhoneNumber.objects.filter(~Q(e164=""), e164=number.e164).values("contact_id")
         return queryset.filter(pk__in=matching).order_by("-id")
     ids: QuerySet[Any] = (
         Contact.objects.filter(
@@ -157,8 +183,9 @@ def contacts_search(*, queryset: QuerySet[Contact], query: str) -> QuerySet[Cont
         .order_by()
         .values("id")
     )
-    if number_like:
-        by_number = PhoneNumber.objects.filter(_partial_number_q(number)).order_by().values("contact_id")
+    if number is not None:
+        matching_q = number_q(number, e164_field="e164", digits_fields=("raw_digits",))
+        by_number = PhoneNumber.objects.filter(matching_q).order_by().values("contact_id")
         ids = ids.union(by_number)
     if connection.vendor == "postgresql":
         # The ids first, as a list, when there are not too many: PostgreSQL then knows how many rows

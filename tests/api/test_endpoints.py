@@ -159,7 +159,12 @@ def test_every_endpoint(world: World, role: str, mode: str) -> None:
         # The wrap-up (issue 16's service) and follow-up tasks.
         wrapped = api.post(
             f"/api/v1/calls/{world.own_call.pk}/wrap-up/",
-            {"result": result.pk, "comment": "Обещал перезвонить", "follow_up_at": due.isoformat()},
+            {
+                "result": result.pk,
+                "comment": "Обещал перезвонить",
+                "follow_up_at": due.isoformat(),
+                "follow_up_note": "Перезвонить",
+            },
             format="json",
         )
         expect("POST wrap-up", wrapped, seen(a))

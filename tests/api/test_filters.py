@@ -128,7 +128,12 @@ def test_wrap_up_errors_are_words(world: World) -> None:
     assert nothing.status_code == 400 and nothing.json()["result"]
     someone_else = api.post(
         url,
-        {"comment": "x", "follow_up_at": "2030-01-01T10:00:00Z", "follow_up_for": world.users["outsider"].pk},
+        {
+            "comment": "x",
+            "follow_up_at": "2030-01-01T10:00:00Z",
+            "follow_up_for": world.users["outsider"].pk,
+            "follow_up_note": "n",
+        },
         format="json",
     )
     from tests.personas import set_visibility
@@ -137,7 +142,12 @@ def test_wrap_up_errors_are_words(world: World) -> None:
     set_visibility("team")
     refused = api.post(
         url,
-        {"comment": "x", "follow_up_at": "2030-01-01T10:00:00Z", "follow_up_for": world.users["outsider"].pk},
+        {
+            "comment": "x",
+            "follow_up_at": "2030-01-01T10:00:00Z",
+            "follow_up_for": world.users["outsider"].pk,
+            "follow_up_note": "n",
+        },
         format="json",
     )
     assert refused.status_code == 400 and refused.json()["follow_up_for"]

@@ -208,6 +208,19 @@ def test_a_wrap_up_saved_from_the_card_shows_everywhere(page: Any, artifacts: Pa
         card = page.locator(".desk .wrap-up-card")
         card.locator("select[name=result]").select_option(label="Продажа")
         card.locator("textarea[name=comment]").fill("Выставить счёт на 10 лицензий")
+        # A task due in the past with no words: refused, each reason under its field, nothing typed lost.
+        card.locator("input[name=follow_up_at]").fill("2020-01-15T10:30")
+        card.locator("button[type=submit]").click()
+        card.locator(".field-error").nth(1).wait_for(timeout=CARD_TIMEOUT_MS)
+        due_error = card.locator("label.field:has(input[name=follow_up_at]) .field-error").inner_text()
+        assert due_error.startswith("Срок 15.01.2020 10:30 уже прошёл (сейчас ")
+        note_field = card.locator("label.field:has(input[name=follow_up_note])")
+        assert note_field.locator(".field-error").inner_text() == "Напишите, что сделать."
+        assert note_field.locator("input").get_attribute("aria-invalid") == "true"
+        assert card.locator(".form-status").inner_text() == "Итог звонка не сохранён."
+        assert card.locator("input[name=follow_up_at]").input_value() == "2020-01-15T10:30"
+        assert card.locator("textarea[name=comment]").input_value() == "Выставить счёт на 10 лицензий"
+        page.screenshot(path=str(artifacts / "desk-wrap-up-refused.png"))
         card.locator("input[name=follow_up_at]").fill("2030-01-15T10:30")
         card.locator("input[name=follow_up_note]").fill("Проверить оплату")
         page.screenshot(path=str(artifacts / "desk-wrap-up.png"))

@@ -31,7 +31,8 @@ BAD_MOMENTS = [
     "9999-12-31T23:59:59-05:00",
     "2100-12-31T22:00:00-05:00",  # 2101-01-01 06:00 in Moscow
 ]
-GOOD_MOMENTS = ["1970-01-01T00:00", "2100-12-31T23:59", "2026-03-02T10:00:00+05:00"]
+# A follow-up's time must also not have passed (tests/calls/test_follow_up_rules.py): the range's end only.
+GOOD_MOMENTS = ["2100-12-31T23:59", "2100-12-31T15:59:00-05:00", "2099-03-02T10:00:00+05:00"]
 
 
 @pytest.mark.parametrize(
@@ -116,7 +117,12 @@ def test_the_service_refuses_a_follow_up_out_of_range(world: World, due: datetim
     # Whoever calls the service (a page, the card, the API, a future caller) gets the field's error.
     with pytest.raises(ValidationError) as caught:
         call_wrap_up(
-            call=world.own_call, user=world.users["operator"], result=None, comment="x", follow_up_at=due
+            call=world.own_call,
+            user=world.users["operator"],
+            result=None,
+            comment="x",
+            follow_up_at=due,
+            follow_up_note="n",
         )
     assert set(caught.value.message_dict) == {"follow_up_at"}
     assert not FollowUpTask.objects.exists()

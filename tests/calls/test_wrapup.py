@@ -72,14 +72,28 @@ def test_a_follow_up_task_goes_to_the_chosen_person_with_the_calls_contact(world
 def test_a_follow_up_time_alone_gives_the_task_to_the_author(world: World) -> None:
     operator = world.users["operator"]
     due = timezone.now() + timedelta(hours=2)
-    done = call_wrap_up(call=world.own_call, user=operator, result=None, comment="", follow_up_at=due)
+    done = call_wrap_up(
+        call=world.own_call,
+        user=operator,
+        result=None,
+        comment="",
+        follow_up_at=due,
+        follow_up_note="Позвонить",
+    )
     assert done.task is not None and done.task.assignee == operator
 
 
 def test_saving_again_updates_the_call_and_its_open_task_instead_of_adding(world: World) -> None:
     operator = world.users["operator"]
     due = timezone.now() + timedelta(days=1)
-    call_wrap_up(call=world.own_call, user=operator, result=result("Жалоба"), comment="a", follow_up_at=due)
+    call_wrap_up(
+        call=world.own_call,
+        user=operator,
+        result=result("Жалоба"),
+        comment="a",
+        follow_up_at=due,
+        follow_up_note="написать",
+    )
     later = due + timedelta(days=1)
     call_wrap_up(
         call=world.own_call,
@@ -98,7 +112,9 @@ def test_saving_again_updates_the_call_and_its_open_task_instead_of_adding(world
     assert FollowUpTask.objects.get().due_at == later
     # Once the task is done, a new follow-up makes a new task.
     follow_up_complete(task, operator)
-    call_wrap_up(call=world.own_call, user=operator, result=None, comment="c", follow_up_at=later)
+    call_wrap_up(
+        call=world.own_call, user=operator, result=None, comment="c", follow_up_at=later, follow_up_note="ещё"
+    )
     assert FollowUpTask.objects.count() == 2
 
 

@@ -159,11 +159,39 @@ export function wrapUpForm(data, onDone, onLater) {
     h("div", { className: "form-buttons" }, save, later),
     status
   );
+  // A refusal's words go under the field they are about (the server's field names), the rest to the status.
+  var controls = { result: result, comment: comment, follow_up_at: dueAt, follow_up_for: person, follow_up_note: note };
+  var fieldErrors = [];
+  function clearFieldErrors() {
+    fieldErrors.forEach(function (node) {
+      node.remove();
+    });
+    fieldErrors = [];
+    Object.keys(controls).forEach(function (key) {
+      controls[key].removeAttribute("aria-invalid");
+    });
+  }
+  function showFieldErrors(errors) {
+    var rest = [];
+    Object.keys(errors).forEach(function (key) {
+      var control = controls[key];
+      if (!control) {
+        rest = rest.concat(errors[key]);
+        return;
+      }
+      var words = h("span", { className: "error field-error", text: errors[key].join(" ") });
+      control.parentNode.appendChild(words);
+      control.setAttribute("aria-invalid", "true");
+      fieldErrors.push(words);
+    });
+    return rest;
+  }
   later.addEventListener("click", onLater);
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     save.disabled = true;
     status.textContent = "";
+    clearFieldErrors();
     postForm(data.wrap_up_url, {
       result: result.value,
       comment: comment.value,
@@ -176,12 +204,9 @@ export function wrapUpForm(data, onDone, onLater) {
           onDone(answer.json);
           return;
         }
-        var errors = (answer.json && answer.json.errors) || {};
-        var texts = [];
-        Object.keys(errors).forEach(function (key) {
-          texts = texts.concat(errors[key]);
-        });
-        status.textContent = texts.join(" ") || (answer.json && answer.json.error) || S.wrap_up_failed;
+        var texts = showFieldErrors((answer.json && answer.json.errors) || {});
+        var said = texts.length ? texts.join(" ") : answer.json && answer.json.error;
+        status.textContent = said || S.wrap_up_failed;
         status.className = "form-status error";
       })
       .catch(function () {
