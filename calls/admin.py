@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from contacts.access import users_visible_to
 
 from .admin_dates import DateRangeAdmin
+from .admin_people import PeopleByNameMixin
 from .models import Call, CallEvent, CallLeg, Recording, RecordingAccess
 from .recordings.services import recordings_requeue
 from .tasks import download_recording
@@ -127,7 +128,7 @@ class CallEventAdmin(DateRangeAdmin):
 # --- Recordings -----------------------------------------------------------------------------------
 
 
-class RecordingAccessInline(ReadOnlyInline):
+class RecordingAccessInline(PeopleByNameMixin, ReadOnlyInline):
     model = RecordingAccess
     fields = ["at", "user", "action", "ip"]
     readonly_fields = ["at", "user", "action", "ip"]
