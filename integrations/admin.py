@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from calls.admin_dates import DateRangeAdmin
+from calls.admin_words import words_column, words_filter
 from mttcrm.audit import audit_change
 
 from .inbox import notification_reapply
@@ -28,6 +29,7 @@ from .parking import external_numbers_set_parking
 from .reasons import reason_in_words
 from .services import integration_oauth_start, integration_rotate_notify_token, integration_sync_directory
 from .views import OAUTH_SESSION_KEY
+from .words import event_words
 
 
 class IntegrationForm(forms.ModelForm):
@@ -347,11 +349,16 @@ class ExternalNumberAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
 
 @admin.register(NotificationEvent)
 class NotificationEventAdmin(DateRangeAdmin):
-    list_display = ["received_at", "integration", "event", "status", "attempts", "short_error"]
-    list_filter = ["integration", "event", "status"]
+    list_display = ["received_at", "integration", "event_in_words", "status", "attempts", "short_error"]
+    list_filter = ["integration", words_filter(NotificationEvent, "event", event_words), "status"]
     search_fields = ["fingerprint", "body__result__callInfo__call__id"]
     date_hierarchy = "received_at"
-    readonly_fields = [f.name for f in NotificationEvent._meta.fields] + ["error_in_words"]
+    readonly_fields = [
+        "event_in_words" if f.name == "event" else f.name for f in NotificationEvent._meta.fields
+    ] + ["error_in_words"]
+    exclude = ["event"]  # shown in words, read-only
+    # MTT's event name in words (integrations/words.py); the body keeps it as sent.
+    event_in_words = words_column(NotificationEvent, "event", event_words)
     actions = ["reapply"]
 
     @admin.display(description=_("error"))
