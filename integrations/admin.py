@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import Truncator
+from django.utils.text import Truncator, capfirst
 from django.utils.timesince import timeuntil
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
@@ -41,8 +41,9 @@ class IntegrationForm(forms.ModelForm):
         help_text=_("Shown once in the MTT portal. Leave empty to keep the stored secret."),
     )
 
-    oauth_url = forms.URLField(label=_("OAuth server URL"), assume_scheme="https")
-    api_url = forms.URLField(label=_("API URL"), assume_scheme="https")
+    # Capitalised as Django does a model field's label (these two are declared here for https).
+    oauth_url = forms.URLField(label=capfirst(_("OAuth server URL")), assume_scheme="https")
+    api_url = forms.URLField(label=capfirst(_("API URL")), assume_scheme="https")
 
     class Meta:
         model = Integration
@@ -141,7 +142,7 @@ class IntegrationAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
             return "—"
         return _(
             "still accepted until %(time)s: paste the new Redirect URI into the MTT portal before then"
-        ) % {"time": timezone.localtime(expires).strftime("%Y-%m-%d %H:%M")}
+        ) % {"time": timezone.localtime(expires).strftime("%d.%m.%Y %H:%M")}
 
     @admin.action(description=_("Rotate the notify URL (Redirect URI)"), permissions=["change"])
     def rotate_notify_url(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:
@@ -149,7 +150,7 @@ class IntegrationAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
         for pk in queryset.values_list("pk", flat=True):
             rotation = integration_rotate_notify_token(integration_id=pk, grace=grace)
             if rotation.previous_valid_until:
-                until = timezone.localtime(rotation.previous_valid_until).strftime("%Y-%m-%d %H:%M")
+                until = timezone.localtime(rotation.previous_valid_until).strftime("%d.%m.%Y %H:%M")
                 text = _(
                     "%(integration)s: the new Redirect URI is %(url)s — paste it into the MTT portal "
                     "(Open API → My integrations). The old one is accepted until %(until)s."

@@ -99,3 +99,44 @@ def test_admin_dates_read_as_on_our_pages(ru_admin: Client, integration: Any) ->
         page = ru_admin.get(url).content.decode()
         assert "03.12.2026 15:07" in page, url
         assert not re.search(r"\d+ декабря 2026 г\. \d+:\d+", page), url
+
+
+def _labels(page: str) -> list[str]:
+    """The labels of a change form's fields (editable and read-only)."""
+    return [re.sub(r"\s+", " ", t).strip() for t in re.findall(r"<label[^>]*>([^<]+):</label>", page)]
+
+
+@pytest.mark.django_db
+def test_every_label_of_the_integration_page_is_capitalised(ru_admin: Client, integration: Any) -> None:
+    page = ru_admin.get(f"/admin/integrations/integration/{integration.pk}/change/").content.decode()
+    labels = _labels(page)
+    assert "Адрес сервера OAuth" in labels
+    assert "Адрес API" in labels
+    assert [label for label in labels if not label[:1].isupper()] == []
+
+
+@pytest.mark.django_db
+def test_the_integration_page_has_one_date_format(ru_admin: Client, integration: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    integration.last_sync_at = datetime(2026, 12, 4, 13, 3, tzinfo=UTC)
+    # A rotated Redirect URI: the old one still accepted for a while.
+    integration.previous_notify_token = "old-token"
+    integration.previous_notify_token_expires_at = timezone.now() + timedelta(hours=1)
+    integration.save()
+    page = ru_admin.get(f"/admin/integrations/integration/{integration.pk}/change/").content.decode()
+    assert "04.12.2026 16:03" in page
+    assert "принимается до" in page
+    assert not re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", page)
+    assert not re.search(r"\d+ [а-я]+ \d{4} г\.", page)
+
+
+@pytest.mark.django_db
+def test_an_empty_value_reads_as_a_dash_everywhere_in_the_admin(ru_admin: Client, integration: Any) -> None:
+    assert admin.site.empty_value_display == "—"
+    page = ru_admin.get(f"/admin/integrations/integration/{integration.pk}/change/").content.decode()
+    # The last error (none yet): Django's default was a hyphen.
+    assert re.search(r'Последняя ошибка:</label>\s*<div class="readonly">—</div>', page)
+    assert '<div class="readonly">-</div>' not in page
