@@ -369,7 +369,7 @@ class NotificationEventAdmin(DateRangeAdmin):
     @admin.display(description=_("why, in words"))
     def error_in_words(self, obj: NotificationEvent) -> str:
         # The stored reason is English (as logged and answered to MTT): the admin reads it translated.
-        return reason_in_words(obj.error)
+        return reason_in_words(obj.error) if obj.error else "—"
 
     @admin.action(description=_("Apply the selected notifications again"))
     def reapply(self, request: HttpRequest, queryset: QuerySet[NotificationEvent]) -> None:

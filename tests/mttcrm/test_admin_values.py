@@ -4,6 +4,7 @@ stored ("connected", "placed", "callNotifications"); the raw value stays in the 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -111,3 +112,50 @@ def test_a_notification_names_its_event_in_words_and_keeps_the_body_as_sent(
     assert '<div class="readonly">звонок</div>' in page
     assert "callNotifications" in page  # in the stored body, for whoever debugs
     assert json.dumps(event.notification.body["event"]) in page.replace("&quot;", '"')
+
+
+# Choice labels the same in both languages: a number's type as MTT names it.
+SAME_IN_RUSSIAN = {"8800", "API", "HTTP", "JSON", "CSV"}
+
+
+def test_every_choice_of_our_models_in_the_admin_has_a_russian_label() -> None:
+    """A choice label without a translation showed English ("Приоритет: Bookkeeping")."""
+    from django.utils import translation
+
+    english = []
+    for model in apps.get_models():
+        if model._meta.app_label not in OUR_APPS or not admin.site.is_registered(model):
+            continue
+        for field in model._meta.get_fields():
+            for value, label in getattr(field, "flatchoices", None) or []:
+                with translation.override("ru"):
+                    text = str(label)
+                if text not in SAME_IN_RUSSIAN and re.fullmatch(r"[\x00-\x7f]+", text) and text != str(value):
+                    english.append(f"{model.__name__}.{field.name}={value}: {text}")
+    assert english == []
+
+
+@pytest.mark.django_db
+def test_a_notifications_title_names_its_event_in_words_at_moscow_time(integration: Any) -> None:
+    from datetime import UTC, datetime
+
+    from django.utils import translation
+
+    from integrations.models import NotificationEvent
+
+    note = NotificationEvent(
+        integration=integration,
+        event="callNotifications",
+        received_at=datetime(2026, 12, 4, 13, 36, 17, tzinfo=UTC),
+    )
+    with translation.override("ru"):
+        assert str(note) == "звонок, 04.12.2026 16:36:17"
+
+
+@pytest.mark.django_db
+def test_a_notification_without_an_error_says_so_with_a_dash(ru_admin: Client, event: Any) -> None:
+    page = ru_admin.get(
+        f"/admin/integrations/notificationevent/{event.notification_id}/change/"
+    ).content.decode()
+    assert re.search(r'Причина словами:</label>\s*<div class="readonly">—</div>', page)
+    assert "Приоритет" in page and "Bookkeeping" not in page
