@@ -82,6 +82,7 @@ def test_call_events_show_the_state_in_words(ru_admin: Client, event: Any) -> No
     call_page = ru_admin.get(f"/admin/calls/call/{event.call_id}/change/").content.decode()
     assert ">connected<" not in call_page
     assert call_page.count(">разговор<") == 2  # the leg's last state, the event's state
+    assert f"{event.leg_id}: разговор" in call_page  # the event's row title
     legs = ru_admin.get("/admin/calls/callleg/")
     assert _filter_choices(legs, "последнее состояние") == ["Все", "разговор"]
 
