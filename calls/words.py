@@ -1,5 +1,6 @@
-"""MTT's raw values in the words the UI shows (issue 16): end reasons, leg states. The raw values stay in
-the admin and the exports; pages show these."""
+"""MTT's raw values in the words the UI shows (issue 16): end reasons, leg states, and our click-to-call
+codes. The raw values stay in the exports and the notifications' stored bodies; pages and the admin show
+these."""
 
 from __future__ import annotations
 
