@@ -44,7 +44,7 @@ class ApiTokenAdmin(DateRangeAdmin):
         if obj is None:
             return []
         # A token's owner and scope are what it was created with: a new scope is a new token.
-        return ["user", "scope", *self.readonly_fields]
+        return self.people_read_only(["user", "scope", *self.readonly_fields])
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
         if not change:

@@ -12,10 +12,18 @@ from django.utils.translation import gettext_lazy as _
 from contacts.access import users_visible_to
 
 from .admin_dates import DateRangeAdmin
+from .admin_people import PeopleByNameMixin
+from .admin_words import words_column, words_filter
 from .models import Call, CallEvent, CallLeg, Recording, RecordingAccess
 from .recordings.services import recordings_requeue
 from .tasks import download_recording
 from .visibility import callbacks_visible_to, calls_visible_to, tasks_visible_to
+from .words import dial_code_words, leg_state_words
+
+
+def _in_place(fields: list[str], name: str, shown: str) -> list[str]:
+    """``fields`` with ``shown`` (the method showing the field in words) where ``name`` was."""
+    return [shown if f == name else f for f in fields]
 
 
 def _of_visible_calls(request: HttpRequest, queryset: QuerySet[Any], call_path: str) -> QuerySet[Any]:
@@ -48,17 +56,21 @@ class CallLegInline(ReadOnlyInline):
         "direction",
         "is_line_leg",
         "workplace",
-        "last_state",
+        "leg_state",
         "started_at",
         "connected_at",
         "finished_at",
         "duration",
     ]
+    readonly_fields = ["leg_state"]
+    leg_state = words_column(CallLeg, "last_state", leg_state_words)  # MTT's state in words
 
 
 class CallEventInline(ReadOnlyInline):
     model = CallEvent
-    fields = ["occurred_at", "leg", "state", "received_at"]
+    fields = ["occurred_at", "leg", "event_state", "received_at"]
+    readonly_fields = ["event_state"]
+    event_state = words_column(CallEvent, "state", leg_state_words)  # MTT's state in words
 
 
 @admin.register(Call)
@@ -99,11 +111,18 @@ class CallLegAdmin(DateRangeAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    list_display = ["leg_id", "call", "direction", "is_line_leg", "workplace", "last_state", "started_at"]
-    list_filter = ["direction", "is_line_leg", "last_state", "integration"]
+    list_display = ["leg_id", "call", "direction", "is_line_leg", "workplace", "leg_state", "started_at"]
+    list_filter = [
+        "direction",
+        "is_line_leg",
+        words_filter(CallLeg, "last_state", leg_state_words),
+        "integration",
+    ]
     search_fields = ["leg_id", "tag", "caller_id", "callee_id", "caller_account", "callee_account"]
     raw_id_fields = ["call", "workplace"]
-    readonly_fields = [f.name for f in CallLeg._meta.fields]
+    readonly_fields = _in_place([f.name for f in CallLeg._meta.fields], "last_state", "leg_state")
+    exclude = ["last_state"]  # shown in words, read-only
+    leg_state = words_column(CallLeg, "last_state", leg_state_words)  # MTT's state in words
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return _of_visible_calls(request, super().get_queryset(request), "call")
@@ -111,11 +130,13 @@ class CallLegAdmin(DateRangeAdmin):
 
 @admin.register(CallEvent)
 class CallEventAdmin(DateRangeAdmin):
-    list_display = ["occurred_at", "leg", "state", "received_at"]
-    list_filter = ["state"]
+    list_display = ["occurred_at", "leg", "event_state", "received_at"]
+    list_filter = [words_filter(CallEvent, "state", leg_state_words)]
     search_fields = ["leg__leg_id", "call__call_key"]
     raw_id_fields = ["call", "leg", "notification"]
-    readonly_fields = [f.name for f in CallEvent._meta.fields]
+    readonly_fields = _in_place([f.name for f in CallEvent._meta.fields], "state", "event_state")
+    exclude = ["state"]  # shown in words, read-only
+    event_state = words_column(CallEvent, "state", leg_state_words)  # MTT's state in words
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -127,7 +148,7 @@ class CallEventAdmin(DateRangeAdmin):
 # --- Recordings -----------------------------------------------------------------------------------
 
 
-class RecordingAccessInline(ReadOnlyInline):
+class RecordingAccessInline(PeopleByNameMixin, ReadOnlyInline):
     model = RecordingAccess
     fields = ["at", "user", "action", "ip"]
     readonly_fields = ["at", "user", "action", "ip"]
@@ -281,12 +302,14 @@ class CallbackTaskAdmin(DateRangeAdmin):
 
 @admin.register(DialRequest)
 class DialRequestAdmin(DateRangeAdmin):
-    list_display = ["created_at", "user", "number", "dialled", "status", "code", "call"]
-    list_filter = ["status", "code", "created_at"]
+    list_display = ["created_at", "user", "number", "dialled", "status", "dial_code", "call"]
+    list_filter = ["status", words_filter(DialRequest, "code", dial_code_words), "created_at"]
     search_fields = ["number", "dialled", "user__username", "mtt_call_id"]
     date_hierarchy = "created_at"
     list_select_related = ["user", "call"]
-    readonly_fields = [f.name for f in DialRequest._meta.fields]
+    readonly_fields = _in_place([f.name for f in DialRequest._meta.fields], "code", "dial_code")
+    exclude = ["code"]  # shown in words, read-only
+    dial_code = words_column(DialRequest, "code", dial_code_words)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         # Team mode: who dialled which client is the dialling user's team's (numbers of their clients).

@@ -1,5 +1,6 @@
-"""MTT's raw values in the words the UI shows (issue 16): end reasons, leg states. The raw values stay in
-the admin and the exports; pages show these."""
+"""MTT's raw values in the words the UI shows (issue 16): end reasons, leg states, and our click-to-call
+codes. The raw values stay in the exports and the notifications' stored bodies; pages and the admin show
+these."""
 
 from __future__ import annotations
 
@@ -35,6 +36,22 @@ LEG_STATES = {
 }
 
 
+# A click-to-call request's outcome (calls/dial.py, calls/views_dial.py): our own codes.
+DIAL_CODES = {
+    "placed": _("call started"),
+    "no_workplace": _("no workplace"),
+    "not_connected": _("MTT not connected"),
+    "needs_reconnect": _("MTT needs reconnecting"),
+    "bad_number": _("number cannot be dialled"),
+    "in_progress": _("already dialling"),
+    "rate_limited": _("MTT busy (request limit)"),
+    "unknown": _("outcome unknown"),
+    "refused": _("refused by MTT"),
+    "unreachable": _("MTT unreachable"),
+    "login": _("not logged in"),
+}
+
+
 def end_reason_words(reason: str, code: str = "") -> str:
     """Why a call ended, in words; "" when the PBX said nothing."""
     if not reason and not code:
@@ -45,3 +62,7 @@ def end_reason_words(reason: str, code: str = "") -> str:
 
 def leg_state_words(state: str) -> str:
     return str(LEG_STATES.get(state, _("other event")))
+
+
+def dial_code_words(code: str) -> str:
+    return str(DIAL_CODES.get(code, _("other outcome")))

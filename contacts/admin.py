@@ -72,7 +72,7 @@ class ContactAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         if not user_can_change_personal_manager(request.user):
             fields.append("personal_manager")  # it routes the client's calls: a permission of its own
-        return fields
+        return self.people_read_only(fields)
 
     def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
         if not change:

@@ -18,12 +18,13 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import Truncator
+from django.utils.text import Truncator, capfirst
 from django.utils.timesince import timeuntil
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from calls.admin_dates import DateRangeAdmin
+from calls.admin_words import words_column, words_filter
 from mttcrm.audit import audit_change
 
 from .inbox import notification_reapply
@@ -33,6 +34,7 @@ from .parking import external_numbers_set_parking
 from .reasons import reason_in_words
 from .services import integration_oauth_start, integration_rotate_notify_token, integration_sync_directory
 from .views import OAUTH_SESSION_KEY
+from .words import event_words
 
 
 class IntegrationForm(forms.ModelForm):
@@ -44,8 +46,9 @@ class IntegrationForm(forms.ModelForm):
         help_text=_("Shown once in the MTT portal. Leave empty to keep the stored secret."),
     )
 
-    oauth_url = forms.URLField(label=_("OAuth server URL"), assume_scheme="https")
-    api_url = forms.URLField(label=_("API URL"), assume_scheme="https")
+    # Capitalised as Django does a model field's label (these two are declared here for https).
+    oauth_url = forms.URLField(label=capfirst(_("OAuth server URL")), assume_scheme="https")
+    api_url = forms.URLField(label=capfirst(_("API URL")), assume_scheme="https")
 
     class Meta:
         model = Integration
@@ -158,7 +161,7 @@ class IntegrationAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
             return "—"
         return _(
             "still accepted until %(time)s: paste the new Redirect URI into the MTT portal before then"
-        ) % {"time": timezone.localtime(expires).strftime("%Y-%m-%d %H:%M")}
+        ) % {"time": timezone.localtime(expires).strftime("%d.%m.%Y %H:%M")}
 
     @admin.action(description=_("Rotate the notify URL (Redirect URI)"), permissions=["change"])
     def rotate_notify_url(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:
@@ -166,7 +169,7 @@ class IntegrationAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
         for pk in queryset.values_list("pk", flat=True):
             rotation = integration_rotate_notify_token(integration_id=pk, grace=grace)
             if rotation.previous_valid_until:
-                until = timezone.localtime(rotation.previous_valid_until).strftime("%Y-%m-%d %H:%M")
+                until = timezone.localtime(rotation.previous_valid_until).strftime("%d.%m.%Y %H:%M")
                 text = _(
                     "%(integration)s: the new Redirect URI is %(url)s — paste it into the MTT portal "
                     "(Open API → My integrations). The old one is accepted until %(until)s."
@@ -388,11 +391,16 @@ class ExternalNumberAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
 
 @admin.register(NotificationEvent)
 class NotificationEventAdmin(DateRangeAdmin):
-    list_display = ["received_at", "integration", "event", "status", "attempts", "short_error"]
-    list_filter = ["integration", "event", "status"]
+    list_display = ["received_at", "integration", "event_in_words", "status", "attempts", "short_error"]
+    list_filter = ["integration", words_filter(NotificationEvent, "event", event_words), "status"]
     search_fields = ["fingerprint", "body__result__callInfo__call__id"]
     date_hierarchy = "received_at"
-    readonly_fields = [f.name for f in NotificationEvent._meta.fields] + ["error_in_words"]
+    readonly_fields = [
+        "event_in_words" if f.name == "event" else f.name for f in NotificationEvent._meta.fields
+    ] + ["error_in_words"]
+    exclude = ["event"]  # shown in words, read-only
+    # MTT's event name in words (integrations/words.py); the body keeps it as sent.
+    event_in_words = words_column(NotificationEvent, "event", event_words)
     actions = ["reapply"]
 
     @admin.display(description=_("error"))
@@ -402,7 +410,7 @@ class NotificationEventAdmin(DateRangeAdmin):
     @admin.display(description=_("why, in words"))
     def error_in_words(self, obj: NotificationEvent) -> str:
         # The stored reason is English (as logged and answered to MTT): the admin reads it translated.
-        return reason_in_words(obj.error)
+        return reason_in_words(obj.error) if obj.error else "—"
 
     @admin.action(description=_("Apply the selected notifications again"))
     def reapply(self, request: HttpRequest, queryset: QuerySet[NotificationEvent]) -> None:

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from contacts.phones import line_key
 
 from .fields import EncryptedTextField
+from .words import event_words
 
 
 def new_notify_token() -> str:
@@ -276,7 +277,9 @@ class NotificationEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.event or '?'} @ {self.received_at:%Y-%m-%d %H:%M:%S}"
+        # The admin's title and links name a notification so: its event in words, its time as every page
+        # shows times (the raw event name is in the body).
+        return f"{event_words(self.event)}, {timezone.localtime(self.received_at):%d.%m.%Y %H:%M:%S}"
 
 
 class MttRequestLog(models.Model):

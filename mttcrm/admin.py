@@ -84,6 +84,9 @@ class PermissionNamesMixin:
 
 User = get_user_model()
 
+# An empty value reads "—" in every admin page, as on our own pages (Django's default is a hyphen).
+admin.site.empty_value_display = "—"
+
 admin.site.unregister(Group)
 admin.site.unregister(User)
 

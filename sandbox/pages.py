@@ -87,12 +87,19 @@ def _masked(url: str | None) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
+def _number_label(number: dict[str, Any]) -> str:
+    """An external number with its type when the directory gives one ("78005560251 (8800)"); a number
+    without a type alone (it read "74996497803 (None)")."""
+    kind = number.get("type")
+    return f"{number['number']} ({kind})" if kind else str(number["number"])
+
+
 def index_page(config: SandboxConfig, snapshot: dict[str, Any], message: str | None = None) -> Response:
     directory = config.directory
     workplaces = [
         (str(w["workplace"]), f"{w['workplace']} — {w.get('name', '')}") for w in directory.workplaces
     ]
-    numbers = [(str(n["number"]), f"{n['number']} ({n.get('type')})") for n in directory.numbers]
+    numbers = [(str(n["number"]), _number_label(n)) for n in directory.numbers]
     notify_url = _masked(snapshot.get("notify_url"))
     notify_html = (
         f"<code>{escape(notify_url)}</code>"

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from ..words import leg_state_words
+
 
 class Direction(models.TextChoices):
     INCOMING = "incoming", _("Incoming")
@@ -286,4 +288,5 @@ class CallEvent(models.Model):
         ordering = ["occurred_at", "pk"]
 
     def __str__(self) -> str:
-        return f"{self.leg_id}: {self.state}"
+        # The admin's title of an event and of its row in the call's page: MTT's state in words.
+        return f"{self.leg_id}: {leg_state_words(self.state)}"

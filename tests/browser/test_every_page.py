@@ -3,8 +3,8 @@ logged in) opens the CRM's pages with a record of each kind, the account pages (
 change), a 404 and the 403s they meet, and the admin's index, each change list, add form and change form, at
 1024, 1280 and 1366 px. On every page: no server error, no horizontal page scroll, no image or stylesheet
 that fails to load, and on the CRM's own pages none of MTT's raw values nor a programmer's placeholder
-(the admin shows MTT's values as they came, by design: calls/words.py). Screenshots of each page at 1024 px
-go to test-artifacts/every-page/."""
+(the admin keeps some as they came on purpose: Call-IDs, the stored bodies; tests/mttcrm/test_admin_values.py
+checks its states, codes and events). Screenshots of each page at 1024 px go to test-artifacts/every-page/."""
 
 from __future__ import annotations
 

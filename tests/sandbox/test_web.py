@@ -105,3 +105,14 @@ def test_management_command_configures_and_serves(monkeypatch: pytest.MonkeyPatc
     assert config.access_token_lifetime == 60
     assert config.base_url == "https://sandbox.test"
     assert app.state.stopping.is_set()  # stopped scenario threads when the server returned
+
+
+def test_index_page_lists_external_numbers_without_a_type_alone() -> None:
+    """A number the directory gives no type read "74996497803 (None)"."""
+    from sandbox.config import SandboxConfig
+    from sandbox.pages import index_page
+
+    html = index_page(SandboxConfig(), {}).get_data(as_text=True)
+    assert "<option value='74996497803'>74996497803</option>" in html
+    assert "78005560251 (8800)" in html
+    assert "None" not in html

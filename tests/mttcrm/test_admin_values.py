@@ -1,0 +1,162 @@
+"""The admin shows our codes and MTT's names in words ("разговор", "звонок начат", "звонок"), not as
+stored ("connected", "placed", "callNotifications"); the raw value stays in the notification's body."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.db import models
+from django.test import Client
+from django.utils import timezone
+
+OUR_APPS = {"api", "calls", "contacts", "integrations", "monitoring", "webhooks"}
+# Filters whose raw values are what an admin reads there: MTT's API method names in the request log.
+RAW_ON_PURPOSE = {"MttRequestLog.method"}
+
+
+def test_no_filter_of_ours_lists_raw_values() -> None:
+    """A filter on a text column lists the values as stored unless the field has choices (labels)."""
+    raw = []
+    for model in apps.get_models():
+        if model._meta.app_label not in OUR_APPS or not admin.site.is_registered(model):
+            continue
+        for entry in admin.site.get_model_admin(model).list_filter:
+            name = entry[0] if isinstance(entry, tuple) else entry
+            if not isinstance(name, str) or "__" in name:
+                continue  # a filter of our own (SimpleListFilter) names its choices itself
+            field = model._meta.get_field(name)
+            if isinstance(field, models.CharField) and not field.choices:
+                raw.append(f"{model.__name__}.{name}")
+    assert sorted(set(raw) - RAW_ON_PURPOSE) == []
+
+
+@pytest.fixture
+def ru_admin(admin_user: Any) -> Client:
+    client = Client(HTTP_ACCEPT_LANGUAGE="ru")
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
+def event(integration: Any) -> Any:
+    from calls.models import Call, CallEvent, CallLeg
+    from integrations.models import NotificationEvent
+
+    now = timezone.now()
+    body = {"event": "callNotifications", "result": {"callInfo": {"state": "connected"}}}
+    note = NotificationEvent.objects.create(
+        integration=integration, event="callNotifications", body=body, fingerprint="f1"
+    )
+    call = Call.objects.create(integration=integration, call_key="c-1", started_at=now)
+    leg = CallLeg.objects.create(call=call, integration=integration, leg_id="c-1~1", last_state="connected")
+    return CallEvent.objects.create(
+        call=call, leg=leg, notification=note, state="connected", occurred_at=now, received_at=now
+    )
+
+
+def _filter_choices(response: Any, title: str) -> list[str]:
+    cl = response.context["cl"]
+    spec = next(s for s in cl.filter_specs if str(s.title) == title)
+    return [str(c["display"]) for c in spec.choices(cl)]
+
+
+@pytest.mark.django_db
+def test_call_events_show_the_state_in_words(ru_admin: Client, event: Any) -> None:
+    response = ru_admin.get("/admin/calls/callevent/")
+    assert _filter_choices(response, "состояние") == ["Все", "разговор"]
+    page = response.content.decode()
+    assert "разговор" in page
+    assert ">connected<" not in page
+    detail = ru_admin.get(f"/admin/calls/callevent/{event.pk}/change/").content.decode()
+    assert '<div class="readonly">разговор</div>' in detail
+    # The filter filters.
+    assert ru_admin.get("/admin/calls/callevent/?state=connected").context["cl"].result_count == 1
+    assert ru_admin.get("/admin/calls/callevent/?state=finished").context["cl"].result_count == 0
+    # The call's page lists its events and legs in words too.
+    call_page = ru_admin.get(f"/admin/calls/call/{event.call_id}/change/").content.decode()
+    assert ">connected<" not in call_page
+    assert call_page.count(">разговор<") == 2  # the leg's last state, the event's state
+    assert f"{event.leg_id}: разговор" in call_page  # the event's row title
+    legs = ru_admin.get("/admin/calls/callleg/")
+    assert _filter_choices(legs, "последнее состояние") == ["Все", "разговор"]
+
+
+@pytest.mark.django_db
+def test_a_click_to_call_request_says_its_outcome_in_words(ru_admin: Client) -> None:
+    from calls.models import DialRequest
+
+    user = get_user_model().objects.create_user("ivanova")
+    dial = DialRequest.objects.create(user=user, number="+74996497803", status="placed", code="placed")
+    DialRequest.objects.create(user=user, number="+74996497804", status="failed", code="something_new")
+    response = ru_admin.get("/admin/calls/dialrequest/")
+    assert _filter_choices(response, "код") == ["Все", "другой исход", "звонок начат"]
+    detail = ru_admin.get(f"/admin/calls/dialrequest/{dial.pk}/change/").content.decode()
+    assert '<div class="readonly">звонок начат</div>' in detail
+    assert ">placed<" not in detail
+
+
+@pytest.mark.django_db
+def test_a_notification_names_its_event_in_words_and_keeps_the_body_as_sent(
+    ru_admin: Client, event: Any
+) -> None:
+    response = ru_admin.get("/admin/integrations/notificationevent/")
+    assert _filter_choices(response, "событие") == ["Все", "звонок"]
+    assert ">callNotifications<" not in response.content.decode()
+    detail = ru_admin.get(f"/admin/integrations/notificationevent/{event.notification_id}/change/")
+    page = detail.content.decode()
+    assert '<div class="readonly">звонок</div>' in page
+    assert "callNotifications" in page  # in the stored body, for whoever debugs
+    assert json.dumps(event.notification.body["event"]) in page.replace("&quot;", '"')
+
+
+# Choice labels the same in both languages: a number's type as MTT names it.
+SAME_IN_RUSSIAN = {"8800", "API", "HTTP", "JSON", "CSV"}
+
+
+def test_every_choice_of_our_models_in_the_admin_has_a_russian_label() -> None:
+    """A choice label without a translation showed English ("Приоритет: Bookkeeping")."""
+    from django.utils import translation
+
+    english = []
+    for model in apps.get_models():
+        if model._meta.app_label not in OUR_APPS or not admin.site.is_registered(model):
+            continue
+        for field in model._meta.get_fields():
+            for value, label in getattr(field, "flatchoices", None) or []:
+                with translation.override("ru"):
+                    text = str(label)
+                if text not in SAME_IN_RUSSIAN and re.fullmatch(r"[\x00-\x7f]+", text) and text != str(value):
+                    english.append(f"{model.__name__}.{field.name}={value}: {text}")
+    assert english == []
+
+
+@pytest.mark.django_db
+def test_a_notifications_title_names_its_event_in_words_at_moscow_time(integration: Any) -> None:
+    from datetime import UTC, datetime
+
+    from django.utils import translation
+
+    from integrations.models import NotificationEvent
+
+    note = NotificationEvent(
+        integration=integration,
+        event="callNotifications",
+        received_at=datetime(2026, 12, 4, 13, 36, 17, tzinfo=UTC),
+    )
+    with translation.override("ru"):
+        assert str(note) == "звонок, 04.12.2026 16:36:17"
+
+
+@pytest.mark.django_db
+def test_a_notification_without_an_error_says_so_with_a_dash(ru_admin: Client, event: Any) -> None:
+    page = ru_admin.get(
+        f"/admin/integrations/notificationevent/{event.notification_id}/change/"
+    ).content.decode()
+    assert re.search(r'Причина словами:</label>\s*<div class="readonly">—</div>', page)
+    assert "Приоритет" in page and "Bookkeeping" not in page
