@@ -18,7 +18,7 @@ from .models import Call, CallEvent, CallLeg, Recording, RecordingAccess
 from .recordings.services import recordings_requeue
 from .tasks import download_recording
 from .visibility import callbacks_visible_to, calls_visible_to, tasks_visible_to
-from .words import dial_code_words, leg_state_words
+from .words import dial_code_words, end_reason_words, leg_state_words
 
 
 def _in_place(fields: list[str], name: str, shown: str) -> list[str]:
@@ -98,9 +98,14 @@ class CallAdmin(DateRangeAdmin):
     readonly_fields = [
         "integration", "call_key", "direction", "status", "client_number", "client_number_raw", "line",
         "line_number", "workplace", "operator", "started_at", "answered_at", "ended_at", "wait_seconds",
-        "talk_seconds", "end_reason", "end_reason_code", "wrapped_up_at", "created_at", "updated_at",
+        "talk_seconds", "end_reason_in_words", "end_reason_code", "wrapped_up_at", "created_at", "updated_at",
     ]  # fmt: skip
+    exclude = ["end_reason"]  # MTT's free text: shown in words (the raw text stays in the legs' bodies)
     inlines = [CallLegInline, CallEventInline]
+
+    @admin.display(description=_("End reason"))
+    def end_reason_in_words(self, call: Call) -> str:
+        return end_reason_words(call.end_reason, call.end_reason_code) or "—"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return _of_visible_calls(request, super().get_queryset(request), "pk")

@@ -160,3 +160,20 @@ def test_a_notification_without_an_error_says_so_with_a_dash(ru_admin: Client, e
     ).content.decode()
     assert re.search(r'Причина словами:</label>\s*<div class="readonly">—</div>', page)
     assert "Приоритет" in page and "Bookkeeping" not in page
+
+
+@pytest.mark.django_db
+def test_a_calls_end_reason_reads_in_words_and_cannot_be_edited(ru_admin: Client, event: Any) -> None:
+    """MTT's `reason` is the PBX's free text ("Answer leg disconnected"): the call's admin page says why in
+    words, as the call's page does; the text is not a field an admin could change."""
+    call = event.call
+    call.end_reason, call.end_reason_code = "Answer leg disconnected", ""
+    call.save()
+    page = ru_admin.get(f"/admin/calls/call/{call.pk}/change/").content.decode()
+    assert "вызываемая сторона положила трубку" in page
+    assert "Answer leg disconnected" not in page
+    assert 'name="end_reason"' not in page
+    call.end_reason, call.end_reason_code = "", "17"
+    call.save()
+    page = ru_admin.get(f"/admin/calls/call/{call.pk}/change/").content.decode()
+    assert '<div class="readonly">занято</div>' in page
