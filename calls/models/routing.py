@@ -59,7 +59,7 @@ class DialRequest(models.Model):
     code = models.CharField(_("code"), max_length=32, blank=True, default="")
     http_status = models.PositiveSmallIntegerField(_("HTTP status"), default=200)
     created_at = models.DateTimeField(_("clicked"), default=timezone.now)
-    finished_at = models.DateTimeField(_("answered"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("answered at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("click-to-call request")
@@ -209,7 +209,7 @@ class CallbackTask(models.Model):
         blank=True,
         related_name="callback_tasks",
     )
-    missed_count = models.PositiveIntegerField(_("missed calls"), default=0)
+    missed_count = models.PositiveIntegerField(_("number of missed calls"), default=0)
     first_missed_at = models.DateTimeField(_("first missed"))
     last_missed_at = models.DateTimeField(_("last missed"))
     missed_calls = models.ManyToManyField(

@@ -31,6 +31,24 @@ def test_every_field_of_our_models_in_the_admin_has_a_russian_label() -> None:
     assert unlabeled == []
 
 
+def test_no_two_fields_of_a_model_share_a_russian_label() -> None:
+    """A click-to-call request's page had two fields both called «Ответ» (the answer shown, the time of it)."""
+    shared = []
+    for model in apps.get_models():
+        if model._meta.app_label not in OUR_APPS or not admin.site.is_registered(model):
+            continue
+        seen: dict[str, str] = {}
+        for field in model._meta.get_fields():
+            if not getattr(field, "concrete", False) or field.auto_created:
+                continue
+            with translation.override("ru"):
+                label = str(field.verbose_name).lower()
+            if label in seen:
+                shared.append(f"{model._meta.label}: {seen[label]} and {field.name} are both «{label}»")
+            seen[label] = field.name
+    assert shared == []
+
+
 # Names that are the same in Russian: an abbreviation.
 SAME_IN_RUSSIAN = {"API"}
 
