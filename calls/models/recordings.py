@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .calls import Call, CallLeg
@@ -134,4 +135,6 @@ class RecordingAccess(models.Model):
         ordering = ["-at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} {self.recording_id} {self.at:%Y-%m-%d %H:%M}"
+        # The admin's title: local time, as every page shows times.
+        at = timezone.localtime(self.at)
+        return f"{self.get_action_display()} {self.recording_id}, {at:%d.%m.%Y %H:%M}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -86,7 +87,8 @@ class FollowUpTask(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.due_at:%Y-%m-%d %H:%M} {self.note[:40]}"
+        # The admin's title: local time, as every page shows times.
+        return f"{timezone.localtime(self.due_at):%d.%m.%Y %H:%M} {self.note[:40]}"
 
     @property
     def is_open(self) -> bool:

@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db import models
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 OUR_APPS = {"api", "calls", "contacts", "integrations", "monitoring", "webhooks"}
 # Filters whose raw values are what an admin reads there: MTT's API method names in the request log.
@@ -177,3 +177,30 @@ def test_a_calls_end_reason_reads_in_words_and_cannot_be_edited(ru_admin: Client
     call.save()
     page = ru_admin.get(f"/admin/calls/call/{call.pk}/change/").content.decode()
     assert '<div class="readonly">занято</div>' in page
+
+
+@pytest.mark.django_db
+def test_titles_of_a_follow_up_and_a_listen_read_local_time(integration: Any, admin_user: Any) -> None:
+    """The admin's titles and links name these rows by a time: Moscow time as every page writes it, not UTC."""
+    from datetime import UTC, datetime
+
+    from calls.models import Call, FollowUpTask, Recording, RecordingAccess
+
+    at = datetime(2026, 12, 4, 13, 5, tzinfo=UTC)  # 16:05 in Moscow
+    call = Call.objects.create(integration=integration, call_key="c-9", started_at=at)
+    task = FollowUpTask.objects.create(
+        call=call, due_at=at, note="Отправить КП", created_by=admin_user, assignee=admin_user
+    )
+    assert str(task) == "04.12.2026 16:05 Отправить КП"
+    recording = Recording.objects.create(
+        integration=integration,
+        call=call,
+        leg_call_id="c-9~1",
+        source_url="https://records.mtt.ru/1.mp3",
+        mtt_expires_at=at,
+    )
+    access = RecordingAccess.objects.create(recording=recording, user=admin_user, action="listen")
+    RecordingAccess.objects.filter(pk=access.pk).update(at=at)  # `at` is set on insert
+    access.refresh_from_db()
+    with translation.override("ru"):
+        assert str(access) == f"Прослушивание {recording.pk}, 04.12.2026 16:05"
