@@ -111,6 +111,9 @@ class CallAdmin(DateRangeAdmin):
         return _of_visible_calls(request, super().get_queryset(request), "pk")
 
 
+_LEG_FIELDS = [f.name for f in CallLeg._meta.fields if f.name != "field_ranks"]
+
+
 @admin.register(CallLeg)
 class CallLegAdmin(DateRangeAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -125,9 +128,23 @@ class CallLegAdmin(DateRangeAdmin):
     ]
     search_fields = ["leg_id", "tag", "caller_id", "callee_id", "caller_account", "callee_account"]
     raw_id_fields = ["call", "workplace"]
-    readonly_fields = _in_place([f.name for f in CallLeg._meta.fields], "last_state", "leg_state")
-    exclude = ["last_state"]  # shown in words, read-only
+    # Every field read-only, MTT's values in words; the field ranks are the merge's bookkeeping (which
+    # notification a value came from), nothing an admin reads.
+    readonly_fields = _in_place(
+        _in_place(_in_place(_LEG_FIELDS, "last_state", "leg_state"), "states", "states_in_words"),
+        "reason",
+        "reason_in_words",
+    )
+    exclude = ["last_state", "states", "reason"]  # shown in words, read-only
     leg_state = words_column(CallLeg, "last_state", leg_state_words)  # MTT's state in words
+
+    @admin.display(description=_("states seen"))
+    def states_in_words(self, leg: CallLeg) -> str:
+        return ", ".join(leg_state_words(state) for state in leg.states or []) or "—"
+
+    @admin.display(description=_("reason"))
+    def reason_in_words(self, leg: CallLeg) -> str:
+        return end_reason_words(leg.reason, leg.reason_code) or "—"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return _of_visible_calls(request, super().get_queryset(request), "call")

@@ -204,3 +204,18 @@ def test_titles_of_a_follow_up_and_a_listen_read_local_time(integration: Any, ad
     access.refresh_from_db()
     with translation.override("ru"):
         assert str(access) == f"Прослушивание {recording.pk}, 04.12.2026 16:05"
+
+
+@pytest.mark.django_db
+def test_a_call_legs_page_reads_in_words(ru_admin: Client, event: Any) -> None:
+    """A leg's page showed MTT's reason, its states as a JSON list and the merge's field ranks as JSON."""
+    leg = event.leg
+    leg.reason, leg.states = "Originate leg disconnected", ["trying", "showing", "connected", "finished"]
+    leg.field_ranks = {"tag": 0, "transport_id": 0}
+    leg.save()
+    page = ru_admin.get(f"/admin/calls/callleg/{leg.pk}/change/").content.decode()
+    assert "звонящий положил трубку" in page
+    assert "вызов, звонит телефон, разговор, звонок окончен" in page
+    assert "Originate leg disconnected" not in page
+    # JSON is HTML-escaped on the page: no raw state and no field ranks anywhere.
+    assert "trying" not in page and "&quot;tag&quot;" not in page and "Transport ID" not in page
