@@ -206,6 +206,8 @@ def test_a_wrap_up_saved_from_the_card_shows_everywhere(page: Any, artifacts: Pa
         for tab in (page, other):
             tab.wait_for_selector(".desk .call-card.wrap-up-card", timeout=CARD_TIMEOUT_MS)
         card = page.locator(".desk .wrap-up-card")
+        # An answered call's wrap-up card says the call ended, not "Отвечен" (is the line still open?).
+        assert card.locator("header .phase-label").inner_text().strip().lower() == "звонок завершён"
         card.locator("select[name=result]").select_option(label="Продажа")
         card.locator("textarea[name=comment]").fill("Выставить счёт на 10 лицензий")
         # A task due in the past with no words: refused, each reason under its field, nothing typed lost.

@@ -42,12 +42,13 @@ function recentCallsList(items) {
   return list;
 }
 
-// The header of an ended card: how the call ended ("Отвечен", "Пропущен"), or — while the PBX has not said
-// so yet (its finished is late or never comes; a click-to-call's first leg) — that it ended for this operator.
-// Never the call's live status ("Разговор") above a wrap-up form.
+// The header of an ended card: "Звонок завершён" — for an answered call too, whose status word ("Отвечен")
+// left an operator wondering whether the line was still open — or how it ended when nobody talked
+// ("Пропущен"). Never the call's live status ("Разговор") above a wrap-up form, even while the PBX's
+// finished is late or never comes (a click-to-call's first leg).
 function endedLabel(data) {
-  var live = data.status === "ringing" || data.status === "in_progress";
-  return (!live && label("status", data.status)) || S.phase.ended;
+  var talked = data.status === "answered" || data.status === "ringing" || data.status === "in_progress";
+  return (!talked && label("status", data.status)) || S.phase.ended;
 }
 
 function keepTyped(oldNode, newNode) {
