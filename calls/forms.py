@@ -141,6 +141,8 @@ class WrapUpForm(forms.Form):
     follow_up_note = forms.CharField(label=_("What to do"), required=False, max_length=2000)
 
     def __init__(self, *args: Any, user: Any, call: Call, **kwargs: Any) -> None:
+        # Labels without Django's ":" — as the same form reads on the desk's card.
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         results = CallResult.objects.filter(is_active=True)
         if call.result_id is not None:

@@ -84,6 +84,16 @@ def test_the_follow_up_assignees_list_the_user_once_as_me(client: Client, world:
     assert world.own_call.follow_ups.get().assignee == world.other_operator
 
 
+def test_the_wrap_up_forms_labels_read_as_on_the_card(client: Client, world: World) -> None:
+    """The desk's card labels its fields without Django's colon; the call's page now does too."""
+    html = page(client, world.users["operator"], reverse("calls:detail", args=[world.own_call.pk]))
+    form = re.search(r'<form[^>]*class="wrap-up-form[^"]*"[^>]*>(.*?)</form>', html, re.S)
+    assert form is not None
+    labels = re.findall(r"<label[^>]*>([^<]*)</label>", form.group(1))
+    assert "Результат" in labels and "Что сделать" in labels
+    assert [label for label in labels if label.strip().endswith(":")] == []
+
+
 def test_a_contact_named_by_its_number_shows_the_number_once(client: Client, world: World) -> None:
     """The CRM made a contact for an unknown caller: its name is the number. The number is said once and
     leads to the contact, on the call's page and in the callbacks list."""
