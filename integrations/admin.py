@@ -144,11 +144,12 @@ class IntegrationAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
     class Media:
         # The Copy button and select-on-click (no inline handlers: Content-Security-Policy).
         js = ["js/admin_integration.js"]
+        css = {"all": ["css/admin_integration.css"]}
 
     @admin.display(description=_("Redirect URI (paste into the MTT portal)"))
     def redirect_uri(self, obj: Integration) -> str:
         return format_html(
-            '<input type="text" readonly value="{}" size="90" id="redirect-uri" data-select-on-click> '
+            '<input type="text" readonly value="{}" id="redirect-uri" data-select-on-click> '
             '<button type="button" class="button" data-copy-from="redirect-uri">{}</button>',
             obj.notify_url,
             _("Copy"),

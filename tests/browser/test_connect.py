@@ -122,3 +122,25 @@ def test_another_origin_stays_blocked_on_the_integration_page(
         assert page.url == change_url
         assert any("form-action" in v for v in violations(page, console))
         assert sent == []
+
+
+@pytest.mark.parametrize("width", [1024, 1280, 1366])
+def test_the_redirect_uri_fits_the_integration_page(live_server: Any, page: Any, width: int) -> None:
+    """Its box had a fixed size and ran past the form's right edge at 1024 px, cutting the token off."""
+    from integrations.models import Integration
+
+    integration = Integration.objects.create(
+        name="Sandbox",
+        client_id="c",
+        client_secret="s",
+        oauth_url="https://oauth.mtt.test",
+        api_url="https://mtt.test",
+    )
+    page.set_viewport_size({"width": width, "height": 900})
+    _log_in(page, live_server.url)
+    page.goto(live_server.url + reverse("admin:integrations_integration_change", args=[integration.pk]))
+    box = page.locator("#redirect-uri").bounding_box()
+    form = page.locator("#content-main").bounding_box()
+    assert box is not None and form is not None
+    assert box["x"] + box["width"] <= form["x"] + form["width"]
+    assert page.locator("#redirect-uri").input_value() == integration.notify_url
