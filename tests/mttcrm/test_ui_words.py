@@ -43,7 +43,7 @@ def test_end_reasons_in_words(reason: str, code: str, words: str) -> None:
 def test_leg_states_in_words() -> None:
     with translation.override("ru"):
         assert [leg_state_words(s) for s in ("trying", "showing", "connected", "hiding", "finished", "x")] == [
-            "вызов", "звонит", "разговор", "перестал звонить", "звонок окончен", "другое событие",
+            "вызов", "звонит телефон", "разговор", "звонок прекращён", "звонок окончен", "другое событие",
         ]  # fmt: skip
 
 
