@@ -41,8 +41,13 @@ def permission_name(permission: Permission) -> str:
         return permission.name
     action, _sep, model_name = permission.codename.partition("_")
     if action in DEFAULT_ACTIONS and model_name == model._meta.model_name:
-        return str(DEFAULT_ACTIONS[action] % {"model": model._meta.verbose_name})
+        return str(DEFAULT_ACTIONS[action] % {"model": _model_name(model)})
     return _own_permission_name(model, permission)
+
+
+def _model_name(model: type[Model]) -> str:
+    # A library's model may name itself without gettext (channels-lite's "event"): our catalog has it.
+    return gettext(str(model._meta.verbose_name))
 
 
 def _own_permission_name(model: type[Model], permission: Permission) -> str:

@@ -21,3 +21,11 @@ class AxesConfig(AxesAppConfig):
     rename a third-party app is a config of one's own (docs: "Configuring applications", for users)."""
 
     verbose_name = _("Login attempts")
+
+
+class ChannelsLiteConfig(AppConfig):
+    """channels-lite (the channel layer of a machine without Redis, `make run`) names no app, so the admin's
+    permission lists read "Channels_Lite": named here as AxesConfig names django-axes."""
+
+    name = "channels_lite"
+    verbose_name = _("Live connections without Redis")

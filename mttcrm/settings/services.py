@@ -70,7 +70,7 @@ if REDIS_URL:
 else:
     # No Redis: the applier process and Daphne still need to reach each other (the screen pop), so the
     # channel layer is a SQLite file of its own (channels-lite), polled every 50 ms. One machine only.
-    INSTALLED_APPS.append("channels_lite")
+    INSTALLED_APPS.append("mttcrm.apps.ChannelsLiteConfig")  # channels_lite, under a Russian name
     DATABASES["channels"] = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(VAR_DIR / "channels.sqlite3"),
