@@ -15,12 +15,7 @@ from calls.dates import validate_moment
 from calls.models import Call, CallbackTask, CallLeg, CallResult, FollowUpTask, Recording, RoutingDecision
 from contacts.forms import MAX_NUMBERS
 from contacts.models import Contact, PhoneNumber
-
-
-def _person(user: Any) -> str:
-    if user is None:
-        return ""
-    return str(user.get_full_name() or user.get_username())
+from contacts.people import person_name
 
 
 class CallLegSerializer(serializers.ModelSerializer[CallLeg]):
@@ -161,7 +156,7 @@ class CallSerializer(serializers.ModelSerializer[Call]):
         return str(call.contact) if call.contact else ""
 
     def get_operator_name(self, call: Call) -> str:
-        return _person(call.operator)
+        return person_name(call.operator)
 
     def get_result_name(self, call: Call) -> str:
         return call.result.name if call.result else ""
@@ -286,7 +281,7 @@ class ContactSerializer(serializers.ModelSerializer[Contact]):
         read_only_fields = fields
 
     def get_personal_manager_name(self, contact: Contact) -> str:
-        return _person(contact.personal_manager)
+        return person_name(contact.personal_manager)
 
 
 class ContactWriteSerializer(StrictInputSerializer):

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
@@ -25,12 +24,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-
-def person_name(user: Any) -> str:
-    """How our pages name a user: the full name, else the login; "" for nobody."""
-    if user is None:
-        return ""
-    return str(user.get_full_name() or user.get_username())
+from contacts.people import PersonChoiceField, person_name
 
 
 def _is_person(field: Any) -> bool:
@@ -48,13 +42,6 @@ class PersonListFilter(admin.RelatedFieldListFilter):
         pks = [pk for pk, _label in super().field_choices(field, request, model_admin)]
         people = field.related_model._default_manager.filter(pk__in=pks)
         return sorted(((str(p.pk), person_name(p)) for p in people), key=lambda choice: choice[1].casefold())
-
-
-class PersonChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
-    """A select of users (an editable column or field), each by name."""
-
-    def label_from_instance(self, obj: Any) -> str:
-        return person_name(obj)
 
 
 class PersonRawIdWidget(ForeignKeyRawIdWidget):

@@ -14,6 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from contacts.people import person_name
+
 from .models import Call, CallResult, Direction
 from .wrapup import assignees_for
 
@@ -121,9 +123,6 @@ def desk_config(user: Any, *, mode: str = "desk", **extra: Any) -> dict[str, Any
         user_id=int(user.pk),
         can_listen=user.has_perm("calls.listen_recording"),
         results=[{"id": r.pk, "name": r.name} for r in CallResult.objects.filter(is_active=True)],
-        people=[
-            {"id": u.pk, "name": u.get_full_name() or u.get_username()}
-            for u in assignees_for(user).exclude(pk=user.pk)
-        ],
+        people=[{"id": u.pk, "name": person_name(u)} for u in assignees_for(user).exclude(pk=user.pk)],
         **extra,
     )

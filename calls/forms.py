@@ -8,6 +8,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from contacts.access import users_visible_to
+from contacts.people import PersonChoiceField
 from contacts.phones import format_for_people, normalize
 from integrations.models import ExternalNumber
 
@@ -53,7 +54,7 @@ class CallFilterForm(forms.Form):
     status = forms.ChoiceField(
         label=_("Status"), choices=[("", _("Any status")), *Call.Status.choices], required=False
     )
-    operator = forms.ModelChoiceField(
+    operator = PersonChoiceField(
         label=_("Operator"),
         queryset=get_user_model()
         .objects.filter(is_active=True, workplace__isnull=False)
@@ -73,7 +74,6 @@ class CallFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         operator = self.fields["operator"]
         assert isinstance(operator, forms.ModelChoiceField)
-        operator.label_from_instance = lambda u: u.get_full_name() or u.get_username()  # type: ignore[method-assign,assignment]
         people = users_visible_to(user) if user is not None else None
         if people is not None:
             # Team mode: the operators whose calls the user may see (another team's are not offered, nor
@@ -116,11 +116,6 @@ class CallFilterForm(forms.Form):
         )
 
 
-class PersonField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Any) -> str:
-        return str(obj.get_full_name() or obj.get_username())
-
-
 class WrapUpForm(forms.Form):
     """The wrap-up of a call (the card after hang-up, the call's page): parsed here, validated and saved
     by ``calls.wrapup.call_wrap_up``."""
@@ -135,7 +130,7 @@ class WrapUpForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         validators=[validate_moment],
     )
-    follow_up_for = PersonField(
+    follow_up_for = PersonChoiceField(
         label=_("Follow-up for"), queryset=get_user_model()._default_manager.none(), required=False
     )
     follow_up_note = forms.CharField(label=_("What to do"), required=False, max_length=2000)

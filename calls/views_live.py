@@ -20,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from contacts.models import Contact
+from contacts.people import person_name
 
 from . import live
 from .desk import RESYNC_EVERY_MS, desk_config, live_page_config
@@ -105,9 +106,7 @@ def call_note(request: HttpRequest, pk: int) -> JsonResponse:
     if call.contact_id is None:
         return JsonResponse({"ok": False, "error": _("No contact to add the note to.")}, status=409)
     user: Any = request.user
-    notes = contact_note_append(
-        contact_id=call.contact_id, text=text, author=user.get_full_name() or user.get_username()
-    )
+    notes = contact_note_append(contact_id=call.contact_id, text=text, author=person_name(user))
     return JsonResponse({"ok": True, "notes": notes})
 
 

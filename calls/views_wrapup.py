@@ -18,6 +18,8 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from contacts.people import person_name
+
 from .callbacks import callback_open_for_user
 from .forms import WrapUpForm
 from .models import Call, FollowUpTask
@@ -32,10 +34,6 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _person(user: Any) -> str:
-    return (user.get_full_name() or user.get_username()) if user is not None else ""
-
-
 def wrap_up_view(call: Call) -> dict[str, Any]:
     """What the card and the API show of a call's wrap-up."""
     return {
@@ -43,7 +41,7 @@ def wrap_up_view(call: Call) -> dict[str, Any]:
         "result_id": call.result_id,
         "comment": call.comment,
         "wrapped_up_at": call.wrapped_up_at.isoformat() if call.wrapped_up_at else None,
-        "wrapped_up_by": _person(call.wrapped_up_by) if call.wrapped_up_by_id else "",
+        "wrapped_up_by": person_name(call.wrapped_up_by) if call.wrapped_up_by_id else "",
     }
 
 
@@ -105,7 +103,7 @@ def wrap_up(request: HttpRequest, pk: int) -> HttpResponse:
                 # or a push sent before the save) instead of bringing the wrap-up back.
                 "call": {"id": call.pk, "version": call_version(call), **wrap_up_view(call)},
                 "task": (
-                    {"id": task.pk, "due_at": task.due_at.isoformat(), "assignee": _person(task.assignee)}
+                    {"id": task.pk, "due_at": task.due_at.isoformat(), "assignee": person_name(task.assignee)}
                     if task is not None
                     else None
                 ),

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from contacts.access import users_visible_to
+from contacts.people import person_name
 
 from .dates import validate_moment
 from .models import Call, CallResult, FollowUpTask
@@ -74,7 +75,7 @@ def wrap_up_refusal(user: Any, call: Call) -> str:
     if user.has_perm(CHANGE_OTHERS_WRAP_UP) or _took_part(user, call):
         return ""
     author = call.wrapped_up_by
-    name = (author.get_full_name() or author.get_username()) if author is not None else ""
+    name = person_name(author)
     return _(
         "%(name)s has wrapped up this call. Only they, the operators of the call and supervisors may "
         "change the wrap-up."

@@ -18,6 +18,7 @@ from calls.visibility import contacts_visible_to
 from .access import user_can_change_personal_manager, users_visible_to
 from .forms import PhoneNumberAdminForm, PhoneNumberInlineFormSet
 from .models import AccessSettings, Contact, PhoneNumber, Team
+from .people import person_name
 from .selectors import contact_search, looks_like_number, user_can_merge_contacts
 from .services import contact_merge
 
@@ -168,11 +169,11 @@ class TeamAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
 
     @admin.display(description=_("members"))
     def member_names(self, obj: Team) -> str:
-        return ", ".join(u.get_full_name() or u.get_username() for u in obj.members.all())
+        return ", ".join(person_name(u) for u in obj.members.all())
 
     @admin.display(description=_("supervisors"))
     def supervisor_names(self, obj: Team) -> str:
-        return ", ".join(u.get_full_name() or u.get_username() for u in obj.supervisors.all())
+        return ", ".join(person_name(u) for u in obj.supervisors.all())
 
 
 @admin.register(AccessSettings)

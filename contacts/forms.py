@@ -14,6 +14,7 @@ from calls.visibility import contact_visible_to, contacts_visible_to
 from . import phones
 from .access import user_can_change_personal_manager, users_visible_to
 from .models import Contact, PhoneNumber
+from .people import PersonChoiceField
 from .services import phone_number_check
 
 # Numbers one contact may have, as the API's list allows: each is checked against the database, so a pasted
@@ -33,11 +34,6 @@ _LINE_SPLIT = re.compile(
 )
 
 
-class PersonalManagerField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Any) -> str:
-        return obj.get_full_name() or obj.get_username()
-
-
 class ContactForm(forms.ModelForm):
     numbers = forms.CharField(
         label=_("Phone numbers"),
@@ -48,7 +44,7 @@ class ContactForm(forms.ModelForm):
             "extension after the number: “доб. 12”, “ext. 12”, “#12”."
         ),
     )
-    personal_manager = PersonalManagerField(
+    personal_manager = PersonChoiceField(
         label=_("Personal manager"),
         queryset=get_user_model().objects.none(),
         required=False,

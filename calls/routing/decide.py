@@ -35,6 +35,7 @@ from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from contacts.models import Contact
+from contacts.people import person_name
 from contacts.phones import normalize
 from integrations.models import ExternalNumber, Integration, NotificationEvent, Workplace
 from integrations.mtt.notifications import CallInfo
@@ -75,10 +76,6 @@ class Plan:
     target_sip_id: str
     received_at: datetime
     deadline: datetime
-
-
-def _person(user: Any) -> str:
-    return (user.get_full_name() or user.get_username()) if user is not None else ""
 
 
 def _blocklist() -> set[str]:
@@ -185,7 +182,7 @@ def routing_decide(*, call: Call, leg: CallLeg, info: CallInfo, event: Notificat
         decision=decision,
         reason=choice.reason,
         manager=choice.manager,
-        manager_name=_person(choice.manager),
+        manager_name=person_name(choice.manager),
         target_workplace=choice.workplace if transfer else None,
         target_sip_id=choice.workplace.sip_id if choice.workplace and transfer else "",
         received_at=received,

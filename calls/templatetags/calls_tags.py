@@ -7,6 +7,7 @@ from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from contacts.people import person_name
 from contacts.phones import format_for_people, normalize
 
 from ..desk import desk_config
@@ -76,9 +77,9 @@ def call_operator(call: Any) -> SafeString | str:
         if workplace is None or not workplace.name:
             return "—"
         return format_html('{} <span class="muted">· {}</span>', workplace.name, _("workplace"))
-    name = user.get_full_name() or user.get_username()
+    name = person_name(user)
     if workplace is None or workplace.user_id == user.pk or not workplace.name:
-        return str(name)
+        return name
     note = _("workplace “%(name)s”") % {"name": workplace.name}
     return format_html('{} <span class="muted">· {}</span>', name, note)
 
@@ -97,9 +98,5 @@ def leg_party(leg: Any) -> str:
     workplace = leg.workplace
     if workplace is not None:
         user = workplace.user
-        return (
-            (user.get_full_name() or user.get_username())
-            if user is not None
-            else workplace.name or workplace.sip_id
-        )
+        return person_name(user) if user is not None else workplace.name or workplace.sip_id
     return str(_("client"))

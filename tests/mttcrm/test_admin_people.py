@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.test import Client, RequestFactory
 
-from calls.admin_people import person_name
+from contacts.people import person_name
 
 OUR_APPS = {"api", "calls", "contacts", "integrations", "monitoring", "webhooks"}
 
