@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from sandbox.testing import running_sandbox
 from tests.browser.test_csp import violations, watch
+from tests.mtt_sandbox import new_sandbox_integration
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -54,14 +55,7 @@ def test_the_button_takes_the_admin_to_the_portal_and_back_connected(
     from integrations.models import Integration, Workplace
 
     with running_sandbox() as sandbox:
-        integration = Integration.objects.create(
-            name="Sandbox",
-            client_id=sandbox.config.client_id,
-            client_secret=sandbox.config.client_secret,
-            oauth_url=sandbox.url,
-            api_url=sandbox.url,
-            status=status,
-        )
+        integration = new_sandbox_integration(sandbox, status=status)
         change_url = live_server.url + reverse("admin:integrations_integration_change", args=[integration.pk])
         console = watch(page)
         _log_in(page, live_server.url)
@@ -95,16 +89,9 @@ def test_another_origin_stays_blocked_on_the_integration_page(
 ) -> None:
     """Only the integration's own OAuth origin is allowed: a form on its page that posts to (or is redirected
     to) any other host is still blocked by the browser."""
-    from integrations.models import Integration
 
     with running_sandbox() as sandbox, running_sandbox() as elsewhere:
-        integration = Integration.objects.create(
-            name="Sandbox",
-            client_id=sandbox.config.client_id,
-            client_secret=sandbox.config.client_secret,
-            oauth_url=sandbox.url,
-            api_url=sandbox.url,
-        )
+        integration = new_sandbox_integration(sandbox)
         _log_in(page, live_server.url)
         change_url = live_server.url + reverse("admin:integrations_integration_change", args=[integration.pk])
         console = watch(page)

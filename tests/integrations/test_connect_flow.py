@@ -20,6 +20,7 @@ from integrations.tokens import integration_refresh_tokens
 from sandbox.testing import RunningSandbox, running_sandbox
 from tests.concurrency import at_once
 from tests.integrations.connect_fixtures import portal_login, start_connect
+from tests.mtt_sandbox import new_sandbox_integration
 
 
 @pytest.fixture
@@ -30,13 +31,7 @@ def sandbox() -> Iterator[RunningSandbox]:
 
 @pytest.fixture
 def sandbox_integration(db: Any, sandbox: RunningSandbox) -> Integration:
-    return Integration.objects.create(
-        name="Sandbox",
-        client_id=sandbox.config.client_id,
-        client_secret=sandbox.config.client_secret,
-        oauth_url=sandbox.url,
-        api_url=sandbox.url,
-    )
+    return new_sandbox_integration(sandbox)
 
 
 def token_requests(sandbox: RunningSandbox) -> list[dict[str, Any]]:
@@ -192,13 +187,7 @@ def test_refused_refresh_needs_reconnect(sandbox: RunningSandbox, sandbox_integr
 
 @pytest.mark.django_db(transaction=True)
 def test_single_flight_refresh_against_the_sandbox(postgres_only: None, sandbox: RunningSandbox) -> None:
-    integration = Integration.objects.create(
-        name="Race",
-        client_id=sandbox.config.client_id,
-        client_secret=sandbox.config.client_secret,
-        oauth_url=sandbox.url,
-        api_url=sandbox.url,
-    )
+    integration = new_sandbox_integration(sandbox, name="Race")
     integration = connect(sandbox, integration)
     sandbox.control("POST", "expire-tokens")
     # Each caller holds the now-dead token, as callers in other processes would.

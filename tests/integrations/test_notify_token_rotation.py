@@ -25,6 +25,7 @@ from sandbox.testing import RunningSandbox, running_sandbox
 from tests.concurrency import at_once
 from tests.conftest import load_fixture
 from tests.integrations.connect_fixtures import portal_login, start_connect
+from tests.mtt_sandbox import new_sandbox_integration
 
 pytestmark = pytest.mark.django_db
 
@@ -251,13 +252,7 @@ def test_connect_during_grace_uses_the_new_url_as_redirect_uri(
     sandbox: RunningSandbox,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    integration = Integration.objects.create(
-        name="Sandbox",
-        client_id=sandbox.config.client_id,
-        client_secret=sandbox.config.client_secret,
-        oauth_url=sandbox.url,
-        api_url=sandbox.url,
-    )
+    integration = new_sandbox_integration(sandbox)
     integration_rotate_notify_token(integration_id=integration.pk, grace=GRACE)
     integration.refresh_from_db()
     client.force_login(admin_user)
