@@ -22,6 +22,12 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from _stores import applier_sessions, clear_redis
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# The benchmarks' stacks choose their ports as the tests' do (each socket held until all are bound); the
+# scripts import them from here.
+from tests.ports import free_port, free_ports  # noqa: E402, F401
 
 
 def bench_url(url: str, suffix: str = "_bench") -> tuple[str, str, str]:
@@ -44,20 +50,6 @@ def recreate_database(maintenance_url: str, name: str, *, drop_only: bool = Fals
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         if not drop_only:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free ports: each socket stays bound until all are chosen (asked one at a time, the
-    system may hand out the same port twice)."""
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
 
 
 def wait_http(url: str, timeout: float = 30.0) -> None:
