@@ -413,7 +413,7 @@ class NotificationEventAdmin(DateRangeAdmin):
         # The stored reason is English (as logged and answered to MTT): the admin reads it translated.
         return reason_in_words(obj.error) if obj.error else "—"
 
-    @admin.action(description=_("Apply the selected notifications again"))
+    @admin.action(description=_("Apply the selected notifications again"), permissions=["reapply"])
     def reapply(self, request: HttpRequest, queryset: QuerySet[NotificationEvent]) -> None:
         queued, left = 0, 0
         for pk in queryset.values_list("pk", flat=True):
@@ -443,6 +443,11 @@ class NotificationEventAdmin(DateRangeAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_reapply_permission(self, request: HttpRequest) -> bool:
+        # The rows are read-only in the admin, but applying one again writes calls: the model's change
+        # permission, not the view permission that lets a user read the list.
+        return bool(request.user.has_perm("integrations.change_notificationevent"))
 
 
 @admin.register(MttRequestLog)

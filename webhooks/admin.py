@@ -151,7 +151,7 @@ class WebhookSubscriptionAdmin(DateRangeAdmin):
         super().delete_queryset(request, queryset)
         webhook_subscriptions_changed()
 
-    @admin.action(description=_("Generate a new signing secret"))
+    @admin.action(description=_("Generate a new signing secret"), permissions=["change"])
     def regenerate_secret(
         self, request: HttpRequest, queryset: QuerySet[WebhookSubscription]
     ) -> HttpResponse:
