@@ -25,7 +25,8 @@ from django.views.decorators.http import require_POST
 
 from calls.admin_dates import DateRangeAdmin
 from calls.admin_words import words_column, words_filter
-from mttcrm.audit import audit_change
+from mttcrm.admin_secrets import ReadOnlySecretsAdmin, masked
+from mttcrm.audit import SECRET_MASK, audit_change
 
 from .inbox import notification_reapply
 from .models import ExternalNumber, Integration, MttRequestLog, NotificationEvent, Terminal, Workplace
@@ -93,10 +94,12 @@ def oauth_form_action_origin(oauth_url: str) -> str | None:
 
 
 @admin.register(Integration)
-class IntegrationAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
+class IntegrationAdmin(AuditlogHistoryAdminMixin, ReadOnlySecretsAdmin, DateRangeAdmin):
     # A "View" link per row to that row's audit trail (django-auditlog).
     show_auditlog_history_link = True
     form = IntegrationForm
+    # A user who may only view the integration sees neither the client secret nor the notify URL's token.
+    read_only_secrets = {"client_secret": "client_secret_masked", "redirect_uri": "redirect_uri_masked"}
     list_display = ["name", "status", "access_expiry", "last_sync_at", "last_notification_at", "has_error"]
     list_filter = ["status"]
     search_fields = ["name", "client_id"]
@@ -154,6 +157,15 @@ class IntegrationAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
             obj.notify_url,
             _("Copy"),
         )
+
+    @admin.display(description=_("Client secret"))
+    def client_secret_masked(self, obj: Integration) -> str:
+        return masked(obj.client_secret)
+
+    @admin.display(description=_("Redirect URI (paste into the MTT portal)"))
+    def redirect_uri_masked(self, obj: Integration) -> str:
+        # The path without its token: the token is the credential of the notify URL.
+        return obj.notify_url.replace(obj.notify_token, SECRET_MASK) if obj.notify_token else "—"
 
     @admin.display(description=_("previous Redirect URI"))
     def previous_redirect_uri(self, obj: Integration) -> str:

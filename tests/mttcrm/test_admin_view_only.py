@@ -1,10 +1,12 @@
 """A staff user with only the *view* permission of a model reads its rows in the admin and changes nothing:
-no admin action runs for them unless it says which permission it needs and they have it (README
-"Permissions in the admin").
+no admin action runs for them unless it says which permission it needs and they have it, and the page of a
+row with a secret (the integration's client secret and notify URL, a webhook's signing secret) shows them
+the mask, never the secret (README "Permissions in the admin").
 
 Before: Django offers an action that names no permission to everyone who may open the list, so a view-only
 user could revoke every API token, regenerate a webhook's signing secret (and read the new one on the
-page that answers), or apply notifications again.
+page that answers), or apply notifications again; and Django shows a view-only user each field of the
+page by its value, so the write-only secrets appeared in plain text.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from django.test import Client
 from api.models import ApiToken
 from api.services import api_token_create
 from integrations.models import Integration, NotificationEvent
+from mttcrm.audit import SECRET_MASK
 from webhooks.models import WebhookSubscription
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +158,44 @@ def test_the_change_permission_runs_it(integration: Integration, reapply_recorde
     client = _client(_staff([case.view, case.change]))
     client.post(case.changelist, {"action": case.action, "_selected_action": [row.pk]})
     assert case.done(row)
+
+
+# --- secrets on a row's page ------------------------------------------------------------------------
+
+
+def _integration_page(integration: Integration) -> tuple[str, list[str]]:
+    return (
+        f"/admin/integrations/integration/{integration.pk}/change/",
+        ["secret-1", integration.notify_token, "access-token-1", "refresh-token-1"],
+    )
+
+
+def _webhook_page(integration: Integration) -> tuple[str, list[str]]:
+    subscription = _subscription(integration)
+    return (f"/admin/webhooks/webhooksubscription/{subscription.pk}/change/", [WEBHOOK_SECRET])
+
+
+SECRET_PAGES: dict[str, tuple[str, Callable[[Integration], tuple[str, list[str]]]]] = {
+    "integration": ("view_integration", _integration_page),
+    "webhook subscription": ("view_webhooksubscription", _webhook_page),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SECRET_PAGES))
+def test_a_view_only_user_sees_the_mask_not_the_secret(integration: Integration, name: str) -> None:
+    permission, page_of = SECRET_PAGES[name]
+    url, secrets = page_of(integration)
+    page = _client(_staff([permission])).get(url)
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert [s for s in secrets if s in body] == []
+    assert SECRET_MASK in body
+
+
+def test_the_integrations_page_still_shows_the_notify_url_to_who_may_change_it(
+    integration: Integration, admin_client: Client
+) -> None:
+    """The Redirect URI is pasted into the MTT portal by the admin who connects the integration."""
+    body = admin_client.get(f"/admin/integrations/integration/{integration.pk}/change/").content.decode()
+    assert integration.notify_url in body
+    assert "secret-1" not in body
