@@ -17,7 +17,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
-from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.db import models
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
@@ -25,6 +24,8 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from contacts.people import PersonChoiceField, person_name
+
+from .admin_visibility import VisibleRawIdWidget
 
 
 def _is_person(field: Any) -> bool:
@@ -44,8 +45,9 @@ class PersonListFilter(admin.RelatedFieldListFilter):
         return sorted(((str(p.pk), person_name(p)) for p in people), key=lambda choice: choice[1].casefold())
 
 
-class PersonRawIdWidget(ForeignKeyRawIdWidget):
-    """A raw id field of a user: the name next to the box, not the login."""
+class PersonRawIdWidget(VisibleRawIdWidget):
+    """A raw id field of a user: the name next to the box, not the login (only of a person the user may
+    see: calls.admin_visibility)."""
 
     def label_and_url_for_value(self, value: Any) -> tuple[str, str]:
         label, url = super().label_and_url_for_value(value)
