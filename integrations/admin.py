@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from auditlog.mixins import AuditlogHistoryAdminMixin
 from csp.decorators import csp_update
 from django import forms
 from django.conf import settings
@@ -26,7 +25,7 @@ from django.views.decorators.http import require_POST
 from calls.admin_dates import DateRangeAdmin
 from calls.admin_words import words_column, words_filter
 from mttcrm.admin_secrets import ReadOnlySecretsAdmin, masked
-from mttcrm.audit import SECRET_MASK, audit_change
+from mttcrm.audit import SECRET_MASK, AuditTrailAdminMixin, audit_change
 
 from .inbox import notification_reapply
 from .models import ExternalNumber, Integration, MttRequestLog, NotificationEvent, Terminal, Workplace
@@ -94,7 +93,7 @@ def oauth_form_action_origin(oauth_url: str) -> str | None:
 
 
 @admin.register(Integration)
-class IntegrationAdmin(AuditlogHistoryAdminMixin, ReadOnlySecretsAdmin, DateRangeAdmin):
+class IntegrationAdmin(AuditTrailAdminMixin, ReadOnlySecretsAdmin, DateRangeAdmin):
     # A "View" link per row to that row's audit trail (django-auditlog).
     show_auditlog_history_link = True
     form = IntegrationForm
@@ -286,7 +285,7 @@ class IntegrationAdmin(AuditlogHistoryAdminMixin, ReadOnlySecretsAdmin, DateRang
 
 
 @admin.register(Workplace)
-class WorkplaceAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
+class WorkplaceAdmin(AuditTrailAdminMixin, DateRangeAdmin):
     # A "View" link per row to that row's audit trail (django-auditlog).
     show_auditlog_history_link = True
     list_display = ["sip_id", "name", "user", "integration", "is_active", "synced_at"]
@@ -342,7 +341,7 @@ class ExternalNumberForm(forms.ModelForm):
 
 
 @admin.register(ExternalNumber)
-class ExternalNumberAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
+class ExternalNumberAdmin(AuditTrailAdminMixin, DateRangeAdmin):
     # A "View" link per row to that row's audit trail (django-auditlog).
     show_auditlog_history_link = True
     form = ExternalNumberForm
