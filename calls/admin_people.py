@@ -23,6 +23,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from contacts.access import users_visible_to
 from contacts.people import PersonChoiceField, person_name
 
 from .admin_visibility import VisibleRawIdWidget
@@ -42,6 +43,10 @@ class PersonListFilter(admin.RelatedFieldListFilter):
     def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> Any:
         pks = [pk for pk, _label in super().field_choices(field, request, model_admin)]
         people = field.related_model._default_manager.filter(pk__in=pks)
+        visible = users_visible_to(request.user)
+        if visible is not None:
+            # Team mode: the people the user sees, as the call log's operator filter (never another team's).
+            people = people.filter(pk__in=visible)
         return sorted(((str(p.pk), person_name(p)) for p in people), key=lambda choice: choice[1].casefold())
 
 

@@ -111,3 +111,21 @@ def test_a_row_keeps_what_it_holds_already(world: World) -> None:
     contacts = form.fields["contact"].queryset
     assert set(contacts.values_list("pk", flat=True)) >= {world.outsider_contact.pk, world.contact.pk}
     assert not form.fields["call"].queryset.filter(pk=world.outsider_call.pk).exists()
+
+
+# The lists' filters by person (operator, assignee, personal manager) name only the people the user sees.
+PERSON_FILTERS = ["calls/call", "calls/callbacktask", "calls/followuptask", "contacts/contact"]
+
+
+@pytest.mark.parametrize("mode", [TEAM, AccessSettings.Visibility.ALL])
+@pytest.mark.parametrize("page", PERSON_FILTERS)
+def test_a_lists_person_filter_names_only_the_people_the_user_sees(
+    world: World, page: str, mode: str
+) -> None:
+    set_visibility(mode)
+    response = client_for(world, "supervisor").get(f"/admin/{page}/")
+    assert response.status_code == 200
+    filters = [f for f in response.context["cl"].filter_specs if hasattr(f, "lookup_choices")]
+    named = {label for spec in filters for _pk, label in spec.lookup_choices}
+    assert ("Outsider" in named) == (mode == AccessSettings.Visibility.ALL)
+    assert "Operator" in named or page != "calls/call"
