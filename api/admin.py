@@ -69,7 +69,7 @@ class ApiTokenAdmin(DateRangeAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    @admin.action(description=_("Revoke the selected tokens"))
+    @admin.action(description=_("Revoke the selected tokens"), permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         count = api_token_revoke(tokens=queryset)
         self.message_user(

@@ -22,6 +22,7 @@ from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 
 from .admin_people import PeopleByNameMixin
+from .admin_visibility import VisibleChoicesMixin
 from .dates import FIRST_DAY, LAST_DAY, validate_day
 
 # The lookups whose value is a date (or several, comma-separated: the admin's way for in and range).
@@ -102,8 +103,9 @@ class DateRangeMixin:
         return super().changelist_view(request, extra_context)  # type: ignore[misc]
 
 
-class DateRangeAdmin(PeopleByNameMixin, DateRangeMixin, admin.ModelAdmin):  # type: ignore[type-arg]
-    """The ModelAdmin our apps' admins derive from (people by name too: calls.admin_people)."""
+class DateRangeAdmin(PeopleByNameMixin, VisibleChoicesMixin, DateRangeMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """The ModelAdmin our apps' admins derive from (people by name too: calls.admin_people; the choices of
+    calls, contacts and people as the user may see them: calls.admin_visibility)."""
 
 
 def guard_every_change_list(site: admin.AdminSite = admin.site) -> None:

@@ -17,14 +17,16 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
-from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.db import models
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from contacts.access import users_visible_to
 from contacts.people import PersonChoiceField, person_name
+
+from .admin_visibility import VisibleRawIdWidget
 
 
 def _is_person(field: Any) -> bool:
@@ -41,11 +43,16 @@ class PersonListFilter(admin.RelatedFieldListFilter):
     def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> Any:
         pks = [pk for pk, _label in super().field_choices(field, request, model_admin)]
         people = field.related_model._default_manager.filter(pk__in=pks)
+        visible = users_visible_to(request.user)
+        if visible is not None:
+            # Team mode: the people the user sees, as the call log's operator filter (never another team's).
+            people = people.filter(pk__in=visible)
         return sorted(((str(p.pk), person_name(p)) for p in people), key=lambda choice: choice[1].casefold())
 
 
-class PersonRawIdWidget(ForeignKeyRawIdWidget):
-    """A raw id field of a user: the name next to the box, not the login."""
+class PersonRawIdWidget(VisibleRawIdWidget):
+    """A raw id field of a user: the name next to the box, not the login (only of a person the user may
+    see: calls.admin_visibility)."""
 
     def label_and_url_for_value(self, value: Any) -> tuple[str, str]:
         label, url = super().label_and_url_for_value(value)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from auditlog.mixins import AuditlogHistoryAdminMixin
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -14,6 +13,7 @@ from django.utils.translation import ngettext
 
 from calls.admin_dates import DateRangeAdmin
 from calls.visibility import contacts_visible_to
+from mttcrm.audit import AuditTrailAdminMixin
 
 from .access import user_can_change_personal_manager, users_visible_to
 from .forms import PhoneNumberAdminForm, PhoneNumberInlineFormSet
@@ -37,7 +37,7 @@ class PhoneNumberInline(admin.TabularInline):
 
 
 @admin.register(Contact)
-class ContactAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
+class ContactAdmin(AuditTrailAdminMixin, DateRangeAdmin):
     # A "View" link per row to that row's audit trail (django-auditlog).
     show_auditlog_history_link = True
     list_display = [
@@ -157,7 +157,7 @@ class PhoneNumberAdmin(DateRangeAdmin):
 
 
 @admin.register(Team)
-class TeamAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
+class TeamAdmin(AuditTrailAdminMixin, DateRangeAdmin):
     # A "View" link per row to that row's audit trail (django-auditlog).
     show_auditlog_history_link = True
     list_display = ["name", "member_names", "supervisor_names"]

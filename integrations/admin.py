@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from auditlog.mixins import AuditlogHistoryAdminMixin
 from csp.decorators import csp_update
 from django import forms
 from django.conf import settings
@@ -25,7 +24,8 @@ from django.views.decorators.http import require_POST
 
 from calls.admin_dates import DateRangeAdmin
 from calls.admin_words import words_column, words_filter
-from mttcrm.audit import audit_change
+from mttcrm.admin_secrets import ReadOnlySecretsAdmin, masked
+from mttcrm.audit import SECRET_MASK, AuditTrailAdminMixin, audit_change
 
 from .inbox import notification_reapply
 from .models import ExternalNumber, Integration, MttRequestLog, NotificationEvent, Terminal, Workplace
@@ -93,10 +93,12 @@ def oauth_form_action_origin(oauth_url: str) -> str | None:
 
 
 @admin.register(Integration)
-class IntegrationAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
+class IntegrationAdmin(AuditTrailAdminMixin, ReadOnlySecretsAdmin, DateRangeAdmin):
     # A "View" link per row to that row's audit trail (django-auditlog).
     show_auditlog_history_link = True
     form = IntegrationForm
+    # A user who may only view the integration sees neither the client secret nor the notify URL's token.
+    read_only_secrets = {"client_secret": "client_secret_masked", "redirect_uri": "redirect_uri_masked"}
     list_display = ["name", "status", "access_expiry", "last_sync_at", "last_notification_at", "has_error"]
     list_filter = ["status"]
     search_fields = ["name", "client_id"]
@@ -154,6 +156,15 @@ class IntegrationAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
             obj.notify_url,
             _("Copy"),
         )
+
+    @admin.display(description=_("Client secret"))
+    def client_secret_masked(self, obj: Integration) -> str:
+        return masked(obj.client_secret)
+
+    @admin.display(description=_("Redirect URI (paste into the MTT portal)"))
+    def redirect_uri_masked(self, obj: Integration) -> str:
+        # The path without its token: the token is the credential of the notify URL.
+        return obj.notify_url.replace(obj.notify_token, SECRET_MASK) if obj.notify_token else "—"
 
     @admin.display(description=_("previous Redirect URI"))
     def previous_redirect_uri(self, obj: Integration) -> str:
@@ -274,7 +285,7 @@ class IntegrationAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
 
 
 @admin.register(Workplace)
-class WorkplaceAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
+class WorkplaceAdmin(AuditTrailAdminMixin, DateRangeAdmin):
     # A "View" link per row to that row's audit trail (django-auditlog).
     show_auditlog_history_link = True
     list_display = ["sip_id", "name", "user", "integration", "is_active", "synced_at"]
@@ -330,7 +341,7 @@ class ExternalNumberForm(forms.ModelForm):
 
 
 @admin.register(ExternalNumber)
-class ExternalNumberAdmin(AuditlogHistoryAdminMixin, DateRangeAdmin):
+class ExternalNumberAdmin(AuditTrailAdminMixin, DateRangeAdmin):
     # A "View" link per row to that row's audit trail (django-auditlog).
     show_auditlog_history_link = True
     form = ExternalNumberForm
@@ -413,7 +424,7 @@ class NotificationEventAdmin(DateRangeAdmin):
         # The stored reason is English (as logged and answered to MTT): the admin reads it translated.
         return reason_in_words(obj.error) if obj.error else "—"
 
-    @admin.action(description=_("Apply the selected notifications again"))
+    @admin.action(description=_("Apply the selected notifications again"), permissions=["reapply"])
     def reapply(self, request: HttpRequest, queryset: QuerySet[NotificationEvent]) -> None:
         queued, left = 0, 0
         for pk in queryset.values_list("pk", flat=True):
@@ -443,6 +454,11 @@ class NotificationEventAdmin(DateRangeAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_reapply_permission(self, request: HttpRequest) -> bool:
+        # The rows are read-only in the admin, but applying one again writes calls: the model's change
+        # permission, not the view permission that lets a user read the list.
+        return bool(request.user.has_perm("integrations.change_notificationevent"))
 
 
 @admin.register(MttRequestLog)

@@ -11,10 +11,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from auditlog.context import set_actor
+from auditlog.mixins import AuditlogHistoryAdminMixin
 from auditlog.models import LogEntry
 from django.conf import settings
+from django.contrib.admin.utils import unquote
 from django.db.models import Model
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 
 from .clientip import client_ip
 
@@ -57,3 +59,16 @@ def audit_change(instance: Model, changes: Mapping[str, tuple[Any, Any]]) -> Log
     if not as_text:
         return None
     return LogEntry.objects.log_create(instance, action=LogEntry.Action.UPDATE, changes=as_text)
+
+
+class AuditTrailAdminMixin(AuditlogHistoryAdminMixin):  # type: ignore[misc]
+    """auditlog's per-row "View" link (``<id>/auditlog/``), answering 404 for a row the admin user may not
+    see (another team's, in the team mode: the admin's querysets are narrowed) or that does not exist.
+    auditlog's own view went on with no row and failed rendering it: a 500 instead of "no such row"."""
+
+    def auditlog_history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404("No such row")
+        return super().auditlog_history_view(request, object_id, extra_context)  # type: ignore[no-any-return]

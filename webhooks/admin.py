@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from calls.admin_dates import DateRangeAdmin
+from mttcrm.admin_secrets import ReadOnlySecretsAdmin, masked
 
 from .models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from .safety import WebhookUrlRefused, webhook_url_check
@@ -91,8 +92,10 @@ class WebhookAttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(DateRangeAdmin):
+class WebhookSubscriptionAdmin(ReadOnlySecretsAdmin, DateRangeAdmin):
     form = WebhookSubscriptionForm
+    # A user who may only view the subscription gets its beginning (signing_secret), never the secret.
+    read_only_secrets = {"secret": "secret_masked"}
     list_display = ["name", "url", "event_list", "is_active", "failing_since", "disabled_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "url"]
@@ -108,6 +111,10 @@ class WebhookSubscriptionAdmin(DateRangeAdmin):
     @admin.display(description=_("Events"))
     def event_list(self, obj: WebhookSubscription) -> str:
         return ", ".join(obj.events or [])
+
+    @admin.display(description=_("Signing secret"))
+    def secret_masked(self, obj: WebhookSubscription) -> str:
+        return masked(obj.secret)
 
     @admin.display(description=_("Current signing secret (its beginning)"))
     def signing_secret(self, obj: WebhookSubscription) -> str:
@@ -151,7 +158,7 @@ class WebhookSubscriptionAdmin(DateRangeAdmin):
         super().delete_queryset(request, queryset)
         webhook_subscriptions_changed()
 
-    @admin.action(description=_("Generate a new signing secret"))
+    @admin.action(description=_("Generate a new signing secret"), permissions=["change"])
     def regenerate_secret(
         self, request: HttpRequest, queryset: QuerySet[WebhookSubscription]
     ) -> HttpResponse:
