@@ -37,6 +37,10 @@ class ApiTokenAdmin(DateRangeAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
+            # A token acts as its owner: a staff user who is not a superuser issues tokens for themselves only
+            # (one for a superuser would be that superuser's powers in their hands).
+            if not request.user.is_superuser:
+                return ["name", "scope", "expires_at"]
             return ["user", "name", "scope", "expires_at"]
         return ["user", "name", "scope", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
 
@@ -48,6 +52,8 @@ class ApiTokenAdmin(DateRangeAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
         if not change:
+            if not request.user.is_superuser:
+                obj.user = request.user  # type: ignore[assignment]
             # Kept on the request only, for response_add: never stored, never logged.
             request._api_token_plain = api_token_fill(token=obj)  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test import Client
@@ -177,3 +178,39 @@ def test_answers_are_in_russian_by_default(world: World, settings: Any) -> None:
         "/api/v1/calls/dial/", {"number": "89031234567"}, format="json"
     )
     assert dial.status_code == 409 and "рабоч" in dial.json()["error"]
+
+
+def test_staff_who_is_not_a_superuser_issues_tokens_for_themselves_only(world: World) -> None:
+    """A token acts as its owner: one issued for someone else (a superuser) would be their powers."""
+    supervisor = world.users["supervisor"]
+    supervisor.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="api", codename__in=["add_apitoken", "view_apitoken"]
+        )
+    )
+    staff = Client()
+    staff.force_login(supervisor)
+    form = staff.get("/admin/api/apitoken/add/").content.decode()
+    assert 'name="user"' not in form
+    # A user id posted all the same is not taken: the token is the supervisor's own.
+    response = staff.post(
+        "/admin/api/apitoken/add/",
+        {
+            "user": world.users["admin"].pk,
+            "name": "mine",
+            "scope": "read",
+            "expires_at_0": "",
+            "expires_at_1": "",
+        },
+    )
+    assert response.status_code == 200, response.content[:500]
+    assert ApiToken.objects.get(name="mine").user == supervisor
+    assert not ApiToken.objects.filter(user=world.users["admin"]).exists()
+    # A superuser still chooses the owner.
+    assert 'name="user"' in _admin_client(world).get("/admin/api/apitoken/add/").content.decode()
+
+
+def _admin_client(world: World) -> Client:
+    client = Client()
+    client.force_login(world.users["admin"])
+    return client
