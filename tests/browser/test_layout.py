@@ -352,3 +352,65 @@ def test_call_tables_fit_with_long_names_results_and_every_status(
     statuses = page.locator(f"main tr:has(a[href='/calls/{world.own_call.pk}/']) td.recording").inner_text()
     assert statuses.split("\n") == ["Ошибка", "Ожидает загрузки", "Удалена в МТТ"]
     context.close()
+
+
+# The page's controls the reminders of due tasks cover (the fixed desk that holds them: whatever scrolls past
+# its column is covered at some scroll position), as CONTROLS_UNDER_DESK for the cards.
+CONTROLS_UNDER_REMINDERS = """
+() => {
+  const reminders = document.getElementById('desk-reminders');
+  if (!reminders || reminders.hidden) return {shown: false, covered: []};
+  const d = reminders.closest('.desk').getBoundingClientRect();
+  const covered = [];
+  for (const node of document.querySelectorAll('main a, main button, main input, main select, main textarea, main th, main td, main dd, main li')) {
+    const r = node.getBoundingClientRect();
+    if (!r.width || !r.height) continue;
+    let left = r.left, right = r.right;
+    for (let box = node.parentElement; box && box !== document.body; box = box.parentElement) {
+      if (getComputedStyle(box).overflowX !== 'visible') {
+        const b = box.getBoundingClientRect();
+        left = Math.max(left, b.left); right = Math.min(right, b.right);
+      }
+    }
+    if (right > d.left + 1 && left < d.right - 1) covered.push((node.textContent || node.tagName).trim().slice(0, 30));
+  }
+  return {shown: true, covered};
+}
+"""
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_reminders_of_due_tasks_never_cover_the_page(
+    live_server: Any, chromium: Any, artifacts: Path, world: Any, width: int
+) -> None:
+    """An operator with a task come due and no call to wrap up: the reminders floated over the page's
+    bottom right corner and covered the call log's last columns ("Подвести итог"), a contact's calls and the
+    workspace's recent calls until "Скрыть". The desk now docks for them as it does for call cards: the
+    page makes room, and hiding the reminders gives the room back."""
+    operator = world.users["operator"]
+    context = chromium.new_context(locale="ru-RU")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    log_in_as(page, live_server.url, operator.username)
+    page.set_viewport_size({"width": width, "height": 768})
+    problems: list[str] = []
+    paths = ["/", "/calls/?period=all", f"/contacts/{world.contact.pk}/", "/tasks/", "/calls/callbacks/"]
+    for path in paths:
+        page.goto(live_server.url + path)
+        # No live socket under live_server: the page's resync on becoming visible brings the reminders.
+        page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+        page.wait_for_selector("#desk-reminders:not([hidden]) .reminder")
+        slug = path.split("?")[0].strip("/").replace("/", "-") or "home"
+        page.screenshot(path=str(artifacts / f"layout-reminders-{slug}-{width}.png"))
+        found = page.evaluate(CONTROLS_UNDER_REMINDERS)
+        if found["covered"]:
+            problems.append(f"{path} @{width}: the reminders cover {found['covered'][:5]}")
+        scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        if scroll > inner:
+            problems.append(f"{path} @{width}: page is {scroll}px wide with the reminders")
+    # "Скрыть" puts them away and the page takes its room back.
+    page.locator("#desk-reminders button.hide-reminders").click()
+    assert page.locator("#desk-reminders").is_hidden()
+    assert not page.evaluate("document.body.classList.contains('desk-docked')")
+    context.close()
+    assert problems == [], "\n".join(problems)
