@@ -24,6 +24,8 @@ from django.contrib.auth.models import Group, Permission
 from django.db.models import ManyToManyField, Model
 from django.forms import ModelMultipleChoiceField
 from django.http import HttpRequest
+from django.utils import formats
+from django.utils.timezone import localtime
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -114,7 +116,8 @@ class UserAdmin(PermissionNamesMixin, auth_admin.UserAdmin):
 
 # The audit trail's change list (django-auditlog's LogEntryAdmin) summed up each entry in English with the
 # fields' code names ("4 changes: raw, e164, kind, contact") under an English header ("Correlation ID"): the
-# same summary in the admin's language, the fields by their verbose names. The rest is auditlog's.
+# same summary in the admin's language, the fields by their verbose names; an entry's page gave its time as
+# Python prints it. The rest is auditlog's.
 admin.site.unregister(LogEntry)
 
 
@@ -132,6 +135,12 @@ class AuditLogEntryAdmin(LogEntryAdmin):
             "count": len(changes),
             "fields": fields,
         }
+
+    @admin.display(description=_("Created"), ordering="timestamp")
+    def created(self, obj: LogEntry) -> str:
+        # auditlog returns the datetime itself: the change list formats it, but a read-only field of a
+        # change form is printed with str() ("2026-12-04 19:54:00.185291+03:00").
+        return formats.localize(localtime(obj.timestamp))
 
     @admin.display(description=_("Correlation ID"))
     def cid_url(self, obj: LogEntry) -> Any:

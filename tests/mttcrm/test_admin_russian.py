@@ -166,3 +166,19 @@ def test_the_audit_summary_declines_its_count() -> None:
             for n in (1, 3, 5, 21)
         ]
     assert words == ["1 изменение: имя", "3 изменения: имя", "5 изменений: имя", "21 изменение: имя"]
+
+
+@pytest.mark.django_db
+def test_an_audit_entrys_time_reads_as_on_our_pages(ru_admin: Client) -> None:
+    """An entry's page showed its time as Python prints it ("2026-12-03 15:07:00.185291+03:00")."""
+    from auditlog.models import LogEntry
+
+    from contacts.services import contact_create
+
+    contact_create(name="Ольга Смирнова")
+    entry = LogEntry.objects.latest("pk")
+    LogEntry.objects.filter(pk=entry.pk).update(timestamp=datetime(2026, 12, 3, 12, 7, 0, 185291, tzinfo=UTC))
+    for url in ("/admin/auditlog/logentry/", f"/admin/auditlog/logentry/{entry.pk}/change/"):
+        page = ru_admin.get(url).content.decode()
+        assert "03.12.2026 15:07" in page, url
+        assert "2026-12-03" not in page, url
