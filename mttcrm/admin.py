@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from auditlog.admin import LogEntryAdmin
+from auditlog.models import LogEntry
+from auditlog.render import get_field_verbose_name
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import admin as auth_admin
@@ -21,8 +24,13 @@ from django.contrib.auth.models import Group, Permission
 from django.db.models import ManyToManyField, Model
 from django.forms import ModelMultipleChoiceField
 from django.http import HttpRequest
-from django.utils.translation import gettext
+from django.utils import formats
+from django.utils.timezone import localtime
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+
+# The audit trail's summary of an entry's fields is cut at about this many characters (as auditlog's).
+SUMMARY_LENGTH = 75
 
 # The permissions Django gives every model (Meta.default_permissions), by the first word of the codename.
 DEFAULT_ACTIONS = {
@@ -104,3 +112,36 @@ class GroupAdmin(PermissionNamesMixin, auth_admin.GroupAdmin):
 @admin.register(User)
 class UserAdmin(PermissionNamesMixin, auth_admin.UserAdmin):
     pass
+
+
+# The audit trail's change list (django-auditlog's LogEntryAdmin) summed up each entry in English with the
+# fields' code names ("4 changes: raw, e164, kind, contact") under an English header ("Correlation ID"): the
+# same summary in the admin's language, the fields by their verbose names; an entry's page gave its time as
+# Python prints it. The rest is auditlog's.
+admin.site.unregister(LogEntry)
+
+
+@admin.register(LogEntry)
+class AuditLogEntryAdmin(LogEntryAdmin):
+    @admin.display(description=_("Changes"))
+    def msg_short(self, obj: LogEntry) -> str:
+        if obj.action in (LogEntry.Action.DELETE, LogEntry.Action.ACCESS):
+            return ""
+        changes = obj.changes_dict
+        fields = ", ".join(str(get_field_verbose_name(obj, name)) for name in changes)
+        if len(fields) > SUMMARY_LENGTH:
+            fields = fields[: fields.rfind(" ", 0, SUMMARY_LENGTH)] + " …"
+        return ngettext("%(count)d change: %(fields)s", "%(count)d changes: %(fields)s", len(changes)) % {
+            "count": len(changes),
+            "fields": fields,
+        }
+
+    @admin.display(description=_("Created"), ordering="timestamp")
+    def created(self, obj: LogEntry) -> str:
+        # auditlog returns the datetime itself: the change list formats it, but a read-only field of a
+        # change form is printed with str() ("2026-12-04 19:54:00.185291+03:00").
+        return formats.localize(localtime(obj.timestamp))
+
+    @admin.display(description=_("Correlation ID"))
+    def cid_url(self, obj: LogEntry) -> Any:
+        return super().cid_url(obj)

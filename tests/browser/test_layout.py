@@ -6,6 +6,7 @@ beside a docked card. Screenshots of every page and width go to test-artifacts/ 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -276,4 +277,140 @@ def test_the_menu_is_one_line_at_1280_and_1366_and_wraps_tidily_at_1024(
             if width >= 1280 and not state and max(tops) - min(tops) > 12:
                 problems.append(f"{role} {state} @{width}: the menu wraps ({texts})")
         context.close()
+    assert problems == [], "\n".join(problems)
+
+
+def _long_words_world(world: Any) -> dict[str, str]:
+    """The layout world with what real people type and what MTT's calls end as: an operator with a double
+    surname, a client with a long name and a company, a result whose name is a long phrase, a call missed,
+    one not answered, one closed without notification, and a call with recordings that are not (yet) files."""
+    from calls.models import Call, CallResult, Direction, Recording
+    from contacts.services import contact_create
+
+    now = timezone.now()
+    operator = world.users["operator"]
+    operator.first_name, operator.last_name = "Александра", "Константинопольская-Преображенская"
+    operator.save()
+    operator.user_permissions.add(Permission.objects.get(codename="listen_recording"))
+    client = contact_create(
+        name="Мария-Антуанетта Владиславовна Преображенская-Стрельцова",
+        company="ООО «Научно-производственное объединение «Северо-Западные технологии автоматизации»»",
+        numbers=["+74951234567"],
+    )
+    workplace = world.own_call.workplace
+    for n, status in enumerate((Call.Status.MISSED, Call.Status.NOT_ANSWERED, Call.Status.UNFINISHED)):
+        Call.objects.create(
+            integration=world.integration,
+            call_key=f"long-{n}",
+            direction=Direction.INCOMING,
+            status=status,
+            client_number="+74951234567",
+            contact=client,
+            operator=operator,
+            workplace=workplace,
+            line_number="74996497803",
+            started_at=now - timedelta(hours=n + 1),
+            wait_seconds=35,
+        )
+    Call.objects.filter(pk=world.own_call.pk).update(
+        contact=client,
+        result=CallResult.objects.create(name="Требуется повторный звонок руководителю отдела закупок"),
+    )
+    for n, status in enumerate((Recording.Status.FAILED, Recording.Status.PENDING, Recording.Status.EXPIRED)):
+        Recording.objects.create(
+            integration=world.integration,
+            call=world.own_call,
+            leg_call_id=f"own-call~{n}o",
+            source_url=f"https://records.mtt.ru/long-{n}.mp3",
+            storage_key=f"long/{n}.mp3",
+            mtt_expires_at=now + timedelta(days=90),
+            status=status,
+        )
+    return {"log": "/calls/?period=all", "contact": f"/contacts/{client.pk}/"}
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("where", ["log", "contact"])
+def test_call_tables_fit_with_long_names_results_and_every_status(
+    live_server: Any, chromium: Any, artifacts: Path, world: Any, where: str, width: int
+) -> None:
+    """A surname like Константинопольская-Преображенская under "Оператор", a company in «» under "Клиент",
+    a result named by a phrase and the longest status words pushed the call log and a contact's calls
+    209 px past a 1024 px screen: a long word in what people type now breaks inside its cell. A call's
+    recordings that are no file yet read one status a line ("Ошибка", "Ожидает загрузки"), never run
+    together ("ОшибкаОжидает загрузки")."""
+    paths = _long_words_world(world)
+    context = chromium.new_context(locale="ru-RU")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    log_in_as(page, live_server.url, world.users["operator"].username)
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto(live_server.url + paths[where])
+    page.screenshot(path=str(artifacts / f"layout-long-words-{where}-{width}.png"), full_page=True)
+    scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert scroll <= inner, f"{paths[where]} @{width}: page is {scroll}px wide"
+    statuses = page.locator(f"main tr:has(a[href='/calls/{world.own_call.pk}/']) td.recording").inner_text()
+    assert statuses.split("\n") == ["Ошибка", "Ожидает загрузки", "Удалена в МТТ"]
+    context.close()
+
+
+# The page's controls the reminders of due tasks cover (the fixed desk that holds them: whatever scrolls past
+# its column is covered at some scroll position), as CONTROLS_UNDER_DESK for the cards.
+CONTROLS_UNDER_REMINDERS = """
+() => {
+  const reminders = document.getElementById('desk-reminders');
+  if (!reminders || reminders.hidden) return {shown: false, covered: []};
+  const d = reminders.closest('.desk').getBoundingClientRect();
+  const covered = [];
+  for (const node of document.querySelectorAll('main a, main button, main input, main select, main textarea, main th, main td, main dd, main li')) {
+    const r = node.getBoundingClientRect();
+    if (!r.width || !r.height) continue;
+    let left = r.left, right = r.right;
+    for (let box = node.parentElement; box && box !== document.body; box = box.parentElement) {
+      if (getComputedStyle(box).overflowX !== 'visible') {
+        const b = box.getBoundingClientRect();
+        left = Math.max(left, b.left); right = Math.min(right, b.right);
+      }
+    }
+    if (right > d.left + 1 && left < d.right - 1) covered.push((node.textContent || node.tagName).trim().slice(0, 30));
+  }
+  return {shown: true, covered};
+}
+"""
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_reminders_of_due_tasks_never_cover_the_page(
+    live_server: Any, chromium: Any, artifacts: Path, world: Any, width: int
+) -> None:
+    """An operator with a task come due and no call to wrap up: the reminders floated over the page's
+    bottom right corner and covered the call log's last columns ("Подвести итог"), a contact's calls and the
+    workspace's recent calls until "Скрыть". The desk now docks for them as it does for call cards: the
+    page makes room, and hiding the reminders gives the room back."""
+    operator = world.users["operator"]
+    context = chromium.new_context(locale="ru-RU")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    log_in_as(page, live_server.url, operator.username)
+    page.set_viewport_size({"width": width, "height": 768})
+    problems: list[str] = []
+    paths = ["/", "/calls/?period=all", f"/contacts/{world.contact.pk}/", "/tasks/", "/calls/callbacks/"]
+    for path in paths:
+        page.goto(live_server.url + path)
+        # No live socket under live_server: the page's resync on becoming visible brings the reminders.
+        page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+        page.wait_for_selector("#desk-reminders:not([hidden]) .reminder")
+        slug = path.split("?")[0].strip("/").replace("/", "-") or "home"
+        page.screenshot(path=str(artifacts / f"layout-reminders-{slug}-{width}.png"))
+        found = page.evaluate(CONTROLS_UNDER_REMINDERS)
+        if found["covered"]:
+            problems.append(f"{path} @{width}: the reminders cover {found['covered'][:5]}")
+        scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        if scroll > inner:
+            problems.append(f"{path} @{width}: page is {scroll}px wide with the reminders")
+    # "Скрыть" puts them away and the page takes its room back.
+    page.locator("#desk-reminders button.hide-reminders").click()
+    assert page.locator("#desk-reminders").is_hidden()
+    assert not page.evaluate("document.body.classList.contains('desk-docked')")
+    context.close()
     assert problems == [], "\n".join(problems)

@@ -133,3 +133,10 @@ def test_the_call_page_shows_a_recordings_duration_before_playing_and_fetches_no
     assert "<audio" not in html and "<li>" not in section
     assert "{#" not in section and "app.js" not in section  # no template comment leaks onto the page
     assert not RecordingAccess.objects.exists()
+
+
+def test_a_call_with_no_events_yet_says_so_under_history(world: World) -> None:
+    """A call whose notifications have not been applied yet (or the layout world's, made without any) showed
+    the history's column headers over nothing: the table now says there are no events."""
+    html = page(Client(), world.users["operator"], reverse("calls:detail", args=[world.own_call.pk]))
+    assert "Событий пока нет." in html

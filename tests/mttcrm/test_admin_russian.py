@@ -140,3 +140,45 @@ def test_an_empty_value_reads_as_a_dash_everywhere_in_the_admin(ru_admin: Client
     # The last error (none yet): Django's default was a hyphen.
     assert re.search(r'Последняя ошибка:</label>\s*<div class="readonly">—</div>', page)
     assert '<div class="readonly">-</div>' not in page
+
+
+@pytest.mark.django_db
+def test_the_audit_trail_sums_up_each_entry_in_russian(ru_admin: Client) -> None:
+    """The audit trail's change list read "4 changes: raw, e164, kind, contact" under "CORRELATION ID": the
+    count declines, the fields go by their names, the header is Russian."""
+    from contacts.services import contact_create
+
+    contact_create(name="Ольга Смирнова", numbers=["+79219462761"])
+    html = ru_admin.get(reverse("admin:auditlog_logentry_changelist")).content.decode()
+    summaries = re.findall(r'<td class="field-msg_short">(.*?)</td>', html)
+    assert summaries and all(re.match(r"\d+ изменени(е|я|й): ", s) for s in summaries), summaries
+    assert not re.search(r"\d+ changes?:", html)
+    assert "Correlation ID" not in html and "ID корреляции" in html
+    contact = next(s for s in summaries if "имя" in s.lower())
+    assert "notes" not in contact and "заметки" in contact.lower(), contact
+
+
+def test_the_audit_summary_declines_its_count() -> None:
+    with translation.override("ru"):
+        words = [
+            translation.ngettext("%(count)d change: %(fields)s", "%(count)d changes: %(fields)s", n)
+            % {"count": n, "fields": "имя"}
+            for n in (1, 3, 5, 21)
+        ]
+    assert words == ["1 изменение: имя", "3 изменения: имя", "5 изменений: имя", "21 изменение: имя"]
+
+
+@pytest.mark.django_db
+def test_an_audit_entrys_time_reads_as_on_our_pages(ru_admin: Client) -> None:
+    """An entry's page showed its time as Python prints it ("2026-12-03 15:07:00.185291+03:00")."""
+    from auditlog.models import LogEntry
+
+    from contacts.services import contact_create
+
+    contact_create(name="Ольга Смирнова")
+    entry = LogEntry.objects.latest("pk")
+    LogEntry.objects.filter(pk=entry.pk).update(timestamp=datetime(2026, 12, 3, 12, 7, 0, 185291, tzinfo=UTC))
+    for url in ("/admin/auditlog/logentry/", f"/admin/auditlog/logentry/{entry.pk}/change/"):
+        page = ru_admin.get(url).content.decode()
+        assert "03.12.2026 15:07" in page, url
+        assert "2026-12-03" not in page, url

@@ -36,6 +36,18 @@ function setBadge(name, count) {
 
 const HIDDEN_KEY = "mttcrm.reminders.hidden";
 
+// The desk is docked at the page's right, the page making room for it (body.desk-docked), while it shows
+// anything: a call card (the panel says, dockDesk(true/false)) or the reminders of due tasks. Floating
+// over the page's corner, the reminders covered the call tables' last columns and their links.
+let deskHasCards = false;
+
+export function dockDesk(hasCards) {
+  if (hasCards !== undefined) deskHasCards = hasCards;
+  var reminders = document.getElementById("desk-reminders");
+  var shown = !!reminders && !reminders.hidden && !!reminders.closest(".desk");
+  document.body.classList.toggle("desk-docked", deskHasCards || shown);
+}
+
 function hiddenTasks() {
   try {
     return JSON.parse(localStorage.getItem(HIDDEN_KEY) || "[]");
@@ -52,6 +64,7 @@ function renderReminders(node, due) {
     return hidden.indexOf(task.id) < 0;
   });
   node.hidden = !due.length || !fresh;
+  dockDesk();
   if (node.hidden) return;
   var hide = h("button", { type: "button", className: "link hide-reminders", text: S.hide });
   hide.addEventListener("click", function () {
@@ -59,6 +72,7 @@ function renderReminders(node, due) {
       localStorage.setItem(HIDDEN_KEY, JSON.stringify(due.map(function (task) { return task.id; })));
     } catch (err) { /* this page only */ }
     node.hidden = true;
+    dockDesk();
     tellTabs({ type: "desk" });
   });
   node.appendChild(h("div", { className: "reminders-head" }, h("h2", { text: S.tasks_due }), hide));

@@ -5,6 +5,7 @@
  * itself when a call rings. On the workspace (no .desk around the cards) every method does nothing.
  */
 import { S, h } from "./common.js";
+import { dockDesk } from "./desk.js";
 
 const DESK_FOLDED_KEY = "mttcrm.desk.folded";
 
@@ -70,10 +71,14 @@ export function dockedPanel(cardsNode) {
 
   return {
     foldOlder: foldOlder,
-    // The page has this many cards now: docked (the page makes room) while it has any, the count shown.
+    // The page has this many cards now: docked (the page makes room) while it has any or the reminders
+    // show (desk.js, dockDesk), the count shown.
     refresh: function (count) {
-      document.body.classList.toggle("desk-docked", !!deskNode && count > 0);
-      if (deskCount) deskCount.textContent = String(count);
+      dockDesk(!!deskNode && count > 0);
+      if (deskCount) {
+        deskCount.textContent = String(count);
+        deskCount.hidden = !count; // docked for the reminders alone: no "0"
+      }
       foldOlder();
     },
     // A new card is the one to look at: it opens (the others fold) and the panel unfolds if it rang.
