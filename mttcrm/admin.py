@@ -130,7 +130,8 @@ class AuditLogEntryAdmin(LogEntryAdmin):
         changes = obj.changes_dict
         fields = ", ".join(str(get_field_verbose_name(obj, name)) for name in changes)
         if len(fields) > SUMMARY_LENGTH:
-            fields = fields[: fields.rfind(" ", 0, SUMMARY_LENGTH)] + " …"
+            cut = fields.rfind(" ", 0, SUMMARY_LENGTH)
+            fields = fields[: cut if cut > 0 else SUMMARY_LENGTH] + " …"
         return ngettext("%(count)d change: %(fields)s", "%(count)d changes: %(fields)s", len(changes)) % {
             "count": len(changes),
             "fields": fields,
