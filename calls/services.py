@@ -24,7 +24,7 @@ from webhooks.events import webhook_on_call
 
 from .callbacks import callback_on_call
 from .dial import dial_match_call
-from .legs import call_summarise, directory_for, leg_merge, pbx_time_to_utc
+from .legs import call_summarise, directory_for, leg_merge, occurred_at
 from .models import Call, CallEvent, CallLeg
 from .realtime.cards import Message, leg_view_of, screen_pop_messages
 from .realtime.push import push
@@ -57,7 +57,7 @@ def call_apply_notification(*, event: NotificationEvent) -> str:
     if info.state not in CALL_STATES:
         logger.info("Notification %s: unknown call state %r stored and ignored", event.pk, info.state)
         return NotificationEvent.Status.IGNORED
-    occurred = pbx_time_to_utc(info.start_time) or event.received_at
+    occurred = occurred_at(info.start_time, received_at=event.received_at)
     # The applier's claim reads the integration's last sync with the row: the directory's version.
     directory = directory_for(event.integration_id, getattr(event, "integration_synced_at", None))
     # Within the applier's transaction (the claim) no savepoint of its own: a failure here rolls the whole

@@ -4,10 +4,13 @@ hidden and junk caller ids. Each still gives the call, its operator and its cont
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 from unittest import mock
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 from calls.models import Call, CallbackTask
 from contacts.models import Contact
@@ -69,9 +72,16 @@ def test_an_outgoing_call_from_a_workplace_named_in_another_form(
     assert call.client_number == "+79219462761"
 
 
-@pytest.mark.parametrize(
-    "start", ["0001-01-01 00:00:00", "0001-01-01 02:59:59", "9999-12-31 23:59:59", "1969-12-31 23:59:59"]
-)
+# startTimes no working clock writes: the edges of what Python reads, clocks reset to 1970 or 2000 (as text,
+# or as a Unix time), and the far future, in every form a startTime is read in.
+BROKEN_CLOCKS = [
+    "0001-01-01 00:00:00", "0001-01-01 02:59:59", "9999-12-31 23:59:59", "1969-12-31 23:59:59",
+    "1970-01-01 00:00:01", "1970-01-01T03:00:00+03:00", "01.01.1970 00:00:00", "2000-01-01 00:00:00",
+    "2099-01-01 00:00:00", "2100-12-31T23:59:59Z", "31.12.2100 23:59", 4102444799, "4102444799000",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("start", BROKEN_CLOCKS)
 def test_a_start_time_from_a_broken_clock_counts_as_missing(
     notify: Notify, directory: dict[str, Any], start: str
 ) -> None:
@@ -91,6 +101,48 @@ def test_a_start_time_from_a_broken_clock_counts_as_missing(
     }
     call = only_call()
     assert call.started_at is not None and call.started_at.year >= 2000  # the arrival time instead
+
+
+def _moscow(moment: datetime) -> str:
+    return moment.astimezone(ZoneInfo("Europe/Moscow")).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@pytest.mark.parametrize("start", BROKEN_CLOCKS)
+def test_one_notification_from_a_broken_clock_leaves_the_calls_times_as_the_others_say(
+    notify: Notify, directory: dict[str, Any], settings: Any, start: Any
+) -> None:
+    """A call started by a sane trying, then a connected from a broken clock. "2099" was taken as the answer:
+    the wait (2099 minus now, in seconds) overflowed the database's integer and the connected failed ten
+    times (the call never showed as answered); "1970" started the call 56 years back. Now the connected
+    counts at its arrival: the call starts when the trying says, is answered, and its wait is the real one."""
+    settings.MTT_TIMEZONE = "Europe/Moscow"
+    began = timezone.now().replace(microsecond=0) - timedelta(seconds=5)
+    inc = {"type": "incoming", "caller": p.client_party(), "callee": p.workplace_party()}
+    notify(p.note(f"{p.BASE}~2o", "trying", start=_moscow(began), **inc))
+    connected = p.note(f"{p.BASE}~2o", "connected", **inc)
+    connected["result"]["callInfo"]["startTime"] = start
+    notify(connected)
+    notify(p.note(f"{p.BASE}~2o", "finished", duration=20, **inc))
+    assert set(NotificationEvent.objects.values_list("status", flat=True)) == {
+        NotificationEvent.Status.APPLIED
+    }
+    call = only_call()
+    assert call.status == Call.Status.ANSWERED
+    assert call.started_at == began
+    assert call.answered_at is not None and began <= call.answered_at <= timezone.now()
+    assert call.wait_seconds is not None and call.wait_seconds < 3600
+
+
+@pytest.mark.parametrize("hours", [-12, 0, 12, 23])
+def test_a_start_time_hours_ahead_of_the_arrival_still_counts(
+    notify: Notify, directory: dict[str, Any], settings: Any, hours: int
+) -> None:
+    # A PBX clock or an MTT_TIMEZONE off by hours is no broken clock: its startTime is taken as it says.
+    settings.MTT_TIMEZONE = "Europe/Moscow"
+    moment = timezone.now().replace(microsecond=0) + timedelta(hours=hours)
+    notify(p.note(f"{p.BASE}~1o", "trying", start=_moscow(moment), type="incoming", caller=p.client_party(),
+                  callee=p.line_party()))  # fmt: skip
+    assert only_call().started_at == moment
 
 
 @pytest.mark.parametrize(
