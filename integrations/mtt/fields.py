@@ -13,8 +13,9 @@ from typing import Any
 
 def text_of(value: Any) -> str:
     """A field kept as text: a JSON number as Python writes it (``7.9e10`` reads ``79000000000.0``: kept as
-    received, never made a phone number); null, an object or a list as ""; cut to 255 characters."""
-    if value is None or isinstance(value, (dict, list)):
+    received, never made a phone number); null, true, false, an object or a list as "" (a JSON boolean names
+    nothing: Python's "True" was shown as the caller's number and name); cut to 255 characters."""
+    if value is None or isinstance(value, (bool, dict, list)):
         return ""
     return str(value)[:255]
 

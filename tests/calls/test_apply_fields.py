@@ -239,3 +239,26 @@ def test_a_junk_caller_id_is_kept_raw_and_makes_no_contact(
     assert call.legs.get().caller_id == raw
     assert not Contact.objects.exists()
     assert NotificationEvent.objects.get().status == NotificationEvent.Status.APPLIED
+
+
+@pytest.mark.parametrize("sent", [True, False])
+def test_a_caller_sent_as_json_booleans_is_no_number_and_no_name(
+    notify: Notify, directory: dict[str, Any], sent: bool
+) -> None:
+    """A caller whose every field is true (or false): the call showed "True" as its client's number and the
+    leg "True" as the caller's. It is a call without a number, as one with null fields is."""
+    caller = {"id": sent, "displayId": sent, "accountId": sent, "displayName": sent, "forwarderList": [sent]}
+    callee = {**p.line_party(), "displayName": sent}
+    notify(p.note(f"{p.BASE}~1o", "trying", type="incoming", caller=caller, callee=callee))
+    finished = p.note(f"{p.BASE}~1o", "finished", type="incoming", caller=caller, callee=callee, duration=0)
+    finished["result"]["callInfo"].update(reason=sent, reasonCode=sent)
+    notify(finished)
+    call = only_call()
+    assert (call.client_number_raw, call.client_number, call.contact_id) == ("", "", None)
+    assert (call.end_reason, call.end_reason_code) == ("", "")
+    leg = call.legs.get()
+    assert (leg.caller_id, leg.caller_account, leg.callee_display_name, leg.reason) == ("", "", "", "")
+    assert not Contact.objects.exists()
+    assert set(NotificationEvent.objects.values_list("status", flat=True)) == {
+        NotificationEvent.Status.APPLIED
+    }
