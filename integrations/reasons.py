@@ -3,7 +3,8 @@
 The reason is stored in English (``NotificationEvent.error``), as it is logged and answered to MTT
 (integrations/mtt/notifications.py, integrations/applier.py); the admin shows it translated. Each pattern
 below matches one reason those modules write, the values in it (an event's name, a state) carried over as
-sent. A text no pattern matches (an applier's error on a failed row) is shown as it is.
+sent; the error of a row whose apply raised is said in words, the exception after them as Python wrote it.
+A text no pattern matches (an error stored by an older version) is shown as it is.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ _REASONS: list[tuple[re.Pattern[str], Promise]] = [
             r"nothing in it to apply \(see the applier's log\)",
             _("nothing in it to apply (see the applier's log)"),
         ),
+        # A row whose apply raised (integrations/applier.py): the exception, as Python wrote it, follows.
+        (r"(?s)applying failed: (?P<error>.*)", _("applying failed: %(error)s")),
     ]
 ]
 
