@@ -262,3 +262,31 @@ def test_a_caller_sent_as_json_booleans_is_no_number_and_no_name(
     assert set(NotificationEvent.objects.values_list("status", flat=True)) == {
         NotificationEvent.Status.APPLIED
     }
+
+
+@pytest.mark.parametrize("state", ["trying", "showing", "finished", "recorded"])
+def test_a_call_past_its_most_legs_ignores_new_legs_and_keeps_applying_its_own(
+    notify: Notify, directory: dict[str, Any], monkeypatch: pytest.MonkeyPatch, state: str
+) -> None:
+    """One call key sent with ever new legs made every apply of that call read them all, each slower than the
+    last, until the applier served nobody else. Past MAX_LEGS_PER_CALL a new leg is ignored, with the reason
+    in the admin; what its existing legs say still applies."""
+    from calls import services
+
+    monkeypatch.setattr(services, "MAX_LEGS_PER_CALL", 3)
+    inc = {"type": "incoming", "caller": p.client_party(), "callee": p.line_party()}
+    for n in range(3):
+        notify(p.note(f"{p.BASE}~{n}o", "trying", **inc))
+    extra = p.note(f"{p.BASE}~9o", state, duration=5, **inc)
+    answer = notify(extra).json()
+    event = NotificationEvent.objects.get(pk=answer["id"])
+    assert (event.status, event.error) == (
+        NotificationEvent.Status.IGNORED,
+        "nothing in it to apply (see the applier's log)",
+    )
+    assert only_call().legs.count() == 3
+    for n in range(3):
+        notify(p.note(f"{p.BASE}~{n}o", "finished", duration=0, **inc))
+    call = only_call()
+    assert call.status == Call.Status.MISSED and call.ended_at is not None
+    assert NotificationEvent.objects.filter(status=NotificationEvent.Status.APPLIED).count() == 6
