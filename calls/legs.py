@@ -29,6 +29,22 @@ def pbx_time_to_utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC)
 
 
+# How far after a notification's arrival its startTime may lie and still be the moment of the event: the
+# PBX's clock and ours differ by seconds, a wrong MTT_TIMEZONE shifts it by hours. Further ahead is a broken
+# clock: a call "in 2099" headed every list, and once a sane startTime had started the call, its wait (2099
+# minus now, in seconds) overflowed the database's integer, so the notification failed ten times.
+START_TIME_AHEAD = timedelta(days=1)
+
+
+def occurred_at(start_time: datetime | None, *, received_at: datetime) -> datetime:
+    """When a notification's event happened: its startTime (``pbx_time_to_utc``), or its arrival when it has
+    none, or one more than START_TIME_AHEAD after the arrival (``START_TIME_YEARS`` bounds the past)."""
+    moment = pbx_time_to_utc(start_time)
+    if moment is None or moment > received_at + START_TIME_AHEAD:
+        return received_at
+    return moment
+
+
 @dataclass(frozen=True)
 class Directory:
     """One integration's SIP IDs (workplaces and their terminals) and external numbers, as ids.

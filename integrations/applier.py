@@ -84,6 +84,8 @@ def _apply(event: NotificationEvent) -> tuple[str, str]:
 
 # What an ignored row says when applying it (not its check) decided it was nothing to apply.
 _IGNORED_WHILE_APPLYING = "nothing in it to apply (see the applier's log)"
+# How the error of a row whose apply raised begins (the exception follows).
+APPLYING_FAILED = "applying failed: "
 
 
 def apply_one(event: NotificationEvent) -> str:
@@ -274,7 +276,9 @@ def _record_failure(event: NotificationEvent, exc: Exception) -> None:
     delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempts - 1))
     changes: dict[str, object] = {
         "attempts": attempts,
-        "error": f"{type(exc).__name__}: {exc}"[:2000],
+        # "applying failed: " says in the admin's words what the row's error is (integrations/reasons.py); the
+        # exception after it is for whoever fixes the cause.
+        "error": f"{APPLYING_FAILED}{type(exc).__name__}: {exc}"[:2000],
         # Jitter: rows that failed together (MTT away) do not all come back at the same moment.
         "retry_at": timezone.now() + timedelta(seconds=delay * random.uniform(0.8, 1.2)),  # noqa: S311
     }

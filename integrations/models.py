@@ -254,7 +254,8 @@ class NotificationEvent(models.Model):
     # Why applying failed, or why the notification was ignored.
     error = models.TextField(_("error"), blank=True, default="")
     # The body exactly as received, when ``body`` is a cleaned copy of it (NUL characters and lone surrogates,
-    # which the database's JSON cannot hold, replaced by U+FFFD: integrations.mtt.notifications); else "".
+    # which the database's JSON cannot hold, replaced by U+FFFD, NaN and Infinity by null:
+    # integrations.mtt.notifications); else "".
     received_text = models.TextField(_("body as received"), blank=True, default="")
 
     class Meta:

@@ -3,7 +3,8 @@
 The reason is stored in English (``NotificationEvent.error``), as it is logged and answered to MTT
 (integrations/mtt/notifications.py, integrations/applier.py); the admin shows it translated. Each pattern
 below matches one reason those modules write, the values in it (an event's name, a state) carried over as
-sent. A text no pattern matches (an applier's error on a failed row) is shown as it is.
+sent; the error of a row whose apply raised is said in words, the exception after them as Python wrote it.
+A text no pattern matches (an error stored by an older version) is shown as it is.
 """
 
 from __future__ import annotations
@@ -63,12 +64,15 @@ _REASONS: list[tuple[re.Pattern[str], Promise]] = [
             r"nothing in it to apply \(see the applier's log\)",
             _("nothing in it to apply (see the applier's log)"),
         ),
+        # A row whose apply raised (integrations/applier.py): the exception, as Python wrote it, follows.
+        (r"(?s)applying failed: (?P<error>.*)", _("applying failed: %(error)s")),
     ]
 ]
 
 # A notification applied as a cleaned copy, whose first reason is the copy's: "<reason> (<problem>, stored
-# with U+FFFD in its place)".
-_CLEANED = re.compile(r"(?P<reason>.*) \((?P<problem>.*), stored with U\+FFFD in its place\)")
+# with U+FFFD in its place)", or "with null" for a NaN or Infinity. Both may hold parentheses ("(§10.1)",
+# "(NaN or Infinity)"): where one ends is found by trying each " (" (``_cleaned_in_words``).
+_CLEANED = re.compile(r"(?P<both>.* \(.*), stored with (?P<with>U\+FFFD|null) in its place\)")
 
 
 def reason_in_words(text: str) -> str:
@@ -78,11 +82,22 @@ def reason_in_words(text: str) -> str:
         return words
     cleaned = _CLEANED.fullmatch(text)
     if cleaned is not None:
-        reason, problem = _known(cleaned["reason"]), _known(cleaned["problem"])
-        if reason is not None and problem is not None:
-            words_of = _("%(reason)s (%(problem)s: kept as received, applied with U+FFFD in its place)")
-            return str(words_of) % {"reason": reason, "problem": problem}
+        words = _cleaned_in_words(cleaned["both"], cleaned["with"])
+        if words is not None:
+            return words
     return text
+
+
+def _cleaned_in_words(both: str, replacement: str) -> str | None:
+    for split in re.finditer(r" \(", both):
+        reason, problem = _known(both[: split.start()]), _known(both[split.end() :])
+        if reason is not None and problem is not None:
+            if replacement == "null":
+                words_of = _("%(reason)s (%(problem)s: kept as received, applied with null in its place)")
+            else:
+                words_of = _("%(reason)s (%(problem)s: kept as received, applied with U+FFFD in its place)")
+            return str(words_of) % {"reason": reason, "problem": problem}
+    return None
 
 
 def _known(text: str) -> str | None:

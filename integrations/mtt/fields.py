@@ -13,15 +13,20 @@ from typing import Any
 
 def text_of(value: Any) -> str:
     """A field kept as text: a JSON number as Python writes it (``7.9e10`` reads ``79000000000.0``: kept as
-    received, never made a phone number); null, an object or a list as ""; cut to 255 characters."""
-    if value is None or isinstance(value, (dict, list)):
+    received, never made a phone number); null, true, false, an object or a list as "" (a JSON boolean names
+    nothing: Python's "True" was shown as the caller's number and name); cut to 255 characters."""
+    if value is None or isinstance(value, (bool, dict, list)):
         return ""
     return str(value)[:255]
 
 
 # A startTime outside these years is a broken clock, treated as missing (the arrival time counts):
-# near year 1 or 9999 the conversion to UTC and the duration arithmetic overflow.
-START_TIME_YEARS = range(1970, 2101)
+# near year 1 or 9999 the conversion to UTC and the duration arithmetic overflow, and a clock reset to
+# 1970 (the Unix epoch's zero) or 2000 dated the call decades back, where it headed no list and no report
+# found it. 2001 is also where a Unix time is first read as one (``_EPOCH_SECONDS``). A startTime within
+# these years but after the notification's arrival is checked against it where both are known
+# (calls.legs.occurred_at).
+START_TIME_YEARS = range(2001, 2101)
 
 
 # What a startTime can be besides the guide's "YYYY-MM-DD HH:MM:SS" (§10.1 says only "Время операции"):

@@ -61,8 +61,9 @@ class Envelope:
     body: Any
     ignored_because: str = ""
     # Set when ``body`` is a cleaned copy of what came (NUL characters and lone surrogates, which the
-    # database's JSON cannot hold, replaced by U+FFFD): the text exactly as received (stored beside the
-    # copy), and the canonical ASCII JSON of the body as received (what is fingerprinted).
+    # database's JSON cannot hold, replaced by U+FFFD; NaN and Infinity by null): the text exactly as
+    # received (stored beside the copy), and the canonical ASCII JSON of the body as received (what is
+    # fingerprinted).
     received_text: str = ""
     received_canonical: str = ""
 
@@ -184,12 +185,12 @@ def _as_text(data: Any) -> str:
 
 def _storage_problem(data: Any) -> tuple[str, bool]:
     """Why a parsed body cannot be stored as JSON (or fingerprinted), or "", and whether the problem is only
-    in its text (a cleaned copy can be stored, ``_cleaned``). NaN and Infinity (not JSON; PostgreSQL's jsonb
-    and SQLite's JSON_VALID refuse them) and nesting deeper than MAX_DEPTH (MTT's are 5 deep) come first;
-    then NUL characters (jsonb cannot hold "\\u0000") and lone surrogates (not UTF-8). Iterative, so that
-    depth itself cannot overflow the stack here."""
+    in its values (a cleaned copy can be stored, ``_cleaned``). Nesting deeper than MAX_DEPTH (MTT's are 5
+    deep) comes first: no copy is made of it. Then the first of: a NUL character (jsonb cannot hold
+    "\\u0000"), a lone surrogate (not UTF-8), NaN or Infinity (not JSON; PostgreSQL's jsonb and SQLite's
+    JSON_VALID refuse them). Iterative, so that depth itself cannot overflow the stack here."""
     stack: list[tuple[Any, int]] = [(data, 1)]
-    in_text = ""
+    in_values = ""
     while stack:
         value, depth = stack.pop()
         if isinstance(value, dict | list):
@@ -197,15 +198,18 @@ def _storage_problem(data: Any) -> tuple[str, bool]:
                 return f"body is nested deeper than {MAX_DEPTH} levels", False
             if isinstance(value, dict):
                 for key, item in value.items():
-                    in_text = in_text or _text_problem(key)
+                    in_values = in_values or _text_problem(key)
                     stack.append((item, depth + 1))
             else:
                 stack.extend((item, depth + 1) for item in value)
         elif isinstance(value, str):
-            in_text = in_text or _text_problem(value)
+            in_values = in_values or _text_problem(value)
         elif isinstance(value, float) and not math.isfinite(value):
-            return "body holds a number that is not finite (NaN or Infinity)", False
-    return in_text, bool(in_text)
+            in_values = in_values or NOT_FINITE
+    return in_values, bool(in_values)
+
+
+NOT_FINITE = "body holds a number that is not finite (NaN or Infinity)"
 
 
 # What replaces a NUL or a lone surrogate in the copy of a body that is stored and applied.
@@ -215,10 +219,13 @@ _UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
 
 def _cleaned(value: Any) -> Any:
     """A copy of a parsed body (nested at most MAX_DEPTH: checked first) with every NUL and lone surrogate in
-    its strings and keys replaced by U+FFFD. A JSON text's surrogate pairs are decoded into one character by
-    json.loads, so a surrogate left in a string is a lone one."""
+    its strings and keys replaced by U+FFFD, and every NaN and Infinity by null (a ``duration: NaN`` is no
+    duration, as null is). A JSON text's surrogate pairs are decoded into one character by json.loads, so a
+    surrogate left in a string is a lone one."""
     if isinstance(value, str):
         return _UNSTORABLE_CHARACTERS.sub(REPLACEMENT, value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, dict):
         return {_cleaned(key): _cleaned(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -311,13 +318,17 @@ def _ignored(data: Any, event: str, reason: str) -> Envelope:
 def parse_envelope(data: Any, *, text: str | None = None) -> Envelope:
     """What a JSON body is: a notification we understand, or one kept as ignored (with the reason). A body
     the database cannot hold as JSON is kept as ``text`` (the body as it came)."""
-    problem, in_text = ("", False) if text is not None and _plainly_storable(text) else _storage_problem(data)
-    if in_text:
-        # NUL characters or lone surrogates (a caller's displayName, say): what came is kept as its text, and
-        # a copy with U+FFFD in their place is stored and applied, so the call is not lost for a character.
+    problem, in_values = (
+        ("", False) if text is not None and _plainly_storable(text) else _storage_problem(data)
+    )
+    if in_values:
+        # NUL characters or lone surrogates (a caller's displayName, say), NaN or Infinity (a duration): what
+        # came is kept as its text, and a copy with U+FFFD (null) in their place is stored and applied, so the
+        # call is not lost for a character or a number.
         envelope = parse_envelope(_cleaned(data))
         received = text if text is not None else _as_text(data)
-        ignored = f"{envelope.ignored_because} ({problem}, stored with U+FFFD in its place)"
+        replacement = "null" if problem == NOT_FINITE else "U+FFFD"
+        ignored = f"{envelope.ignored_because} ({problem}, stored with {replacement} in its place)"
         return replace(
             envelope,
             ignored_because=ignored if envelope.ignored_because else "",

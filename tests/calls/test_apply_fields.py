@@ -4,10 +4,13 @@ hidden and junk caller ids. Each still gives the call, its operator and its cont
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 from unittest import mock
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 from calls.models import Call, CallbackTask
 from contacts.models import Contact
@@ -69,9 +72,16 @@ def test_an_outgoing_call_from_a_workplace_named_in_another_form(
     assert call.client_number == "+79219462761"
 
 
-@pytest.mark.parametrize(
-    "start", ["0001-01-01 00:00:00", "0001-01-01 02:59:59", "9999-12-31 23:59:59", "1969-12-31 23:59:59"]
-)
+# startTimes no working clock writes: the edges of what Python reads, clocks reset to 1970 or 2000 (as text,
+# or as a Unix time), and the far future, in every form a startTime is read in.
+BROKEN_CLOCKS = [
+    "0001-01-01 00:00:00", "0001-01-01 02:59:59", "9999-12-31 23:59:59", "1969-12-31 23:59:59",
+    "1970-01-01 00:00:01", "1970-01-01T03:00:00+03:00", "01.01.1970 00:00:00", "2000-01-01 00:00:00",
+    "2099-01-01 00:00:00", "2100-12-31T23:59:59Z", "31.12.2100 23:59", 4102444799, "4102444799000",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("start", BROKEN_CLOCKS)
 def test_a_start_time_from_a_broken_clock_counts_as_missing(
     notify: Notify, directory: dict[str, Any], start: str
 ) -> None:
@@ -91,6 +101,48 @@ def test_a_start_time_from_a_broken_clock_counts_as_missing(
     }
     call = only_call()
     assert call.started_at is not None and call.started_at.year >= 2000  # the arrival time instead
+
+
+def _moscow(moment: datetime) -> str:
+    return moment.astimezone(ZoneInfo("Europe/Moscow")).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@pytest.mark.parametrize("start", BROKEN_CLOCKS)
+def test_one_notification_from_a_broken_clock_leaves_the_calls_times_as_the_others_say(
+    notify: Notify, directory: dict[str, Any], settings: Any, start: Any
+) -> None:
+    """A call started by a sane trying, then a connected from a broken clock. "2099" was taken as the answer:
+    the wait (2099 minus now, in seconds) overflowed the database's integer and the connected failed ten
+    times (the call never showed as answered); "1970" started the call 56 years back. Now the connected
+    counts at its arrival: the call starts when the trying says, is answered, and its wait is the real one."""
+    settings.MTT_TIMEZONE = "Europe/Moscow"
+    began = timezone.now().replace(microsecond=0) - timedelta(seconds=5)
+    inc = {"type": "incoming", "caller": p.client_party(), "callee": p.workplace_party()}
+    notify(p.note(f"{p.BASE}~2o", "trying", start=_moscow(began), **inc))
+    connected = p.note(f"{p.BASE}~2o", "connected", **inc)
+    connected["result"]["callInfo"]["startTime"] = start
+    notify(connected)
+    notify(p.note(f"{p.BASE}~2o", "finished", duration=20, **inc))
+    assert set(NotificationEvent.objects.values_list("status", flat=True)) == {
+        NotificationEvent.Status.APPLIED
+    }
+    call = only_call()
+    assert call.status == Call.Status.ANSWERED
+    assert call.started_at == began
+    assert call.answered_at is not None and began <= call.answered_at <= timezone.now()
+    assert call.wait_seconds is not None and call.wait_seconds < 3600
+
+
+@pytest.mark.parametrize("hours", [-12, 0, 12, 23])
+def test_a_start_time_hours_ahead_of_the_arrival_still_counts(
+    notify: Notify, directory: dict[str, Any], settings: Any, hours: int
+) -> None:
+    # A PBX clock or an MTT_TIMEZONE off by hours is no broken clock: its startTime is taken as it says.
+    settings.MTT_TIMEZONE = "Europe/Moscow"
+    moment = timezone.now().replace(microsecond=0) + timedelta(hours=hours)
+    notify(p.note(f"{p.BASE}~1o", "trying", start=_moscow(moment), type="incoming", caller=p.client_party(),
+                  callee=p.line_party()))  # fmt: skip
+    assert only_call().started_at == moment
 
 
 @pytest.mark.parametrize(
@@ -187,3 +239,54 @@ def test_a_junk_caller_id_is_kept_raw_and_makes_no_contact(
     assert call.legs.get().caller_id == raw
     assert not Contact.objects.exists()
     assert NotificationEvent.objects.get().status == NotificationEvent.Status.APPLIED
+
+
+@pytest.mark.parametrize("sent", [True, False])
+def test_a_caller_sent_as_json_booleans_is_no_number_and_no_name(
+    notify: Notify, directory: dict[str, Any], sent: bool
+) -> None:
+    """A caller whose every field is true (or false): the call showed "True" as its client's number and the
+    leg "True" as the caller's. It is a call without a number, as one with null fields is."""
+    caller = {"id": sent, "displayId": sent, "accountId": sent, "displayName": sent, "forwarderList": [sent]}
+    callee = {**p.line_party(), "displayName": sent}
+    notify(p.note(f"{p.BASE}~1o", "trying", type="incoming", caller=caller, callee=callee))
+    finished = p.note(f"{p.BASE}~1o", "finished", type="incoming", caller=caller, callee=callee, duration=0)
+    finished["result"]["callInfo"].update(reason=sent, reasonCode=sent)
+    notify(finished)
+    call = only_call()
+    assert (call.client_number_raw, call.client_number, call.contact_id) == ("", "", None)
+    assert (call.end_reason, call.end_reason_code) == ("", "")
+    leg = call.legs.get()
+    assert (leg.caller_id, leg.caller_account, leg.callee_display_name, leg.reason) == ("", "", "", "")
+    assert not Contact.objects.exists()
+    assert set(NotificationEvent.objects.values_list("status", flat=True)) == {
+        NotificationEvent.Status.APPLIED
+    }
+
+
+@pytest.mark.parametrize("state", ["trying", "showing", "finished", "recorded"])
+def test_a_call_past_its_most_legs_ignores_new_legs_and_keeps_applying_its_own(
+    notify: Notify, directory: dict[str, Any], monkeypatch: pytest.MonkeyPatch, state: str
+) -> None:
+    """One call key sent with ever new legs made every apply of that call read them all, each slower than the
+    last, until the applier served nobody else. Past MAX_LEGS_PER_CALL a new leg is ignored, with the reason
+    in the admin; what its existing legs say still applies."""
+    from calls import services
+
+    monkeypatch.setattr(services, "MAX_LEGS_PER_CALL", 3)
+    inc = {"type": "incoming", "caller": p.client_party(), "callee": p.line_party()}
+    for n in range(3):
+        notify(p.note(f"{p.BASE}~{n}o", "trying", **inc))
+    extra = p.note(f"{p.BASE}~9o", state, duration=5, **inc)
+    answer = notify(extra).json()
+    event = NotificationEvent.objects.get(pk=answer["id"])
+    assert (event.status, event.error) == (
+        NotificationEvent.Status.IGNORED,
+        "nothing in it to apply (see the applier's log)",
+    )
+    assert only_call().legs.count() == 3
+    for n in range(3):
+        notify(p.note(f"{p.BASE}~{n}o", "finished", duration=0, **inc))
+    call = only_call()
+    assert call.status == Call.Status.MISSED and call.ended_at is not None
+    assert NotificationEvent.objects.filter(status=NotificationEvent.Status.APPLIED).count() == 6

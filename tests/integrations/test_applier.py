@@ -185,7 +185,7 @@ def test_a_failing_notification_costs_only_itself_an_attempt_and_is_tried_again_
     failed = NotificationEvent.objects.get(pk=bad)
     assert failed.status == Status.PENDING
     assert failed.attempts == 1
-    assert "RuntimeError: a bug" in failed.error
+    assert failed.error == "applying failed: RuntimeError: a bug"
     assert failed.retry_at is not None and failed.retry_at > timezone.now()
     assert metrics.sample("mttcrm_notifications_apply_errors_total") == before + 1
 
@@ -208,7 +208,30 @@ def test_a_notification_that_keeps_failing_is_set_aside(integration: Integration
     event = NotificationEvent.objects.get(pk=pk)
     assert event.status == Status.FAILED
     assert event.attempts == MAX_ATTEMPTS
-    assert "still broken" in event.error
+    assert event.error == "applying failed: ValueError: still broken"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "exc",
+    [RuntimeError("a bug"), ValueError("line one\nline two"), KeyError("callInfo"), ZeroDivisionError()],
+    ids=["runtime", "two-lines", "key", "no-message"],
+)
+def test_the_admin_says_in_russian_that_applying_failed(
+    integration: Integration, admin_client: Client, exc: Exception
+) -> None:
+    """A failed row's error was the bare exception ("RuntimeError: a bug"): English only, nothing saying
+    what failed. The admin now reads that applying failed in Russian; the exception follows as it was."""
+    pk = store(integration, incoming_answered(base=base())[1])
+    NotificationEvent.objects.filter(pk=pk).update(attempts=MAX_ATTEMPTS - 1)
+    with mock.patch.object(applier_module, "call_apply_notification", side_effect=exc):
+        applier_drain()
+    event = NotificationEvent.objects.get(pk=pk)
+    assert event.status == Status.FAILED
+    page = admin_client.get(
+        f"/admin/integrations/notificationevent/{pk}/change/", HTTP_ACCEPT_LANGUAGE="ru"
+    ).content.decode()
+    assert f"применить не удалось: {type(exc).__name__}" in page
 
 
 @pytest.mark.django_db

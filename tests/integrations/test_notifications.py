@@ -283,3 +283,34 @@ def test_a_call_id_of_another_type_is_ignored_with_the_reason(sent: Any) -> None
 @pytest.mark.parametrize(("sent", "code"), [(16, "16"), (16.0, "16"), ("16", "16"), (None, ""), ("", "")])
 def test_reason_code_as_a_number_or_text(sent: Any, code: str) -> None:
     assert parse_call_info(_call("07_incoming_finished", reasonCode=sent)).reason_code == code
+
+
+# Every field of a call notification read as text (fields.text_of), as a path into callInfo.
+TEXT_FIELDS = [
+    ("caller", "id"), ("caller", "displayId"), ("caller", "accountId"), ("caller", "displayName"),
+    ("callee", "id"), ("callee", "displayId"), ("callee", "accountId"), ("callee", "displayName"),
+    ("callee", "display_name"), ("reason",), ("reasonCode",), ("accountId",),
+]  # fmt: skip
+
+
+def _read(info: Any, path: tuple[str, ...]) -> Any:
+    names = {"displayId": "display_id", "accountId": "account_id", "displayName": "display_name",
+             "display_name": "display_name", "reasonCode": "reason_code"}  # fmt: skip
+    for key in path:
+        info = getattr(info, names.get(key, key))
+    return info
+
+
+@pytest.mark.parametrize("sent", [True, False])
+@pytest.mark.parametrize("path", TEXT_FIELDS)
+def test_a_json_boolean_in_a_text_field_names_nothing(path: tuple[str, ...], sent: bool) -> None:
+    """A JSON true or false where the guide writes a number or a name was read as Python's "True"/"False":
+    the operator saw "True" as the caller's number and name. It names nothing, as null does."""
+    body = _call("07_incoming_finished")
+    node = body["result"]["callInfo"]
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = sent
+    if path[-1] == "displayName":
+        node.pop("display_name", None)
+    assert _read(parse_call_info(body), path) == ""

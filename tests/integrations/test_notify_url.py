@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 from unittest import mock
@@ -178,14 +179,7 @@ def test_directory_notifications_trigger_one_debounced_sync(
     ("raw", "reason"),
     [
         # Each was a 500 or worse before it was refused; now each is kept as the text it came as, and ignored.
-        # json.loads takes NaN/Infinity and 1e400 (= inf); JSON does not: SQLite's JSON_VALID check failed
-        # (read as a duplicate → DoesNotExist → 500), PostgreSQL's jsonb raised a DataError (spooled as if
-        # the database were down, then stuck in the spool for good).
-        (b'{"event": "e", "result": {"x": NaN}}', "not finite"),
-        (b'{"event": "e", "result": {"x": -Infinity}}', "not finite"),
-        (b'{"event": "e", "result": {"x": 1e400}}', "not finite"),
-        # A NaN beside a NUL: the NaN decides (the copy could not be stored either).
-        (b'{"event": "e", "result": {"x": NaN, "y": "a\\u0000b"}}', "not finite"),
+        # (NaN and Infinity were too: a cleaned copy is stored now, test_a_nan_or_infinity_keeps_the_call.)
         # Nesting json.loads accepts but Django's JSON encoding of the row did not (RecursionError, 500).
         (b'{"event": "e", "result": {"x": ' + b"[" * 900 + b"]" * 900 + b"}}", "nested deeper"),
         # Deeper than json.loads reads at all (RecursionError: where depends on the stack): the same words.
@@ -396,3 +390,58 @@ def test_a_nul_or_lone_surrogate_in_a_body_we_do_not_understand_is_kept_ignored_
     assert "not one the guide describes" in event.error and reason in event.error
     assert event.received_text == raw.decode()
     assert "\x00" not in json.dumps(event.body, ensure_ascii=False)
+
+
+# json.loads takes NaN, Infinity and 1e400 (= inf); JSON does not (PostgreSQL's jsonb and SQLite's JSON_VALID
+# refuse them), as they come from a Python json.dumps anywhere between the PBX and us.
+NOT_FINITE = ["NaN", "Infinity", "-Infinity", "1e400", "-1E+999"]
+
+
+@pytest.mark.parametrize("number", NOT_FINITE)
+def test_a_nan_or_infinity_keeps_the_call(
+    client: Client, integration: Integration, apply_inbox: Any, number: str
+) -> None:
+    """A finished whose duration was NaN (or any field Infinity) was kept only as text and ignored: the end
+    of the call was lost, the operator stayed busy until the reconcile closed the call hours later as ended
+    without a notification. Now, as with a NUL in a name, the body is kept exactly as received
+    (``received_text``) and a copy with null in place of the number is stored and applied."""
+    from calls.models import Call
+
+    trying = load_fixture("notifications/01_incoming_trying.json")
+    finished = copy.deepcopy(trying)
+    finished["result"]["callInfo"].update(state="finished", duration=0, reason="Normal call clearing")
+    finished["result"]["callInfo"].pop("startTime")
+    raw = json.dumps(finished).replace('"duration": 0', f'"duration": {number}').encode()
+    assert post_json(client, integration.notify_path, trying).status_code == 200
+    response = client.post(integration.notify_path, data=raw, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert "ignored" not in response.json()
+    event = NotificationEvent.objects.get(pk=response.json()["id"])
+    assert event.received_text == raw.decode()
+    assert event.body["result"]["callInfo"]["duration"] is None
+    assert apply_inbox().applied == 2
+    event.refresh_from_db()
+    assert (event.status, event.error) == (NotificationEvent.Status.APPLIED, "")
+    call = Call.objects.get()
+    assert call.status == Call.Status.MISSED and call.ended_at is not None
+    # Sent again: the same notification; sent with null (as stored): another one.
+    assert client.post(integration.notify_path, data=raw, content_type="application/json").json()["duplicate"]
+    plain = json.dumps(event.body).encode()
+    assert not client.post(integration.notify_path, data=plain, content_type="application/json").json()[
+        "duplicate"
+    ]
+
+
+@pytest.mark.parametrize("number", NOT_FINITE)
+def test_a_nan_or_infinity_in_a_body_we_do_not_understand_is_kept_ignored_with_both_reasons(
+    client: Client, integration: Integration, number: str
+) -> None:
+    raw = b'{"event": "e", "result": {"x": %s, "y": "a\\u0000b"}}' % number.encode()
+    response = client.post(integration.notify_path, data=raw, content_type="application/json")
+    assert response.status_code == 200
+    event = NotificationEvent.objects.get()
+    assert event.status == NotificationEvent.Status.IGNORED
+    assert "not one the guide describes" in event.error
+    assert "not finite" in event.error or "NUL" in event.error
+    assert event.received_text == raw.decode()
+    assert event.body == {"event": "e", "result": {"x": None, "y": "a\ufffdb"}}

@@ -42,6 +42,10 @@ BODIES: list[Any] = [
     {"event": CALL, "result": {"callInfo": {"call": {"id": "a~1o"}, "state": "teleporting"}}},
     {"event": "somethingNew\x00", "result": {"x": "\x00"}},
     {"event": CALL, "result": {"callInfo": {"call": {"id": "a~1o"}, "state": "teleporting", "x": "\x00"}}},
+    {
+        "event": CALL,
+        "result": {"callInfo": {"call": {"id": "a~1o"}, "state": "teleporting", "x": float("nan")}},
+    },
 ]
 
 
