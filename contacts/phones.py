@@ -37,13 +37,17 @@ _SIP_ID_PREFIX = "883"
 _SIP_ID_MIN_DIGITS = 12
 # An extension typed after the number, the ways Russian offices write it: "доб. 12", "доб.12",
 # "добавочный 12", "вн. 12", "ext. 12", "ext12", "x12", "#12", ",12" (a phone's pause), ";ext=12" (tel: URIs);
-# a comma may come before the word or the "#" too ("…77, доб 5").
+# a comma may come before the word or the "#" too ("…77, доб 5"); a written-out one may stand in brackets, as
+# business cards and signatures put it ("+7 (495) 123-45-67 (доб. 123)").
 EXTENSION_WORD = r"(?:доб(?:авочный)?|вн(?:утр(?:енний)?)?|ext(?:ension)?|x)"
 _EXTENSION = re.compile(
-    rf"\s*(?:,?\s*(?:#|(?<![^\W\d_]){EXTENSION_WORD}\.?)|,|;\s*ext=)\s*(\d{{1,8}})\s*$",
+    rf"\s*(?:,?\s*(?:#|(?<![^\W\d_]){EXTENSION_WORD}\.?)|,|;\s*ext=)\s*(?P<ext>\d{{1,8}})\s*$"
+    rf"|\s*\(\s*(?:#|{EXTENSION_WORD}\.?)\s*(?P<bracketed>\d{{1,8}})\s*\)\s*$",
     re.IGNORECASE,
 )
 _LETTERS = re.compile(r"[^\W\d_]")
+# First digits of a national number that no +7 code has (see _unassigned_in_zone_7).
+_ZONE_7_UNASSIGNED = "012"
 
 
 def default_region() -> str:
@@ -91,7 +95,7 @@ def split_extension(raw: str) -> tuple[str, str]:
     match = _EXTENSION.search(value)
     if match is None or not any(ch.isdigit() for ch in value[: match.start()]):
         return value, ""
-    return value[: match.start()].strip(), match.group(1)
+    return value[: match.start()].strip(), match.group("ext") or match.group("bracketed")
 
 
 def shown(raw: str) -> str:
@@ -134,6 +138,11 @@ def dial_problem(raw: str) -> str | None:
                 reason = phonenumbers.ValidationResult.TOO_LONG
             elif national < 10:
                 reason = phonenumbers.ValidationResult.TOO_SHORT
+        if reason == phonenumbers.ValidationResult.IS_POSSIBLE and _unassigned_in_zone_7(parsed):
+            return _(
+                "“%(number)s” cannot be dialled: there is no Russian code %(code)s. Write a foreign number "
+                "with its country code, e.g. +375 29 123-45-67."
+            ) % {"number": shown(number), "code": phonenumbers.national_significant_number(parsed)[:3]}
     except phonenumbers.NumberParseException:
         reason = phonenumbers.ValidationResult.INVALID_LENGTH
     if reason in (
@@ -203,6 +212,16 @@ def sip_id_key(raw: str) -> str:
     return digits if digits is not None else cleaned
 
 
+def _unassigned_in_zone_7(parsed: phonenumbers.PhoneNumber) -> bool:
+    """True for a +7 number whose code starts with 0, 1 or 2: no such code exists in Russia or Kazakhstan
+    (their codes start with 3-9). It is what a foreign number typed the local way reads as: Belarus's
+    `8 029 123-45-67` (+375 29 123-45-67) and Ukraine's old `8 044 123-45-67` are 11 digits starting with
+    the trunk "8", and taken for +7 029…, +7 044… they were stored, shown as `+7 0291234567`, never matched
+    the client's call from +375… and made MTT dial a number that does not exist."""
+    national = phonenumbers.national_significant_number(parsed)
+    return parsed.country_code == 7 and national[:1] in _ZONE_7_UNASSIGNED
+
+
 def _e164_if_possible(candidate: str, region: str | None, *, require_valid: bool = False) -> str | None:
     try:
         parsed = phonenumbers.parse(candidate, region)
@@ -210,7 +229,7 @@ def _e164_if_possible(candidate: str, region: str | None, *, require_valid: bool
         return None
     # IS_POSSIBLE only: IS_POSSIBLE_LOCAL_ONLY would turn a 7-digit city number into "+74241500".
     reason = phonenumbers.is_possible_number_with_reason(parsed)
-    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE or _unassigned_in_zone_7(parsed):
         return None
     if require_valid and not phonenumbers.is_valid_number(parsed):
         return None

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils.html import escape
 
 from contacts import phones
 from contacts.models import Contact, PhoneNumber
@@ -46,6 +47,13 @@ ACCEPTED = [
     ("\u2066+7 (921) 946-27-61\u2069", "+79219462761", ""),
     ("+7\u200b921\u200b946\u200b27\u200b61", "+79219462761", ""),
     ("\ufeff8 921 946-27-61", "+79219462761", ""),
+    # An extension in brackets, as business cards write it (it was refused as "digits only").
+    ("+7 (495) 123-45-67 (доб. 123)", "+74951234567", "123"),
+    ("8 495 123-45-67 (ext. 5)", "+74951234567", "5"),
+    # Foreign numbers with the international prefixes people use.
+    ("8 10 375 29 123-45-67", "+375291234567", ""),
+    ("00 44 20 7946 0958", "+442079460958", ""),
+    ("+1 (212) 555-0123 доб. 7", "+12125550123", "7"),
 ]
 
 # typed → words the refusal must contain (the Russian UI)
@@ -61,6 +69,9 @@ REFUSED = [
     ("+7 921 946 27 61 доб. 12 доб. 13", "два добавочных"),
     # After a semicolon: the next number, here too short (it was dropped unseen, ";12" too).
     ("8 921 946 27 61;12", "мало цифр (2)"),
+    # Belarus's own way to write +375 29 123-45-67: it was stored as +7 029 123-45-67, a number nobody has.
+    ("8 (029) 123-45-67", "в России нет кода 029"),
+    ("+7 (123) 456-78-90", "в России нет кода 123"),
 ]
 
 
@@ -93,6 +104,8 @@ def test_the_form_refuses_what_cannot_be_dialled_in_words(operator: Client, type
     page = response.content.decode()
     assert 'class="error"' in page and words in page, page[-3000:]
     assert not Contact.objects.exists() and not PhoneNumber.objects.exists()
+    assert response.context["form"]["numbers"].value() == typed  # given back to correct, nothing lost
+    assert f"{escape(typed)}</textarea>" in page
 
 
 @pytest.mark.parametrize(("typed", "number", "extension"), [
