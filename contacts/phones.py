@@ -293,6 +293,19 @@ def format_for_people(e164: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
+def for_people(value: str) -> str:
+    """Any number as received or stored, for an operator to read: a phone number formatted
+    (``format_for_people``: `sip:+79219462761@host;user=phone` → `+7 921 946-27-61`); anything else without
+    its URI decoration (`sip:101@10.133.33.136:5073;user=phone` → `101`, an internal extension, not a
+    line of SIP syntax), or as received when nothing is left of it."""
+    if not value:
+        return ""
+    e164 = normalize(value)
+    if e164:
+        return format_for_people(e164)
+    return _strip_uri(value) or value
+
+
 def dial_format(e164: str) -> str:
     """What the PBX dials (makeCall `calleid`): `79219462761` for Russia, E.164 digits without `+` else.
 

@@ -310,3 +310,24 @@ def test_an_extension_in_brackets(typed: str, number: str, extension: str) -> No
     assert phones.split_extension(typed) == (number, extension)
     if extension:
         assert phones.normalize(typed) == "+74951234567"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("+79219462761", "+7 921 946-27-61"),
+        ("89219462761", "+7 921 946-27-61"),
+        ('"Иван" <sip:+79219462761@pstn;user=phone>', "+7 921 946-27-61"),
+        ("+375291234567", "+375 29 123-45-67"),
+        # Not phone numbers: without the SIP decoration around them (they were shown as received).
+        ("sip:101@10.133.33.136:5073;user=phone", "101"),
+        ("101@pstn", "101"),
+        ("<sip:880023213@vpbx.mtt.ru>", "880023213"),
+        ("4241500", "4241500"),
+        ("anonymous", "anonymous"),
+        ("sip:@pstn", "sip:@pstn"),
+        ("", ""),
+    ],
+)
+def test_any_number_for_people(value: str, shown: str) -> None:
+    assert phones.for_people(value) == shown
