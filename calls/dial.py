@@ -102,6 +102,10 @@ def dial_string(e164: str) -> str:
         return e164
     if style == "trunk8" and e164.startswith("+7") and len(e164) == 12:
         return "8" + e164[2:]
+    if style == "trunk8" and e164.startswith("+"):
+        # Dialled the Russian way, a foreign number takes the international prefix 8~10 that goes with
+        # the trunk 8: sent bare ("375291234567"), a PBX dialling so read it as a number at home.
+        return "810" + e164[1:]
     # "digits": 79219462761 for Russia (11 digits starting with 7), E.164 digits for other countries.
     return dial_format(e164)
 
