@@ -90,7 +90,7 @@ class ContactForm(forms.ModelForm):
     def clean_numbers(self) -> list[str]:
         value: str = self.cleaned_data.get("numbers") or ""
         numbers: list[str] = []
-        keys: set[str] = set()
+        keys: dict[str, str] = {}  # each number's key → its extension
         errors: list[ValidationError] = []
         instance = self.instance if self.instance.pk else None
         lines = [number for number in (line.strip() for line in _LINE_SPLIT.split(value)) if number]
@@ -117,9 +117,19 @@ class ContactForm(forms.ModelForm):
                 errors.append(self._hide_invisible_owner(error, number))
                 continue
             key = phones.normalize(bare) or phones.digits_only(bare)
+            extension = phones.split_extension(number)[1]
             if key not in keys:  # the same number typed twice in two formats
-                keys.add(key)
+                keys[key] = extension
                 numbers.append(number)
+            elif keys[key] != extension:
+                # "… доб. 5" and "… доб. 6": one number has one extension; the second was dropped unseen.
+                errors.append(
+                    ValidationError(
+                        _("The number %(number)s is entered twice with different extensions: keep one.")
+                        % {"number": phones.for_people(bare)},
+                        code="two_extensions",
+                    )
+                )
         if errors:
             raise ValidationError(errors)
         return numbers

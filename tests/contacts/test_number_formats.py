@@ -196,3 +196,26 @@ def test_a_pasted_column_of_numbers_is_refused_before_any_lookup(operator: Clien
     assert not Contact.objects.exists() and not PhoneNumber.objects.exists()
     assert post(operator, "\n".join(column.splitlines()[:50])).status_code == 302
     assert PhoneNumber.objects.count() == 50
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "+7 921 946 27 61 доб. 5\n8 921 946-27-62\n8 (921) 946-27-61 доб. 6",
+        "+7 921 946 27 61 (доб. 5), 89219462761",
+        "89219462761\n+7 921 946 27 61 #6",
+    ],
+)
+def test_one_number_entered_twice_with_different_extensions_is_refused(operator: Client, typed: str) -> None:
+    # The second was dropped unseen: the contact kept "доб. 5" and lost "доб. 6" (or the extension itself).
+    response = post(operator, typed)
+    assert response.status_code == 200
+    (error,) = response.context["form"].errors["numbers"]
+    assert "введён дважды с разными добавочными" in error and "921 946" in error, error
+    assert not PhoneNumber.objects.exists()
+    assert response.context["form"]["numbers"].value() == typed
+
+
+def test_one_number_entered_twice_with_the_same_extension_is_one_number(operator: Client) -> None:
+    assert post(operator, "+7 921 946 27 61 доб. 5\n8 (921) 946-27-61 (доб. 5)").status_code == 302
+    assert list(PhoneNumber.objects.values_list("e164", "extension")) == [("+79219462761", "5")]
