@@ -331,3 +331,44 @@ def test_an_extension_in_brackets(typed: str, number: str, extension: str) -> No
 )
 def test_any_number_for_people(value: str, shown: str) -> None:
     assert phones.for_people(value) == shown
+
+
+# --- the data migration of numbers stored as a +7 code that does not exist -------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_forgets_the_e164_of_a_plus_7_code_that_does_not_exist() -> None:
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("contacts", "0004_phone_extension")], [("contacts", "0005_no_impossible_plus7")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old = executor.loader.project_state(before).apps
+        contact = old.get_model("contacts", "Contact").objects.create(name="Минск")
+        Number = old.get_model("contacts", "PhoneNumber")
+        for e164, raw in [
+            ("+70291234567", "8 (029) 123-45-67"),
+            ("+71234567890", "+7 (123) 456-78-90"),
+            ("+79219462761", "8 921 946-27-61"),
+        ]:
+            Number.objects.create(
+                contact_id=contact.pk, e164=e164, raw=raw, raw_digits=phones.digits_only(raw)
+            )
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    from contacts.models import PhoneNumber
+    from contacts.selectors import contact_find_by_number
+
+    assert set(PhoneNumber.objects.values_list("e164", "raw_digits")) == {
+        ("", "80291234567"),
+        ("", "71234567890"),
+        ("+79219462761", "89219462761"),
+    }
+    # Found as typed, as a number now typed the same way would be.
+    assert contact_find_by_number(number="8 (029) 123-45-67") is not None
