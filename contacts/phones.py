@@ -21,10 +21,16 @@ import phonenumbers
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+# Quotes of every kind: ASCII, «», and U+2018…U+201F (‘’‚‛“”„‟).
+_QUOTES = "'\"«»\u2018-\u201f"
+_QUOTED = re.compile(rf"[{_QUOTES}](.*)[{_QUOTES}]", re.DOTALL)
 # Invisible marks count as separators too: a number copied from a messenger or a web page comes wrapped in
-# bidi marks (U+202A…U+202E, U+2066…U+2069) or with zero-width spaces or a BOM between its digits.
+# bidi marks (U+202A…U+202E, U+2066…U+2069) or with zero-width spaces or a BOM between its digits. So do
+# quotes: a number pasted from a CSV or JSON ("+7 921 946-27-61"), quoted in a letter («…», „…“), or kept
+# as text in a spreadsheet cell ('89219462761) was refused as "check the country code and the digits".
 _SEPARATORS = re.compile(
-    r"[\s\-().\u00a0\u2010-\u2015/\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+    r"[\s\-().\u00a0\u2010-\u2015/\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+    rf"{_QUOTES}]"
 )
 # What a refusal repeats of what was typed: enough to recognise it, never a page of it.
 SHOWN_CHARS = 40
@@ -65,13 +71,18 @@ def ascii_digits(raw: str) -> str:
     return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in value)
 
 
+def _unquoted(value: str) -> str:
+    """`"sip:7921…@pstn"`, `«8 921 … доб. 5»` → what is inside the quotes (any kind, as a pair)."""
+    quoted = _QUOTED.fullmatch(value)
+    return quoted.group(1).strip() if quoted is not None else value
+
+
 def _strip_uri(raw: str) -> str:
     """`sip:78124241500@pstn;user=phone` → `78124241500`; `tel:+7-921-…;ext=1` → `+7-921-…`; a SIP header's
     name-addr `"Иван" <sip:79219462761@host>` → `79219462761`."""
     value = ascii_digits(raw).strip()
     name_addr = _NAME_ADDR.fullmatch(value)
-    if name_addr is not None:
-        value = name_addr.group(1).strip()
+    value = name_addr.group(1).strip() if name_addr is not None else _unquoted(value)
     value = _URI_SCHEME.sub("", value)
     value = value.split("@", 1)[0]
     value = value.split(";", 1)[0]
@@ -91,7 +102,7 @@ def digits_only(raw: str) -> str:
 def split_extension(raw: str) -> tuple[str, str]:
     """(number, extension) of what a person typed: `8 (800) 555-35-35 доб. 12` → (`8 (800) 555-35-35`,
     `12`); (raw, "") when no extension is written after the number."""
-    value = ascii_digits(raw).strip()
+    value = _unquoted(ascii_digits(raw).strip())
     match = _EXTENSION.search(value)
     if match is None or not any(ch.isdigit() for ch in value[: match.start()]):
         return value, ""

@@ -50,6 +50,9 @@ ACCEPTED = [
     # An extension in brackets, as business cards write it (it was refused as "digits only").
     ("+7 (495) 123-45-67 (доб. 123)", "+74951234567", "123"),
     ("8 495 123-45-67 (ext. 5)", "+74951234567", "5"),
+    # Quoted, as a CSV, a letter or a spreadsheet's text cell gives it.
+    ('"+7 921 946-27-61"', "+79219462761", ""),
+    ("«8 (921) 946-27-61 доб. 5»", "+79219462761", "5"),
     # Foreign numbers with the international prefixes people use.
     ("8 10 375 29 123-45-67", "+375291234567", ""),
     ("00 44 20 7946 0958", "+442079460958", ""),
@@ -170,6 +173,7 @@ def test_a_refusal_repeats_a_short_visible_part_of_what_was_typed(operator: Clie
         # A row pasted from a spreadsheet: refused as one number "8 921 946 27 618 921 946 27 62".
         "8 921 946-27-61\t8 921 946-27-62",
         "8 921 946-27-61,5\t8 921 946-27-62",
+        '"8 921 946-27-61","8 921 946-27-62"',  # a CSV row
     ],
 )
 def test_numbers_on_semicolons_or_tabs_are_each_kept(operator: Client, typed: str) -> None:

@@ -333,6 +333,17 @@ def test_any_number_for_people(value: str, shown: str) -> None:
     assert phones.for_people(value) == shown
 
 
+@pytest.mark.parametrize(
+    "raw",
+    ['"+7 921 946 27 61"', "'89219462761", "«8 (921) 946-27-61»", "„+7 921 946 27 61“", "“8 921 946-27-61”",
+     "‘+79219462761’", '"sip:79219462761@pstn"'],
+)  # fmt: skip
+def test_a_quoted_number_is_the_number(raw: str) -> None:
+    # From a CSV or JSON, a letter, a spreadsheet's text cell: it was refused as "check the country code".
+    assert phones.normalize(raw) == "+79219462761"
+    assert phones.dial_problem(raw) is None
+
+
 # --- the data migration of numbers stored as a +7 code that does not exist -------------------------------
 
 
