@@ -42,7 +42,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from contacts.models import Contact
-from contacts.phones import dial_format, format_for_people, normalize, split_extension
+from contacts.phones import (
+    dial_format,
+    dial_problem,
+    format_for_people,
+    is_pbx_sip_id,
+    normalize,
+    shown,
+    split_extension,
+)
 from contacts.selectors import contact_find_by_number
 from integrations.models import Integration, Workplace
 from integrations.mtt.client import MttClient
@@ -160,11 +168,15 @@ def call_dial(*, user: Any, number: str) -> DialResult:
     """Ring the user's phone and then the client at ``number`` (any format); see the module docstring."""
     e164 = normalize(number or "")
     if not e164:
-        shown = (number or "").strip()[:40] or "—"
+        # Why, in the contact form's words ("too few digits", "no Russian code 029", …) when there are some.
+        bare = split_extension(number or "")[0]
+        problem = dial_problem(bare) if bare and not is_pbx_sip_id(bare) else None
         return _refusal(
             400,
             "bad_number",
-            _("This number cannot be dialled: “%(number)s” is not a phone number.") % {"number": shown},
+            problem
+            or _("This number cannot be dialled: “%(number)s” is not a phone number.")
+            % {"number": shown(number or "") or "—"},
         )
     workplace, refused = _check_user(user)
     if refused is not None:

@@ -342,6 +342,27 @@ def test_numbers_that_cannot_be_dialled(sandbox: RunningSandbox, operator: Any, 
     assert make_calls(sandbox) == []
 
 
+@pytest.mark.parametrize(
+    ("number", "words"),
+    [
+        ("8 (029) 123-45-67", "there is no Russian code 029"),
+        ("12-34", "too few digits (4)"),
+        ("позвонить Ивану", "digits only"),
+        ("+7 921 946 27 61 12", "too many digits (13)"),
+        ("\u202e1234\u202c", "too few digits (4)"),
+    ],
+)
+def test_a_number_that_cannot_be_dialled_is_refused_saying_why(
+    sandbox: RunningSandbox, operator: Any, number: str, words: str
+) -> None:
+    # Every such number was "… is not a phone number", with what was typed repeated bidi marks and all.
+    result = call_dial(user=operator, number=number)
+    assert (result.ok, result.status, result.code) == (False, 400, "bad_number")
+    assert words in result.message and "cannot be dialled" in result.message, result.message
+    assert "\u202e" not in result.message
+    assert make_calls(sandbox) == []
+
+
 def test_mtt_refusing_is_shown_with_its_words_and_a_retry_is_allowed(
     sandbox: RunningSandbox, operator: Any
 ) -> None:
