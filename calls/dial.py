@@ -42,7 +42,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from contacts.models import Contact
-from contacts.phones import dial_format, format_for_people, normalize, split_extension
+from contacts.phones import (
+    dial_format,
+    dial_problem,
+    format_for_people,
+    is_pbx_sip_id,
+    normalize,
+    shown,
+    split_extension,
+)
 from contacts.selectors import contact_find_by_number
 from integrations.models import Integration, Workplace
 from integrations.mtt.client import MttClient
@@ -102,6 +110,10 @@ def dial_string(e164: str) -> str:
         return e164
     if style == "trunk8" and e164.startswith("+7") and len(e164) == 12:
         return "8" + e164[2:]
+    if style == "trunk8" and e164.startswith("+"):
+        # Dialled the Russian way, a foreign number takes the international prefix 8~10 that goes with
+        # the trunk 8: sent bare ("375291234567"), a PBX dialling so read it as a number at home.
+        return "810" + e164[1:]
     # "digits": 79219462761 for Russia (11 digits starting with 7), E.164 digits for other countries.
     return dial_format(e164)
 
@@ -156,11 +168,15 @@ def call_dial(*, user: Any, number: str) -> DialResult:
     """Ring the user's phone and then the client at ``number`` (any format); see the module docstring."""
     e164 = normalize(number or "")
     if not e164:
-        shown = (number or "").strip()[:40] or "—"
+        # Why, in the contact form's words ("too few digits", "no Russian code 029", …) when there are some.
+        bare = split_extension(number or "")[0]
+        problem = dial_problem(bare) if bare and not is_pbx_sip_id(bare) else None
         return _refusal(
             400,
             "bad_number",
-            _("This number cannot be dialled: “%(number)s” is not a phone number.") % {"number": shown},
+            problem
+            or _("This number cannot be dialled: “%(number)s” is not a phone number.")
+            % {"number": shown(number or "") or "—"},
         )
     workplace, refused = _check_user(user)
     if refused is not None:

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from contacts.access import users_visible_to
 from contacts.people import PersonChoiceField
-from contacts.phones import format_for_people, normalize
+from contacts.phones import for_people
 from integrations.models import ExternalNumber
 
 from .dates import validate_day, validate_moment
@@ -37,9 +37,7 @@ class LineChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
     """A line (external number) chosen by its number written as the tables write it: +7 499 649-78-03."""
 
     def label_from_instance(self, obj: Any) -> str:
-        number = str(obj.number)
-        e164 = number if number.startswith("+") else normalize(number)
-        return format_for_people(e164) if e164 else number
+        return for_people(str(obj.number))
 
 
 class CallFilterForm(forms.Form):

@@ -19,7 +19,7 @@ from .access import user_can_change_personal_manager, users_visible_to
 from .forms import PhoneNumberAdminForm, PhoneNumberInlineFormSet
 from .models import AccessSettings, Contact, PhoneNumber, Team
 from .people import person_name
-from .selectors import contact_search, looks_like_number, user_can_merge_contacts
+from .selectors import contact_search, number_q, number_query, user_can_merge_contacts
 from .services import contact_merge
 
 
@@ -84,8 +84,8 @@ class ContactAdmin(AuditTrailAdminMixin, DateRangeAdmin):
         self, request: HttpRequest, queryset: QuerySet[Contact], search_term: str
     ) -> tuple[QuerySet[Contact], bool]:
         queryset_found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        if looks_like_number(search_term):
-            # Any number format (89219462761, 0079219462761, …@pstn) finds the stored +7… number.
+        if number_query(search_term) is not None:
+            # Any number format (89219462761, 0079219462761, …@pstn, … доб. 12) finds the stored +7… number.
             by_number = contact_search(query=search_term).values("pk")
             queryset_found = queryset_found | queryset.filter(pk__in=by_number)
         return queryset_found, may_have_duplicates
@@ -147,6 +147,18 @@ class PhoneNumberAdmin(DateRangeAdmin):
     readonly_fields = ["e164", "raw_digits", "created_at"]
     fields = ["contact", "raw", "e164", "raw_digits", "kind", "created_at"]
     ordering = ["-id"]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[PhoneNumber], search_term: str
+    ) -> tuple[QuerySet[PhoneNumber], bool]:
+        queryset_found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        number = number_query(search_term)
+        if number is not None:
+            # As the contacts' search reads it: `8 (921) 946-27-61` was searched word by word ("8", "(921)",
+            # "946-27-61") in the stored "+79219462761" and found nothing.
+            matching = number_q(number, e164_field="e164", digits_fields=("raw_digits",))
+            queryset_found = queryset_found | queryset.filter(matching)
+        return queryset_found, may_have_duplicates
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PhoneNumber]:
         # Team mode: a number is its contact's (another team's client's numbers, and name, stay hidden).

@@ -7,6 +7,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from calls.visibility import contact_visible_to, contacts_visible_to
@@ -89,7 +90,7 @@ class ContactForm(forms.ModelForm):
     def clean_numbers(self) -> list[str]:
         value: str = self.cleaned_data.get("numbers") or ""
         numbers: list[str] = []
-        keys: set[str] = set()
+        keys: dict[str, str] = {}  # each number's key → its extension
         errors: list[ValidationError] = []
         instance = self.instance if self.instance.pk else None
         lines = [number for number in (line.strip() for line in _LINE_SPLIT.split(value)) if number]
@@ -116,9 +117,19 @@ class ContactForm(forms.ModelForm):
                 errors.append(self._hide_invisible_owner(error, number))
                 continue
             key = phones.normalize(bare) or phones.digits_only(bare)
+            extension = phones.split_extension(number)[1]
             if key not in keys:  # the same number typed twice in two formats
-                keys.add(key)
+                keys[key] = extension
                 numbers.append(number)
+            elif keys[key] != extension:
+                # "… доб. 5" and "… доб. 6": one number has one extension; the second was dropped unseen.
+                errors.append(
+                    ValidationError(
+                        _("The number %(number)s is entered twice with different extensions: keep one.")
+                        % {"number": phones.for_people(bare)},
+                        code="two_extensions",
+                    )
+                )
         if errors:
             raise ValidationError(errors)
         return numbers
@@ -190,17 +201,35 @@ class MergeForm(forms.Form):
 
 
 class PhoneNumberAdminForm(forms.ModelForm):
-    """Admin: the number is typed as `raw`; e164 and raw_digits follow from it."""
+    """Admin: the number is typed as `raw`, an extension after it as the contact form takes it (`… доб. 12`);
+    e164, raw_digits and the extension follow from it, as the contact form stores them. A number typed or
+    changed here must be dialable, refused in the same words as on the contact form; one stored as it came
+    from the PBX (a short internal number) and left as it is stays."""
 
     class Meta:
         model = PhoneNumber
         fields = ["raw", "kind"]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.extension:
+            # Shown with its extension, so that saving the page unchanged keeps it.
+            self.initial["raw"] = f"{self.instance.raw} {gettext('ext.')} {self.instance.extension}"
+
     def clean_raw(self) -> str:
-        raw: str = (self.cleaned_data.get("raw") or "").strip()
+        typed: str = (self.cleaned_data.get("raw") or "").strip()
+        raw, extension = phones.split_extension(typed)
+        unchanged = bool(self.instance.pk) and typed == str(self.initial.get("raw") or "").strip()
+        if not unchanged:
+            problem = phones.dial_problem(raw)
+            if problem is None and phones.split_extension(raw)[1]:
+                problem = _("“%(number)s” has two extensions: keep one.") % {"number": phones.shown(typed)}
+            if problem is not None:
+                raise ValidationError(problem, code="not_dialable")
         phone_number_check(number=raw, allowed_row=self.instance if self.instance.pk else None)
         self.instance.e164 = phones.normalize(raw) or ""
         self.instance.raw_digits = phones.digits_only(raw)
+        self.instance.extension = extension
         return raw
 
 

@@ -21,10 +21,16 @@ import phonenumbers
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+# Quotes of every kind: ASCII, «», and U+2018…U+201F (‘’‚‛“”„‟).
+_QUOTES = "'\"«»\u2018-\u201f"
+_QUOTED = re.compile(rf"[{_QUOTES}](.*)[{_QUOTES}]", re.DOTALL)
 # Invisible marks count as separators too: a number copied from a messenger or a web page comes wrapped in
-# bidi marks (U+202A…U+202E, U+2066…U+2069) or with zero-width spaces or a BOM between its digits.
+# bidi marks (U+202A…U+202E, U+2066…U+2069) or with zero-width spaces or a BOM between its digits. So do
+# quotes: a number pasted from a CSV or JSON ("+7 921 946-27-61"), quoted in a letter («…», „…“), or kept
+# as text in a spreadsheet cell ('89219462761) was refused as "check the country code and the digits".
 _SEPARATORS = re.compile(
-    r"[\s\-().\u00a0\u2010-\u2015/\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+    r"[\s\-().\u00a0\u2010-\u2015/\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+    rf"{_QUOTES}]"
 )
 # What a refusal repeats of what was typed: enough to recognise it, never a page of it.
 SHOWN_CHARS = 40
@@ -37,13 +43,17 @@ _SIP_ID_PREFIX = "883"
 _SIP_ID_MIN_DIGITS = 12
 # An extension typed after the number, the ways Russian offices write it: "доб. 12", "доб.12",
 # "добавочный 12", "вн. 12", "ext. 12", "ext12", "x12", "#12", ",12" (a phone's pause), ";ext=12" (tel: URIs);
-# a comma may come before the word or the "#" too ("…77, доб 5").
+# a comma may come before the word or the "#" too ("…77, доб 5"); a written-out one may stand in brackets, as
+# business cards and signatures put it ("+7 (495) 123-45-67 (доб. 123)").
 EXTENSION_WORD = r"(?:доб(?:авочный)?|вн(?:утр(?:енний)?)?|ext(?:ension)?|x)"
 _EXTENSION = re.compile(
-    rf"\s*(?:,?\s*(?:#|(?<![^\W\d_]){EXTENSION_WORD}\.?)|,|;\s*ext=)\s*(\d{{1,8}})\s*$",
+    rf"\s*(?:,?\s*(?:#|(?<![^\W\d_]){EXTENSION_WORD}\.?)|,|;\s*ext=)\s*(?P<ext>\d{{1,8}})\s*$"
+    rf"|\s*\(\s*(?:#|{EXTENSION_WORD}\.?)\s*(?P<bracketed>\d{{1,8}})\s*\)\s*$",
     re.IGNORECASE,
 )
 _LETTERS = re.compile(r"[^\W\d_]")
+# First digits of a national number that no +7 code has (see _unassigned_in_zone_7).
+_ZONE_7_UNASSIGNED = "012"
 
 
 def default_region() -> str:
@@ -61,13 +71,18 @@ def ascii_digits(raw: str) -> str:
     return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in value)
 
 
+def _unquoted(value: str) -> str:
+    """`"sip:7921…@pstn"`, `«8 921 … доб. 5»` → what is inside the quotes (any kind, as a pair)."""
+    quoted = _QUOTED.fullmatch(value)
+    return quoted.group(1).strip() if quoted is not None else value
+
+
 def _strip_uri(raw: str) -> str:
     """`sip:78124241500@pstn;user=phone` → `78124241500`; `tel:+7-921-…;ext=1` → `+7-921-…`; a SIP header's
     name-addr `"Иван" <sip:79219462761@host>` → `79219462761`."""
     value = ascii_digits(raw).strip()
     name_addr = _NAME_ADDR.fullmatch(value)
-    if name_addr is not None:
-        value = name_addr.group(1).strip()
+    value = name_addr.group(1).strip() if name_addr is not None else _unquoted(value)
     value = _URI_SCHEME.sub("", value)
     value = value.split("@", 1)[0]
     value = value.split(";", 1)[0]
@@ -87,11 +102,11 @@ def digits_only(raw: str) -> str:
 def split_extension(raw: str) -> tuple[str, str]:
     """(number, extension) of what a person typed: `8 (800) 555-35-35 доб. 12` → (`8 (800) 555-35-35`,
     `12`); (raw, "") when no extension is written after the number."""
-    value = ascii_digits(raw).strip()
+    value = _unquoted(ascii_digits(raw).strip())
     match = _EXTENSION.search(value)
     if match is None or not any(ch.isdigit() for ch in value[: match.start()]):
         return value, ""
-    return value[: match.start()].strip(), match.group(1)
+    return value[: match.start()].strip(), match.group("ext") or match.group("bracketed")
 
 
 def shown(raw: str) -> str:
@@ -134,6 +149,11 @@ def dial_problem(raw: str) -> str | None:
                 reason = phonenumbers.ValidationResult.TOO_LONG
             elif national < 10:
                 reason = phonenumbers.ValidationResult.TOO_SHORT
+        if reason == phonenumbers.ValidationResult.IS_POSSIBLE and _unassigned_in_zone_7(parsed):
+            return _(
+                "“%(number)s” cannot be dialled: there is no Russian code %(code)s. Write a foreign number "
+                "with its country code, e.g. +375 29 123-45-67."
+            ) % {"number": shown(number), "code": phonenumbers.national_significant_number(parsed)[:3]}
     except phonenumbers.NumberParseException:
         reason = phonenumbers.ValidationResult.INVALID_LENGTH
     if reason in (
@@ -203,6 +223,16 @@ def sip_id_key(raw: str) -> str:
     return digits if digits is not None else cleaned
 
 
+def _unassigned_in_zone_7(parsed: phonenumbers.PhoneNumber) -> bool:
+    """True for a +7 number whose code starts with 0, 1 or 2: no such code exists in Russia or Kazakhstan
+    (their codes start with 3-9). It is what a foreign number typed the local way reads as: Belarus's
+    `8 029 123-45-67` (+375 29 123-45-67) and Ukraine's old `8 044 123-45-67` are 11 digits starting with
+    the trunk "8", and taken for +7 029…, +7 044… they were stored, shown as `+7 0291234567`, never matched
+    the client's call from +375… and made MTT dial a number that does not exist."""
+    national = phonenumbers.national_significant_number(parsed)
+    return parsed.country_code == 7 and national[:1] in _ZONE_7_UNASSIGNED
+
+
 def _e164_if_possible(candidate: str, region: str | None, *, require_valid: bool = False) -> str | None:
     try:
         parsed = phonenumbers.parse(candidate, region)
@@ -210,7 +240,7 @@ def _e164_if_possible(candidate: str, region: str | None, *, require_valid: bool
         return None
     # IS_POSSIBLE only: IS_POSSIBLE_LOCAL_ONLY would turn a 7-digit city number into "+74241500".
     reason = phonenumbers.is_possible_number_with_reason(parsed)
-    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE or _unassigned_in_zone_7(parsed):
         return None
     if require_valid and not phonenumbers.is_valid_number(parsed):
         return None
@@ -272,6 +302,19 @@ def format_for_people(e164: str) -> str:
     except phonenumbers.NumberParseException:
         return e164
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def for_people(value: str) -> str:
+    """Any number as received or stored, for an operator to read: a phone number formatted
+    (``format_for_people``: `sip:+79219462761@host;user=phone` → `+7 921 946-27-61`); anything else without
+    its URI decoration (`sip:101@10.133.33.136:5073;user=phone` → `101`, an internal extension, not a
+    line of SIP syntax), or as received when nothing is left of it."""
+    if not value:
+        return ""
+    e164 = normalize(value)
+    if e164:
+        return format_for_people(e164)
+    return _strip_uri(value) or value
 
 
 def dial_format(e164: str) -> str:

@@ -122,7 +122,8 @@ class NumberQuery:
     e164: str  # the whole number typed (`8 921 946-27-61`); "" for a part of one (`8 921 946`, `946-27`)
     digits: str  # the digits typed, an extension after the number left out
     # What a stored E.164 contains when it is the number the part was typed of: the digits, and the
-    # same read with the Russian trunk prefix (`8921…` → `7921…`) or the international one (`00…`) dropped.
+    # same read with the Russian trunk prefix (`8921…` → `7921…`) or an international one dropped (`00…`;
+    # `810…` as `+…`).
     variants: tuple[str, ...]
 
 
@@ -139,6 +140,11 @@ def number_query(query: str) -> NumberQuery | None:
         variants.append("7" + digits[1:])  # a partial Russian number typed with the trunk prefix
     if digits.startswith("00"):
         variants.append(digits[2:])
+    if digits.startswith("810") and len(digits) > 3:
+        # Russia's international prefix 8~10 (`8 10 375 29 123`): no +7 code starts with 1, so a part typed
+        # this way is the start of a foreign number; it found nothing (a whole one was read so already).
+        # With its "+": the country code where the stored E.164 starts, not any "375" inside a number.
+        variants.append("+" + digits[3:])
     return NumberQuery(e164=phones.normalize(number) or "", digits=digits, variants=tuple(variants))
 
 

@@ -24,7 +24,7 @@ from django.db import connection
 from django.urls import reverse
 
 from contacts.models import Contact
-from contacts.phones import format_for_people, normalize
+from contacts.phones import for_people
 
 from ..models import Call, CallLeg, Recording
 from ..visibility import call_ids_visible_to_user_id
@@ -148,10 +148,7 @@ def _url(name: str, pk: int | None = None) -> str:
 # libphonenumber's parse is the costly part of building a card.
 @functools.lru_cache(maxsize=4096)
 def _number_for_people(value: str) -> str:
-    if not value:
-        return ""
-    e164 = value if value.startswith("+") else normalize(value)
-    return format_for_people(e164) if e164 else value
+    return for_people(value)
 
 
 def _recording_url(call: Call) -> str | None:

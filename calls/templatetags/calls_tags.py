@@ -8,7 +8,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from contacts.people import person_name
-from contacts.phones import format_for_people, normalize
+from contacts.phones import for_people
 
 from ..desk import desk_config
 from ..selectors import call_list_for_contact
@@ -21,10 +21,7 @@ register = template.Library()
 @register.filter
 def phone(value: str | None) -> str:
     """A number formatted for people (+7 921 946-27-61); raw when it is not a phone number."""
-    if not value:
-        return ""
-    e164 = value if value.startswith("+") else normalize(value)
-    return format_for_people(e164) if e164 else value
+    return for_people(value or "")
 
 
 @register.filter

@@ -147,7 +147,8 @@ CONTACTS_AUTO_CREATE = env.bool("CONTACTS_AUTO_CREATE", default=True)
 
 # --- Click-to-call, routing of parked calls, callbacks ---------------------------------------
 # How makeCall's calleid is written: "digits" = E.164 without "+" (Russian numbers as 11 digits
-# starting with 7, what the PBX itself sends), "trunk8" = Russian numbers as 8XXXXXXXXXX, "e164" = +7….
+# starting with 7, what the PBX itself sends), "trunk8" = Russian numbers as 8XXXXXXXXXX and foreign ones
+# after 8~10 (810375291234567), "e164" = +7….
 CLICK_TO_CALL_NUMBER_FORMAT = env.str("CLICK_TO_CALL_NUMBER_FORMAT", default="digits")
 # A second click on the same number by the same user within this many seconds places no second call.
 CLICK_TO_CALL_DEDUPE_SECONDS = env.float("CLICK_TO_CALL_DEDUPE_SECONDS", default=5.0)

@@ -156,6 +156,31 @@ def test_other_dialling_formats(
     assert [r["json"]["params"]["calleid"] for r in make_calls(sandbox)] == ["89219462761", CLIENT_E164]
 
 
+@pytest.mark.parametrize(
+    ("typed", "style", "calleid"),
+    [
+        ("8 (921) 946-27-61", "digits", "79219462761"),
+        ("8 (921) 946-27-61", "trunk8", "89219462761"),
+        ("8 (921) 946-27-61", "e164", "+79219462761"),
+        ("8 727 222 33 44", "trunk8", "87272223344"),  # Kazakhstan: the same +7 zone, dialled with 8
+        ("8 10 375 29 123-45-67", "digits", "375291234567"),
+        ("8 10 375 29 123-45-67", "e164", "+375291234567"),
+        # A foreign number dialled the Russian way: 8~10 first. It went bare, "375291234567", a number at
+        # home to a PBX dialling with the trunk 8.
+        ("+375 29 123-45-67", "trunk8", "810375291234567"),
+        ("00 44 20 7946 0958", "trunk8", "810442079460958"),
+        ("+1 (212) 555-0123", "trunk8", "81012125550123"),
+    ],
+)
+def test_what_makecall_gets_for_a_number_in_each_dialling_format(
+    sandbox: RunningSandbox, operator: Any, settings: Any, typed: str, style: str, calleid: str
+) -> None:
+    settings.CLICK_TO_CALL_NUMBER_FORMAT = style
+    result = call_dial(user=operator, number=typed)
+    assert result.ok, result.message
+    assert [r["json"]["params"]["calleid"] for r in make_calls(sandbox)] == [calleid]
+
+
 CALLER = {"accountId": WP1, "displayId": "74996497803", "id": "74996497803", "forwarderList": []}
 CALLEE = {"displayId": "89219462761", "id": "89219462761", "forwarderList": []}  # guide §6.4: an 8… form
 
@@ -314,6 +339,27 @@ def test_numbers_that_cannot_be_dialled(sandbox: RunningSandbox, operator: Any, 
     result = call_dial(user=operator, number=number)
     assert (result.ok, result.status, result.code) == (False, 400, "bad_number")
     assert "cannot be dialled" in result.message
+    assert make_calls(sandbox) == []
+
+
+@pytest.mark.parametrize(
+    ("number", "words"),
+    [
+        ("8 (029) 123-45-67", "there is no Russian code 029"),
+        ("12-34", "too few digits (4)"),
+        ("позвонить Ивану", "digits only"),
+        ("+7 921 946 27 61 12", "too many digits (13)"),
+        ("\u202e1234\u202c", "too few digits (4)"),
+    ],
+)
+def test_a_number_that_cannot_be_dialled_is_refused_saying_why(
+    sandbox: RunningSandbox, operator: Any, number: str, words: str
+) -> None:
+    # Every such number was "… is not a phone number", with what was typed repeated bidi marks and all.
+    result = call_dial(user=operator, number=number)
+    assert (result.ok, result.status, result.code) == (False, 400, "bad_number")
+    assert words in result.message and "cannot be dialled" in result.message, result.message
+    assert "\u202e" not in result.message
     assert make_calls(sandbox) == []
 
 

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.django_db
 #   neighbour  +7 921 946-28-99: the same first seven digits as "own"
 #   spb        +7 812 946-27-61: the same last seven digits as "own"
 #   local      555-44-33, a city number without its code: no E.164, kept as received
+#   minsk      +375 29 123-45-67, a foreign client
 SEARCHES = [
     # The user's report: typed with the trunk prefix "8", these found nothing.
     ("8 921 946", {"own", "neighbour"}),
@@ -60,6 +61,16 @@ SEARCHES = [
     # A number that is not a phone number, by its digits.
     ("555-44-33", {"local"}),
     ("44-33", {"local"}),
+    # A foreign number, whole or its start, with "+", 00 or Russia's international prefix 8~10 (which
+    # found nothing for a part of one).
+    ("+375 29 123-45-67", {"minsk"}),
+    ("8 10 375 29 123-45-67", {"minsk"}),
+    ("8 10 375 29 123", {"minsk"}),
+    ("810 375", {"minsk"}),
+    ("00 375 29 123", {"minsk"}),
+    ("+375 29", {"minsk"}),
+    # Belarus's own way to write it is no number: nobody (it was read as a +7 number).
+    ("8 (029) 123-45-67", set()),
     # Nobody: another number, another code, too few digits.
     ("8 (921) 946-27-62", set()),
     ("8 921 947", set()),
@@ -73,6 +84,7 @@ EXTRA = {
     "neighbour": "+79219462899",
     "spb": "+78129462761",
     "local": "5554433",
+    "minsk": "+375 29 123-45-67",
 }
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from calls.models import Call, RoutingDecision
 from calls.routing import routing_choose, within_hours
 from contacts.models import Contact
+from contacts.services import contact_add_number
 from integrations.models import Workplace
 from sandbox.testing import Receiver, RunningSandbox
 from tests.calls import routing_fixtures as shared
@@ -87,6 +88,38 @@ def test_a_parked_line_named_in_another_form_is_still_routed(
     assert call.line is not None and call.line.number == LINE
     assert call.line_number == LINE  # shown as the directory lists it
     assert RoutingDecision.objects.get().reason == RoutingDecision.Reason.MANAGER_FREE
+
+
+@pytest.mark.parametrize(
+    ("caller", "number_form"),
+    [("375291234567", None), ("+375291234567", "00"), ("810375291234567", None)],
+)
+def test_a_foreign_client_typed_one_way_and_calling_another_is_routed_to_the_manager(
+    caller: str,
+    number_form: str | None,
+    world: dict[str, Any],
+    sandbox: RunningSandbox,
+    receiver: Receiver,
+    client: Client,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """The client's Belarusian number typed as people here dial it abroad; the call comes as the network
+    gave it (guide §6.4): one client, routed to the personal manager, no second contact made."""
+    contact_add_number(contact=world["client"], number="8 10 375 29 123-45-67")
+    trying = ring(sandbox, receiver, caller=caller, number_form=number_form)
+    assert trying["result"]["callInfo"]["caller"]["id"] in (
+        "375291234567",
+        "00375291234567",
+        "810375291234567",
+    )
+
+    post(client, world["mtt"], trying, django_capture_on_commit_callbacks)
+
+    [command] = sandbox.state.snapshot()["commands"]
+    assert (command["command"], command["calleid"]) == ("transferCall", WP1)
+    call = Call.objects.get()
+    assert (call.contact, call.client_number) == (world["client"], "+375291234567")
+    assert Contact.objects.count() == 1
 
 
 @pytest.mark.parametrize("tag", [133609, 0])

@@ -124,3 +124,109 @@ def test_phone_number_admin(staff: Client, ivan: Contact) -> None:
     assert response.status_code == 302, response.content.decode()[:3000]
     number.refresh_from_db()
     assert (number.raw, number.e164, number.kind) == ("8 921 946 27 61", "+79219462761", "work")
+
+
+# --- numbers typed in the admin (probe: numbers) ----------------------------------------------------------
+
+
+def _inline_post(staff: Client, contact: Contact, rows: list[tuple[str, str]]) -> Any:
+    """The contact's change page posted with these number rows: (id or "", raw)."""
+    data = {
+        "name": contact.name,
+        "company": contact.company,
+        "email": "",
+        "personal_manager": "",
+        "notes": "",
+        "source": "manual",
+        "numbers-TOTAL_FORMS": str(len(rows)),
+        "numbers-INITIAL_FORMS": str(sum(1 for pk, _ in rows if pk)),
+        "numbers-MIN_NUM_FORMS": "0",
+        "numbers-MAX_NUM_FORMS": "1000",
+    }
+    for i, (pk, raw) in enumerate(rows):
+        data |= {f"numbers-{i}-id": pk, f"numbers-{i}-contact": str(contact.pk), f"numbers-{i}-raw": raw}
+        data[f"numbers-{i}-kind"] = ""
+    return staff.post(f"/admin/contacts/contact/{contact.pk}/change/", data)
+
+
+@pytest.mark.parametrize(
+    ("typed", "e164", "digits", "extension"),
+    [
+        ("8 800 555-35-35 доб. 12", "+78005553535", "88005553535", "12"),
+        ("+7 (495) 123-45-67 (доб. 123)", "+74951234567", "74951234567", "123"),
+        ("+7 800 555-35-35,12", "+78005553535", "78005553535", "12"),
+    ],
+)
+def test_an_extension_typed_in_the_admin_is_kept_as_the_contact_form_keeps_it(
+    staff: Client, typed: str, e164: str, digits: str, extension: str
+) -> None:
+    # It stayed inside `raw` with its digits in `raw_digits`, the extension field empty: the contact's
+    # page showed the number without it, and the contact form's next save dropped it for good.
+    contact = contact_create(name="Склад")
+    assert _inline_post(staff, contact, [("", typed)]).status_code == 302
+    number = contact.numbers.get()
+    assert (number.e164, number.extension, number.raw_digits) == (e164, extension, digits)
+    assert number.display.endswith(f"доб. {extension}")
+    # Saved again unchanged (the page shows it with its extension), it keeps it.
+    page = staff.get(f"/admin/contacts/contact/{contact.pk}/change/").content.decode()
+    assert f"доб. {extension}" in page
+    shown = f"{number.raw} доб. {extension}"
+    assert _inline_post(staff, contact, [(str(number.pk), shown)]).status_code == 302
+    assert contact.numbers.get().extension == extension
+    # Typed again without it, it has none.
+    assert _inline_post(staff, contact, [(str(number.pk), number.raw)]).status_code == 302
+    assert contact.numbers.get().extension == ""
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ("123", "мало цифр (3)"),
+        ("8 (029) 123-45-67", "в России нет кода 029"),
+        ("позвонить Ивану", "только цифры"),
+        ("+7 921 946 27 61 12", "слишком много цифр"),
+        ("+7 921 946 27 61 доб. 12 доб. 13", "два добавочных"),
+    ],
+)
+def test_the_admin_refuses_what_cannot_be_dialled_as_the_contact_form_does(
+    staff: Client, ivan: Contact, typed: str, words: str
+) -> None:
+    # The admin stored any of these as typed: a number nobody can call, on the contact's page with the
+    # call button, and a different rule from the contact form's.
+    number = ivan.numbers.get()
+    response = _inline_post(staff, ivan, [(str(number.pk), "+79219462761"), ("", typed)])
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert words in page and typed in page  # the reason, and what was typed given back
+    assert list(ivan.numbers.values_list("e164", flat=True)) == ["+79219462761"]
+    single = staff.post("/admin/contacts/phonenumber/add/", {"contact": ivan.pk, "raw": typed, "kind": ""})
+    assert single.status_code == 200 and words in single.content.decode()
+    assert PhoneNumber.objects.count() == 1
+
+
+def test_a_number_the_pbx_stored_as_it_came_is_kept_when_the_page_is_saved(staff: Client) -> None:
+    # A short internal number, stored from a call as received: saving the contact unchanged keeps it.
+    contact = contact_create(name="Вахта", numbers=["101"])
+    number = contact.numbers.get()
+    assert _inline_post(staff, contact, [(str(number.pk), "101")]).status_code == 302
+    assert contact.numbers.get().raw == "101"
+    response = staff.post(
+        f"/admin/contacts/phonenumber/{number.pk}/change/",
+        {"contact": contact.pk, "raw": "101", "kind": "work"},
+    )
+    assert response.status_code == 302
+    assert contact.numbers.get().kind == "work"
+
+
+@pytest.mark.parametrize(
+    "query", ["8 (921) 946-27-61", "8 921 946-27-61 доб. 12", "+7 921 946", "sip:79219462761@pstn"]
+)
+def test_the_admins_number_list_and_contact_list_find_a_number_typed_with_spaces(
+    staff: Client, ivan: Contact, query: str
+) -> None:
+    # Django's admin searches word by word: "8", "(921)", "946-27-61" in "+79219462761" found nothing.
+    contact_create(name="Другой", numbers=["+74951234567"])
+    numbers = staff.get("/admin/contacts/phonenumber/", {"q": query})
+    assert [n.pk for n in numbers.context["cl"].result_list] == [ivan.numbers.get().pk]
+    contacts = staff.get("/admin/contacts/contact/", {"q": query})
+    assert [c.pk for c in contacts.context["cl"].result_list] == [ivan.pk]

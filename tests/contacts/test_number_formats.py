@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils.html import escape
 
 from contacts import phones
 from contacts.models import Contact, PhoneNumber
@@ -46,6 +47,16 @@ ACCEPTED = [
     ("\u2066+7 (921) 946-27-61\u2069", "+79219462761", ""),
     ("+7\u200b921\u200b946\u200b27\u200b61", "+79219462761", ""),
     ("\ufeff8 921 946-27-61", "+79219462761", ""),
+    # An extension in brackets, as business cards write it (it was refused as "digits only").
+    ("+7 (495) 123-45-67 (доб. 123)", "+74951234567", "123"),
+    ("8 495 123-45-67 (ext. 5)", "+74951234567", "5"),
+    # Quoted, as a CSV, a letter or a spreadsheet's text cell gives it.
+    ('"+7 921 946-27-61"', "+79219462761", ""),
+    ("«8 (921) 946-27-61 доб. 5»", "+79219462761", "5"),
+    # Foreign numbers with the international prefixes people use.
+    ("8 10 375 29 123-45-67", "+375291234567", ""),
+    ("00 44 20 7946 0958", "+442079460958", ""),
+    ("+1 (212) 555-0123 доб. 7", "+12125550123", "7"),
 ]
 
 # typed → words the refusal must contain (the Russian UI)
@@ -61,6 +72,9 @@ REFUSED = [
     ("+7 921 946 27 61 доб. 12 доб. 13", "два добавочных"),
     # After a semicolon: the next number, here too short (it was dropped unseen, ";12" too).
     ("8 921 946 27 61;12", "мало цифр (2)"),
+    # Belarus's own way to write +375 29 123-45-67: it was stored as +7 029 123-45-67, a number nobody has.
+    ("8 (029) 123-45-67", "в России нет кода 029"),
+    ("+7 (123) 456-78-90", "в России нет кода 123"),
 ]
 
 
@@ -93,6 +107,8 @@ def test_the_form_refuses_what_cannot_be_dialled_in_words(operator: Client, type
     page = response.content.decode()
     assert 'class="error"' in page and words in page, page[-3000:]
     assert not Contact.objects.exists() and not PhoneNumber.objects.exists()
+    assert response.context["form"]["numbers"].value() == typed  # given back to correct, nothing lost
+    assert f"{escape(typed)}</textarea>" in page
 
 
 @pytest.mark.parametrize(("typed", "number", "extension"), [
@@ -157,6 +173,7 @@ def test_a_refusal_repeats_a_short_visible_part_of_what_was_typed(operator: Clie
         # A row pasted from a spreadsheet: refused as one number "8 921 946 27 618 921 946 27 62".
         "8 921 946-27-61\t8 921 946-27-62",
         "8 921 946-27-61,5\t8 921 946-27-62",
+        '"8 921 946-27-61","8 921 946-27-62"',  # a CSV row
     ],
 )
 def test_numbers_on_semicolons_or_tabs_are_each_kept(operator: Client, typed: str) -> None:
@@ -183,3 +200,26 @@ def test_a_pasted_column_of_numbers_is_refused_before_any_lookup(operator: Clien
     assert not Contact.objects.exists() and not PhoneNumber.objects.exists()
     assert post(operator, "\n".join(column.splitlines()[:50])).status_code == 302
     assert PhoneNumber.objects.count() == 50
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "+7 921 946 27 61 доб. 5\n8 921 946-27-62\n8 (921) 946-27-61 доб. 6",
+        "+7 921 946 27 61 (доб. 5), 89219462761",
+        "89219462761\n+7 921 946 27 61 #6",
+    ],
+)
+def test_one_number_entered_twice_with_different_extensions_is_refused(operator: Client, typed: str) -> None:
+    # The second was dropped unseen: the contact kept "доб. 5" and lost "доб. 6" (or the extension itself).
+    response = post(operator, typed)
+    assert response.status_code == 200
+    (error,) = response.context["form"].errors["numbers"]
+    assert "введён дважды с разными добавочными" in error and "921 946" in error, error
+    assert not PhoneNumber.objects.exists()
+    assert response.context["form"]["numbers"].value() == typed
+
+
+def test_one_number_entered_twice_with_the_same_extension_is_one_number(operator: Client) -> None:
+    assert post(operator, "+7 921 946 27 61 доб. 5\n8 (921) 946-27-61 (доб. 5)").status_code == 302
+    assert list(PhoneNumber.objects.values_list("e164", "extension")) == [("+79219462761", "5")]
