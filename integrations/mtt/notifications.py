@@ -124,13 +124,14 @@ def parse_body(raw: bytes) -> Envelope:
 
 
 def parse_notifications(raw: bytes) -> list[Envelope]:
-    """What a POSTed body holds: its one notification (``parse_body``), or each notification of a JSON array
-    of objects (at most MAX_BATCH), in order. Any other array is one body, kept as ignored."""
+    """What a POSTed body holds: its one notification (``parse_body``), or each item of a JSON array (at most
+    MAX_BATCH) holding at least one object, in order — an item that is no object is kept as its own ignored
+    row, so a notification beside it is still applied. Any other array is one body, kept as ignored."""
     read = _read(raw)
     if isinstance(read, Envelope):
         return [read]
     text, data = read
-    if isinstance(data, list) and 0 < len(data) <= MAX_BATCH and all(isinstance(item, dict) for item in data):
+    if isinstance(data, list) and 0 < len(data) <= MAX_BATCH and any(isinstance(item, dict) for item in data):
         return [parse_envelope(item) for item in data]
     return [parse_envelope(data, text=text)]
 

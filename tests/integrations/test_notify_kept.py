@@ -134,15 +134,35 @@ def test_an_array_with_what_we_cannot_use_keeps_that_one_as_ignored(
     assert NotificationEvent.objects.count() == 2
 
 
+@pytest.mark.usefixtures("directory")
+@pytest.mark.parametrize("odd", [None, "text", 7, True, [], ["nested"]], ids=repr)
+def test_an_item_that_is_no_object_is_kept_apart_and_the_calls_beside_it_apply(
+    client: Client, integration: Integration, apply_inbox: Any, odd: Any
+) -> None:
+    bodies = incoming_answered()
+    response = client.post(
+        integration.notify_path, data=json.dumps([odd, *bodies]), content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    first, *rest = response.json()["notifications"]
+    assert first["ignored"] is True and first["reason"] == "body is not a JSON object"
+    assert all("ignored" not in answer for answer in rest)
+    kept = NotificationEvent.objects.get(pk=first["id"])
+    assert kept.body == odd and kept.status == NotificationEvent.Status.IGNORED
+    apply_inbox()
+    assert Call.objects.get().ended_at is not None
+    assert NotificationEvent.objects.filter(status=NotificationEvent.Status.APPLIED).count() == len(bodies)
+
+
 @pytest.mark.parametrize(
     "body",
     [
         [],
         [1, 2, 3],
-        [{"event": "callNotifications"}, "text"],
+        [None, "text", [{"event": "callNotifications"}]],
         [{"event": "x", "result": {}}] * (MAX_BATCH + 1),
     ],
-    ids=["empty", "numbers", "mixed", "too-long"],
+    ids=["empty", "numbers", "no-object", "too-long"],
 )
 def test_any_other_array_is_one_body_kept_as_ignored(
     client: Client, integration: Integration, body: list[Any]
