@@ -102,6 +102,7 @@ HOSTILE: dict[str, tuple[Request, int]] = {
         ),
         400,
     ),
+    "a yes/no filter that is neither": (lambda api, w: api.get("/api/v1/callbacks/", {"open": "maybe"}), 400),
     "a contact that does not exist": (lambda api, w: api.get("/api/v1/contacts/999999/"), 404),
     "PATCH of a contact that does not exist": (_json("patch", lambda w: "/api/v1/contacts/999999/", {}), 404),
     "a call that does not exist": (lambda api, w: api.get("/api/v1/calls/999999/"), 404),
