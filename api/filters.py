@@ -31,7 +31,7 @@ class IdFilter(django_filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
-class StrictBooleanField(forms.NullBooleanField):
+class StrictBooleanField(forms.Field):
     """true/false (or 1/0); anything else is an error. Django's NullBooleanField reads every other value
     ("maybe", "yes", "on") as "not given", so the filter was silently dropped and the whole list answered."""
 
