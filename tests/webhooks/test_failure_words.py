@@ -90,7 +90,7 @@ FAILURES: dict[str, tuple[Callable[[Listener, str], str], bool, str]] = {
     "a private address not allowed": (
         _answering(204),
         False,
-        "этот адрес использовать нельзя: 127.0.0.1 указывает на этот же сервер (loopback) (127.0.0.1)",
+        "этот URL использовать нельзя: 127.0.0.1 указывает на этот же сервер (loopback) (127.0.0.1)",
     ),
 }
 
