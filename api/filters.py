@@ -6,6 +6,7 @@ from typing import Any
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
@@ -28,6 +29,27 @@ class IdFilter(django_filters.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(*args, **kwargs)
+
+
+class StrictBooleanField(forms.Field):
+    """true/false (or 1/0); anything else is an error. Django's NullBooleanField reads every other value
+    ("maybe", "yes", "on") as "not given", so the filter was silently dropped and the whole list answered."""
+
+    widget = forms.TextInput
+
+    def to_python(self, value: Any) -> bool | None:
+        if value is None or value == "":
+            return None
+        text = str(value).strip().lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise ValidationError(_("Enter true or false."), code="invalid")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
 
 
 class MomentFilter(django_filters.IsoDateTimeFilter):
@@ -121,7 +143,7 @@ class RecordingFilter(django_filters.FilterSet):
 
 
 class CallbackTaskFilter(django_filters.FilterSet):
-    open = django_filters.BooleanFilter(
+    open = StrictBooleanFilter(
         field_name="closed_at", lookup_expr="isnull", help_text="true: not reached yet; false: closed."
     )
     assignee = IdFilter(field_name="assignee_id")
@@ -133,7 +155,7 @@ class CallbackTaskFilter(django_filters.FilterSet):
 
 
 class FollowUpTaskFilter(django_filters.FilterSet):
-    open = django_filters.BooleanFilter(
+    open = StrictBooleanFilter(
         field_name="done_at", lookup_expr="isnull", help_text="true: not done yet; false: done."
     )
     assignee = IdFilter(field_name="assignee_id")

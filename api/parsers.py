@@ -5,6 +5,7 @@
   body is refused as unreadable JSON.
 - DRF words a body that is not JSON in English ("JSON parse error - Expecting value: …"), whatever the
   language; here it says where the body breaks, in the CRM's language.
+- NaN, Infinity and a number too large for a float (``1e999``, read by Python as infinity) are refused.
 - A key twice in one object (``{"numbers": [...], "numbers": []}``) is refused: Python keeps the last one
   silently, while a proxy or a client library may read the first, so what was meant is not known.
 - A body of ``null`` is refused here in words (DRF's serializers say "No data provided", in English).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -46,6 +48,15 @@ def _no_constant(name: str) -> Any:
     raise ValueError(name)
 
 
+def _finite(text: str) -> float:
+    # A number too large for a float (1e999) is valid JSON that Python reads as infinity: refused as
+    # NaN and Infinity are (a text field took it as the word "inf").
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(text[:KEY_SHOWN])
+    return number
+
+
 class ApiJSONParser(JSONParser):
     def parse(
         self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
@@ -53,7 +64,9 @@ class ApiJSONParser(JSONParser):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
             text = codecs.getreader(encoding)(stream).read()
-            data = json.loads(text, object_pairs_hook=_object, parse_constant=_no_constant)
+            data = json.loads(
+                text, object_pairs_hook=_object, parse_constant=_no_constant, parse_float=_finite
+            )
         except RecursionError:
             raise ParseError(_("The JSON body is nested too deeply.")) from None
         except _DuplicateKey as exc:

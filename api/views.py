@@ -331,6 +331,7 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ViewSe
             (206, "audio/mpeg"): OpenApiTypes.BINARY,
             403: ErrorSerializer,
             404: NOT_FOUND,
+            416: ErrorSerializer,
         },
         filters=False,
     )
@@ -345,7 +346,15 @@ class RecordingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ViewSe
     def audio(self, request: Request, pk: int) -> HttpResponseBase:
         recording = get_object_or_404(self.get_queryset(), pk=pk, status=Recording.Status.STORED)
         # DRF's Request stands in for Django's HttpRequest (its attributes are the request's).
-        return recording_file_response(cast(HttpRequest, request), recording=recording)
+        response = recording_file_response(cast(HttpRequest, request), recording=recording)
+        if response.status_code == status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE:
+            # The page's answer is an empty text/html 416: the API's errors are words in JSON.
+            return Response(
+                {"detail": _("The requested range is outside the recording.")},
+                status=response.status_code,
+                headers={"Content-Range": response["Content-Range"], "Accept-Ranges": "bytes"},
+            )
+        return response
 
 
 @extend_schema_view(

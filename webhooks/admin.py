@@ -26,6 +26,7 @@ from .services import (
     webhook_subscription_save,
     webhook_subscriptions_changed,
 )
+from .words import disabled_reason_in_words, error_in_words
 
 # What the subscription's page shows of its secret: "whsec_" and 4 characters (24 of its 256 bits).
 SHOWN_CHARS = len("whsec_") + 4
@@ -84,11 +85,16 @@ class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt
     extra = 0
     can_delete = False
-    fields = ["at", "response_status", "duration_ms", "error", "response_body"]
-    readonly_fields = ["at", "response_status", "duration_ms", "error", "response_body"]
+    fields = ["at", "response_status", "duration_ms", "failure_in_words", "error", "response_body"]
+    readonly_fields = ["at", "response_status", "duration_ms", "failure_in_words", "error", "response_body"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description=_("why it failed, in words"))
+    def failure_in_words(self, obj: WebhookAttempt) -> str:
+        # The stored error is English (as logged): the admin reads it, and a status, in words.
+        return error_in_words(obj.error, obj.response_status) or "—"
 
 
 @admin.register(WebhookSubscription)
@@ -99,14 +105,31 @@ class WebhookSubscriptionAdmin(ReadOnlySecretsAdmin, DateRangeAdmin):
     list_display = ["name", "url", "event_list", "is_active", "failing_since", "disabled_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "url"]
-    readonly_fields = ["signing_secret", "created_at", "failing_since", "disabled_at", "disabled_reason"]
+    readonly_fields = [
+        "signing_secret",
+        "created_at",
+        "failing_since",
+        "disabled_at",
+        "disabled_reason_in_words",
+    ]
     actions = ["regenerate_secret"]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = ["name", "url", "events", "secret", "allow_private_network", "is_active"]
         if obj is None:
             return fields
-        return [*fields, "signing_secret", "created_at", "failing_since", "disabled_at", "disabled_reason"]
+        return [
+            *fields,
+            "signing_secret",
+            "created_at",
+            "failing_since",
+            "disabled_at",
+            "disabled_reason_in_words",
+        ]
+
+    @admin.display(description=_("why it was disabled"))
+    def disabled_reason_in_words(self, obj: WebhookSubscription) -> str:
+        return disabled_reason_in_words(obj.disabled_reason) if obj.disabled_reason else "—"
 
     @admin.display(description=_("Events"))
     def event_list(self, obj: WebhookSubscription) -> str:
@@ -193,6 +216,7 @@ class WebhookDeliveryAdmin(DateRangeAdmin):
         "status",
         "attempts",
         "response_status",
+        "failure_in_words",
         "next_attempt_at",
     ]
     list_filter = ["status", "event_type", "subscription"]
@@ -212,11 +236,19 @@ class WebhookDeliveryAdmin(DateRangeAdmin):
         "delivered_at",
         "response_status",
         "response_body",
+        "failure_in_words",
         "error",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description=_("why it failed, in words"))
+    def failure_in_words(self, obj: WebhookDelivery) -> str:
+        # Delivered: nothing failed (an earlier attempt's error stays in the attempts' log).
+        if obj.status == WebhookDelivery.Status.DELIVERED:
+            return "—"
+        return error_in_words(obj.error, obj.response_status) or "—"
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -102,6 +102,18 @@ HOSTILE: dict[str, tuple[Request, int]] = {
         ),
         400,
     ),
+    "a yes/no filter that is neither": (lambda api, w: api.get("/api/v1/callbacks/", {"open": "maybe"}), 400),
+    # The page's 416 is empty text/html; the API's is words in JSON (with the Content-Range).
+    "a range past the recording's end": (
+        lambda api, w: api.get(
+            f"/api/v1/recordings/{w.recording.pk}/audio/", HTTP_RANGE="bytes=99999999999-"
+        ),
+        416,
+    ),
+    "a range of no bytes": (
+        lambda api, w: api.get(f"/api/v1/recordings/{w.recording.pk}/audio/", HTTP_RANGE="bytes=-0"),
+        416,
+    ),
     "a contact that does not exist": (lambda api, w: api.get("/api/v1/contacts/999999/"), 404),
     "PATCH of a contact that does not exist": (_json("patch", lambda w: "/api/v1/contacts/999999/", {}), 404),
     "a call that does not exist": (lambda api, w: api.get("/api/v1/calls/999999/"), 404),
@@ -183,3 +195,13 @@ def test_a_body_too_large_is_a_413_in_words(world: World, settings: Any, write: 
     assert (
         getattr(api, method)(WRITES[write](world), small, content_type="application/json").status_code < 413
     )
+
+
+@pytest.mark.parametrize("accept", ["application/json", "*/*"])
+def test_an_unsatisfiable_range_keeps_its_content_range(world: World, accept: str) -> None:
+    api = token_client(world.users["admin"])
+    url = f"/api/v1/recordings/{world.recording.pk}/audio/"
+    response = api.get(url, HTTP_RANGE="bytes=99999999999-", HTTP_ACCEPT=accept)
+    assert response.status_code == 416 and response["Content-Type"] == "application/json"
+    assert response["Content-Range"] == f"bytes */{world.recording.size}"
+    assert api.get(url, HTTP_RANGE="bytes=0-1").status_code == 206

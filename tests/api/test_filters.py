@@ -271,3 +271,24 @@ def test_a_period_in_order_filters(world: World) -> None:
     everything = {world.own_call.pk, world.other_call.pk, world.outsider_call.pk}
     period = {"started_after": "1970-01-01T00:00", "started_before": "2100-12-31T23:59:59"}
     assert _ids(api.get("/api/v1/calls/", period)) == everything
+
+
+@pytest.mark.parametrize("endpoint", ["/api/v1/callbacks/", "/api/v1/follow-ups/"])
+@pytest.mark.parametrize("value", ["maybe", "yes", "on", "2", "truee", "unknown", "null"])
+def test_a_yes_no_filter_with_another_value_is_a_field_error(world: World, endpoint: str, value: str) -> None:
+    # `open=maybe` was read as "not given": the whole list came back, open and closed tasks alike.
+    api = token_client(world.users["admin"])
+    response = api.get(endpoint, {"open": value})
+    assert response.status_code == 400
+    assert response.json() == {"open": ["Enter true or false."]}
+
+
+@pytest.mark.parametrize(
+    ("value", "listed"),
+    [("true", True), ("1", True), ("TRUE", True), ("false", False), ("0", False), ("", True)],
+)
+def test_a_yes_no_filter_reads_true_and_false(world: World, value: str, listed: bool) -> None:
+    api = token_client(world.users["admin"])
+    response = api.get("/api/v1/callbacks/", {"open": value})
+    assert response.status_code == 200
+    assert (world.callback.pk in _ids(response)) is listed

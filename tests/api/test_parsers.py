@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.utils import translation
 
+from contacts.models import Contact
 from tests.personas import World
 
 from .tokens import token_client
@@ -98,3 +99,29 @@ def test_a_body_that_is_not_a_json_object_says_where(world: World, body: str, de
     response = api.post("/api/v1/contacts/", body, content_type="application/json")
     assert response.status_code == 400
     assert response.json() == {"detail": detail}
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "1.5e400", "NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize(
+    ("method", "url", "field"),
+    [
+        ("post", lambda w: "/api/v1/contacts/", "name"),
+        ("patch", lambda w: f"/api/v1/contacts/{w.contact.pk}/", "company"),
+        ("post", lambda w: f"/api/v1/calls/{w.own_call.pk}/wrap-up/", "comment"),
+        ("post", lambda w: "/api/v1/calls/dial/", "number"),
+    ],
+    ids=["contact", "contact PATCH", "wrap-up", "dial"],
+)
+def test_a_number_that_is_not_finite_is_refused(
+    world: World, method: str, url: Any, field: str, number: str
+) -> None:
+    # 1e999 is valid JSON that Python reads as infinity: a text field saved the word "inf".
+    api = token_client(world.users["admin"])
+    contacts, company = Contact.objects.count(), Contact.objects.get(pk=world.contact.pk).company
+    response = getattr(api, method)(url(world), f'{{"{field}": {number}}}', content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "The request body is not valid JSON."}
+    assert Contact.objects.count() == contacts
+    assert Contact.objects.get(pk=world.contact.pk).company == company
+    world.own_call.refresh_from_db()
+    assert world.own_call.comment == ""

@@ -12,6 +12,7 @@ from django.test import Client
 from django.utils import translation
 
 from webhooks.models import WebhookSubscription
+from webhooks.safety import WebhookUrlRefused, webhook_url_check
 
 pytestmark = pytest.mark.django_db
 
@@ -49,3 +50,31 @@ def test_a_refused_url_is_explained_in_russian(admin_user: Any, settings: Any, u
     for english in ("not allowed", "resolves to", "cannot resolve", "Errno", "https only"):
         assert english not in errors, errors
     assert not WebhookSubscription.objects.exists()
+
+
+# Other spellings of an inside address, each judged by the address it resolves to (the connection is pinned
+# to that address): decimal, hex and octal IPv4, a short form, a host name, IPv6 forms that carry IPv4.
+OTHER_SPELLINGS = [
+    ("https://2130706433/hook", "loopback"),
+    ("https://0x7f000001/hook", "loopback"),
+    ("https://017700000001/hook", "loopback"),
+    ("https://0177.0.0.1/hook", "loopback"),
+    ("https://127.1/hook", "loopback"),
+    ("https://localhost./hook", "loopback"),
+    ("https://LOCALHOST/hook", "loopback"),
+    ("https://169.254.169.254./latest", "link-local"),
+    ("https://[::ffff:127.0.0.1]/hook", "loopback"),
+    ("https://[2002:7f00:1::]/hook", "loopback"),  # 6to4 of 127.0.0.1
+    ("https://[fd12:3456::1]/hook", "private"),  # IPv6 unique local
+    ("https://[64:ff9b::a00:1]/hook", "reserved"),  # NAT64 of 10.0.0.1
+    ("https://[::]/hook", "private"),
+    ("https://100.64.0.1/hook", "not public"),  # carrier-grade NAT
+    ("https://172.16.5.4/hook", "private"),
+    ("https://172.31.255.255/hook", "private"),
+]
+
+
+@pytest.mark.parametrize(("url", "kind"), OTHER_SPELLINGS)
+def test_every_spelling_of_an_inside_address_is_refused(settings: Any, url: str, kind: str) -> None:
+    with pytest.raises(WebhookUrlRefused, match=f"resolves to a {kind} address"):
+        webhook_url_check(url, allow_private=False)
