@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -31,6 +32,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from calls.recordings.download import PinnedAdapter
+from mttcrm.logs import MASK
 
 from .models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from .safety import WebhookUrlRefused, webhook_url_check
@@ -141,7 +143,11 @@ def _post(subscription: WebhookSubscription, message_id: str, body: str) -> tupl
                 stream=True,
             )
         except requests.RequestException as exc:
-            return None, "", f"{type(exc).__name__}: {exc}"[:ANSWER_CHARS]
+            return (
+                None,
+                "",
+                _without_request_target(f"{type(exc).__name__}: {exc}", target.url)[:ANSWER_CHARS],
+            )
         with response:
             try:
                 answer = _answer_start(response, deadline=time.monotonic() + timeout)
@@ -151,6 +157,17 @@ def _post(subscription: WebhookSubscription, message_id: str, body: str) -> tupl
                 logger.debug("Webhook answer unreadable: %s", type(exc).__name__)
                 answer = ""
             return response.status_code, answer, ""
+
+
+def _without_request_target(error: str, url: str) -> str:
+    """A connection error without the receiver's path and query, which requests puts in it ("…with url:
+    /services/T0/B0/XXXX?token=…"): receivers often carry their secret there, and the error is stored and
+    logged. The host stays — it is what an admin needs to tell which receiver failed."""
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    if target in ("", "/"):
+        return error
+    return error.replace(target, "/" + MASK)
 
 
 def _answer_start(response: requests.Response, *, deadline: float) -> str:

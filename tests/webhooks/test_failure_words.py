@@ -134,3 +134,29 @@ def test_a_delivered_event_shows_no_failure(integration: Any, admin_user: Any, l
     admin.force_login(admin_user)
     page = admin.get(f"/admin/webhooks/webhookdelivery/{delivery.pk}/change/").content.decode()
     assert "получатель" not in page and "соединиться" not in page
+
+
+@pytest.mark.parametrize(
+    ("path", "secret"),
+    [
+        ("/services/T0AB12/B0CD34/Xy9SecretPart", "Xy9SecretPart"),
+        ("/hook?token=s3cr3t-value", "s3cr3t-value"),
+        ("/h/abc123def456?x=2", "abc123def456"),
+        ("/in?q=Zq81kk", "Zq81kk"),
+    ],
+)
+def test_a_failed_connection_keeps_the_receivers_path_and_query_out_of_the_error_and_the_log(
+    integration: Any, path: str, secret: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Receivers carry their secret in the path or the query; requests' error repeats both."""
+    url = _closed_port().removesuffix("/hook") + path
+    webhook_subscription_create(name="ERP", url=url, events=["call.started"], allow_private_network=True)
+    webhook_emit(event="call.started", message_id="m-secret", data={"id": 1})
+    delivery = WebhookDelivery.objects.get()
+    with caplog.at_level("DEBUG"):
+        assert webhook_attempt(delivery_id=delivery.pk) == "pending"
+    delivery.refresh_from_db()
+    assert delivery.error and "127.0.0.1" in delivery.error
+    assert secret not in delivery.error
+    assert all(secret not in a.error for a in delivery.attempt_log.all())
+    assert secret not in caplog.text
