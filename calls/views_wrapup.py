@@ -25,7 +25,14 @@ from .forms import WrapUpForm
 from .models import Call, FollowUpTask
 from .realtime.cards import call_version
 from .visibility import call_visible_to, callbacks_visible_to, tasks_visible_to
-from .wrapup import WrapUpNotYours, call_wrap_up, follow_up_complete, wrap_up_refusal
+from .wrapup import (
+    WrapUpChanged,
+    WrapUpNotYours,
+    call_wrap_up,
+    follow_up_complete,
+    wrap_up_refusal,
+    wrap_up_seen,
+)
 
 DUE_SHOWN = 5
 
@@ -74,8 +81,21 @@ def wrap_up(request: HttpRequest, pk: int) -> HttpResponse:
                 follow_up_at=data["follow_up_at"],
                 follow_up_for=data["follow_up_for"],
                 follow_up_note=data["follow_up_note"],
+                seen=data["seen"],
             )
             task = done.task
+        except WrapUpChanged as changed:
+            if json:
+                return JsonResponse({"ok": False, "error": changed.message}, status=409)
+            # The page shows the wrap-up that stands and keeps what the user typed; the form now carries
+            # the current wrap-up, so saving it again replaces that one knowingly.
+            call.refresh_from_db()
+            data = request.POST.copy()
+            data["seen"] = wrap_up_seen(call)
+            form = WrapUpForm(data, user=request.user, call=call)
+            form.is_valid()
+            form.add_error(None, changed.message)
+            return call_detail_page(request, call, form=form, status=409)
         except WrapUpNotYours as refused:
             if json:
                 return JsonResponse({"ok": False, "error": refused.message}, status=403)

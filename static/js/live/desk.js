@@ -212,6 +212,9 @@ export function wrapUpForm(data, onDone, onLater) {
       follow_up_at: dueAt.value,
       follow_up_for: dueAt.value ? person.value : "",
       follow_up_note: note.value,
+      // The card is of a call not wrapped up yet: a wrap-up someone else saved meanwhile (a supervisor, the
+      // push closing this card lost) is not silently overwritten — the server answers 409 in words.
+      seen: data.wrapped_up ? "" : "none",
     })
       .then(function (answer) {
         if (answer.ok) {

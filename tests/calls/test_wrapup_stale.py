@@ -1,0 +1,117 @@
+"""A wrap-up form opened before someone else saved the call's wrap-up (a supervisor's correction, a
+colleague's first wrap-up, a card whose closing push was lost) never silently overwrites it: the save is
+refused in words (409), the page shows the wrap-up that stands and keeps what the user typed. The user's
+own repeated save (a double click, a replayed POST, their second tab) is no conflict."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from calls.models import Call, CallResult, FollowUpTask
+from calls.wrapup import call_wrap_up
+from tests.personas import World, build_world
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(integration: Any) -> World:
+    return build_world(integration)
+
+
+def result(name: str) -> CallResult:
+    return CallResult.objects.get(name=name)
+
+
+def seen_on_page(client: Client, call: Call) -> str:
+    page = client.get(reverse("calls:detail", args=[call.pk])).content.decode()
+    found = re.search(r'<input type="hidden" name="seen" value="([^"]*)"', page)
+    assert found, "the wrap-up form carries the wrap-up it was opened on"
+    return found.group(1)
+
+
+def test_a_page_form_opened_before_a_supervisors_change_does_not_overwrite_it(
+    world: World, client: Client
+) -> None:
+    operator, supervisor = world.users["operator"], world.users["supervisor"]
+    call = world.own_call
+    call_wrap_up(call=call, user=operator, result=result("Продажа"), comment="Купил")
+    client.force_login(operator)
+    seen = seen_on_page(client, call)
+    # Meanwhile the supervisor corrects the result.
+    call_wrap_up(
+        call=Call.objects.get(pk=call.pk), user=supervisor, result=result("Жалоба"), comment="Жалоба"
+    )
+
+    url = reverse("calls:wrap_up", args=[call.pk])
+    typed = {"result": result("Консультация").pk, "comment": "Мой <b>текст</b>", "seen": seen}
+    response = client.post(url, typed, HTTP_ACCEPT_LANGUAGE="ru")
+    assert response.status_code == 409
+    saved = Call.objects.get(pk=call.pk)
+    assert (saved.result, saved.comment, saved.wrapped_up_by) == (result("Жалоба"), "Жалоба", supervisor)
+    page = response.content.decode()
+    assert "сохранил(а) итог" in page and "Ваш итог не сохранён" in page
+    assert "Мой &lt;b&gt;текст&lt;/b&gt;" in page  # what they typed is kept (and escaped)
+    form = response.context["wrap_form"]
+    assert form["result"].value() == str(result("Консультация").pk)
+    # The form now carries the wrap-up that stands: saving it again replaces it knowingly.
+    assert form["seen"].value() != seen
+    again = client.post(url, {**typed, "seen": form["seen"].value()})
+    assert again.status_code == 302
+    saved = Call.objects.get(pk=call.pk)
+    assert (saved.result, saved.wrapped_up_by) == (result("Консультация"), operator)
+
+
+def test_a_card_of_an_unwrapped_call_gets_409_when_a_supervisor_wrapped_it_meanwhile(
+    world: World, client: Client
+) -> None:
+    operator, supervisor = world.users["operator"], world.users["supervisor"]
+    call = world.own_call
+    call_wrap_up(call=call, user=supervisor, result=result("Жалоба"), comment="Разобрано")
+    client.force_login(operator)
+    response = client.post(
+        reverse("calls:wrap_up", args=[call.pk]),
+        {"result": result("Продажа").pk, "comment": "", "seen": "none"},
+        HTTP_ACCEPT="application/json",
+        HTTP_ACCEPT_LANGUAGE="ru",
+    )
+    assert response.status_code == 409
+    assert response.json()["ok"] is False and "Ваш итог не сохранён" in response.json()["error"]
+    saved = Call.objects.get(pk=call.pk)
+    assert (saved.result, saved.wrapped_up_by) == (result("Жалоба"), supervisor)
+
+
+def test_the_users_own_repeated_save_is_no_conflict_and_adds_no_second_task(
+    world: World, client: Client
+) -> None:
+    """A double click on the card, a replayed POST, the same form in two tabs: each carries the token of
+    the call before the first save, and each is saved (the later one wins), with one follow-up task."""
+    operator = world.users["operator"]
+    call = world.own_call
+    client.force_login(operator)
+    url = reverse("calls:wrap_up", args=[call.pk])
+    posted = {
+        "result": result("Перезвонить").pk,
+        "comment": "Перезвонить завтра",
+        "follow_up_at": "2099-01-10T10:00",
+        "follow_up_note": "Позвонить",
+        "seen": "none",
+    }
+    for _ in range(2):
+        response = client.post(url, posted, HTTP_ACCEPT="application/json")
+        assert response.status_code == 200, response.content
+    assert FollowUpTask.objects.filter(call=call).count() == 1
+
+
+def test_without_a_token_there_is_no_check(world: World) -> None:
+    """The REST API and an older card send no token: the rights alone decide, as before."""
+    operator, supervisor = world.users["operator"], world.users["supervisor"]
+    call = world.own_call
+    call_wrap_up(call=call, user=supervisor, result=result("Жалоба"), comment="")
+    call_wrap_up(call=Call.objects.get(pk=call.pk), user=operator, result=result("Продажа"), comment="")
+    assert Call.objects.get(pk=call.pk).result == result("Продажа")
