@@ -119,7 +119,13 @@ class WrapUpForm(forms.Form):
     by ``calls.wrapup.call_wrap_up``."""
 
     result = forms.ModelChoiceField(
-        label=_("Result"), queryset=CallResult.objects.none(), required=False, empty_label=_("— not chosen —")
+        label=_("Result"),
+        queryset=CallResult.objects.none(),
+        required=False,
+        empty_label=_("— not chosen —"),
+        # A result not in the list is one an admin retired (or deleted) after the form was opened: say so,
+        # as the service and the API do, not Django's "Select a valid choice".
+        error_messages={"invalid_choice": _("This result is no longer offered; choose another one.")},
     )
     comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
     follow_up_at = forms.DateTimeField(

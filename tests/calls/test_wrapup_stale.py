@@ -115,3 +115,29 @@ def test_without_a_token_there_is_no_check(world: World) -> None:
     call_wrap_up(call=call, user=supervisor, result=result("Жалоба"), comment="")
     call_wrap_up(call=Call.objects.get(pk=call.pk), user=operator, result=result("Продажа"), comment="")
     assert Call.objects.get(pk=call.pk).result == result("Продажа")
+
+
+@pytest.mark.parametrize("json", [False, True])
+def test_a_result_retired_after_the_form_was_opened_is_refused_in_words_keeping_the_comment(
+    world: World, client: Client, json: bool
+) -> None:
+    client.force_login(world.users["operator"])
+    call = world.own_call
+    retired = result("Нецелевой")
+    CallResult.objects.filter(pk=retired.pk).update(is_active=False)  # by an admin, after the page opened
+    headers: dict[str, str] = {"HTTP_ACCEPT_LANGUAGE": "ru"}
+    if json:
+        headers["HTTP_ACCEPT"] = "application/json"
+    response = client.post(
+        reverse("calls:wrap_up", args=[call.pk]),
+        {"result": retired.pk, "comment": "Ошибся номером", "seen": "none"},
+        **headers,  # type: ignore[arg-type]
+    )
+    assert response.status_code == 400
+    said = "Этот результат больше не используется, выберите другой."
+    if json:
+        assert response.json()["errors"]["result"] == [said]
+    else:
+        page = response.content.decode()
+        assert said in page and "Ошибся номером" in page
+    assert Call.objects.get(pk=call.pk).wrapped_up_at is None
