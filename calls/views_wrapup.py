@@ -215,14 +215,25 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         if task is None:
             raise PermissionDenied  # not there, or not theirs: the same answer
-        follow_up_complete(task, request.user)
+        task = follow_up_complete(task, request.user)
     except PermissionDenied:
         if json:
             return JsonResponse({"ok": False, "error": _("No such task.")}, status=404)
         raise Http404("No such task") from None
     if json:
         return JsonResponse({"ok": True})
-    messages.success(request, _("The task is done."))
+    if task.done_by_id not in (None, request.user.pk) and task.done_at is not None:
+        # A list opened before a colleague (or a supervisor) did it: say so instead of claiming it.
+        messages.info(
+            request,
+            _("%(name)s had already marked this task done at %(when)s.")
+            % {
+                "name": person_name(task.done_by),
+                "when": timezone.localtime(task.done_at).strftime("%d.%m.%Y %H:%M"),
+            },
+        )
+    else:
+        messages.success(request, _("The task is done."))
     # Back to the list the button was on (its filter); only a path of this site, never another host.
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from calls.models import Call, CallResult, FollowUpTask
-from calls.wrapup import call_wrap_up
+from calls.wrapup import call_wrap_up, follow_up_complete
 from tests.personas import World, build_world
 
 pytestmark = pytest.mark.django_db
@@ -141,3 +142,21 @@ def test_a_result_retired_after_the_form_was_opened_is_refused_in_words_keeping_
         page = response.content.decode()
         assert said in page and "Ошибся номером" in page
     assert Call.objects.get(pk=call.pk).wrapped_up_at is None
+
+
+def test_done_on_a_task_a_colleague_did_meanwhile_says_who_did_it(world: World, client: Client) -> None:
+    operator, supervisor = world.users["operator"], world.users["supervisor"]
+    task = FollowUpTask.objects.create(assignee=operator, due_at=timezone.now(), note="Перезвонить")
+    url = reverse("calls:task_done", args=[task.pk])
+    client.force_login(operator)
+    mine = client.post(url, HTTP_ACCEPT_LANGUAGE="ru", follow=True)
+    assert [str(m) for m in mine.context["messages"]] == ["Задача выполнена."]
+    other = FollowUpTask.objects.create(assignee=operator, due_at=timezone.now(), note="Отправить счёт")
+    follow_up_complete(other, supervisor)  # while the operator's list was open
+    late = client.post(reverse("calls:task_done", args=[other.pk]), HTTP_ACCEPT_LANGUAGE="ru", follow=True)
+    done = FollowUpTask.objects.get(pk=other.pk)
+    assert done.done_by == supervisor and done.done_at is not None
+    when = timezone.localtime(done.done_at).strftime("%d.%m.%Y %H:%M")
+    assert [str(m) for m in late.context["messages"]] == [
+        f"Supervisor уже отметил(а) эту задачу выполненной в {when}."
+    ]
