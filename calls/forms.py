@@ -140,7 +140,7 @@ class WrapUpForm(forms.Form):
     follow_up_note = forms.CharField(label=_("What to do"), required=False, max_length=2000)
     # The wrap-up this form was opened on (calls.wrapup.wrap_up_seen): a save over a newer one by someone
     # else is refused instead of overwriting it.
-    seen = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    seen = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, user: Any, call: Call, **kwargs: Any) -> None:
         # Labels without Django's ":" — as the same form reads on the desk's card.

@@ -85,11 +85,15 @@ def wrap_up(request: HttpRequest, pk: int) -> HttpResponse:
             )
             task = done.task
         except WrapUpChanged as changed:
+            call.refresh_from_db()
             if json:
-                return JsonResponse({"ok": False, "error": changed.message}, status=409)
+                # With the token of the wrap-up that stands: the card sends it with its next save, which
+                # then replaces that one knowingly (as the page's form does).
+                return JsonResponse(
+                    {"ok": False, "error": changed.message, "seen": wrap_up_seen(call)}, status=409
+                )
             # The page shows the wrap-up that stands and keeps what the user typed; the form now carries
             # the current wrap-up, so saving it again replaces that one knowingly.
-            call.refresh_from_db()
             data = request.POST.copy()
             data["seen"] = wrap_up_seen(call)
             form = WrapUpForm(data, user=request.user, call=call)

@@ -82,9 +82,18 @@ def test_a_card_of_an_unwrapped_call_gets_409_when_a_supervisor_wrapped_it_meanw
         HTTP_ACCEPT_LANGUAGE="ru",
     )
     assert response.status_code == 409
-    assert response.json()["ok"] is False and "Ваш итог не сохранён" in response.json()["error"]
+    answer = response.json()
+    assert answer["ok"] is False and "Ваш итог не сохранён" in answer["error"]
     saved = Call.objects.get(pk=call.pk)
     assert (saved.result, saved.wrapped_up_by) == (result("Жалоба"), supervisor)
+    # The card's second save, with the token the 409 gave, replaces the supervisor's wrap-up knowingly.
+    again = client.post(
+        reverse("calls:wrap_up", args=[call.pk]),
+        {"result": result("Продажа").pk, "comment": "", "seen": answer["seen"]},
+        HTTP_ACCEPT="application/json",
+    )
+    assert again.status_code == 200
+    assert Call.objects.get(pk=call.pk).wrapped_up_by == operator
 
 
 def test_the_users_own_repeated_save_is_no_conflict_and_adds_no_second_task(
