@@ -105,7 +105,9 @@ def wrap_up(request: HttpRequest, pk: int) -> HttpResponse:
                 return JsonResponse({"ok": False, "error": refused.message}, status=403)
             call.refresh_from_db()  # the wrap-up that stands, as saved by the one whose it is
             messages.error(request, _("The wrap-up was not saved."))
-            return call_detail_page(request, call, status=403)
+            # What they wrote is shown back (to copy, to tell the author), never silently dropped.
+            unsaved = [text for text in (data["comment"].strip(), data["follow_up_note"].strip()) if text]
+            return call_detail_page(request, call, status=403, unsaved=unsaved)
         except PermissionDenied:
             raise Http404("No such call") from None
         except ValidationError as error:
@@ -138,7 +140,12 @@ def wrap_up(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def call_detail_page(
-    request: HttpRequest, call: Call, *, form: WrapUpForm | None = None, status: int = 200
+    request: HttpRequest,
+    call: Call,
+    *,
+    form: WrapUpForm | None = None,
+    status: int = 200,
+    unsaved: list[str] | None = None,
 ) -> HttpResponse:
     """The call's page with its wrap-up form (calls.views.call_detail, and a refused wrap-up). The form
     is left out, with the reason, when the wrap-up is someone else's to change."""
@@ -158,6 +165,7 @@ def call_detail_page(
         "events": events,
         "wrap_form": None if refusal else form,
         "wrap_refusal": refusal,
+        "wrap_unsaved": unsaved or [],
         "tasks": tasks,
     }
     return render(request, "calls/call_detail.html", context, status=status)

@@ -169,3 +169,29 @@ def test_done_on_a_task_a_colleague_did_meanwhile_says_who_did_it(world: World, 
     assert [str(m) for m in late.context["messages"]] == [
         f"Supervisor уже отметил(а) эту задачу выполненной в {when}."
     ]
+
+
+def test_a_colleague_refused_on_a_stale_page_gets_back_what_they_wrote(world: World, client: Client) -> None:
+    """The page was opened before the operator saved the first wrap-up; the colleague may not replace it
+    (403), and what they typed is shown back, escaped, to copy — not silently dropped."""
+    call = world.own_call
+    client.force_login(world.users["manager"])
+    seen = seen_on_page(client, call)
+    call_wrap_up(call=call, user=world.users["operator"], result=result("Продажа"), comment="Купил")
+    response = client.post(
+        reverse("calls:wrap_up", args=[call.pk]),
+        {
+            "result": result("Жалоба").pk,
+            "comment": "Клиент <script>alert(1)</script>\nнедоволен",
+            "follow_up_at": "2099-01-10T10:00",
+            "follow_up_note": "Перезвонить в понедельник",
+            "seen": seen,
+        },
+        HTTP_ACCEPT_LANGUAGE="ru",
+    )
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "Что вы написали (не сохранено):" in page
+    assert "Клиент &lt;script&gt;alert(1)&lt;/script&gt;<br>недоволен" in page and "<script>alert" not in page
+    assert "Перезвонить в понедельник" in page
+    assert Call.objects.get(pk=call.pk).comment == "Купил"
