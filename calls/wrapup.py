@@ -80,11 +80,16 @@ def _took_part(user: Any, call: Call) -> bool:
 def wrap_up_refusal(user: Any, call: Call) -> str:
     """Why ``user`` (who sees ``call``) may not change its wrap-up, in words; "" when they may.
 
-    The first wrap-up may be written by anyone who sees the call (a colleague who called a missed client
-    back, say). Once saved, it is its author's, the call's operators' (who took or were offered it) and
-    those with ``calls.change_others_wrap_up`` (supervisors by default): the results count in the
-    operators' reports, so a colleague may not overwrite them.
+    While the call is ringing or in conversation, only those on it (its operator, those it rang) may wrap
+    it up. The first wrap-up of a call that is over may be written by anyone who sees the call (a
+    colleague who called a missed client back, say). Once saved, it is its author's, the call's
+    operators' (who took or were offered it) and those with ``calls.change_others_wrap_up`` (supervisors
+    by default): the results count in the operators' reports, so a colleague may not overwrite them.
     """
+    if call.status in Call.LIVE_STATUSES and not _took_part(user, call):
+        # Not over yet: a wrap-up saved now by someone not on it would be one of a conversation still to
+        # come, and would take the operator's wrap-up card away at hang-up (the call would read wrapped).
+        return _("The call is still going on: its operator wraps it up after the conversation.")
     if not call.wrapped_up_at or call.wrapped_up_by_id in (None, user.pk):
         return ""
     if user.has_perm(CHANGE_OTHERS_WRAP_UP) or _took_part(user, call):

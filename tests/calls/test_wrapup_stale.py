@@ -195,3 +195,31 @@ def test_a_colleague_refused_on_a_stale_page_gets_back_what_they_wrote(world: Wo
     assert "Клиент &lt;script&gt;alert(1)&lt;/script&gt;<br>недоволен" in page and "<script>alert" not in page
     assert "Перезвонить в понедельник" in page
     assert Call.objects.get(pk=call.pk).comment == "Купил"
+
+
+@pytest.mark.parametrize("status", [Call.Status.RINGING, Call.Status.IN_PROGRESS])
+def test_a_call_still_going_on_is_wrapped_up_only_by_those_on_it(
+    world: World, client: Client, status: str
+) -> None:
+    """A supervisor's (or a colleague's) wrap-up of a live call would be one of a talk still to come, and
+    would take the operator's card away at hang-up: refused in words; the operator may (a late finished)."""
+    call = world.own_call
+    Call.objects.filter(pk=call.pk).update(status=status, ended_at=None)
+    for role in ("supervisor", "manager"):
+        client.force_login(world.users[role])
+        page = client.get(reverse("calls:detail", args=[call.pk]), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+        assert "Звонок ещё идёт: итог подведёт его оператор после разговора." in page
+        assert "wrap-up-form" not in page
+        response = client.post(
+            reverse("calls:wrap_up", args=[call.pk]),
+            {"result": result("Жалоба").pk, "comment": ""},
+            HTTP_ACCEPT="application/json",
+            HTTP_ACCEPT_LANGUAGE="ru",
+        )
+        assert response.status_code == 403
+        assert response.json()["error"] == "Звонок ещё идёт: итог подведёт его оператор после разговора."
+    assert Call.objects.get(pk=call.pk).wrapped_up_at is None
+    call_wrap_up(
+        call=Call.objects.get(pk=call.pk), user=world.users["operator"], result=result("Продажа"), comment=""
+    )
+    assert Call.objects.get(pk=call.pk).result == result("Продажа")
