@@ -373,7 +373,10 @@ class CallbackTaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Vie
 
     @extend_schema(
         summary="Take a callback task",
-        description="Assigns an open, unassigned task to the user (the first one wins).",
+        description=(
+            "Assigns an open, unassigned task to the user (the first one wins). Taking an open task that is "
+            "already the user's (a retry) answers 200 too; 409 when someone else has it or it is closed."
+        ),
         request=None,
         responses={200: CallbackTaskSerializer, 404: NOT_FOUND, 409: ErrorSerializer},
         filters=False,

@@ -145,12 +145,16 @@ def callback_close_for(*, call: Call) -> int:
 
 
 def callback_take(*, task_id: int, user: Any) -> bool:
-    """Assign an open, unassigned task to ``user`` (first click wins)."""
-    return (
+    """Assign an open, unassigned task to ``user`` (first click wins). Taking an open task that is already
+    the user's (a double click, a replayed request, a second tab) succeeds too: it is theirs."""
+    taken = (
         CallbackTask.objects.filter(pk=task_id, closed_at__isnull=True, assignee__isnull=True).update(
             assignee_id=user.pk, updated_at=timezone.now()
         )
         == 1
+    )
+    return (
+        taken or CallbackTask.objects.filter(pk=task_id, closed_at__isnull=True, assignee_id=user.pk).exists()
     )
 
 

@@ -15,7 +15,7 @@ from integrations.models import ExternalNumber
 from .dates import validate_day, validate_moment
 from .models import Call, CallResult, Direction
 from .selectors import CallFilters
-from .wrapup import assignees_for
+from .wrapup import assignees_for, wrap_up_seen
 
 PERIODS = [
     ("today", _("Today")),
@@ -119,7 +119,13 @@ class WrapUpForm(forms.Form):
     by ``calls.wrapup.call_wrap_up``."""
 
     result = forms.ModelChoiceField(
-        label=_("Result"), queryset=CallResult.objects.none(), required=False, empty_label=_("— not chosen —")
+        label=_("Result"),
+        queryset=CallResult.objects.none(),
+        required=False,
+        empty_label=_("— not chosen —"),
+        # A result not in the list is one an admin retired (or deleted) after the form was opened: say so,
+        # as the service and the API do, not Django's "Select a valid choice".
+        error_messages={"invalid_choice": _("This result is no longer offered; choose another one.")},
     )
     comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
     follow_up_at = forms.DateTimeField(
@@ -132,6 +138,9 @@ class WrapUpForm(forms.Form):
         label=_("Follow-up for"), queryset=get_user_model()._default_manager.none(), required=False
     )
     follow_up_note = forms.CharField(label=_("What to do"), required=False, max_length=2000)
+    # The wrap-up this form was opened on (calls.wrapup.wrap_up_seen): a save over a newer one by someone
+    # else is refused instead of overwriting it.
+    seen = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, user: Any, call: Call, **kwargs: Any) -> None:
         # Labels without Django's ":" — as the same form reads on the desk's card.
@@ -148,3 +157,5 @@ class WrapUpForm(forms.Form):
         # The empty choice is the user ("me"): listed once, not again by name (as the desk's card does).
         people.queryset = assignees_for(user).exclude(pk=user.pk)
         people.empty_label = _("me")
+        if not self.is_bound:
+            self.initial.setdefault("seen", wrap_up_seen(call))

@@ -10,6 +10,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from contacts.people import person_name
+
 from .callbacks import callback_list_for_user, callback_take
 from .models import CallbackTask
 from .visibility import callbacks_visible_to
@@ -30,6 +32,14 @@ def callback_take_view(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such callback task")  # team mode: another team's client
     if callback_take(task_id=pk, user=request.user):
         messages.success(request, _("The callback is yours now."))
+        return HttpResponseRedirect(reverse("calls:callbacks"))
+    # Say which it is: the operator decides differently on "reached" (nothing to do) and "taken" (whose).
+    task = CallbackTask.objects.select_related("assignee").filter(pk=pk).first()
+    if task is None or task.closed_at is not None:
+        messages.warning(request, _("The client has been reached already: this callback is closed."))
     else:
-        messages.warning(request, _("Someone else took this callback already, or the client was reached."))
+        messages.warning(
+            request,
+            _("%(name)s has taken this callback already.") % {"name": person_name(task.assignee)},
+        )
     return HttpResponseRedirect(reverse("calls:callbacks"))

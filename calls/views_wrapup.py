@@ -25,7 +25,14 @@ from .forms import WrapUpForm
 from .models import Call, FollowUpTask
 from .realtime.cards import call_version
 from .visibility import call_visible_to, callbacks_visible_to, tasks_visible_to
-from .wrapup import WrapUpNotYours, call_wrap_up, follow_up_complete, wrap_up_refusal
+from .wrapup import (
+    WrapUpChanged,
+    WrapUpNotYours,
+    call_wrap_up,
+    follow_up_complete,
+    wrap_up_refusal,
+    wrap_up_seen,
+)
 
 DUE_SHOWN = 5
 
@@ -74,14 +81,33 @@ def wrap_up(request: HttpRequest, pk: int) -> HttpResponse:
                 follow_up_at=data["follow_up_at"],
                 follow_up_for=data["follow_up_for"],
                 follow_up_note=data["follow_up_note"],
+                seen=data["seen"],
             )
             task = done.task
+        except WrapUpChanged as changed:
+            call.refresh_from_db()
+            if json:
+                # With the token of the wrap-up that stands: the card sends it with its next save, which
+                # then replaces that one knowingly (as the page's form does).
+                return JsonResponse(
+                    {"ok": False, "error": changed.message, "seen": wrap_up_seen(call)}, status=409
+                )
+            # The page shows the wrap-up that stands and keeps what the user typed; the form now carries
+            # the current wrap-up, so saving it again replaces that one knowingly.
+            data = request.POST.copy()
+            data["seen"] = wrap_up_seen(call)
+            form = WrapUpForm(data, user=request.user, call=call)
+            form.is_valid()
+            form.add_error(None, changed.message)
+            return call_detail_page(request, call, form=form, status=409)
         except WrapUpNotYours as refused:
             if json:
                 return JsonResponse({"ok": False, "error": refused.message}, status=403)
             call.refresh_from_db()  # the wrap-up that stands, as saved by the one whose it is
             messages.error(request, _("The wrap-up was not saved."))
-            return call_detail_page(request, call, status=403)
+            # What they wrote is shown back (to copy, to tell the author), never silently dropped.
+            unsaved = [text for text in (data["comment"].strip(), data["follow_up_note"].strip()) if text]
+            return call_detail_page(request, call, status=403, unsaved=unsaved)
         except PermissionDenied:
             raise Http404("No such call") from None
         except ValidationError as error:
@@ -114,7 +140,12 @@ def wrap_up(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def call_detail_page(
-    request: HttpRequest, call: Call, *, form: WrapUpForm | None = None, status: int = 200
+    request: HttpRequest,
+    call: Call,
+    *,
+    form: WrapUpForm | None = None,
+    status: int = 200,
+    unsaved: list[str] | None = None,
 ) -> HttpResponse:
     """The call's page with its wrap-up form (calls.views.call_detail, and a refused wrap-up). The form
     is left out, with the reason, when the wrap-up is someone else's to change."""
@@ -134,6 +165,7 @@ def call_detail_page(
         "events": events,
         "wrap_form": None if refusal else form,
         "wrap_refusal": refusal,
+        "wrap_unsaved": unsaved or [],
         "tasks": tasks,
     }
     return render(request, "calls/call_detail.html", context, status=status)
@@ -195,14 +227,25 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         if task is None:
             raise PermissionDenied  # not there, or not theirs: the same answer
-        follow_up_complete(task, request.user)
+        task = follow_up_complete(task, request.user)
     except PermissionDenied:
         if json:
             return JsonResponse({"ok": False, "error": _("No such task.")}, status=404)
         raise Http404("No such task") from None
     if json:
         return JsonResponse({"ok": True})
-    messages.success(request, _("The task is done."))
+    if task.done_by_id not in (None, request.user.pk) and task.done_at is not None:
+        # A list opened before a colleague (or a supervisor) did it: say so instead of claiming it.
+        messages.info(
+            request,
+            _("%(name)s had already marked this task done at %(when)s.")
+            % {
+                "name": person_name(task.done_by),
+                "when": timezone.localtime(task.done_at).strftime("%d.%m.%Y %H:%M"),
+            },
+        )
+    else:
+        messages.success(request, _("The task is done."))
     # Back to the list the button was on (its filter); only a path of this site, never another host.
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(

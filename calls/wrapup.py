@@ -34,6 +34,21 @@ NOTE_MAX_LENGTH = 2000
 FOLLOW_UP_GRACE = timedelta(minutes=5)
 
 
+class WrapUpChanged(Exception):
+    """The wrap-up was saved by someone else after the user's form was opened (``message`` says who and
+    when): saving would silently overwrite what they wrote, so nothing is saved."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def wrap_up_seen(call: Call) -> str:
+    """The token of the wrap-up a form was opened on (its hidden ``seen`` field): the time it was saved,
+    or "none" for a call not wrapped up yet."""
+    return call.wrapped_up_at.isoformat() if call.wrapped_up_at else "none"
+
+
 class WrapUpNotYours(PermissionDenied):
     """The user sees the call, but its wrap-up is someone else's to change (``message`` says whose)."""
 
@@ -65,11 +80,16 @@ def _took_part(user: Any, call: Call) -> bool:
 def wrap_up_refusal(user: Any, call: Call) -> str:
     """Why ``user`` (who sees ``call``) may not change its wrap-up, in words; "" when they may.
 
-    The first wrap-up may be written by anyone who sees the call (a colleague who called a missed client
-    back, say). Once saved, it is its author's, the call's operators' (who took or were offered it) and
-    those with ``calls.change_others_wrap_up`` (supervisors by default): the results count in the
-    operators' reports, so a colleague may not overwrite them.
+    While the call is ringing or in conversation, only those on it (its operator, those it rang) may wrap
+    it up. The first wrap-up of a call that is over may be written by anyone who sees the call (a
+    colleague who called a missed client back, say). Once saved, it is its author's, the call's
+    operators' (who took or were offered it) and those with ``calls.change_others_wrap_up`` (supervisors
+    by default): the results count in the operators' reports, so a colleague may not overwrite them.
     """
+    if call.status in Call.LIVE_STATUSES and not _took_part(user, call):
+        # Not over yet: a wrap-up saved now by someone not on it would be one of a conversation still to
+        # come, and would take the operator's wrap-up card away at hang-up (the call would read wrapped).
+        return _("The call is still going on: its operator wraps it up after the conversation.")
     if not call.wrapped_up_at or call.wrapped_up_by_id in (None, user.pk):
         return ""
     if user.has_perm(CHANGE_OTHERS_WRAP_UP) or _took_part(user, call):
@@ -103,6 +123,7 @@ def call_wrap_up(
     follow_up_at: datetime | None = None,
     follow_up_for: Any = None,
     follow_up_note: str = "",
+    seen: str = "",
 ) -> WrapUp:
     """Save the wrap-up of ``call`` by ``user``; a second save updates the first (and the follow-up task
     this call's wrap-up made, while it is open, instead of adding another one).
@@ -119,6 +140,11 @@ def call_wrap_up(
     After the commit, every device of whoever has the call's card learns of the save (``call.wrapped_up``
     through the channel layer, ``calls.realtime.cards.wrapped_up_messages``) and closes its wrap-up card;
     a channel layer that is down or slow never fails or delays the save (``push`` does not wait).
+
+    ``seen`` is the ``wrap_up_seen`` token of the call as the user's form showed it ("" when unknown: the
+    REST API, no check). When someone else saved the wrap-up since, WrapUpChanged is raised and nothing is
+    saved: a stale form (a second tab, a supervisor's correction meanwhile) never silently overwrites it.
+    The user's own later save (a double click, a replayed POST, their other tab) is no conflict.
     """
     if not call_visible_to(user, call):
         raise PermissionDenied
@@ -169,6 +195,17 @@ def call_wrap_up(
         refusal = wrap_up_refusal(user, locked)
         if refusal:
             raise WrapUpNotYours(refusal)
+        if seen and seen != wrap_up_seen(locked) and locked.wrapped_up_by_id not in (None, user.pk):
+            raise WrapUpChanged(
+                _(
+                    "%(name)s saved the wrap-up at %(when)s while you were editing it. Yours is not saved: "
+                    "check theirs and save again to replace it."
+                )
+                % {
+                    "name": person_name(locked.wrapped_up_by),
+                    "when": timezone.localtime(locked.wrapped_up_at).strftime("%d.%m.%Y %H:%M"),
+                }
+            )
         Call.objects.filter(pk=call.pk).update(
             result=result, comment=comment, wrapped_up_by=user, wrapped_up_at=now, updated_at=now
         )

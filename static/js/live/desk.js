@@ -201,6 +201,9 @@ export function wrapUpForm(data, onDone, onLater) {
     return rest;
   }
   later.addEventListener("click", onLater);
+  // The card is of a call not wrapped up yet: a wrap-up someone else saved meanwhile (a supervisor, the
+  // push closing this card lost) is not silently overwritten — the server answers 409 in words.
+  var seen = data.wrapped_up ? "" : "none";
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     save.disabled = true;
@@ -212,12 +215,15 @@ export function wrapUpForm(data, onDone, onLater) {
       follow_up_at: dueAt.value,
       follow_up_for: dueAt.value ? person.value : "",
       follow_up_note: note.value,
+      seen: seen,
     })
       .then(function (answer) {
         if (answer.ok) {
           onDone(answer.json);
           return;
         }
+        // 409: saved meanwhile by someone else. The words say who; saving again replaces theirs knowingly.
+        if (answer.json && typeof answer.json.seen === "string") seen = answer.json.seen;
         var texts = showFieldErrors((answer.json && answer.json.errors) || {});
         var said = texts.length ? texts.join(" ") : answer.json && answer.json.error;
         status.textContent = said || S.wrap_up_failed;
