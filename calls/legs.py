@@ -14,7 +14,7 @@ from django.conf import settings
 
 from contacts.phones import is_hidden, line_key, normalize, sip_id_key
 from integrations.models import ExternalNumber, Terminal, Workplace
-from integrations.mtt.notifications import CallInfo, Party
+from integrations.mtt.callinfo import CallInfo, Party
 
 from .models import Call, CallLeg, Direction
 

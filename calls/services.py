@@ -18,7 +18,8 @@ from django.db import transaction
 
 from contacts.services import contact_get_or_create_for_number
 from integrations.models import NotificationEvent
-from integrations.mtt.notifications import CALL_STATES, parse_call_info
+from integrations.mtt.callinfo import parse_call_info
+from integrations.mtt.notifications import CALL_STATES
 from mttcrm.rows import row_insert, row_update
 from webhooks.events import webhook_on_call
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from integrations.models import NotificationEvent
 from integrations.mtt import ratelimit
+from integrations.mtt.callinfo import CallInfo
 from integrations.mtt.errors import MttError
-from integrations.mtt.notifications import CallInfo
 from integrations.mtt.ratelimit import Priority
 from integrations.tokens import integration_access_token, integration_refresh_tokens
 from monitoring import metrics

@@ -38,7 +38,7 @@ from contacts.models import Contact
 from contacts.people import person_name
 from contacts.phones import normalize
 from integrations.models import ExternalNumber, Integration, NotificationEvent, Workplace
-from integrations.mtt.notifications import CallInfo
+from integrations.mtt.callinfo import CallInfo
 from integrations.selectors import SECRET_FIELDS
 
 from ..models import Call, CallLeg, Direction, RoutingDecision

@@ -1,6 +1,6 @@
 """Reading the values of a call notification's fields (guide §10.1): its tables give no type or format,
 and the examples write strings (``duration`` a number). What else a field may hold — a number for a
-string, another form of a time — is read here, once, for ``notifications.parse_call_info``; what names
+string, another form of a time — is read here, once, for ``callinfo.parse_call_info``; what names
 nothing is "" or None."""
 
 from __future__ import annotations

@@ -16,15 +16,14 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from integrations.mtt.callinfo import Party, parse_call_info
 from integrations.mtt.fields import START_TIME_YEARS
 from integrations.mtt.notifications import (
     CALL_EVENT,
     MAX_DEPTH,
     Envelope,
-    Party,
     fingerprint,
     parse_body,
-    parse_call_info,
     parse_envelope,
     parse_notifications,
 )

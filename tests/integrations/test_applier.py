@@ -28,7 +28,8 @@ from integrations import applier as applier_module
 from integrations.applier import MAX_ATTEMPTS, Applier, applier_drain, apply_batch
 from integrations.inbox import notification_store
 from integrations.models import Integration, NotificationEvent
-from integrations.mtt.notifications import parse_body, parse_call_info, parse_envelope
+from integrations.mtt.callinfo import parse_call_info
+from integrations.mtt.notifications import parse_body, parse_envelope
 from integrations.spool import notification_spool
 from monitoring import metrics
 from tests.calls.payloads import incoming_answered

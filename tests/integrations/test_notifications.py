@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from calls.legs import pbx_time_to_utc
+from integrations.mtt.callinfo import parse_call_info
 from integrations.mtt.notifications import (
     CALL_EVENT,
     PRIORITY_BOOKKEEPING,
@@ -27,7 +28,6 @@ from integrations.mtt.notifications import (
     directory_event_type,
     fingerprint,
     parse_body,
-    parse_call_info,
     parse_envelope,
 )
 from tests.conftest import load_fixture
