@@ -49,3 +49,8 @@ def validate_moment(value: datetime) -> None:
         first, end = timezone.make_aware(first), timezone.make_aware(end)
     if not first <= value < end:
         raise _out_of_range()
+
+
+def local_minute(moment: datetime | None = None) -> str:
+    """A moment (now when None) as the CRM's messages write it to people: `04.12.2026 19:54`, in TIME_ZONE."""
+    return timezone.localtime(moment).strftime("%d.%m.%Y %H:%M")

@@ -23,6 +23,7 @@ from contacts.models import Contact
 from contacts.people import person_name
 
 from . import live
+from .dates import local_minute
 from .desk import RESYNC_EVERY_MS, desk_config, live_page_config
 from .models import Call
 from .realtime.groups import user_is_supervisor
@@ -77,7 +78,7 @@ def contact_note_append(*, contact_id: int, text: str, author: str) -> str:
     """Append a dated line to a contact's notes (newest last) and return the notes."""
     with transaction.atomic():
         contact = Contact.objects.select_for_update().get(pk=contact_id)
-        stamp = timezone.localtime().strftime("%d.%m.%Y %H:%M")
+        stamp = local_minute()
         line = f"[{stamp}, {author}] {text}"
         contact.notes = f"{contact.notes.rstrip()}\n{line}" if contact.notes.strip() else line
         contact.save(update_fields=["notes", "updated_at"])

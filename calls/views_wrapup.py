@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from contacts.people import person_name
 
 from .callbacks import callback_open_for_user
+from .dates import local_minute
 from .forms import WrapUpForm
 from .models import Call, FollowUpTask
 from .realtime.cards import call_version
@@ -241,7 +242,7 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
             _("%(name)s had already marked this task done at %(when)s.")
             % {
                 "name": person_name(task.done_by),
-                "when": timezone.localtime(task.done_at).strftime("%d.%m.%Y %H:%M"),
+                "when": local_minute(task.done_at),
             },
         )
     else:

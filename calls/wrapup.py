@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from contacts.access import users_visible_to
 from contacts.people import person_name
 
-from .dates import validate_moment
+from .dates import local_minute, validate_moment
 from .models import Call, CallResult, FollowUpTask
 from .realtime.cards import wrapped_up_messages
 from .realtime.push import push
@@ -109,8 +109,8 @@ def follow_up_passed(due: datetime, *, now: datetime | None = None) -> str:
     if due >= now.replace(second=0, microsecond=0) - FOLLOW_UP_GRACE:
         return ""
     return _("The due time %(due)s has already passed (it is now %(now)s). Choose a later time.") % {
-        "due": timezone.localtime(due).strftime("%d.%m.%Y %H:%M"),
-        "now": timezone.localtime(now).strftime("%d.%m.%Y %H:%M"),
+        "due": local_minute(due),
+        "now": local_minute(now),
     }
 
 
@@ -203,7 +203,7 @@ def call_wrap_up(
                 )
                 % {
                     "name": person_name(locked.wrapped_up_by),
-                    "when": timezone.localtime(locked.wrapped_up_at).strftime("%d.%m.%Y %H:%M"),
+                    "when": local_minute(locked.wrapped_up_at),
                 }
             )
         Call.objects.filter(pk=call.pk).update(
