@@ -44,18 +44,8 @@ def test_a_token_is_stored_as_its_digest_and_prefix_only(world: World) -> None:
 
 
 def test_the_admin_shows_a_new_token_once_and_stores_only_its_digest(world: World) -> None:
-    admin = Client()
-    admin.force_login(world.users["admin"])
-    response = admin.post(
-        "/admin/api/apitoken/add/",
-        {
-            "user": world.users["operator"].pk,
-            "name": "BI",
-            "scope": "read",
-            "expires_at_0": "",
-            "expires_at_1": "",
-        },
-    )
+    admin = _admin_client(world)
+    response = _add_token(admin, name="BI", user=world.users["operator"])
     assert response.status_code == 200, response.content[:500]
     token = ApiToken.objects.get(name="BI")
     page = response.content.decode()
@@ -75,8 +65,7 @@ def test_the_admin_shows_a_new_token_once_and_stores_only_its_digest(world: Worl
 
 def test_a_revoked_token_is_refused(world: World) -> None:
     token, raw = api_token_create(user=world.users["operator"], name="x")
-    admin = Client()
-    admin.force_login(world.users["admin"])
+    admin = _admin_client(world)
     admin.post("/admin/api/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
     token.refresh_from_db()
     assert token.revoked_at is not None
@@ -193,16 +182,7 @@ def test_staff_who_is_not_a_superuser_issues_tokens_for_themselves_only(world: W
     form = staff.get("/admin/api/apitoken/add/").content.decode()
     assert 'name="user"' not in form
     # A user id posted all the same is not taken: the token is the supervisor's own.
-    response = staff.post(
-        "/admin/api/apitoken/add/",
-        {
-            "user": world.users["admin"].pk,
-            "name": "mine",
-            "scope": "read",
-            "expires_at_0": "",
-            "expires_at_1": "",
-        },
-    )
+    response = _add_token(staff, name="mine", user=world.users["admin"])
     assert response.status_code == 200, response.content[:500]
     assert ApiToken.objects.get(name="mine").user == supervisor
     assert not ApiToken.objects.filter(user=world.users["admin"]).exists()
@@ -214,3 +194,11 @@ def _admin_client(world: World) -> Client:
     client = Client()
     client.force_login(world.users["admin"])
     return client
+
+
+def _add_token(client: Client, *, name: str, user: Any) -> Any:
+    """The admin's "Add API token" form posted: a read-only token for ``user``, never expiring."""
+    return client.post(
+        "/admin/api/apitoken/add/",
+        {"user": user.pk, "name": name, "scope": "read", "expires_at_0": "", "expires_at_1": ""},
+    )

@@ -14,6 +14,13 @@ from integrations.applier import applier_drain
 from integrations.models import ExternalNumber, Integration, Terminal, Workplace
 from tests.calls.payloads import LINE, WP_INCOMING, WP_OUTGOING, WP_RECORDED
 from tests.calls.report_handworked import handworked_data
+from tests.personas import World, build_world
+
+
+@pytest.fixture
+def world(integration: Integration) -> World:
+    """The personas (tests/personas.py): operators, a supervisor, an admin, their calls and contacts."""
+    return build_world(integration)
 
 
 @pytest.fixture

@@ -14,16 +14,11 @@ from django.urls import reverse
 
 from calls.models import Call, CallbackTask, RecordingAccess
 from contacts.models import Contact
-from tests.personas import CLIENT_NUMBER, World, build_world
+from tests.personas import CLIENT_NUMBER, World
 
 pytestmark = pytest.mark.django_db
 
 SHOWN_NUMBER = "+7 921 946-27-61"  # CLIENT_NUMBER as people read it
-
-
-@pytest.fixture
-def world(integration: Any) -> World:
-    return build_world(integration)
 
 
 def page(client: Client, user: Any, url: str) -> str:

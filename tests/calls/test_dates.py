@@ -13,7 +13,7 @@ from django.test import Client
 from calls.dates import validate_day, validate_moment
 from calls.models import Call, FollowUpTask
 from calls.wrapup import call_wrap_up
-from tests.personas import World, build_world
+from tests.personas import World
 
 MINUS_5 = timezone(timedelta(hours=-5))
 PLUS_5 = timezone(timedelta(hours=5))
@@ -70,11 +70,6 @@ def test_the_range_itself_is_accepted(value: date) -> None:
     validate_day(value)
     if isinstance(value, datetime):
         validate_moment(value)
-
-
-@pytest.fixture
-def world(integration: Any) -> World:
-    return build_world(integration)
 
 
 def _client(user: Any) -> Client:

@@ -16,14 +16,9 @@ from django.utils import timezone
 
 from calls.models import Call, CallResult, FollowUpTask
 from contacts.models import AccessSettings, Contact
-from tests.personas import World, build_world, set_visibility
+from tests.personas import World, set_visibility
 
 JSON = {"HTTP_ACCEPT": "application/json"}
-
-
-@pytest.fixture
-def world(integration: Any) -> World:
-    return build_world(integration)
 
 
 def client_for(user: Any) -> Client:

@@ -24,17 +24,12 @@ from calls.realtime.push import push, push_flush
 from contacts.models import AccessSettings
 from mttcrm.asgi import application
 from tests.calls.realtime_fixtures import LAYER_DATABASES, ORIGIN, TIMEOUT, nothing, own_loop, receive, socket
-from tests.personas import World, build_world, set_visibility
+from tests.personas import World, set_visibility
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases=LAYER_DATABASES), pytest.mark.live_layer]
 
 CLOSED_4401 = {"type": "websocket.close", "code": 4401}
 CLOSED_4403 = {"type": "websocket.close", "code": 4403}
-
-
-@pytest.fixture
-def world(integration: Any) -> World:
-    return build_world(integration)
 
 
 def _logged_in_client(user: Any) -> Client:

@@ -37,7 +37,6 @@ from tests.personas import (
     ROLES,
     World,
     bare_call,
-    build_world,
     client_for,
     set_visibility,
 )
@@ -45,11 +44,6 @@ from tests.personas import (
 pytestmark = pytest.mark.django_db
 
 TEAM = AccessSettings.Visibility.TEAM
-
-
-@pytest.fixture
-def world(integration: Any) -> World:
-    return build_world(integration)
 
 
 def body_of(response: Any) -> str:

@@ -4,8 +4,6 @@ other operator, supervised by the supervisor; team B = the outsider)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -21,16 +19,11 @@ from calls.visibility import (
 )
 from contacts.access import users_visible_to
 from contacts.models import AccessSettings, Contact
-from tests.personas import World, bare_call, build_world, client_for, set_visibility
+from tests.personas import World, bare_call, client_for, set_visibility
 
 pytestmark = pytest.mark.django_db
 
 TEAM = AccessSettings.Visibility.TEAM
-
-
-@pytest.fixture
-def world(integration: Any) -> World:
-    return build_world(integration)
 
 
 # --- the screen pop's JSON ------------------------------------------------------------------------

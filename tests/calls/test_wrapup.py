@@ -16,14 +16,9 @@ from calls.models import Call, CallResult, FollowUpTask
 from calls.visibility import tasks_visible_to
 from calls.wrapup import assignees_for, call_wrap_up, follow_up_complete
 from contacts.models import AccessSettings
-from tests.personas import World, build_world, set_visibility
+from tests.personas import World, set_visibility
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(integration: Any) -> World:
-    return build_world(integration)
 
 
 def result(name: str) -> CallResult:

@@ -14,14 +14,9 @@ from django.utils import timezone
 from calls.models import Call, CallLeg, CallResult
 from calls.wrapup import WrapUpNotYours, call_wrap_up, wrap_up_refusal
 from tests.api.tokens import token_client
-from tests.personas import World, build_world
+from tests.personas import World
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(integration: Any) -> World:
-    return build_world(integration)
 
 
 def result(name: str) -> CallResult:

@@ -6,7 +6,6 @@ own repeated save (a double click, a replayed POST, their second tab) is no conf
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from django.test import Client
@@ -15,14 +14,9 @@ from django.utils import timezone
 
 from calls.models import Call, CallResult, FollowUpTask
 from calls.wrapup import call_wrap_up, follow_up_complete
-from tests.personas import World, build_world
+from tests.personas import World
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(integration: Any) -> World:
-    return build_world(integration)
 
 
 def result(name: str) -> CallResult:
